@@ -1,0 +1,53 @@
+# prioscore: `make serve` and `make test` are all a fresh machine needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/prioscore/v1/*.proto)
+DB ?= ./data/prioscore.db
+ADDRESS ?= 127.0.0.1:50051
+
+.PHONY: venv serve test proto lint format bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(STAMP)
+
+serve: $(STAMP)
+	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) --profiles profiles
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Regenerates the committed stubs; tests/test_generated_stubs.py fails when they are stale.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos \
+		--pyi_out=protos $(PROTO_SRC)
+
+# mypy cannot follow the editable-install path mapping, so it reads a symlinked tree.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@mkdir -p .mypy_src/prioscore
+	@ln -sfn ../../server .mypy_src/prioscore/server
+	@ln -sfn ../../clients .mypy_src/prioscore/clients
+	@ln -sfn ../../protos/prioscore/v1 .mypy_src/prioscore/v1
+	MYPYPATH=.mypy_src $(VENV)/bin/mypy --namespace-packages --explicit-package-bases \
+		-p prioscore.server -p prioscore.clients
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/engine.py
+	$(PY) bench/service.py
+	$(PY) bench/batch.py
+
+clean:
+	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""prioscore server: profiles, the numpy engine, storage and the gRPC transport."""

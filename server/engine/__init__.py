@@ -1,0 +1,1 @@
+"""Pure numpy scoring engine: features, scores, ranking, calibration. Imports numpy and stdlib only."""

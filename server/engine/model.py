@@ -1,0 +1,225 @@
+"""The engine's view of a scoring profile and of its inputs and outputs.
+
+`prioscore.server.profile` parses and validates TOML into these types; the engine modules
+(features, scoring, ranking, calibration) consume them. They are plain frozen dataclasses
+and numpy arrays so the engine stays free of I/O, TOML and transport concerns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+SECONDS_PER_DAY = 86_400.0
+
+
+class Aggregate(StrEnum):
+    """How a signal folds an entity's matching events into one number."""
+
+    COUNT = "count"  # number of matching events
+    SUM = "sum"  # sum of event values
+    DECAYED_COUNT = "decayed_count"  # sum of 0.5 ** (age_days / half_life_days)
+    DECAYED_SUM = "decayed_sum"  # sum of value * 0.5 ** (age_days / half_life_days)
+    WINDOW_COUNT = "window_count"  # matching events in the last window_days
+    WINDOW_SUM = "window_sum"  # sum of values in the last window_days
+    DAYS_SINCE_LAST = "days_since_last"  # recency: as_of - newest matching event, in days
+    DAYS_SINCE_FIRST = "days_since_first"  # age: as_of - oldest matching event, in days
+    DISTINCT_DAYS = "distinct_days"  # number of distinct UTC days with a matching event
+    TREND = "trend"  # (recent - prior) / (prior + 1), two consecutive windows of window_days
+    EXISTS = "exists"  # 1.0 if any matching event, else 0.0
+    DENSITY = "density"  # mean of value * clicks (behavioural density: time on page x clicks)
+
+
+# Aggregates that need a parameter, so validation can name the missing key.
+NEEDS_HALF_LIFE = frozenset({Aggregate.DECAYED_COUNT, Aggregate.DECAYED_SUM})
+NEEDS_WINDOW = frozenset({Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND})
+
+
+class TierMode(StrEnum):
+    ABSOLUTE = "absolute"  # thresholds are scores on the 0-100 scale
+    QUANTILE = "quantile"  # thresholds are fractions 0-1 of the scored population
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """Marks events whose string `property` matches as belonging to category `name`.
+
+    Rules are tried in profile order; an event takes the first category that matches.
+    A rule matches when the property equals one of `equals`, starts with one of
+    `prefixes`, or contains one of `contains`. An `eliminatory` category excludes every
+    entity that has such an event from ranking (e.g. a visit to the careers page).
+    """
+
+    name: str
+    property: str = "url"
+    equals: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    contains: tuple[str, ...] = ()
+    eliminatory: bool = False
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One behaviour that earns (or, with a negative weight, costs) points.
+
+    points = clip(weight * feature, -cap, cap); `match` narrows the events by string
+    property (the key "category" matches the category assigned by CategoryRule);
+    `missing` is the feature value of an entity with no matching event (for recency
+    aggregates "never" is usually the worst case, not zero).
+    """
+
+    name: str
+    event: str
+    aggregate: Aggregate
+    weight: float
+    cap: float | None = None
+    match: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    half_life_days: float | None = None
+    window_days: float | None = None
+    missing: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NumericRange:
+    """Fit points for a numeric attribute in [low, high); None means unbounded."""
+
+    low: float | None
+    high: float | None
+    points: float
+
+
+@dataclass(frozen=True)
+class FitRule:
+    """Fit (grade) points from one entity attribute: a categorical map or numeric ranges."""
+
+    attribute: str
+    points: Mapping[str, float] = field(default_factory=dict)
+    ranges: tuple[NumericRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class DisqualifyRule:
+    """Excludes entities whose attribute is one of `values`, keeping `reason`."""
+
+    attribute: str
+    values: tuple[str, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """Named tiers in ascending order; thresholds[i] is where names[i] starts.
+
+    Absolute mode: thresholds on the 0-100 score. Quantile mode: fractions of the scored
+    population (0.75 = the top quarter starts here), i.e. heat quartiles.
+    """
+
+    mode: TierMode
+    names: tuple[str, ...]
+    thresholds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated scoring profile.
+
+    Normalisation: engagement = 100 * clip(sum(points), 0, max_points) / max_points;
+    fit = 100 * clip(sum(fit points), 0, fit_max) / fit_max where fit_max is the sum of
+    each fit rule's largest award; priority score =
+    (1 - fit_weight) * engagement + fit_weight * fit (engagement alone without fit rules).
+    """
+
+    name: str
+    version: int
+    entity: str
+    signals: tuple[Signal, ...]
+    tiers: Tiers
+    max_points: float
+    description: str = ""
+    categories: tuple[CategoryRule, ...] = ()
+    fit: tuple[FitRule, ...] = ()
+    disqualify: tuple[DisqualifyRule, ...] = ()
+    fit_weight: float = 0.0
+    source: str = ""
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.signals)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(s.event for s in self.signals)
+
+
+@dataclass
+class CategoricalColumn:
+    """A string column stored as integer codes into a vocabulary (-1 = missing)."""
+
+    codes: np.ndarray  # int32 [n]
+    vocabulary: tuple[str, ...]
+
+
+@dataclass
+class EventColumns:
+    """Events in columnar form, one row per event, in any order.
+
+    entity: int64 index into the entity axis [0, n_entities); event_type: int32 code into
+    event_types; ts: float64 seconds since the epoch; value: float64 (1.0 when the
+    event carries none); strings: string properties (url, category inputs, ...);
+    numbers: numeric properties (clicks, ...), NaN where absent.
+    """
+
+    entity: np.ndarray
+    event_type: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    event_types: tuple[str, ...]
+    strings: dict[str, CategoricalColumn] = field(default_factory=dict)
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.entity.shape[0])
+
+
+@dataclass
+class FeatureSet:
+    """Output of engine.features: the matrix plus what eliminated whom.
+
+    matrix: float64 [n_entities, n_signals] in profile.signals order; eliminated_by:
+    int32 [n_entities], index into profile.categories of an eliminatory category the
+    entity hit, or -1.
+    """
+
+    matrix: np.ndarray
+    eliminated_by: np.ndarray
+
+
+# Attributes of the scored entities, column per attribute: a float64 array for numeric
+# attributes (NaN = missing) or a str/object array for categorical ones ("" / None = missing).
+Attributes = Mapping[str, np.ndarray]
+
+
+@dataclass
+class ScoreResult:
+    """Scores of n entities under one profile.
+
+    tier: int32 index into profile.tiers.names, -1 for disqualified entities.
+    disqualify_reason: object array of str, "" where not disqualified.
+    contributions (explain only): float64 [n, n_signals + n_fit] points per column, in
+    the order of `ScoreResult.columns`; reasons: int32 [n, k] column indices of the
+    largest-magnitude contributions, largest first.
+    """
+
+    score: np.ndarray
+    engagement: np.ndarray
+    fit: np.ndarray
+    tier: np.ndarray
+    disqualified: np.ndarray
+    disqualify_reason: np.ndarray
+    columns: tuple[str, ...] = ()
+    contributions: np.ndarray | None = None
+    reasons: np.ndarray | None = None

@@ -1,0 +1,1 @@
+"""The only gRPC-aware server code: servicers, converters, error interceptor, lifecycle."""
