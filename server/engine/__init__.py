@@ -1,1 +1,1 @@
-"""Pure numpy scoring engine: features, scores, ranking, calibration. Imports numpy and stdlib only."""
+"""Pure numpy engine: features, scores, ranking, calibration (numpy and stdlib only)."""

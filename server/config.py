@@ -1,0 +1,109 @@
+"""Settings: every knob in one place, from flags or PRIOSCORE_* environment variables.
+
+Precedence: command-line flag > environment variable > default. The composition root
+(`__main__`) builds one Settings and hands the pieces to whoever needs them, so nothing
+else reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "PRIOSCORE_"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits; exceeding one is a clear RESOURCE_EXHAUSTED/INVALID_ARGUMENT."""
+
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_rows_per_batch: int = 1_000_000
+    max_events_per_request: int = 100_000
+    max_stream_messages: int = 1_000_000
+    max_page_size: int = 1_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str = "127.0.0.1:50051"
+    db: Path = Path("./data/prioscore.db")
+    profiles: Path = Path("./profiles")
+    grace_seconds: float = 10.0
+    max_message_bytes: int = Limits.max_message_bytes
+    max_rows_per_batch: int = Limits.max_rows_per_batch
+    max_events_per_request: int = Limits.max_events_per_request
+    max_stream_messages: int = Limits.max_stream_messages
+    max_page_size: int = Limits.max_page_size
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # set => mutual TLS: clients must present a cert
+    tokens_file: Path | None = None  # set => bearer tokens with scopes are required
+    telemetry: str = "none"  # none | console | otlp
+    log_level: str = "INFO"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_message_bytes=self.max_message_bytes,
+            max_rows_per_batch=self.max_rows_per_batch,
+            max_events_per_request=self.max_events_per_request,
+            max_stream_messages=self.max_stream_messages,
+            max_page_size=self.max_page_size,
+        )
+
+
+_HELP = {
+    "address": "host:port to listen on",
+    "db": "SQLite file (created if absent)",
+    "profiles": "directory of *.toml scoring profiles",
+    "grace_seconds": "seconds in-flight calls get to finish on SIGTERM",
+    "max_message_bytes": "largest gRPC message accepted or sent",
+    "max_rows_per_batch": "largest StreamScores / ScoreEntities batch",
+    "max_events_per_request": "largest IngestEvents message",
+    "max_stream_messages": "most messages in one client stream",
+    "max_page_size": "largest page_size honoured by list/rank RPCs",
+    "tls_cert": "server certificate (PEM) - enables TLS",
+    "tls_key": "server private key (PEM)",
+    "tls_client_ca": "CA bundle (PEM) for client certificates - enables mutual TLS",
+    "tokens_file": "TOML file of bearer tokens and their scopes - enables auth",
+    "telemetry": "OpenTelemetry exporter: none, console or otlp",
+    "log_level": "logging level",
+}
+
+
+def _convert(kind: str, raw: str) -> object:
+    if "Path" in kind:
+        return Path(raw)
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    return raw
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Builds Settings from flags (--db, --address, ...) over PRIOSCORE_* over defaults."""
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(prog="python -m prioscore.server")
+    for f in fields(Settings):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, help=_HELP.get(f.name))
+    args = parser.parse_args(argv)
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = getattr(args, f.name)
+        if raw is None:
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _convert(str(f.type), raw)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.telemetry not in ("none", "console", "otlp"):
+        parser.error(f"--telemetry must be none, console or otlp, not {settings.telemetry!r}")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    return settings

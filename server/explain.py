@@ -1,0 +1,78 @@
+"""Top reasons in compact text form: built and parsed with vectorised numpy string ops.
+
+Stored per score as "name@points@feature|name@points@feature|..." (largest first; fit
+columns are named "fit:<attribute>" and carry no feature value). Building this with
+numpy string ufuncs keeps the ingest path free of a Python loop per rescored entity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from prioscore.server.service import Scored
+
+SEPARATOR, FIELD = "|", "@"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One contribution to a score: the signal or fit column, its points, its feature value."""
+
+    name: str
+    points: float
+    feature: float
+
+
+def encode_reasons(scored: Scored) -> list[str]:
+    """One reasons string per entity ("" where the result carries no explanation)."""
+    result = scored.result
+    n = result.score.shape[0]
+    if result.reasons is None or result.contributions is None or result.reasons.shape[1] == 0:
+        return [""] * n
+    reasons = result.reasons
+    columns = np.asarray(result.columns, dtype=str)
+    points = np.round(np.take_along_axis(result.contributions, reasons, axis=1), 4)
+    n_signals = scored.features.shape[1]
+    padded = np.concatenate(
+        [scored.features, np.full((n, len(result.columns) - n_signals), np.nan)], axis=1
+    )
+    feature = np.round(np.take_along_axis(padded, reasons, axis=1), 4)
+    pieces = np.strings.add(columns[reasons], FIELD)
+    pieces = np.strings.add(pieces, points.astype(str))
+    pieces = np.strings.add(np.strings.add(pieces, FIELD), feature.astype(str))
+    pieces = np.where(points != 0, pieces, "")
+    joined = pieces[:, 0]
+    for j in range(1, pieces.shape[1]):
+        joined = np.strings.add(np.strings.add(joined, SEPARATOR), pieces[:, j])
+    return joined.tolist()
+
+
+def decode_reasons(text: str) -> list[Reason]:
+    """Parses one stored reasons string (used for a page of results, never in bulk)."""
+    reasons = []
+    for piece in text.split(SEPARATOR):
+        if not piece:
+            continue
+        name, points, feature = piece.rsplit(FIELD, 2)
+        reasons.append(Reason(name, float(points), float(feature)))
+    return reasons
+
+
+def reasons_of(scored: Scored, row: int) -> list[Reason]:
+    """Reasons of one row straight from a ScoreResult (for responses, not storage)."""
+    result = scored.result
+    if result.reasons is None or result.contributions is None:
+        return []
+    n_signals = scored.features.shape[1]
+    out = []
+    for column in result.reasons[row]:
+        points = float(result.contributions[row, column])
+        if points == 0:
+            continue
+        feature = float(scored.features[row, column]) if column < n_signals else float("nan")
+        out.append(Reason(result.columns[column], points, feature))
+    return out

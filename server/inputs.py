@@ -1,0 +1,228 @@
+"""Transport-neutral request inputs and their validation.
+
+The rpc converters (and the CLI, through the API) decode wire messages into these
+columnar shapes; the service validates them here, all at once, so a rejected request
+names every bad field and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from prioscore.server.engine.model import CategoricalColumn, EventColumns, Profile
+from prioscore.server.errors import FieldViolation, InvalidArgumentError
+from prioscore.server.profiles import profile_inputs
+from prioscore.server.store import EntityRecord
+
+TRACK, IDENTIFY, GROUP = "track", "identify", "group"
+EVENT_KINDS = (TRACK, IDENTIFY, GROUP)
+
+
+@dataclass
+class IncomingEvents:
+    """A batch of Segment-style messages in columnar form, one entry per message.
+
+    ts is epoch seconds (NaN = not given: the server's clock is used); value NaN = not
+    given (1.0). For identify, traits describe entity_id; for group, traits describe the
+    account account_id and entity_id joins it.
+    """
+
+    message_id: list[str]
+    kind: list[str]
+    entity_id: list[str]
+    event: list[str]
+    ts: np.ndarray
+    value: np.ndarray
+    properties: list[dict[str, str]]
+    metrics: list[dict[str, float]]
+    traits: list[dict[str, str]]
+    numeric_traits: list[dict[str, float]]
+    account_id: list[str]
+    entity_kind: list[str]
+    field_prefix: str = "events"
+
+    def __len__(self) -> int:
+        return len(self.message_id)
+
+
+@dataclass
+class IncomingEntity:
+    """An entity upsert: attributes merge into what is stored (identify semantics)."""
+
+    id: str
+    kind: str = ""
+    account_id: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    numeric_attributes: dict[str, float] = field(default_factory=dict)
+
+
+def validate_events(events: IncomingEvents, max_events: int) -> None:
+    """Raises InvalidArgumentError naming every bad field (events[i].field)."""
+    prefix = events.field_prefix
+    if len(events) > max_events:
+        raise InvalidArgumentError.of(prefix, f"{len(events)} events exceed the limit {max_events}")
+    violations: list[FieldViolation] = []
+    message_ids = np.asarray(events.message_id, dtype=object)
+    entity_ids = np.asarray(events.entity_id, dtype=object)
+    kinds = np.asarray(events.kind, dtype=object)
+    names = np.asarray(events.event, dtype=object)
+    for i in np.flatnonzero(message_ids == ""):
+        violations.append(FieldViolation(f"{prefix}[{i}].message_id", "required (dedupe key)"))
+    for i in np.flatnonzero(entity_ids == ""):
+        violations.append(FieldViolation(f"{prefix}[{i}].entity_id", "required"))
+    for i in np.flatnonzero(~np.isin(kinds, EVENT_KINDS)):
+        violations.append(
+            FieldViolation(f"{prefix}[{i}].kind", f"must be one of {', '.join(EVENT_KINDS)}")
+        )
+    for i in np.flatnonzero((kinds == TRACK) & (names == "")):
+        violations.append(FieldViolation(f"{prefix}[{i}].event", "required for track"))
+    for i in np.flatnonzero((kinds == GROUP) & (np.asarray(events.account_id, object) == "")):
+        violations.append(FieldViolation(f"{prefix}[{i}].account_id", "required for group"))
+    bad_value = ~np.isnan(events.value) & ~np.isfinite(events.value)
+    for i in np.flatnonzero(bad_value):
+        violations.append(FieldViolation(f"{prefix}[{i}].value", "must be finite"))
+    bad_ts = ~np.isnan(events.ts) & ((events.ts < 0) | ~np.isfinite(events.ts))
+    for i in np.flatnonzero(bad_ts):
+        violations.append(FieldViolation(f"{prefix}[{i}].time", "must be a valid timestamp"))
+    seen: dict[str, int] = {}
+    for i, mid in enumerate(events.message_id):
+        if (
+            mid
+            and seen.setdefault(mid, i) != i
+            and events.entity_id[i] != events.entity_id[seen[mid]]
+        ):
+            violations.append(
+                FieldViolation(
+                    f"{prefix}[{i}].message_id",
+                    f"reused by {prefix}[{seen[mid]}] for another entity",
+                )
+            )
+    for i, metrics in enumerate(events.metrics):
+        for key, number in metrics.items():
+            if not math.isfinite(number):
+                violations.append(FieldViolation(f"{prefix}[{i}].metrics[{key}]", "must be finite"))
+    if violations:
+        raise InvalidArgumentError(violations[:100])
+
+
+def validate_entities(entities: list[IncomingEntity], prefix: str = "entities") -> None:
+    violations = [
+        FieldViolation(f"{prefix}[{i}].id", "required") for i, e in enumerate(entities) if not e.id
+    ]
+    for i, entity in enumerate(entities):
+        for key, number in entity.numeric_attributes.items():
+            if not math.isfinite(number):
+                violations.append(
+                    FieldViolation(f"{prefix}[{i}].numeric_attributes[{key}]", "must be finite")
+                )
+    if violations:
+        raise InvalidArgumentError(violations[:100])
+
+
+def properties_json(events: IncomingEvents) -> list[str]:
+    """Merges string properties and numeric metrics into the stored JSON text per event."""
+    return [
+        json.dumps({**props, **metrics}, separators=(",", ":")) if props or metrics else "{}"
+        for props, metrics in zip(events.properties, events.metrics, strict=True)
+    ]
+
+
+def entities_from_messages(
+    events: IncomingEvents, kinds: np.ndarray, now: float
+) -> list[EntityRecord]:
+    """identify → traits of the entity; group → the entity joins the account, whose traits
+    are the group traits; any message with an entity_kind records the entity's kind."""
+    records: list[EntityRecord] = []
+    for i in np.flatnonzero((kinds != TRACK) | (np.asarray(events.entity_kind, object) != "")):
+        kind = events.kind[i]
+        account = events.account_id[i] if kind == GROUP else ""
+        traits = events.traits[i] if kind == IDENTIFY else {}
+        numeric = events.numeric_traits[i] if kind == IDENTIFY else {}
+        records.append(
+            EntityRecord(
+                events.entity_id[i], events.entity_kind[i], account, traits, numeric, now, now
+            )
+        )
+        if kind == GROUP:
+            records.append(
+                EntityRecord(
+                    account, "account", "", events.traits[i], events.numeric_traits[i], now, now
+                )
+            )
+    return records
+
+
+def entity_record(entity: IncomingEntity, now: float) -> EntityRecord:
+    return EntityRecord(
+        entity.id,
+        entity.kind,
+        entity.account_id,
+        entity.attributes,
+        entity.numeric_attributes,
+        now,
+        now,
+    )
+
+
+def event_columns(
+    events: IncomingEvents,
+    rows: np.ndarray,
+    entity_ids: list[str],
+    profile: Profile,
+    when: float,
+) -> EventColumns:
+    """Builds engine columns from inline track events (rows = their positions)."""
+    position = {entity_id: i for i, entity_id in enumerate(entity_ids)}
+    entity = np.fromiter((position[events.entity_id[i]] for i in rows), np.int64, len(rows))
+    names = np.asarray([events.event[i] for i in rows], dtype=object)
+    vocabulary, codes = (
+        np.unique(names.astype(str), return_inverse=True)
+        if len(rows)
+        else (np.array([], dtype=str), np.array([], dtype=np.int64))
+    )
+    ts = np.where(np.isnan(events.ts[rows]), when, events.ts[rows])
+    value = np.where(np.isnan(events.value[rows]), 1.0, events.value[rows])
+    needs = profile_inputs(profile)
+    strings = {}
+    for prop in needs.string_properties:
+        raw = np.asarray([events.properties[i].get(prop, "") for i in rows], dtype=str)
+        vocab, inverse = np.unique(raw, return_inverse=True)
+        codes_prop = inverse.astype(np.int32)
+        if len(vocab) and vocab[0] == "":
+            codes_prop -= 1  # "" sorts first: it means missing (-1)
+            vocab = vocab[1:]
+        strings[prop] = CategoricalColumn(codes_prop, tuple(str(v) for v in vocab))
+    numbers = {
+        prop: np.asarray([events.metrics[i].get(prop, np.nan) for i in rows], dtype=np.float64)
+        for prop in needs.numeric_properties
+    }
+    return EventColumns(
+        entity=entity,
+        event_type=codes.astype(np.int32),
+        ts=ts,
+        value=value,
+        event_types=tuple(str(v) for v in vocabulary),
+        strings=strings,
+        numbers=numbers,
+    )
+
+
+def inline_attributes(
+    profile: Profile, entity_ids: list[str], entities: list[IncomingEntity]
+) -> dict[str, np.ndarray]:
+    """Attribute columns aligned to entity_ids from inline entities (missing = ""/NaN)."""
+    needs = profile_inputs(profile)
+    by_id = {e.id: e for e in entities}
+    empty = IncomingEntity("")
+    rows = [by_id.get(entity_id, empty) for entity_id in entity_ids]
+    columns: dict[str, np.ndarray] = {}
+    for name in needs.categorical_attributes:
+        columns[name] = np.asarray([r.attributes.get(name, "") for r in rows], dtype=object)
+    for name in needs.numeric_attributes:
+        columns[name] = np.asarray(
+            [r.numeric_attributes.get(name, np.nan) for r in rows], dtype=np.float64
+        )
+    return columns

@@ -1,0 +1,90 @@
+"""The set of live profiles and the atomic swap that replaces it on reload.
+
+Readers take one reference to the current mapping, so a request never sees half of a
+reload; a reload that finds any bad file keeps the old mapping whole and reports why.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from prioscore.server.engine.model import Aggregate, Profile
+from prioscore.server.errors import ProfileInvalidError, ProfileIssue
+from prioscore.server.profile import load_directory, load_profile_text
+
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What a profile reads besides event names, so the store fetches only that."""
+
+    string_properties: tuple[str, ...]
+    numeric_properties: tuple[str, ...]
+    categorical_attributes: tuple[str, ...]
+    numeric_attributes: tuple[str, ...]
+
+
+def profile_inputs(profile: Profile) -> ProfileInputs:
+    """Computed per call: a handful of set operations, cheaper than any cache key."""
+    strings = {c.property for c in profile.categories}
+    strings |= {key for s in profile.signals for key in s.match if key != "category"}
+    numeric = (
+        {"clicks"} if any(s.aggregate == Aggregate.DENSITY for s in profile.signals) else set()
+    )
+    categorical = {f.attribute for f in profile.fit if f.points}
+    categorical |= {d.attribute for d in profile.disqualify}
+    numeric_attrs = {f.attribute for f in profile.fit if f.ranges}
+    return ProfileInputs(
+        tuple(sorted(strings)),
+        tuple(sorted(numeric)),
+        tuple(sorted(categorical)),
+        tuple(sorted(numeric_attrs)),
+    )
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    loaded: tuple[str, ...]
+    issues: tuple[ProfileIssue, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+class ProfileRegistry:
+    """Live profiles by name, loaded from one directory and swapped atomically."""
+
+    def __init__(self, directory: Path, profiles: dict[str, Profile] | None = None) -> None:
+        self.directory = Path(directory)
+        self._profiles: dict[str, Profile] = dict(profiles or {})
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> ProfileRegistry:
+        """Loads every profile or raises ProfileInvalidError: a server never starts half-set."""
+        return cls(directory, load_directory(directory))
+
+    def get(self, name: str) -> Profile | None:
+        return self._profiles.get(name)
+
+    def all(self) -> list[Profile]:
+        return list(self._profiles.values())
+
+    def reload(self) -> ReloadResult:
+        """Re-reads the directory; on any issue nothing changes and the issues are returned."""
+        with self._lock:
+            try:
+                fresh = load_directory(self.directory)
+            except ProfileInvalidError as error:
+                return ReloadResult((), tuple(error.issues))
+            self._profiles = fresh
+            return ReloadResult(tuple(sorted(fresh)), ())
+
+    @staticmethod
+    def validate(text: str, filename: str) -> tuple[Profile | None, tuple[ProfileIssue, ...]]:
+        try:
+            return load_profile_text(text, filename), ()
+        except ProfileInvalidError as error:
+            return None, tuple(error.issues)

@@ -1,0 +1,405 @@
+"""The one handler that holds the logic: profiles + engine + store (MLServer's DataPlane).
+
+Transport-neutral: the gRPC servicers only convert messages and call these methods, and
+tests drive it without gRPC. Methods are synchronous and run on the server's event-loop
+thread, which serialises access to the single SQLite connection without locks; the numpy
+work inside each call is vectorised, so calls stay short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from opentelemetry import metrics, trace
+from prioscore.server.config import Limits
+from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
+from prioscore.server.engine.scoring import score
+from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.explain import encode_reasons
+from prioscore.server.inputs import (
+    TRACK,
+    IncomingEntity,
+    IncomingEvents,
+    entities_from_messages,
+    entity_record,
+    event_columns,
+    inline_attributes,
+    properties_json,
+    validate_entities,
+    validate_events,
+)
+from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
+from prioscore.server.profiles import ProfileRegistry, ReloadResult, profile_inputs
+from prioscore.server.store import (
+    EraseCounts,
+    EventBatch,
+    HistoryPoint,
+    ScoreRows,
+    Store,
+    StoredScore,
+    TierChangeRecord,
+)
+from prioscore.server.watch import TierChangeHub, WatchFilter
+
+_tracer = trace.get_tracer("prioscore.server")
+_meter = metrics.get_meter("prioscore.server")
+_events_ingested = _meter.create_counter("prioscore.events.ingested", unit="{event}")
+_events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{event}")
+_entities_scored = _meter.create_counter("prioscore.entities.scored", unit="{entity}")
+_tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
+
+
+@dataclass
+class Scored:
+    """Scores of `entity_ids` under `profile`, with the features behind them."""
+
+    profile: Profile
+    entity_ids: list[str]
+    result: ScoreResult
+    features: np.ndarray
+
+
+@dataclass(frozen=True)
+class RankQuery:
+    profile: str
+    page_size: int = 0
+    page_token: str = ""
+    tiers: tuple[str, ...] = ()
+    account_id: str = ""
+    min_score: float | None = None
+    include_disqualified: bool = False
+
+
+@dataclass(frozen=True)
+class RankPage:
+    scores: list[StoredScore]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    points: list[HistoryPoint]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    entities_rescored: int
+    tier_changes: list[TierChangeRecord]
+
+
+class Service:
+    """Scoring, ingest, profiles and queries over one store and one profile directory."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ProfileRegistry,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.profiles = registry
+        self.limits = limits or Limits()
+        self.hub = TierChangeHub()
+        self._clock = clock
+
+    # -- profiles ---------------------------------------------------------------------
+
+    def get_profile(self, name: str, field: str = "profile") -> Profile:
+        if not name:
+            raise InvalidArgumentError.of(field, "required")
+        profile = self.profiles.get(name)
+        if profile is None:
+            raise NotFoundError("profile", name, field)
+        return profile
+
+    def reload_profiles(self) -> ReloadResult:
+        return self.profiles.reload()
+
+    # -- ingest -----------------------------------------------------------------------
+
+    def ingest(self, events: IncomingEvents) -> IngestResult:
+        """Stores a batch (deduped on message_id) and rescores only the touched entities.
+
+        Everything the batch writes — events, entity upserts, scores, history, tier
+        changes — is one transaction; watchers hear of tier changes after it commits.
+        """
+        validate_events(events, self.limits.max_events_per_request)
+        now = self._clock()
+        ts = np.where(np.isnan(events.ts), now, events.ts)
+        value = np.where(np.isnan(events.value), 1.0, events.value)
+        kinds = np.asarray(events.kind, dtype=object)
+        names = np.where(kinds == TRACK, np.asarray(events.event, dtype=object), kinds)
+        batch = EventBatch(
+            message_id=events.message_id,
+            entity_id=events.entity_id,
+            event=[str(n) for n in names],
+            ts=ts,
+            value=value,
+            properties=properties_json(events),
+        )
+        with _tracer.start_as_current_span("ingest") as span:
+            span.set_attribute("prioscore.batch_size", len(events))
+            with self.store.transaction():
+                accepted = self.store.insert_events(batch)
+                self.store.upsert_entities(entities_from_messages(events, kinds, now))
+                touched = sorted(set(events.entity_id))
+                changes, rescored = self._rescore(touched, now, events.message_id[-1])
+            accounts = self._accounts_of([c.entity_id for c in changes]) if changes else {}
+            self.hub.publish(changes, accounts)
+        _events_ingested.add(accepted)
+        _events_duplicate.add(len(events) - accepted)
+        _tier_changes.add(len(changes))
+        return IngestResult(accepted, len(events) - accepted, rescored, changes)
+
+    def upsert_entities(self, entities: list[IncomingEntity]) -> int:
+        """Merges attributes and rescores the entities under every profile of their kind."""
+        validate_entities(entities)
+        now = self._clock()
+        records = [entity_record(e, now) for e in entities]
+        with self.store.transaction():
+            count = self.store.upsert_entities(records)
+            changes, _ = self._rescore(sorted({e.id for e in entities}), now, "")
+        self.hub.publish(changes, self._accounts_of([c.entity_id for c in changes]))
+        return count
+
+    def erase_entity(self, entity_id: str) -> EraseCounts:
+        if not entity_id:
+            raise InvalidArgumentError.of("entity_id", "required")
+        counts = self.store.erase_entity(entity_id)
+        if not any(vars(counts).values()):
+            raise NotFoundError("entity", entity_id, "entity_id")
+        return counts
+
+    def _rescore(
+        self, entity_ids: list[str], now: float, cause: str
+    ) -> tuple[list[TierChangeRecord], int]:
+        """Rescores entity_ids under each profile that applies to them; inside a transaction."""
+        if not entity_ids:
+            return [], 0
+        stored = self.store.get_entities(entity_ids)
+        kinds = np.asarray([stored[i].kind if i in stored else "" for i in entity_ids], object)
+        changes: list[TierChangeRecord] = []
+        rescored = 0
+        for profile in self.profiles.all():
+            # An entity of unknown kind is scored by every profile; a known kind only by
+            # the profiles written for it.
+            chosen = [
+                entity_ids[i] for i in np.flatnonzero((kinds == profile.entity) | (kinds == ""))
+            ]
+            if not chosen:
+                continue
+            scored = self._score_from_store(profile, chosen, now)
+            rows = self._score_rows(scored, now)
+            changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
+            rescored += len(chosen)
+        _entities_scored.add(rescored)
+        return changes, rescored
+
+    def _accounts_of(self, entity_ids: Sequence[str]) -> dict[str, str]:
+        return {k: v.account_id for k, v in self.store.get_entities(list(entity_ids)).items()}
+
+    # -- scoring ----------------------------------------------------------------------
+
+    def score_stored(
+        self,
+        profile_name: str,
+        entity_ids: Sequence[str],
+        *,
+        explain: bool = False,
+        top_reasons: int = 3,
+        as_of: float | None = None,
+    ) -> Scored:
+        """Scores stored entities from their stored events and attributes (read-only)."""
+        profile = self.get_profile(profile_name)
+        self._check_rows(len(entity_ids), "entity_ids")
+        ids = list(entity_ids)
+        for i, entity_id in enumerate(ids):
+            if not entity_id:
+                raise InvalidArgumentError.of(f"entity_ids[{i}]", "must not be empty")
+        known = self.store.known_entities(ids)
+        for i, entity_id in enumerate(ids):
+            if entity_id not in known:
+                raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
+        when = self._clock() if as_of is None else as_of
+        return self._score_from_store(profile, ids, when, explain=explain, top_reasons=top_reasons)
+
+    def score_events(
+        self,
+        profile_name: str,
+        events: IncomingEvents,
+        entities: list[IncomingEntity],
+        *,
+        explain: bool = False,
+        top_reasons: int = 3,
+        as_of: float | None = None,
+    ) -> Scored:
+        """Scores entities from events sent inline (nothing is stored)."""
+        profile = self.get_profile(profile_name)
+        validate_events(events, self.limits.max_events_per_request)
+        validate_entities(entities)
+        when = self._clock() if as_of is None else as_of
+        track = np.flatnonzero(np.asarray(events.kind, dtype=object) == TRACK)
+        entity_ids = sorted({events.entity_id[i] for i in track} | {e.id for e in entities})
+        self._check_rows(len(entity_ids), "events")
+        columns = event_columns(events, track, entity_ids, profile, when)
+        features = compute_features(profile, columns, len(entity_ids), when)
+        attrs = inline_attributes(profile, entity_ids, entities)
+        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
+        return Scored(profile, entity_ids, result, features.matrix)
+
+    def score_features(
+        self,
+        profile_name: str,
+        matrix: np.ndarray,
+        entity_ids: Sequence[str] = (),
+        entities: list[IncomingEntity] | None = None,
+        *,
+        explain: bool = False,
+        top_reasons: int = 3,
+    ) -> Scored:
+        """Scores a precomputed feature matrix whose columns follow the profile's signals."""
+        profile = self.get_profile(profile_name)
+        if matrix.ndim != 2 or matrix.shape[1] != len(profile.signals):
+            raise InvalidArgumentError.of(
+                "features.shape",
+                f"expected [n, {len(profile.signals)}] (signals {', '.join(profile.signal_names)})"
+                f", got {list(matrix.shape)}",
+            )
+        self._check_rows(matrix.shape[0], "features")
+        if entity_ids and len(entity_ids) != matrix.shape[0]:
+            raise InvalidArgumentError.of(
+                "entity_ids", f"{len(entity_ids)} ids for {matrix.shape[0]} feature rows"
+            )
+        if not np.isfinite(matrix).all():
+            raise InvalidArgumentError.of("features.data", "contains NaN or infinity")
+        ids = list(entity_ids)  # may stay empty: the bulk path correlates rows by position
+        attrs = inline_attributes(profile, ids, entities or []) if entities else {}
+        features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))
+        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
+        return Scored(profile, ids, result, matrix)
+
+    def _check_rows(self, rows: int, field: str) -> None:
+        if rows > self.limits.max_rows_per_batch:
+            raise InvalidArgumentError.of(
+                field, f"{rows} rows exceed the per-request limit {self.limits.max_rows_per_batch}"
+            )
+
+    def _score_from_store(
+        self,
+        profile: Profile,
+        entity_ids: list[str],
+        as_of: float,
+        *,
+        explain: bool = True,
+        top_reasons: int = 3,
+    ) -> Scored:
+        needs = profile_inputs(profile)
+        events = self.store.load_events(
+            entity_ids,
+            profile.event_types,
+            needs.string_properties,
+            needs.numeric_properties,
+            until=as_of,
+        )
+        attrs = self.store.attributes(
+            entity_ids, needs.categorical_attributes, needs.numeric_attributes
+        )
+        features = compute_features(profile, events, len(entity_ids), as_of)
+        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
+        return Scored(profile, entity_ids, result, features.matrix)
+
+    def _score_rows(self, scored: Scored, now: float) -> ScoreRows:
+        result = scored.result
+        names = np.asarray((*scored.profile.tiers.names, ""), dtype=object)
+        return ScoreRows(
+            entity_id=scored.entity_ids,
+            score=result.score,
+            engagement=result.engagement,
+            fit=result.fit,
+            tier=list(names[result.tier]),
+            disqualified=result.disqualified,
+            reasons=encode_reasons(scored),
+            ts=now,
+        )
+
+    # -- queries ----------------------------------------------------------------------
+
+    def rank(self, query: RankQuery) -> RankPage:
+        """Top entities by stored score, keyset-paged (ties broken by entity id)."""
+        profile = self.get_profile(query.profile)
+        unknown = sorted(set(query.tiers) - set(profile.tiers.names))
+        if unknown:
+            raise InvalidArgumentError.of(
+                "tiers",
+                f"unknown tier {unknown[0]!r}; {profile.name} has {', '.join(profile.tiers.names)}",
+            )
+        if query.min_score is not None and not 0 <= query.min_score <= 100:
+            raise InvalidArgumentError.of("min_score", "must be within 0-100")
+        size = page_size(query.page_size, self.limits.max_page_size)
+        fp = fingerprint(
+            "rank",
+            query.profile,
+            sorted(query.tiers),
+            query.account_id,
+            query.min_score,
+            query.include_disqualified,
+        )
+        position = decode_token(query.page_token, fp)
+        after = None
+        if position is not None:
+            if len(position) != 2:
+                raise InvalidArgumentError.of("page_token", "not a token this server issued")
+            after = (float(position[0]), str(position[1]))
+        filters = dict(
+            tiers=query.tiers,
+            account_id=query.account_id or None,
+            min_score=query.min_score,
+            include_disqualified=query.include_disqualified,
+        )
+        rows = self.store.rank(profile.name, limit=size + 1, after=after, **filters)
+        total = self.store.count_scores(profile.name, **filters)
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            token = encode_token(fp, [rows[-1].score, rows[-1].entity_id])
+        return RankPage(rows, token, total)
+
+    def history(
+        self, entity_id: str, profile_name: str, requested_size: int, page_token: str
+    ) -> HistoryPage:
+        """An entity's score history, newest first, paged by timestamp."""
+        if not entity_id:
+            raise InvalidArgumentError.of("entity_id", "required")
+        if profile_name:
+            self.get_profile(profile_name)
+        if not self.store.known_entities([entity_id]):
+            raise NotFoundError("entity", entity_id, "entity_id")
+        size = page_size(requested_size, self.limits.max_page_size)
+        fp = fingerprint("history", entity_id, profile_name)
+        position = decode_token(page_token, fp)
+        before = float(position[0]) if position else None
+        points = self.store.score_history(
+            entity_id, profile_name or None, limit=size + 1, before=before
+        )
+        token = ""
+        if len(points) > size:
+            points = points[:size]
+            token = encode_token(fp, [points[-1].ts])
+        return HistoryPage(points, token)
+
+    # -- watch ------------------------------------------------------------------------
+
+    def watch_tier_changes(self, wanted: WatchFilter) -> AsyncIterator[TierChangeRecord]:
+        if wanted.profile:
+            self.get_profile(wanted.profile)
+        return self.hub.watch(wanted)
