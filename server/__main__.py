@@ -1,0 +1,46 @@
+"""Composition root: `python -m prioscore.server` (what `make serve` runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from prioscore.server.config import Settings, load_settings
+from prioscore.server.errors import ProfileInvalidError
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.rpc.server import run_until_signalled
+from prioscore.server.service import Service
+from prioscore.server.store import Store
+from prioscore.server.telemetry import configure
+
+log = logging.getLogger("prioscore.server")
+
+
+def build_service(settings: Settings) -> Service:
+    """Loads the profiles (all or nothing) and opens the store."""
+    registry = ProfileRegistry.from_directory(settings.profiles)
+    return Service(Store(settings.db), registry, limits=settings.limits)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = load_settings(argv)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    telemetry = configure(settings.telemetry)
+    try:
+        service = build_service(settings)
+    except ProfileInvalidError as error:
+        for issue in error.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_until_signalled(service, settings))
+    finally:
+        service.store.close()
+        telemetry.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
