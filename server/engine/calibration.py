@@ -1,0 +1,368 @@
+"""Predictive weights: fit a profile's signal weights to observed outcomes.
+
+A hand-written profile encodes a guess ("a pricing-page visit is worth 10 points"). Once
+outcomes are known (converted, churned, renewed), the guess can be checked and replaced:
+
+1. `features_as_of_outcomes` rebuilds every entity's features as they were
+   `horizon_days` before its outcome, so nothing the model could not have known leaks in.
+2. `fit_logistic` is L2-regularised logistic regression by Newton/IRLS in plain numpy,
+   sized for millions of entities (the Hessian is only (p+1) x (p+1)).
+3. `calibrate_profile` clips the features exactly as scoring does, fits, and turns the
+   coefficients into a candidate profile (weights and caps on the active profile's
+   points scale) plus a probability calibration of the candidate's 0-100 score.
+
+The candidate is a proposal: `engine.backtest` compares it with the active profile before
+anyone promotes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from prioscore.server.engine.model import SECONDS_PER_DAY, EventColumns, FeatureSet, Profile
+
+__all__ = [
+    "Calibration",
+    "LogisticFit",
+    "calibrate_profile",
+    "clip_to_bands",
+    "engagement_score",
+    "features_as_of_outcomes",
+    "fit_logistic",
+    "sigmoid",
+    "signal_bands",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticFit:
+    """Result of `fit_logistic`, on the caller's (unstandardised) feature scale.
+
+    P(y=1 | x) = sigmoid(x @ coef + intercept). `loglik` is the weighted log-likelihood
+    without the penalty, so fits with different l2 can be compared on the same data.
+    """
+
+    coef: np.ndarray  # float64 [n_features]
+    intercept: float
+    n_iter: int
+    converged: bool
+    loglik: float
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """A candidate profile fitted to outcomes, plus the score -> probability map.
+
+    P(outcome | candidate engagement score s on 0-100) = sigmoid(score_slope * s +
+    score_intercept).
+    """
+
+    candidate: Profile
+    fit: LogisticFit
+    score_slope: float
+    score_intercept: float
+
+    def probability(self, score: np.ndarray) -> np.ndarray:
+        """Outcome probability of candidate scores (0-100), per the 1-D calibration."""
+        return sigmoid(
+            self.score_slope * np.asarray(score, dtype=np.float64) + self.score_intercept
+        )
+
+
+def sigmoid(eta: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large |eta|."""
+    eta = np.asarray(eta, dtype=np.float64)
+    e = np.exp(-np.abs(eta))
+    return np.where(eta >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+# --------------------------------------------------------------------------------------
+# Point-in-time features
+
+
+def features_as_of_outcomes(
+    profile: Profile,
+    events: EventColumns,
+    n_entities: int,
+    outcome_time: np.ndarray,
+    horizon_days: float,
+) -> FeatureSet:
+    """Features of each entity as they stood `horizon_days` before its own outcome.
+
+    Training on features computed at outcome time would let the behaviour that *is* the
+    conversion (the signup, the cancellation page) predict itself. Each entity's cutoff is
+    outcome_time - horizon_days; compute_features ignores events after an entity's as_of,
+    so no post-cutoff event can reach the fit.
+    """
+    # Imported here so this module loads on its own; features is a sibling engine module.
+    from prioscore.server.engine.features import compute_features
+
+    outcome_time = np.asarray(outcome_time, dtype=np.float64)
+    if outcome_time.shape != (n_entities,):
+        raise ValueError(f"outcome_time must have shape ({n_entities},), got {outcome_time.shape}")
+    if not np.isfinite(outcome_time).all():
+        raise ValueError("outcome_time must be finite for every entity")
+    if not np.isfinite(horizon_days) or horizon_days < 0:
+        raise ValueError(f"horizon_days must be a finite number >= 0, got {horizon_days}")
+    as_of = outcome_time - float(horizon_days) * SECONDS_PER_DAY
+    return compute_features(profile, events, n_entities, as_of)
+
+
+# --------------------------------------------------------------------------------------
+# Logistic regression
+
+
+def _penalised_objective(eta: np.ndarray, y: np.ndarray, sw: np.ndarray) -> float:
+    """Weighted negative log-likelihood, computed stably (log(1 + e^eta) via logaddexp)."""
+    return float(np.dot(sw, np.logaddexp(0.0, eta) - y * eta))
+
+
+def fit_logistic(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float = 1.0,
+    max_iter: int = 50,
+    tol: float = 1e-8,
+    sample_weight: np.ndarray | None = None,
+) -> LogisticFit:
+    """L2-regularised logistic regression by Newton's method (IRLS), numpy only.
+
+    Minimises  sum_i s_i * logloss(y_i, x_i @ coef + b)  +  l2 / 2 * ||coef * sd||^2,
+    where sd is the (weighted, ddof=0) standard deviation of each column: the penalty acts
+    on standardised coefficients, so the shrinkage of a feature does not depend on its
+    unit (a recency in days or in hours is penalised the same) and l2 means the same thing
+    across profiles. It equals scikit-learn's LogisticRegression(C=1/l2) fitted on
+    StandardScaler output. The intercept is not penalised.
+
+    Columns are standardised internally because raw features span many orders of
+    magnitude (counts, days, seconds); Newton on the raw scale would solve badly
+    conditioned systems. Constant columns carry no information: their coefficient is 0
+    and they are left out of the Newton system (so l2=0 stays solvable).
+
+    Each iteration costs one pass for the linear predictor, one gemv for the gradient and
+    one symmetric product B.T @ B with B = A * sqrt(w) for the (p+1) x (p+1) Hessian
+    (numpy hands a matrix times its own transpose to BLAS syrk, half the flops of gemm).
+    A step that does not decrease the objective is halved, which keeps separable or
+    badly scaled data from diverging. Convergence: the largest Newton step on the
+    standardised coefficients is below `tol`.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    n, p = X.shape
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+    if n == 0:
+        raise ValueError("cannot fit on zero rows")
+    if not np.isfinite(X).all():
+        raise ValueError("X must be finite (no NaN or inf)")
+    if not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
+        raise ValueError("y must lie in [0, 1]")
+    if l2 < 0 or not np.isfinite(l2):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+    if sample_weight is None:
+        sw = np.ones(n)
+    else:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (n,) or not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite, >= 0 and of shape (n,)")
+    total = float(sw.sum())
+    if total <= 0:
+        raise ValueError("sample_weight sums to zero")
+
+    # Weighted standardisation; constancy is judged on rows that carry weight.
+    mean = (sw @ X) / total
+    var = _weighted_var(X, sw, mean)
+    live_rows = sw > 0
+    Xl = X[live_rows] if not live_rows.all() else X
+    constant = Xl.min(axis=0) == Xl.max(axis=0)
+    sd = np.sqrt(var)
+    active = np.flatnonzero(~constant & (sd > 0))
+    k = active.size
+
+    # Design A = [1, (X[:, active] - mean) / sd], built once; the buffer B is reused.
+    A = np.empty((n, k + 1))
+    A[:, 0] = 1.0
+    np.subtract(X[:, active], mean[active], out=A[:, 1:])
+    A[:, 1:] /= sd[active]
+    B = np.empty_like(A)
+    penalty = np.full(k + 1, float(l2))
+    penalty[0] = 0.0
+
+    ybar = float(sw @ y) / total
+    beta = np.zeros(k + 1)
+    beta[0] = np.log(ybar / (1 - ybar)) if 0.0 < ybar < 1.0 else 0.0
+    eta = A @ beta
+    obj = _penalised_objective(eta, y, sw) + 0.5 * float(penalty @ beta**2)
+
+    converged = False
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        prob = sigmoid(eta)
+        grad = A.T @ (sw * (y - prob)) - penalty * beta
+        w = sw * prob * (1.0 - prob)
+        np.multiply(A, np.sqrt(w)[:, None], out=B)
+        hess = B.T @ B
+        hess[np.diag_indices_from(hess)] += penalty
+        step = _solve(hess, grad)
+
+        # Step halving: accept the first fraction that does not increase the objective
+        # (beyond rounding of a sum over n terms).
+        t = 1.0
+        for _ in range(40):
+            cand = beta + t * step
+            eta_c = A @ cand
+            obj_c = _penalised_objective(eta_c, y, sw) + 0.5 * float(penalty @ cand**2)
+            if obj_c <= obj + 1e-12 * max(abs(obj), 1.0):
+                break
+            t *= 0.5
+        else:  # no decrease in any direction we can represent: we are at the optimum
+            converged = bool(np.max(np.abs(step)) < np.sqrt(tol))
+            break
+        beta, eta, obj = cand, eta_c, obj_c
+        if np.max(np.abs(t * step)) < tol:
+            converged = True
+            break
+
+    coef = np.zeros(p)
+    coef[active] = beta[1:] / sd[active]
+    intercept = float(beta[0] - coef[active] @ mean[active])
+    loglik = -_penalised_objective(eta, y, sw)
+    return LogisticFit(
+        coef=coef, intercept=intercept, n_iter=n_iter, converged=converged, loglik=loglik
+    )
+
+
+def _weighted_var(X: np.ndarray, sw: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Column variances in row blocks, so a 1M-row X is not copied whole to centre it."""
+    total = float(sw.sum())
+    acc = np.zeros(X.shape[1])
+    step = max(1, 4_000_000 // max(X.shape[1], 1))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step] - mean
+        acc += sw[start : start + step] @ (block * block)
+    return acc / total
+
+
+def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Newton step; least squares when the Hessian is singular (collinear columns, l2=0)."""
+    try:
+        return np.linalg.solve(hess, grad)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(hess, grad, rcond=None)[0]
+
+
+# --------------------------------------------------------------------------------------
+# Profile calibration
+
+
+def signal_bands(profile: Profile) -> np.ndarray:
+    """Per-signal half-width of the feature range that scoring can tell apart.
+
+    points = clip(weight * f, -cap, cap) = weight * clip(f, -cap/|w|, cap/|w|), so a
+    feature beyond cap/|weight| earns no more points. Uncapped or zero-weight signals
+    have an infinite band (a zero weight earns nothing whatever the feature).
+    """
+    bands = np.full(len(profile.signals), np.inf)
+    for j, s in enumerate(profile.signals):
+        if s.cap is not None and s.weight != 0:
+            bands[j] = abs(float(s.cap)) / abs(float(s.weight))
+    return bands
+
+
+def clip_to_bands(profile: Profile, matrix: np.ndarray) -> np.ndarray:
+    """The feature matrix as scoring sees it: each column clipped to its signal's band."""
+    bands = signal_bands(profile)
+    return np.clip(np.asarray(matrix, dtype=np.float64), -bands, bands)
+
+
+def engagement_score(profile: Profile, matrix: np.ndarray) -> np.ndarray:
+    """Engagement on 0-100: 100 * clip(sum clip(w*f, -cap, cap), 0, max_points) / max_points.
+
+    The formula of engine.scoring (see model.Profile), restated here so calibration can
+    score a candidate from a feature matrix alone, without attributes.
+    """
+    weights = np.array([s.weight for s in profile.signals], dtype=np.float64)
+    points = clip_to_bands(profile, matrix) * weights
+    total = np.clip(points.sum(axis=1), 0.0, profile.max_points)
+    return 100.0 * total / profile.max_points
+
+
+def _candidate_signals(profile: Profile, coef: np.ndarray) -> tuple:
+    """Map fitted coefficients onto the active profile's points scale.
+
+    weights = coef * (max |active weight| / max |coef|): the strongest signal earns as
+    many points per unit as the active profile's strongest, so max_points and the tier
+    thresholds keep roughly their meaning. Only the ratios between weights matter for
+    ranking, and those are the fitted ones. caps = band * |new weight|, so every signal
+    saturates at the same feature value as in the fit (a capped signal stays capped, an
+    uncapped one stays uncapped). A zero-weight active signal was fitted unclipped, so its
+    candidate is uncapped; a signal whose new weight is 0 keeps its old cap (it earns 0).
+    """
+    active_w = np.array([abs(s.weight) for s in profile.signals], dtype=np.float64)
+    reference = float(active_w.max()) if active_w.size and active_w.max() > 0 else 1.0
+    largest = float(np.abs(coef).max()) if coef.size else 0.0
+    scale = reference / largest if largest > 0 else 1.0
+    bands = signal_bands(profile)
+    signals = []
+    for s, c, band in zip(profile.signals, coef, bands, strict=True):
+        weight = float(c * scale)
+        if s.cap is None or weight == 0.0:
+            cap = s.cap
+        elif np.isinf(band):
+            cap = None
+        else:
+            cap = float(band * abs(weight))
+        signals.append(dataclasses.replace(s, weight=weight, cap=cap))
+    return tuple(signals)
+
+
+def calibrate_profile(
+    profile: Profile,
+    features: FeatureSet,
+    y: np.ndarray,
+    *,
+    l2: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+) -> Calibration:
+    """Fit the profile's signal weights to outcomes `y` and propose a candidate profile.
+
+    The features are clipped to each signal's band first, exactly as scoring clips them,
+    so the fit learns the effect of what the score can actually use. Entities eliminated by
+    an eliminatory category are left out: they are never ranked, so they say nothing about
+    how ranking should weigh behaviour. The candidate keeps names, order, events, caps
+    semantics, tiers, fit and disqualify rules, and has version + 1 (see
+    `_candidate_signals` for the weight/cap mapping). The intercept cannot be expressed as
+    points; it lives in the score calibration p = sigmoid(a * score + b), fitted on the
+    candidate's 0-100 engagement score.
+    """
+    matrix = np.asarray(features.matrix, dtype=np.float64)
+    n, p = matrix.shape
+    if p != len(profile.signals):
+        raise ValueError(f"features have {p} columns, profile has {len(profile.signals)} signals")
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+    keep = np.asarray(features.eliminated_by) < 0
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[keep]
+    clipped = clip_to_bands(profile, matrix[keep])
+    fit = fit_logistic(clipped, y[keep], l2=l2, sample_weight=sw)
+
+    candidate = dataclasses.replace(
+        profile,
+        signals=_candidate_signals(profile, fit.coef),
+        version=profile.version + 1,
+    )
+    score = engagement_score(candidate, clipped)
+    score_fit = fit_logistic(score[:, None], y[keep], l2=l2, sample_weight=sw)
+    return Calibration(
+        candidate=candidate,
+        fit=fit,
+        score_slope=float(score_fit.coef[0]),
+        score_intercept=score_fit.intercept,
+    )
