@@ -1,0 +1,56 @@
+from prioscore.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class IngestEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ...) -> None: ...
+
+class IngestEventsResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_RESCORED_FIELD_NUMBER: _ClassVar[int]
+    TIER_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    entities_rescored: int
+    tier_changes: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ...) -> None: ...
+
+class UpsertEntitiesRequest(_message.Message):
+    __slots__ = ("entities",)
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    entities: _containers.RepeatedCompositeFieldContainer[_types_pb2.Entity]
+    def __init__(self, entities: _Optional[_Iterable[_Union[_types_pb2.Entity, _Mapping]]] = ...) -> None: ...
+
+class UpsertEntitiesResponse(_message.Message):
+    __slots__ = ("upserted",)
+    UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    upserted: int
+    def __init__(self, upserted: _Optional[int] = ...) -> None: ...
+
+class EraseEntityRequest(_message.Message):
+    __slots__ = ("entity_id",)
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    def __init__(self, entity_id: _Optional[str] = ...) -> None: ...
+
+class EraseEntityResponse(_message.Message):
+    __slots__ = ("events_removed", "scores_removed", "history_removed", "entity_removed")
+    EVENTS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    SCORES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    events_removed: int
+    scores_removed: int
+    history_removed: int
+    entity_removed: bool
+    def __init__(self, events_removed: _Optional[int] = ..., scores_removed: _Optional[int] = ..., history_removed: _Optional[int] = ..., entity_removed: _Optional[bool] = ...) -> None: ...
