@@ -96,9 +96,6 @@ def features_as_of_outcomes(
     outcome_time - horizon_days; compute_features ignores events after an entity's as_of,
     so no post-cutoff event can reach the fit.
     """
-    # Imported here so this module loads on its own; features is a sibling engine module.
-    from prioscore.server.engine.features import compute_features
-
     outcome_time = np.asarray(outcome_time, dtype=np.float64)
     if outcome_time.shape != (n_entities,):
         raise ValueError(f"outcome_time must have shape ({n_entities},), got {outcome_time.shape}")
@@ -107,6 +104,9 @@ def features_as_of_outcomes(
     if not np.isfinite(horizon_days) or horizon_days < 0:
         raise ValueError(f"horizon_days must be a finite number >= 0, got {horizon_days}")
     as_of = outcome_time - float(horizon_days) * SECONDS_PER_DAY
+    # Imported here so this module loads on its own; features is a sibling engine module.
+    from prioscore.server.engine.features import compute_features
+
     return compute_features(profile, events, n_entities, as_of)
 
 
