@@ -43,7 +43,7 @@ from prioscore.server.store import (
     StoredScore,
     TierChangeRecord,
 )
-from prioscore.server.watch import TierChangeHub, WatchFilter
+from prioscore.server.watch import TierChangeHub, WatchedChange, WatchFilter
 
 _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
@@ -112,6 +112,9 @@ class Service:
         self.hub = TierChangeHub()
         self._clock = clock
 
+    def now(self) -> float:
+        return self._clock()
+
     # -- profiles ---------------------------------------------------------------------
 
     def get_profile(self, name: str, field: str = "profile") -> Profile:
@@ -152,6 +155,7 @@ class Service:
             with self.store.transaction():
                 accepted = self.store.insert_events(batch)
                 self.store.upsert_entities(entities_from_messages(events, kinds, now))
+                self.store.ensure_entities(events.entity_id)
                 touched = sorted(set(events.entity_id))
                 changes, rescored = self._rescore(touched, now, events.message_id[-1])
             accounts = self._accounts_of([c.entity_id for c in changes]) if changes else {}
@@ -176,7 +180,7 @@ class Service:
         if not entity_id:
             raise InvalidArgumentError.of("entity_id", "required")
         counts = self.store.erase_entity(entity_id)
-        if not any(vars(counts).values()):
+        if counts.total == 0:
             raise NotFoundError("entity", entity_id, "entity_id")
         return counts
 
@@ -226,7 +230,7 @@ class Service:
         for i, entity_id in enumerate(ids):
             if not entity_id:
                 raise InvalidArgumentError.of(f"entity_ids[{i}]", "must not be empty")
-        known = self.store.known_entities(ids)
+        known = self.store.get_entities(ids)
         for i, entity_id in enumerate(ids):
             if entity_id not in known:
                 raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
@@ -382,7 +386,7 @@ class Service:
             raise InvalidArgumentError.of("entity_id", "required")
         if profile_name:
             self.get_profile(profile_name)
-        if not self.store.known_entities([entity_id]):
+        if not self.store.get_entities([entity_id]):
             raise NotFoundError("entity", entity_id, "entity_id")
         size = page_size(requested_size, self.limits.max_page_size)
         fp = fingerprint("history", entity_id, profile_name)
@@ -399,7 +403,7 @@ class Service:
 
     # -- watch ------------------------------------------------------------------------
 
-    def watch_tier_changes(self, wanted: WatchFilter) -> AsyncIterator[TierChangeRecord]:
+    def watch_tier_changes(self, wanted: WatchFilter) -> AsyncIterator[WatchedChange]:
         if wanted.profile:
             self.get_profile(wanted.profile)
         return self.hub.watch(wanted)

@@ -18,6 +18,14 @@ WATCHER_QUEUE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
+class WatchedChange:
+    """A committed tier change and the account of its entity (for the account filter)."""
+
+    record: TierChangeRecord
+    account_id: str
+
+
+@dataclass(frozen=True)
 class WatchFilter:
     """Which changes a watcher wants; empty fields match everything."""
 
@@ -29,7 +37,7 @@ class WatchFilter:
 @dataclass(eq=False)
 class _Watcher:
     filter: WatchFilter
-    queue: asyncio.Queue[TierChangeRecord | None] = field(
+    queue: asyncio.Queue[WatchedChange | None] = field(
         default_factory=lambda: asyncio.Queue(WATCHER_QUEUE_SIZE)
     )
     overrun: bool = False
@@ -53,9 +61,10 @@ class TierChangeHub:
         """
         if not self._watchers:
             return
-        for change in changes:
+        for record in changes:
+            change = WatchedChange(record, accounts.get(record.entity_id, ""))
             for watcher in self._watchers:
-                if watcher.overrun or not _matches(watcher.filter, change, accounts):
+                if watcher.overrun or not _matches(watcher.filter, change):
                     continue
                 try:
                     watcher.queue.put_nowait(change)
@@ -63,7 +72,7 @@ class TierChangeHub:
                     watcher.overrun = True
                     _terminate(watcher)
 
-    async def watch(self, wanted: WatchFilter) -> AsyncIterator[TierChangeRecord]:
+    async def watch(self, wanted: WatchFilter) -> AsyncIterator[WatchedChange]:
         """Yields matching changes until the caller stops iterating (or is overrun)."""
         watcher = _Watcher(wanted)
         self._watchers.add(watcher)
@@ -93,11 +102,11 @@ def _terminate(watcher: _Watcher) -> None:
     watcher.queue.put_nowait(None)
 
 
-def _matches(wanted: WatchFilter, change: TierChangeRecord, accounts: dict[str, str]) -> bool:
+def _matches(wanted: WatchFilter, change: WatchedChange) -> bool:
     return (
-        (not wanted.profile or wanted.profile == change.profile)
-        and (not wanted.tiers or change.tier in wanted.tiers)
-        and (not wanted.account_id or accounts.get(change.entity_id) == wanted.account_id)
+        (not wanted.profile or wanted.profile == change.record.profile)
+        and (not wanted.tiers or change.record.tier in wanted.tiers)
+        and (not wanted.account_id or change.account_id == wanted.account_id)
     )
 
 

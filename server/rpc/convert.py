@@ -1,0 +1,181 @@
+"""Conversions between prioscore.v1 messages and the service's domain types.
+
+Bulk numbers cross as little-endian bytes (np.frombuffer / tobytes), never as repeated
+fields built from numpy; per-message conversion happens only where the wire itself is
+one message per item (events, entities, a page of scores).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+from prioscore.server.errors import InvalidArgumentError
+from prioscore.server.explain import Reason, decode_reasons, reasons_of
+from prioscore.server.inputs import GROUP, IDENTIFY, TRACK, IncomingEntity, IncomingEvents
+from prioscore.server.service import Scored
+from prioscore.server.store import StoredScore, TierChangeRecord
+from prioscore.v1 import types_pb2
+
+_KINDS = {
+    types_pb2.EVENT_KIND_TRACK: TRACK,
+    types_pb2.EVENT_KIND_IDENTIFY: IDENTIFY,
+    types_pb2.EVENT_KIND_GROUP: GROUP,
+}
+_DTYPES = {
+    types_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    types_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
+    types_pb2.DTYPE_INT32: np.dtype("<i4"),
+    types_pb2.DTYPE_INT64: np.dtype("<i8"),
+    types_pb2.DTYPE_BOOL: np.dtype("|b1"),
+}
+_DTYPE_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+
+
+def timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    whole = math.floor(seconds)
+    stamp.seconds, stamp.nanos = int(whole), round((seconds - whole) * 1e9) % 1_000_000_000
+    return stamp
+
+
+def seconds_of(stamp: Timestamp) -> float:
+    return stamp.seconds + stamp.nanos / 1e9
+
+
+def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events") -> IncomingEvents:
+    nan = float("nan")
+    return IncomingEvents(
+        message_id=[e.message_id for e in events],
+        kind=[_KINDS.get(e.kind, "") for e in events],
+        entity_id=[e.entity_id for e in events],
+        event=[e.event for e in events],
+        ts=np.array([seconds_of(e.time) if e.HasField("time") else nan for e in events]),
+        value=np.array([e.value if e.HasField("value") else nan for e in events]),
+        properties=[dict(e.properties) for e in events],
+        metrics=[dict(e.metrics) for e in events],
+        traits=[dict(e.traits) for e in events],
+        numeric_traits=[dict(e.numeric_traits) for e in events],
+        account_id=[e.account_id for e in events],
+        entity_kind=[e.entity_kind for e in events],
+        field_prefix=prefix,
+    )
+
+
+def entities_from_proto(entities: Sequence[types_pb2.Entity]) -> list[IncomingEntity]:
+    return [
+        IncomingEntity(e.id, e.kind, e.account_id, dict(e.attributes), dict(e.numeric_attributes))
+        for e in entities
+    ]
+
+
+def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:
+    """A float64 [rows, columns] array from the bytes or the packed form."""
+    if len(matrix.shape) != 2:
+        raise InvalidArgumentError.of(f"{field}.shape", "must be [rows, columns]")
+    rows, columns = int(matrix.shape[0]), int(matrix.shape[1])
+    if rows < 0 or columns < 0:
+        raise InvalidArgumentError.of(f"{field}.shape", "must not be negative")
+    if matrix.data:
+        dtype = _DTYPES.get(matrix.dtype)
+        if dtype is None or dtype.kind != "f":
+            raise InvalidArgumentError.of(
+                f"{field}.dtype", "must be DTYPE_FLOAT32 or DTYPE_FLOAT64"
+            )
+        if len(matrix.data) != rows * columns * dtype.itemsize:
+            raise InvalidArgumentError.of(
+                f"{field}.data",
+                f"{len(matrix.data)} bytes, expected {rows}x{columns}x{dtype.itemsize}",
+            )
+        array = np.frombuffer(matrix.data, dtype=dtype).reshape(rows, columns)
+    else:
+        if len(matrix.values) != rows * columns:
+            raise InvalidArgumentError.of(
+                f"{field}.values", f"{len(matrix.values)} values, expected {rows * columns}"
+            )
+        array = np.asarray(matrix.values, dtype=np.float64).reshape(rows, columns)
+    return array.astype(np.float64, copy=False)
+
+
+def vector(array: np.ndarray, packed: bool = False) -> types_pb2.Vector:
+    """A Vector in the bytes form (default) or the packed form the client asked for."""
+    if packed:
+        return types_pb2.Vector(length=array.shape[0], values=array.astype(np.float64))
+    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return types_pb2.Vector(
+        dtype=_DTYPE_CODES[little.dtype], length=array.shape[0], data=little.tobytes()
+    )
+
+
+def _contribution(reason: Reason, fit_prefix: str = "fit:") -> types_pb2.Contribution:
+    is_fit = reason.name.startswith(fit_prefix)
+    return types_pb2.Contribution(
+        name=reason.name.removeprefix(fit_prefix),
+        feature=reason.feature,
+        points=reason.points,
+        kind=types_pb2.CONTRIBUTION_KIND_FIT if is_fit else types_pb2.CONTRIBUTION_KIND_SIGNAL,
+    )
+
+
+def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_pb2.Score]:
+    """One Score per entity of a (bounded) unary request."""
+    result = scored.result
+    profile = scored.profile
+    names = (*profile.tiers.names, "")
+    stamp = timestamp(as_of)
+    n_signals = scored.features.shape[1]
+    out = []
+    for row, entity_id in enumerate(scored.entity_ids):
+        score = types_pb2.Score(
+            entity_id=entity_id,
+            profile=profile.name,
+            profile_version=profile.version,
+            score=float(result.score[row]),
+            engagement=float(result.engagement[row]),
+            fit=float(result.fit[row]),
+            tier=names[int(result.tier[row])],
+            disqualified=bool(result.disqualified[row]),
+            disqualify_reason=str(result.disqualify_reason[row]),
+            update_time=stamp,
+        )
+        if explain and result.contributions is not None:
+            for column, name in enumerate(result.columns):
+                feature = float(scored.features[row, column]) if column < n_signals else math.nan
+                points = float(result.contributions[row, column])
+                score.contributions.append(_contribution(Reason(name, points, feature)))
+        score.top_reasons.extend(_contribution(r) for r in reasons_of(scored, row))
+        out.append(score)
+    return out
+
+
+def stored_score_to_proto(stored: StoredScore, top_reasons: int) -> types_pb2.Score:
+    score = types_pb2.Score(
+        entity_id=stored.entity_id,
+        profile=stored.profile,
+        profile_version=stored.profile_version,
+        score=stored.score,
+        engagement=stored.engagement,
+        fit=stored.fit,
+        tier="" if stored.disqualified else stored.tier,
+        disqualified=stored.disqualified,
+        update_time=timestamp(stored.updated),
+    )
+    reasons = decode_reasons(stored.reasons)
+    score.top_reasons.extend(_contribution(r) for r in reasons[: top_reasons or len(reasons)])
+    return score
+
+
+def tier_change_to_proto(change: TierChangeRecord, account_id: str = "") -> types_pb2.TierChange:
+    return types_pb2.TierChange(
+        entity_id=change.entity_id,
+        profile=change.profile,
+        previous_tier=change.previous_tier,
+        tier=change.tier,
+        previous_score=change.previous_score,
+        score=change.score,
+        time=timestamp(change.ts),
+        cause_message_id=change.cause_message_id,
+        account_id=account_id,
+    )

@@ -1,0 +1,171 @@
+"""The one interceptor that turns domain errors into gRPC statuses with rich details.
+
+Servicers just call the service; whatever PrioscoreError escapes becomes the matching
+code with google.rpc.Status details (BadRequest field violations, ErrorInfo reason,
+ResourceInfo for NOT_FOUND) in the `grpc-status-details-bin` trailer. Anything else is
+logged and reported as INTERNAL without leaking internals. The same interceptor records
+a span and a duration histogram per RPC, so every method is observed the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from opentelemetry import metrics, trace
+from prioscore.server.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    PrioscoreError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
+
+log = logging.getLogger("prioscore.rpc")
+_tracer = trace.get_tracer("prioscore.rpc")
+_duration = metrics.get_meter("prioscore.rpc").create_histogram(
+    "rpc.server.duration", unit="ms", description="RPC duration per method and status"
+)
+DOMAIN = "prioscore.v1"
+
+_CODES: list[tuple[type[PrioscoreError], grpc.StatusCode]] = [
+    (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+    (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+]
+
+
+def status_of(error: PrioscoreError) -> grpc.Status:
+    """The grpc.Status (code, message, rich details trailer) for a domain error."""
+    code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.UNKNOWN)
+    details = []
+    if isinstance(error, InvalidArgumentError):
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+    if isinstance(error, NotFoundError):
+        details.append(
+            error_details_pb2.ResourceInfo(
+                resource_type=error.kind, resource_name=error.name, description=str(error)
+            )
+        )
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)
+    if isinstance(error, NotFoundError) and error.field:
+        info.metadata["field"] = error.field
+    details.append(info)
+    packed = []
+    for detail in details:
+        holder = any_pb2.Any()
+        holder.Pack(detail)
+        packed.append(holder)
+    proto = status_pb2.Status(code=code.value[0], message=str(error), details=packed)
+    return rpc_status.to_status(proto)
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: PrioscoreError) -> None:
+    status = status_of(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _internal() -> grpc.Status:
+    proto = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server log")
+    return rpc_status.to_status(proto)
+
+
+class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler: span, duration metric, domain error → rich status."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.response_streaming:
+            behaviour = handler.unary_stream or handler.stream_stream
+            wrapped_stream = _wrap_streaming(method, behaviour)
+            if handler.unary_stream:
+                return handler._replace(unary_stream=wrapped_stream)
+            return handler._replace(stream_stream=wrapped_stream)
+        behaviour = handler.unary_unary or handler.stream_unary
+        wrapped = _wrap_unary(method, behaviour)
+        if handler.unary_unary:
+            return handler._replace(unary_unary=wrapped)
+        return handler._replace(stream_unary=wrapped)
+
+
+def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        status = "OK"
+        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
+            try:
+                return await behaviour(request, context)
+            except PrioscoreError as error:
+                status = status_of(error).code.name
+                span.set_attribute("rpc.grpc.status_code", status)
+                await _abort(context, error)
+            except grpc.aio.AbortError:
+                status = "ABORTED_BY_SERVICER"
+                raise
+            except Exception:
+                status = "INTERNAL"
+                log.exception("unhandled error in %s", method)
+                internal = _internal()
+                await context.abort(internal.code, internal.details, internal.trailing_metadata)
+            finally:
+                _duration.record(
+                    (time.perf_counter() - started) * 1000,
+                    {"rpc.method": method, "rpc.grpc.status_code": status},
+                )
+
+    return wrapped
+
+
+def _wrap_streaming(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        status = "OK"
+        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+            except PrioscoreError as error:
+                status = status_of(error).code.name
+                await _abort(context, error)
+            except grpc.aio.AbortError:
+                status = "ABORTED_BY_SERVICER"
+                raise
+            except Exception:
+                status = "INTERNAL"
+                log.exception("unhandled error in %s", method)
+                internal = _internal()
+                await context.abort(internal.code, internal.details, internal.trailing_metadata)
+            finally:
+                _duration.record(
+                    (time.perf_counter() - started) * 1000,
+                    {"rpc.method": method, "rpc.grpc.status_code": status},
+                )
+
+    return wrapped

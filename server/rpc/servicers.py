@@ -1,0 +1,220 @@
+"""Thin servicers: convert the request, call the service, convert the response.
+
+No logic lives here; errors propagate as domain exceptions and the interceptor in
+rpc/errors.py turns them into statuses. Span attributes name the profile and batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from opentelemetry import trace
+from prioscore.server.config import Settings
+from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
+from prioscore.server.rpc import convert, profiles_servicer
+from prioscore.server.service import RankQuery, Service
+from prioscore.server.watch import WatchFilter, tier_set
+from prioscore.v1 import (
+    event_service_pb2 as events_pb,
+)
+from prioscore.v1 import (
+    event_service_pb2_grpc as events_grpc,
+)
+from prioscore.v1 import (
+    scoring_service_pb2 as scoring_pb,
+)
+from prioscore.v1 import (
+    scoring_service_pb2_grpc as scoring_grpc,
+)
+from prioscore.v1 import (
+    types_pb2,
+)
+
+SERVICE_NAMES = (
+    "prioscore.v1.ScoringService",
+    "prioscore.v1.EventService",
+    "prioscore.v1.ProfileService",
+)
+
+Context = grpc.aio.ServicerContext
+
+
+def _annotate(profile: str, batch: int) -> None:
+    span = trace.get_current_span()
+    span.set_attribute("prioscore.profile", profile)
+    span.set_attribute("prioscore.batch_size", batch)
+
+
+class ScoringServicer(scoring_grpc.ScoringServiceServicer):
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+
+    async def ScoreEntities(
+        self, request: scoring_pb.ScoreEntitiesRequest, context: Context
+    ) -> scoring_pb.ScoreEntitiesResponse:
+        as_of = convert.seconds_of(request.as_of) if request.HasField("as_of") else None
+        reasons = request.top_reasons or (3 if request.explain else 0)
+        if reasons < 0:
+            raise InvalidArgumentError.of("top_reasons", "must not be negative")
+        options = dict(explain=request.explain or reasons > 0, top_reasons=reasons)
+        source = request.WhichOneof("source")
+        if source == "stored":
+            ids = request.stored.entity_ids
+            _annotate(request.profile, len(ids))
+            scored = self.service.score_stored(request.profile, ids, as_of=as_of, **options)
+        elif source == "inline_events":
+            inline = request.inline_events
+            events = convert.events_from_proto(inline.events, "inline_events.events")
+            entities = convert.entities_from_proto(inline.entities)
+            _annotate(request.profile, len(events))
+            scored = self.service.score_events(
+                request.profile, events, entities, as_of=as_of, **options
+            )
+        elif source == "inline_features":
+            inline_f = request.inline_features
+            matrix = convert.matrix_from_proto(inline_f.features, "inline_features.features")
+            _annotate(request.profile, matrix.shape[0])
+            scored = self.service.score_features(
+                request.profile,
+                matrix,
+                list(inline_f.entity_ids),
+                convert.entities_from_proto(inline_f.entities),
+                **options,
+            )
+            if not scored.entity_ids:
+                scored.entity_ids = [str(i) for i in range(matrix.shape[0])]
+        else:
+            raise InvalidArgumentError.of(
+                "source", "set one of stored, inline_events, inline_features"
+            )
+        when = as_of if as_of is not None else self.service.now()
+        return scoring_pb.ScoreEntitiesResponse(
+            scores=convert.scores_to_proto(scored, when, request.explain)
+        )
+
+    async def StreamScores(
+        self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context
+    ) -> AsyncIterator[scoring_pb.StreamScoresResponse]:
+        received = 0
+        async for request in request_iterator:
+            received += 1
+            if received > self.settings.max_stream_messages:
+                raise ResourceExhaustedError(
+                    f"stream exceeds {self.settings.max_stream_messages} messages"
+                )
+            matrix = convert.matrix_from_proto(request.features, "features")
+            scored = self.service.score_features(request.profile, matrix, request.entity_ids)
+            packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED
+            result = scored.result
+            yield scoring_pb.StreamScoresResponse(
+                sequence=request.sequence,
+                scores=convert.vector(result.score, packed),
+                tiers=convert.vector(result.tier.astype("<i4"), packed),
+                tier_names=scored.profile.tiers.names,
+                disqualified=convert.vector(result.disqualified, packed),
+            )
+
+    async def RankEntities(
+        self, request: scoring_pb.RankEntitiesRequest, context: Context
+    ) -> scoring_pb.RankEntitiesResponse:
+        _annotate(request.profile, request.page_size)
+        page = self.service.rank(
+            RankQuery(
+                profile=request.profile,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                tiers=tuple(request.tiers),
+                account_id=request.account_id,
+                min_score=request.min_score if request.HasField("min_score") else None,
+                include_disqualified=request.include_disqualified,
+            )
+        )
+        reasons = request.top_reasons if request.top_reasons > 0 else 3
+        return scoring_pb.RankEntitiesResponse(
+            scores=[convert.stored_score_to_proto(s, reasons) for s in page.scores],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    async def GetScoreHistory(
+        self, request: scoring_pb.GetScoreHistoryRequest, context: Context
+    ) -> scoring_pb.GetScoreHistoryResponse:
+        page = self.service.history(
+            request.entity_id, request.profile, request.page_size, request.page_token
+        )
+        return scoring_pb.GetScoreHistoryResponse(
+            points=[
+                scoring_pb.ScoreHistoryPoint(
+                    time=convert.timestamp(p.ts),
+                    score=p.score,
+                    tier=p.tier,
+                    profile_version=p.profile_version,
+                )
+                for p in page.points
+            ],
+            next_page_token=page.next_page_token,
+        )
+
+    async def WatchTierChanges(
+        self, request: scoring_pb.WatchTierChangesRequest, context: Context
+    ) -> AsyncIterator[scoring_pb.WatchTierChangesResponse]:
+        wanted = WatchFilter(request.profile, tier_set(request.tiers), request.account_id)
+        async for change in self.service.watch_tier_changes(wanted):
+            yield scoring_pb.WatchTierChangesResponse(
+                change=convert.tier_change_to_proto(change.record, change.account_id)
+            )
+
+
+class EventServicer(events_grpc.EventServiceServicer):
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+
+    async def IngestEvents(
+        self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
+    ) -> events_pb.IngestEventsResponse:
+        accepted = duplicates = rescored = changes = received = 0
+        async for request in request_iterator:
+            received += 1
+            if received > self.settings.max_stream_messages:
+                raise ResourceExhaustedError(
+                    f"stream exceeds {self.settings.max_stream_messages} messages"
+                )
+            events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
+            _annotate("", len(events))
+            result = self.service.ingest(events)
+            accepted += result.accepted
+            duplicates += result.duplicates
+            rescored += result.entities_rescored
+            changes += len(result.tier_changes)
+        return events_pb.IngestEventsResponse(
+            accepted=accepted,
+            duplicates=duplicates,
+            entities_rescored=rescored,
+            tier_changes=changes,
+        )
+
+    async def UpsertEntities(
+        self, request: events_pb.UpsertEntitiesRequest, context: Context
+    ) -> events_pb.UpsertEntitiesResponse:
+        count = self.service.upsert_entities(convert.entities_from_proto(request.entities))
+        return events_pb.UpsertEntitiesResponse(upserted=count)
+
+    async def EraseEntity(
+        self, request: events_pb.EraseEntityRequest, context: Context
+    ) -> events_pb.EraseEntityResponse:
+        counts = self.service.erase_entity(request.entity_id)
+        return events_pb.EraseEntityResponse(
+            events_removed=counts.events,
+            scores_removed=counts.scores,
+            history_removed=counts.history,
+            entity_removed=bool(counts.entities),
+        )
+
+
+def add_servicers(server: grpc.aio.Server, service: Service, settings: Settings) -> None:
+    scoring_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(service, settings), server)
+    events_grpc.add_EventServiceServicer_to_server(EventServicer(service, settings), server)
+    profiles_servicer.add_to_server(server, service)
