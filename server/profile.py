@@ -1,0 +1,345 @@
+"""Scoring profiles: the TOML format, its loader/validator and its writer.
+
+A profile is a plain TOML file in `profiles/` that says which behaviours count, how much,
+how fast they fade, which attributes add fit, what disqualifies and where the tiers lie.
+The loader turns it into the engine's `Profile` (prioscore.server.engine.model) or raises
+`ProfileInvalidError` listing *every* problem, each with file, line and key path
+(`signals[2].half_life_days`, 0-based index), so one edit-reload cycle fixes them all.
+
+Format (tables and keys; anything else is reported with the closest valid name)::
+
+    [profile]                    required
+    name        = "lead_qualification"   letters, digits, _ . -; unique per directory
+    version     = 1                      integer >= 1; bump it when scores change meaning
+    entity      = "contact"              what is scored: contact, account, subscription, ticket
+    description = "..."                  optional
+
+    [scoring]                    optional
+    max_points = 100             raw points that map to an engagement of 100. Default: the
+                                 sum of the caps of positive-weight signals (so every
+                                 positive-weight signal needs a cap unless this is set)
+    fit_weight = 0.3             0..1 share of fit in the score; default 0.3 with [[fit]]
+                                 rules, 0.0 without (and it must stay 0 without them)
+
+    [[categories]]               optional, tried in file order, first match wins
+    name        = "hot"          referenced by signals as match = { category = "hot" }
+    property    = "url"          event string property to test (default "url")
+    equals / prefixes / contains = ["/pricing", ...]   at least one, non-empty strings
+    eliminatory = false          true: an entity with such an event is not ranked
+
+    [[signals]]                  required, at least one
+    name        = "hot_pages"    unique within the profile
+    event       = "page_view"    event type
+    aggregate   = "decayed_count"  count | sum | decayed_count | decayed_sum | window_count |
+                                 window_sum | days_since_last | days_since_first |
+                                 distinct_days | trend | exists | density
+    half_life_days = 14          > 0; required by decayed_*, refused elsewhere
+    window_days = 30             > 0; required by window_* and trend, refused elsewhere
+    weight      = 8              points per unit of the feature; negative = a penalty
+    cap         = 32             > 0, optional; points are clipped to -cap..cap
+    match       = { category = "hot", form = ["demo", "trial"] }   property -> value(s)
+    missing     = 0              feature value when the entity has no matching event
+    description = "..."          optional, shown in explanations
+
+    [[fit]]                      optional: points from entity attributes
+    attribute = "seniority"
+    points    = { vp = 15, manager = 8 }            categorical value -> points, and/or
+    ranges    = [{ min = 50, max = 200, points = 10 }, ...]   numeric [min, max); either
+                                 bound may be omitted (unbounded); ranges must not overlap
+
+    [[disqualify]]               optional: entities whose attribute is in the list are excluded
+    attribute = "relationship"
+    in        = ["competitor", "internal"]
+    reason    = "..."            optional
+
+    [tiers]                      required; tiers listed from LOWEST to HIGHEST
+    mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share);
+                                 default absolute
+    cold = 0                     tier = threshold pairs in file order: a tier starts at its
+    warm = 40                    threshold; the first must be 0 (the floor) so every score
+    hot  = 70                    gets a tier; thresholds strictly ascending
+    # or, equivalently:  names = ["cold", "warm", "hot"]  thresholds = [0, 40, 70]
+    # ("mode", "names" and "thresholds" cannot be tier names)
+
+Numbers may be written as integers or decimals; booleans, NaN and inf are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prioscore.server.engine.model import Profile, Signal, TierMode, Tiers
+from prioscore.server.errors import ProfileInvalidError, ProfileIssue
+from prioscore.server.profile_check import (
+    ARRAYS,
+    DEFAULT_FIT_WEIGHT,
+    KEYS,
+    TABLES,
+    TIER_KEYS,
+    Checker,
+    default_max_points,
+    describe,
+    hint,
+    is_number,
+    read_categories,
+    read_disqualify,
+    read_fit,
+    read_signals,
+)
+from prioscore.server.profile_toml import Locator, syntax_error_line, to_toml
+
+__all__ = [
+    "load_directory",
+    "load_profile",
+    "load_profile_text",
+    "profile_digest",
+    "profile_to_toml",
+]
+
+_POSITION = re.compile(r"\s*\(at (line \d+, column \d+|end of document)\)")
+
+
+def _tiers(c: Checker, data: dict[str, Any]) -> Tiers:
+    t = c.section(data, "tiers", required=True)
+    modes = [m.value for m in TierMode]
+    raw_mode = c.get(t, "tiers", "mode", "str") or "absolute"
+    if raw_mode not in modes:
+        c.add(
+            "tiers.mode",
+            f"unknown tier mode {raw_mode!r}{hint(raw_mode, modes)}; valid: {', '.join(modes)}",
+        )
+    mode = TierMode(raw_mode) if raw_mode in modes else TierMode.ABSOLUTE
+    entries: list[tuple[str, str, Any]] = []  # (tier name, key path, raw threshold)
+    if "names" in t or "thresholds" in t:
+        c.unknown(t, "tiers", TIER_KEYS)
+        names = c.get(t, "tiers", "names", "strs", required=True) or ()
+        values = t.get("thresholds")
+        if not isinstance(values, list):
+            reason = f"thresholds must be an array of numbers, got {describe(values)}"
+            c.add(
+                "tiers.thresholds",
+                "missing required key 'thresholds'" if values is None else reason,
+            )
+            values = []
+        elif len(values) != len(names):
+            c.add(
+                "tiers.thresholds",
+                f"{len(values)} thresholds for {len(names)} names; give one per tier",
+            )
+        entries = [
+            (n, f"tiers.thresholds[{i}]", v)
+            for i, (n, v) in enumerate(zip(names, values, strict=False))
+        ]
+        if len(set(names)) != len(names):
+            c.add("tiers.names", "tier names must be unique")
+        for name in set(names) & set(TIER_KEYS):
+            c.add("tiers.names", f"{name!r} cannot be a tier name (it is a [tiers] key)")
+    else:
+        entries = [(n, f"tiers.{n}", v) for n, v in t.items() if n != "mode"]
+    if not entries and t:
+        c.add("tiers", "define at least one tier, lowest first, e.g. cold = 0")
+    thresholds: list[float] = []
+    for name, path, value in entries:
+        if not is_number(value) or not math.isfinite(value):
+            suggestion = hint(name, TIER_KEYS) if path == f"tiers.{name}" else ""
+            c.add(
+                path,
+                f"threshold of tier {name!r} must be a number, got {describe(value)}{suggestion}",
+            )
+            value = math.nan
+        thresholds.append(float(value))
+    _check_thresholds(c, mode, entries, thresholds)
+    return Tiers(mode, tuple(e[0] for e in entries), tuple(thresholds))
+
+
+def _check_thresholds(
+    c: Checker, mode: TierMode, entries: list[tuple[str, str, Any]], thresholds: list[float]
+) -> None:
+    top = 100.0 if mode is TierMode.ABSOLUTE else 1.0
+    scale = "scores on the 0-100 scale" if mode is TierMode.ABSOLUTE else "population shares 0-1"
+    previous: tuple[str, float] | None = None
+    for i, ((name, path, _), value) in enumerate(zip(entries, thresholds, strict=True)):
+        if math.isnan(value):
+            continue
+        if not 0.0 <= value <= top:
+            c.add(
+                path,
+                f"{mode.value} thresholds are {scale}; {name} = {value:g} is outside [0, {top:g}]",
+            )
+        if i == 0 and value != 0.0:
+            c.add(
+                path,
+                "the first tier must start at the floor 0 so every score gets a tier; "
+                f"got {name} = {value:g}",
+            )
+        if previous is not None and value <= previous[1]:
+            c.add(
+                path,
+                "thresholds must ascend (tiers are listed lowest first): "
+                f"{name} = {value:g} is not above {previous[0]} = {previous[1]:g}",
+            )
+        previous = (name, value)
+
+
+def _scoring(
+    c: Checker, scoring: dict[str, Any], signals: Sequence[Signal], has_fit: bool
+) -> tuple[float, float]:
+    max_points = c.get(scoring, "scoring", "max_points", "num")
+    if max_points is not None and max_points <= 0:
+        c.add("scoring.max_points", f"max_points must be > 0, got {max_points:g}")
+    elif "max_points" not in scoring:
+        for i, s in enumerate(signals):
+            if s.weight > 0 and s.cap is None and not c.reported(f"signals[{i}].cap"):
+                c.add(
+                    f"signals[{i}]",
+                    f"signal {s.name!r} has a positive weight but no cap, so max_points "
+                    "cannot be derived; add cap = ... or set [scoring] max_points",
+                )
+        max_points = default_max_points(signals)
+        if max_points == 0.0 and signals:
+            c.add("scoring.max_points", "no signal has a positive weight; set [scoring] max_points")
+    fit_weight = c.get(scoring, "scoring", "fit_weight", "num")
+    if fit_weight is not None and not 0.0 <= fit_weight <= 1.0:
+        c.add("scoring.fit_weight", f"fit_weight must be between 0 and 1, got {fit_weight:g}")
+    elif fit_weight and not has_fit:
+        c.add(
+            "scoring.fit_weight",
+            f"fit_weight is {fit_weight:g} but there are no [[fit]] rules; remove it or add rules",
+        )
+    if fit_weight is None:
+        fit_weight = DEFAULT_FIT_WEIGHT if has_fit else 0.0
+    return max_points or 0.0, fit_weight
+
+
+def _check(c: Checker, data: dict[str, Any]) -> Profile:
+    """Every rule over one parsed file; read `c.issues` before trusting the result."""
+    everything = TABLES + ARRAYS
+    for key in data:
+        if key not in everything:
+            c.add(
+                key,
+                f"unknown table [{key}]{hint(key, everything)}; "
+                f"valid tables: {', '.join(everything)}",
+            )
+    head = c.section(data, "profile", required=True)
+    c.unknown(head, "profile", KEYS["profile"])
+    name = c.name(head, "profile")
+    version = head.get("version")
+    if "version" not in head:
+        c.add("profile.version", "missing required key 'version'")
+    elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        c.add("profile.version", f"version must be an integer >= 1, got {describe(version)}")
+    entity = c.get(head, "profile", "entity", "str", required=True) or ""
+    scoring = c.section(data, "scoring")
+    c.unknown(scoring, "scoring", KEYS["scoring"])
+    categories = read_categories(c, data)
+    signals = read_signals(c, data, [r.name for r in categories])
+    fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), _tiers(c, data)
+    max_points, fit_weight = _scoring(c, scoring, signals, bool(fit))
+    return Profile(
+        name=name,
+        version=version if isinstance(version, int) else 0,
+        entity=entity,
+        signals=signals,
+        tiers=tiers,
+        max_points=max_points,
+        description=c.get(head, "profile", "description", "str") or "",
+        categories=categories,
+        fit=fit,
+        disqualify=disqualify,
+        fit_weight=fit_weight,
+        source=c.source,
+    )
+
+
+def load_profile_text(text: str, source: str) -> Profile:
+    """Parses and validates one profile; `source` names the file in every issue.
+
+    Raises ProfileInvalidError with all issues of the file, sorted by line, so an editor
+    can fix them in one pass (a TOML syntax error stops parsing, so it comes alone).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = syntax_error_line(str(exc), text)
+        reason = "TOML syntax error: " + _POSITION.sub("", str(exc))
+        issue = ProfileIssue(source, line, Locator(text).path_at(line), reason)
+        raise ProfileInvalidError([issue]) from exc
+    checker = Checker(source, text)
+    profile = _check(checker, data)
+    if checker.issues:
+        raise ProfileInvalidError(sorted(checker.issues, key=lambda issue: issue.line))
+    return profile
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileInvalidError([ProfileIssue(str(path), 0, "", f"cannot read: {exc}")]) from exc
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Loads one profile file; its path (as given) becomes `Profile.source`."""
+    return load_profile_text(_read(Path(path)), str(path))
+
+
+def load_directory(path: str | Path) -> dict[str, Profile]:
+    """Every *.toml in `path` keyed by profile name, or one error listing all bad files.
+
+    All-or-nothing on purpose: a reload never leaves the service with half a profile set,
+    and one error report covers every file so nobody fixes them one reload at a time.
+    Duplicate profile names are reported on the later file (files load in name order).
+    An empty directory yields {}; the caller decides whether that is acceptable.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        issue = ProfileIssue(str(directory), 0, "", "profile directory does not exist")
+        raise ProfileInvalidError([issue])
+    profiles: dict[str, Profile] = {}
+    issues: list[ProfileIssue] = []
+    for file in sorted(directory.glob("*.toml")):
+        try:
+            text = _read(file)
+            profile = load_profile_text(text, str(file))
+        except ProfileInvalidError as exc:
+            issues.extend(exc.issues)
+            continue
+        if profile.name in profiles:
+            first = profiles[profile.name].source
+            reason = f"duplicate profile name {profile.name!r}: already defined in {first}"
+            line = Locator(text).line_of("profile.name")
+            issues.append(ProfileIssue(str(file), line, "profile.name", reason))
+            continue
+        profiles[profile.name] = profile
+    if issues:
+        raise ProfileInvalidError(issues)
+    return profiles
+
+
+def profile_to_toml(profile: Profile) -> str:
+    """TOML that loads back equal to `profile` (except `source`); for calibrated candidates.
+
+    max_points / fit_weight are written only where they differ from what the loader would
+    derive, so the written file keeps following its caps like a hand-written one.
+    """
+    return to_toml(
+        profile,
+        default_max_points=default_max_points(profile.signals),
+        default_fit_weight=DEFAULT_FIT_WEIGHT if profile.fit else 0.0,
+    )
+
+
+def profile_digest(profile: Profile) -> str:
+    """16 hex chars of SHA-256 over the canonical TOML: changes iff the content changes.
+
+    Canonical TOML ignores comments, layout and `source`, so reformatting a file or moving
+    it does not look like a change on reload, while any weight, cap or text change does.
+    """
+    return hashlib.sha256(profile_to_toml(profile).encode("utf-8")).hexdigest()[:16]
