@@ -179,10 +179,8 @@ class Service:
     def erase_entity(self, entity_id: str) -> EraseCounts:
         if not entity_id:
             raise InvalidArgumentError.of("entity_id", "required")
-        counts = self.store.erase_entity(entity_id)
-        if counts.total == 0:
-            raise NotFoundError("entity", entity_id, "entity_id")
-        return counts
+        # Idempotent (as the API documents): a retried erase succeeds with zero counts.
+        return self.store.erase_entity(entity_id)
 
     def _rescore(
         self, entity_ids: list[str], now: float, cause: str
@@ -253,7 +251,10 @@ class Service:
         validate_entities(entities)
         when = self._clock() if as_of is None else as_of
         track = np.flatnonzero(np.asarray(events.kind, dtype=object) == TRACK)
-        entity_ids = sorted({events.entity_id[i] for i in track} | {e.id for e in entities})
+        # Order of first appearance, inline entities first (as the API documents).
+        entity_ids = list(
+            dict.fromkeys([e.id for e in entities] + [events.entity_id[i] for i in track])
+        )
         self._check_rows(len(entity_ids), "events")
         columns = event_columns(events, track, entity_ids, profile, when)
         features = compute_features(profile, columns, len(entity_ids), when)
@@ -267,12 +268,15 @@ class Service:
         matrix: np.ndarray,
         entity_ids: Sequence[str] = (),
         entities: list[IncomingEntity] | None = None,
+        columns: Sequence[str] = (),
         *,
         explain: bool = False,
         top_reasons: int = 3,
     ) -> Scored:
         """Scores a precomputed feature matrix whose columns follow the profile's signals."""
         profile = self.get_profile(profile_name)
+        if columns:
+            matrix = _select_columns(matrix, list(columns), profile)
         if matrix.ndim != 2 or matrix.shape[1] != len(profile.signals):
             raise InvalidArgumentError.of(
                 "features.shape",
@@ -388,7 +392,7 @@ class Service:
             self.get_profile(profile_name)
         if not self.store.get_entities([entity_id]):
             raise NotFoundError("entity", entity_id, "entity_id")
-        size = page_size(requested_size, self.limits.max_page_size)
+        size = page_size(requested_size, self.limits.max_page_size, default=100)
         fp = fingerprint("history", entity_id, profile_name)
         position = decode_token(page_token, fp)
         before = float(position[0]) if position else None
@@ -407,3 +411,16 @@ class Service:
         if wanted.profile:
             self.get_profile(wanted.profile)
         return self.hub.watch(wanted)
+
+
+def _select_columns(matrix: np.ndarray, columns: list[str], profile: Profile) -> np.ndarray:
+    """Reorders named feature columns into the profile's signal order (extras ignored)."""
+    if len(columns) != matrix.shape[1]:
+        raise InvalidArgumentError.of(
+            "features.columns", f"{len(columns)} names for {matrix.shape[1]} columns"
+        )
+    position = {name: i for i, name in enumerate(columns)}
+    absent = [name for name in profile.signal_names if name not in position]
+    if absent:
+        raise InvalidArgumentError.of("features.columns", f"missing signal {absent[0]!r}")
+    return matrix[:, [position[name] for name in profile.signal_names]]

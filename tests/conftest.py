@@ -16,7 +16,6 @@ from typing import Any
 
 import grpc
 import pytest
-
 from prioscore.server.config import Settings
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
@@ -85,8 +84,9 @@ def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
-            loop.create_task(boot())
+            booting = loop.create_task(boot())
             loop.run_forever()
+            booting.cancel()
 
         thread = threading.Thread(target=serve, name="prioscore-test-server", daemon=True)
         thread.start()

@@ -70,7 +70,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         self, request: pb.ListProfilesRequest, context: Context
     ) -> pb.ListProfilesResponse:
         profiles = sorted(self.service.profiles.all(), key=lambda p: p.name)
-        size = page_size(request.page_size, self.service.limits.max_page_size)
+        size = page_size(request.page_size, self.service.limits.max_page_size, default=100)
         query = fingerprint("profiles")
         position = decode_token(request.page_token, query)
         after = str(position[0]) if position else ""

@@ -81,6 +81,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 matrix,
                 list(inline_f.entity_ids),
                 convert.entities_from_proto(inline_f.entities),
+                list(inline_f.features.columns),
                 **options,
             )
             if not scored.entity_ids:
@@ -105,7 +106,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                     f"stream exceeds {self.settings.max_stream_messages} messages"
                 )
             matrix = convert.matrix_from_proto(request.features, "features")
-            scored = self.service.score_features(request.profile, matrix, request.entity_ids)
+            scored = self.service.score_features(
+                request.profile, matrix, request.entity_ids, None, list(request.features.columns)
+            )
             packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED
             result = scored.result
             yield scoring_pb.StreamScoresResponse(
