@@ -49,6 +49,7 @@ async def start_server(
     settings: Settings,
     *,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
 ) -> RunningServer:
     """Builds and starts the server on settings.address (port 0 picks a free port)."""
     # Auth runs first so a rejected call never reaches a servicer.
@@ -63,6 +64,8 @@ async def start_server(
     ]
     server = grpc.aio.server(interceptors=interceptors, options=options)
     add_servicers(server, service, settings)
+    if extra_handlers:  # e.g. the benchmark's echo method, served by the same stack
+        server.add_generic_rpc_handlers(tuple(extra_handlers))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
