@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from prioscore.server.store import EntityRecord, ScoreRows, Store
+
+from .builders import scores
+
+
+def test_first_scores_are_changes_from_nothing(store: Store) -> None:
+    changes = store.write_scores(
+        "lead", 1, scores(["a", "b", "c"], [80, 50, 10], ["hot", "warm", ""]), "m1"
+    )
+    # "" -> "" is not a change
+    assert [(c.entity_id, c.previous_tier, c.tier) for c in changes] == [
+        ("a", "", "hot"),
+        ("b", "", "warm"),
+    ]
+    assert all(c.previous_score == 0.0 and c.cause_message_id == "m1" for c in changes)
+    assert changes[0].score == 80.0 and changes[0].ts == 1000.0 and changes[0].profile == "lead"
+    assert changes[1].id == changes[0].id + 1
+    assert store.tier_changes_since(0) == changes
+    # the first score always starts the history, even without a tier
+    assert [p.score for p in store.score_history("c", "lead", limit=10)] == [10.0]
+
+
+def test_tier_change_detection_and_history(store: Store) -> None:
+    store.write_scores("lead", 1, scores(["a", "b", "c"], [80, 50, 10], ["hot", "warm", "cold"]))
+    first_id = store.last_tier_change_id()
+    changes = store.write_scores(
+        "lead",
+        2,
+        scores(["a", "b", "c"], [81, 75, 10], ["hot", "hot", "cold"], ts=2000.0),
+        cause_message_id="m9",
+    )
+    assert len(changes) == 1
+    (b,) = changes
+    assert (b.entity_id, b.previous_tier, b.tier, b.previous_score, b.score, b.ts) == (
+        "b",
+        "warm",
+        "hot",
+        50.0,
+        75.0,
+        2000.0,
+    )
+    assert b.id == first_id + 1 and b.cause_message_id == "m9"
+    assert store.tier_changes_since(first_id) == [b]
+    # history: a moved (score), b moved (tier+score), c unchanged -> no new point
+    hist = {e: [(p.ts, p.score, p.tier) for p in store.score_history(e, "lead", limit=10)]
+            for e in "abc"}  # fmt: skip
+    assert hist["a"] == [(2000.0, 81.0, "hot"), (1000.0, 80.0, "hot")]
+    assert hist["b"] == [(2000.0, 75.0, "hot"), (1000.0, 50.0, "warm")]
+    assert hist["c"] == [(1000.0, 10.0, "cold")]
+    assert store.score_history("a", "lead", limit=10)[0].profile_version == 2
+    # scores hold the latest row for everyone, including the unchanged c
+    got = store.get_scores("lead", ["a", "b", "c", "zz"])
+    assert set(got) == {"a", "b", "c"}
+    assert got["c"].updated == 2000.0 and got["c"].profile_version == 2
+    assert got["b"].engagement == 37.5 and got["b"].fit == 10.0
+    assert json.loads(got["b"].reasons) == ["r-b"]
+    assert got["b"].disqualified is False
+
+
+def test_tier_change_only_without_score_move(store: Store) -> None:
+    store.write_scores("lead", 1, scores(["a"], [40], ["warm"]))
+    changes = store.write_scores("lead", 1, scores(["a"], [40], ["hot"], ts=5000.0))
+    assert [(c.previous_tier, c.tier) for c in changes] == [("warm", "hot")]
+    assert [p.tier for p in store.score_history("a", "lead", limit=5)] == ["hot", "warm"]
+
+
+def test_profiles_are_independent(store: Store) -> None:
+    store.write_scores("lead", 1, scores(["a"], [80], ["hot"]))
+    changes = store.write_scores("churn", 1, scores(["a"], [80], ["hot"]))
+    assert len(changes) == 1  # first score under churn
+    assert len(store.score_history("a", None, limit=10)) == 2
+    assert [p.profile for p in store.score_history("a", "churn", limit=10)] == ["churn"]
+
+
+def test_write_scores_edge_cases(store: Store) -> None:
+    assert store.write_scores("lead", 1, scores([], [], [])) == []
+    bad = ScoreRows(["a"], np.array([1.0, 2.0]), np.zeros(1), np.zeros(1), ["x"],
+                    np.zeros(1, bool), ["[]"], 1.0)  # fmt: skip
+    with pytest.raises(ValueError):
+        store.write_scores("lead", 1, bad)
+    # numpy str tiers and omitted reasons are accepted
+    rows = ScoreRows(
+        ["a"], np.array([5.0]), np.zeros(1), np.zeros(1), np.array(["cold"]),
+        np.zeros(1, bool), [], 1.0,
+    )  # fmt: skip
+    assert [c.tier for c in store.write_scores("lead", 1, rows)] == ["cold"]
+    assert store.get_scores("lead", ["a"])["a"].reasons == "[]"
+
+
+def test_score_history_paging_with_before(store: Store) -> None:
+    for i in range(5):
+        store.write_scores("lead", 1, scores(["a"], [float(i)], ["t"], ts=100.0 + i))
+    page1 = store.score_history("a", "lead", limit=2)
+    assert [p.ts for p in page1] == [104.0, 103.0]
+    page2 = store.score_history("a", "lead", limit=2, before=page1[-1].ts)
+    assert [p.ts for p in page2] == [102.0, 101.0]
+    page3 = store.score_history("a", "lead", limit=2, before=page2[-1].ts)
+    assert [p.ts for p in page3] == [100.0]
+
+
+def _populate(store: Store) -> None:
+    rng = np.random.default_rng(7)
+    n = 300
+    ids = [f"e{i:03d}" for i in range(n)]
+    # many ties: scores on a coarse grid
+    score = np.round(rng.random(n) * 10) * 10
+    tiers = np.where(score >= 70, "hot", np.where(score >= 40, "warm", "cold"))
+    disq = rng.random(n) < 0.1
+    store.upsert_entities([EntityRecord(id=e, account_id=f"acc{i % 4}") for i, e in enumerate(ids)])
+    store.write_scores("lead", 1, scores(ids, score.tolist(), tiers.tolist(), disqualified=disq))
+    store.write_scores("other", 1, scores(ids[:10], [100.0] * 10, ["hot"] * 10))
+
+
+def _expected(store: Store, **f) -> list[tuple[float, str]]:
+    rows = store.conn.execute(
+        "SELECT s.score, s.entity_id, s.tier, s.disqualified, e.account_id"
+        " FROM scores s JOIN entities e ON e.id = s.entity_id WHERE s.profile = 'lead'"
+    ).fetchall()
+    keep = [
+        (score, eid)
+        for score, eid, tier, disq, acc in rows
+        if (not f.get("tiers") or tier in f["tiers"])
+        and (f.get("account_id") is None or acc == f["account_id"])
+        and (f.get("min_score") is None or score >= f["min_score"])
+        and (f.get("include_disqualified") or not disq)
+    ]
+    return sorted(keep, key=lambda r: (-r[0], r[1]))
+
+
+FILTERS = [
+    {},
+    {"include_disqualified": True},
+    {"tiers": ["hot", "cold"]},
+    {"account_id": "acc2"},
+    {"min_score": 40.0},
+    {"tiers": {"warm"}, "account_id": "acc1", "min_score": 50.0, "include_disqualified": True},
+    {"account_id": "nobody"},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+@pytest.mark.parametrize("page", [1, 7, 1000])
+def test_rank_keyset_paging_through_all_rows(store: Store, filters: dict, page: int) -> None:
+    _populate(store)
+    expected = _expected(store, **filters)
+    seen: list[tuple[float, str]] = []
+    after = None
+    for _ in range(1000):
+        rows = store.rank("lead", limit=page, after=after, **filters)
+        assert len(rows) <= page
+        seen += [(r.score, r.entity_id) for r in rows]
+        if len(rows) < page:
+            break
+        after = (rows[-1].score, rows[-1].entity_id)
+    assert seen == expected
+    assert store.count_scores("lead", **filters) == len(expected)
+
+
+def test_rank_rows_carry_everything(store: Store) -> None:
+    _populate(store)
+    top = store.rank("other", limit=3)
+    assert [r.entity_id for r in top] == ["e000", "e001", "e002"]
+    r = top[0]
+    assert (r.profile, r.profile_version, r.score, r.tier, r.account_id) == (
+        "other",
+        1,
+        100.0,
+        "hot",
+        "acc0",
+    )
+    assert store.rank("lead", limit=0) == []
+    assert store.rank("nope", limit=10) == []
+    # an entity without an entity row still ranks, with account_id ""
+    store.write_scores("solo", 1, scores(["ghost"], [1.0], ["cold"]))
+    assert store.rank("solo", limit=5)[0].account_id == ""
+
+
+def test_disqualified_flag_roundtrip(store: Store) -> None:
+    store.write_scores(
+        "lead", 1, scores(["a", "b"], [90, 10], ["", "cold"], disqualified=[True, False])
+    )
+    assert [r.entity_id for r in store.rank("lead", limit=10)] == ["b"]
+    got = store.rank("lead", limit=10, include_disqualified=True)
+    assert [(r.entity_id, r.disqualified) for r in got] == [("a", True), ("b", False)]
