@@ -1,0 +1,331 @@
+"""Events -> feature matrix: one column per profile signal, one row per entity.
+
+Everything is columnar. String matching (categories, `match` filters) runs once per
+*vocabulary string* and is then gathered through the integer codes, so a million events
+over a few thousand URLs cost a few thousand `str` operations plus one array gather.
+Per-entity folding uses `np.bincount` for sums and counts, and `np.minimum.at` /
+`np.maximum.at` for recency: since numpy 1.25 those have a fast path for 1-D float
+arrays with intp indices and measure the same as a weighted bincount here (~35 ms for
+10M events into 1M bins), so they beat any sort-based alternative (a 10M argsort is ~1 s).
+
+Events that share an event type and `match` filter are selected once and the selection
+(entity, timestamp, value, age) is shared by every signal that uses it, so a profile with
+three half-lives over page views pays for one filter, one age computation and one count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from prioscore.server.engine.model import (
+    SECONDS_PER_DAY,
+    Aggregate,
+    CategoryRule,
+    EventColumns,
+    FeatureSet,
+    Profile,
+    Signal,
+)
+
+# Above this many (entity, day) cells distinct_days falls back from a dense bitmap to np.unique.
+_DENSE_DAY_CELLS = 1 << 26
+
+
+def _rule_matches(rule: CategoryRule, text: str) -> bool:
+    """One rule against one vocabulary string (called once per unique string, not per event)."""
+    return (
+        text in rule.equals
+        or (bool(rule.prefixes) and text.startswith(rule.prefixes))
+        or any(part in text for part in rule.contains)
+    )
+
+
+def assign_categories(rules: Sequence[CategoryRule], events: EventColumns) -> np.ndarray:
+    """Index of the first rule each event matches, -1 if none (int32 [n_events]).
+
+    Rules are grouped by the property they read; for each property the first matching
+    rule is decided per vocabulary string and gathered through the codes. Missing values
+    (code -1) land on an appended -1 sentinel, so the gather needs no masking. A rule
+    whose property the events do not carry matches nothing.
+    """
+    n = len(events)
+    result: np.ndarray | None = None
+    by_property: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        by_property.setdefault(rule.property, []).append(i)
+    for prop, indices in by_property.items():
+        column = events.strings.get(prop)
+        if column is None:
+            continue
+        lookup = np.full(len(column.vocabulary) + 1, -1, dtype=np.int32)
+        for v, text in enumerate(column.vocabulary):
+            for i in indices:
+                if _rule_matches(rules[i], text):
+                    lookup[v] = i
+                    break
+        gathered = lookup[column.codes]
+        if result is None:
+            result = gathered
+        else:
+            # Several properties: the earliest rule over all of them wins.
+            both = (result >= 0) & (gathered >= 0)
+            result = np.where(both, np.minimum(result, gathered), np.maximum(result, gathered))
+    if result is None:
+        return np.full(n, -1, dtype=np.int32)
+    return result.astype(np.int32, copy=False)
+
+
+@dataclass
+class _Selection:
+    """The events one group of signals folds: entity index, timestamp, value and age.
+
+    `age` is as_of - ts in seconds (float64 so window edges are exact); `counts` is the
+    number of selected events per entity, computed once and shared by every aggregate
+    that needs it (missing detection, means). Fields are filled lazily.
+    """
+
+    entity: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    age: np.ndarray
+    n_entities: int
+    index: np.ndarray | None  # positions in the full event arrays; None = all events
+    _counts: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def counts(self) -> np.ndarray:
+        if self._counts is None:
+            self._counts = np.bincount(self.entity, minlength=self.n_entities)
+        return self._counts
+
+    def total(
+        self, weights: np.ndarray | None = None, mask: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per-entity sum of `weights` (or count) over the selection, optionally masked."""
+        entity = self.entity if mask is None else self.entity[mask]
+        if weights is not None and mask is not None:
+            weights = weights[mask]
+        out = np.bincount(entity, weights=weights, minlength=self.n_entities)
+        return out.astype(np.float64, copy=False)
+
+    def decay(self, half_life_days: float) -> np.ndarray:
+        """0.5 ** (age_days / half_life) per event, in float32 (3x cheaper exp, ~1e-7 rel)."""
+        scale = -1.0 / (half_life_days * SECONDS_PER_DAY)
+        w = np.multiply(self.age, scale, dtype=np.float32)
+        return np.exp2(w, out=w)
+
+
+def _as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
+    """Scalar as_of stays scalar (no 10M gather); an array is gathered per event."""
+    if np.ndim(as_of) == 0:
+        return float(as_of)  # type: ignore[arg-type]
+    cut = np.asarray(as_of, dtype=np.float64)
+    if cut.shape != (n_entities,):
+        raise ValueError(f"as_of must be a scalar or shape ({n_entities},), got {cut.shape}")
+    return cut[events.entity]
+
+
+def _vocab_lookup(vocabulary: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
+    """Bool per vocabulary string (+ a False sentinel for code -1) saying it is allowed."""
+    allowed_set = set(allowed)
+    lookup = np.zeros(len(vocabulary) + 1, dtype=bool)
+    for v, text in enumerate(vocabulary):
+        if text in allowed_set:
+            lookup[v] = True
+    return lookup
+
+
+class _Selector:
+    """Builds and caches event selections per (event type, match filter)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        events: EventColumns,
+        n_entities: int,
+        as_of: float | np.ndarray,
+    ) -> None:
+        self.profile = profile
+        self.events = events
+        self.n_entities = n_entities
+        self.cut = _as_of_per_event(as_of, events, n_entities)
+        self.valid = events.ts <= self.cut  # no leakage: future events never count
+        self._categories: np.ndarray | None = None
+        self._by_type: dict[str, np.ndarray | None] = {}
+        self._by_key: dict[tuple[object, ...], _Selection] = {}
+
+    @property
+    def categories(self) -> np.ndarray:
+        if self._categories is None:
+            self._categories = assign_categories(self.profile.categories, self.events)
+        return self._categories
+
+    def _type_index(self, event: str) -> np.ndarray | None:
+        """Positions of non-future events of type `event` (None = every event qualifies)."""
+        if event not in self._by_type:
+            codes = [i for i, name in enumerate(self.events.event_types) if name == event]
+            if len(codes) == 0:
+                mask = np.zeros(len(self.events), dtype=bool)
+            elif len(codes) == 1:
+                mask = self.events.event_type == codes[0]
+            else:
+                mask = np.isin(self.events.event_type, codes)
+            mask &= self.valid
+            self._by_type[event] = None if mask.all() else np.flatnonzero(mask)
+        return self._by_type[event]
+
+    def _match_lookup(self, key: str, values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(lookup, codes) for one match key; gather lookup[codes] to get the event mask."""
+        if key == "category" and (self.profile.categories or "category" not in self.events.strings):
+            names = set(values)
+            lookup = np.zeros(len(self.profile.categories) + 1, dtype=bool)
+            for i, rule in enumerate(self.profile.categories):
+                lookup[i] = rule.name in names
+            return lookup, self.categories
+        column = self.events.strings.get(key)
+        if column is None:  # the events do not carry this property: nothing matches
+            return np.zeros(1, dtype=bool), np.full(len(self.events), -1, dtype=np.int32)
+        return _vocab_lookup(column.vocabulary, values), column.codes
+
+    def select(self, signal: Signal) -> _Selection:
+        match = tuple(sorted((k, tuple(sorted(v))) for k, v in signal.match.items()))
+        key = (signal.event, match)
+        if key in self._by_key:
+            return self._by_key[key]
+        index = self._type_index(signal.event)
+        for prop, values in match:
+            lookup, codes = self._match_lookup(prop, values)
+            keep = lookup[codes if index is None else codes[index]]
+            index = np.flatnonzero(keep) if index is None else index[keep]
+        ev = self.events
+        if index is None:
+            entity, ts, value = ev.entity, ev.ts, ev.value
+            cut = self.cut
+        else:
+            entity, ts, value = ev.entity[index], ev.ts[index], ev.value[index]
+            cut = self.cut if isinstance(self.cut, float) else self.cut[index]
+        sel = _Selection(
+            entity=entity,
+            ts=ts,
+            value=np.asarray(value, dtype=np.float64),
+            age=np.subtract(cut, ts),
+            n_entities=self.n_entities,
+            index=index,
+        )
+        self._by_key[key] = sel
+        return sel
+
+    def eliminated_by(self) -> np.ndarray:
+        """Smallest eliminatory category index any non-future event of an entity falls in."""
+        out = np.full(self.n_entities, -1, dtype=np.int32)
+        rules = self.profile.categories
+        eliminatory = [i for i, r in enumerate(rules) if r.eliminatory]
+        if not eliminatory:
+            return out
+        lookup = np.zeros(len(rules) + 1, dtype=bool)
+        lookup[eliminatory] = True
+        cats = self.categories
+        hit = lookup[cats] & self.valid
+        entity, cat = self.events.entity[hit], cats[hit]
+        for i in reversed(eliminatory):  # per rule, so the smallest index is written last
+            out[entity[cat == i]] = i
+        return out
+
+
+def _require(value: float | None, what: str, signal: Signal) -> float:
+    if value is None or not value > 0:
+        raise ValueError(f"signal {signal.name!r}: {signal.aggregate} needs {what} > 0")
+    return float(value)
+
+
+def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One feature column (float64 [n_entities]); rows without events are fixed up later."""
+    agg = Aggregate(signal.aggregate)
+    n = sel.n_entities
+    if agg is Aggregate.COUNT:
+        return sel.counts.astype(np.float64)
+    if agg is Aggregate.EXISTS:
+        return (sel.counts > 0).astype(np.float64)
+    if agg is Aggregate.SUM:
+        return sel.total(sel.value)
+    if agg is Aggregate.DECAYED_COUNT:
+        return sel.total(sel.decay(_require(signal.half_life_days, "half_life_days", signal)))
+    if agg is Aggregate.DECAYED_SUM:
+        decay = sel.decay(_require(signal.half_life_days, "half_life_days", signal))
+        return sel.total(np.multiply(sel.value, decay))
+    if agg in (Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND):
+        width = _require(signal.window_days, "window_days", signal) * SECONDS_PER_DAY
+        recent = sel.age < width  # ts in (as_of - width, as_of]; future events are gone
+        if agg is Aggregate.WINDOW_COUNT:
+            return sel.total(mask=recent)
+        if agg is Aggregate.WINDOW_SUM:
+            return sel.total(sel.value, mask=recent)
+        prior = ~recent & (sel.age < 2.0 * width)
+        now, before = sel.total(mask=recent), sel.total(mask=prior)
+        return (now - before) / (before + 1.0)
+    if agg is Aggregate.DAYS_SINCE_LAST:
+        out = np.full(n, np.inf)
+        np.minimum.at(out, sel.entity, sel.age)
+        return out / SECONDS_PER_DAY
+    if agg is Aggregate.DAYS_SINCE_FIRST:
+        out = np.full(n, -np.inf)
+        np.maximum.at(out, sel.entity, sel.age)
+        return out / SECONDS_PER_DAY
+    if agg is Aggregate.DISTINCT_DAYS:
+        return _distinct_days(sel)
+    if agg is Aggregate.DENSITY:
+        clicks = numbers.get("clicks")
+        weight = sel.value
+        if clicks is not None:
+            c = np.asarray(clicks, dtype=np.float64)
+            c = c if sel.index is None else c[sel.index]
+            weight = weight * np.where(np.isnan(c), 1.0, c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sel.total(weight) / sel.counts
+    raise ValueError(f"signal {signal.name!r}: unknown aggregate {signal.aggregate!r}")
+
+
+def _distinct_days(sel: _Selection) -> np.ndarray:
+    """Distinct UTC days per entity: a dense (entity, day) bitmap when small, else np.unique."""
+    n = sel.n_entities
+    if sel.entity.size == 0:
+        return np.zeros(n)
+    day = np.floor(sel.ts / SECONDS_PER_DAY).astype(np.int64)
+    first = int(day.min())
+    span = int(day.max()) - first + 1
+    cell = sel.entity * span + (day - first)
+    if n * span <= _DENSE_DAY_CELLS:
+        seen = np.zeros(n * span, dtype=bool)
+        seen[cell] = True
+        owners = np.flatnonzero(seen) // span
+    else:
+        owners = np.unique(cell) // span
+    return np.bincount(owners, minlength=n).astype(np.float64)
+
+
+def compute_features(
+    profile: Profile,
+    events: EventColumns,
+    n_entities: int,
+    as_of: float | np.ndarray,
+) -> FeatureSet:
+    """Fold events into the profile's feature matrix as seen at `as_of`.
+
+    `as_of` (epoch seconds) is one scalar, or one value per entity for point-in-time
+    features (calibration, backtests); events after an entity's as_of are ignored. The
+    matrix is float64 [n_entities, n_signals] in Fortran order: each signal's column is
+    written contiguously here and scoring clips it column-wise in cache-sized blocks
+    (numpy semantics and `.tobytes()` are unaffected by the memory order).
+    """
+    n_events = len(events)
+    if n_events and (int(events.entity.min()) < 0 or int(events.entity.max()) >= n_entities):
+        raise ValueError(f"event entity indices must lie in [0, {n_entities})")
+    selector = _Selector(profile, events, n_entities, as_of)
+    matrix = np.empty((n_entities, len(profile.signals)), dtype=np.float64, order="F")
+    for j, signal in enumerate(profile.signals):
+        sel = selector.select(signal)
+        column = _aggregate(signal, sel, events.numbers)
+        np.copyto(matrix[:, j], np.where(sel.counts > 0, column, signal.missing))
+    return FeatureSet(matrix=matrix, eliminated_by=selector.eliminated_by())
