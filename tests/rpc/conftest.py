@@ -12,13 +12,13 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from prioscore.v1 import (
     event_service_pb2_grpc,
     profile_service_pb2_grpc,
     scoring_service_pb2_grpc,
     types_pb2,
 )
-
 from tests.conftest import ServerHandle
 
 TEST_PROFILES = Path(__file__).resolve().parent / "profiles"

@@ -8,10 +8,10 @@ import time
 import grpc
 import numpy as np
 import pytest
+
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import types_pb2
-
 from tests.rpc.conftest import Stubs, field_violations, identify, track
 
 
