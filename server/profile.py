@@ -106,6 +106,7 @@ _POSITION = re.compile(r"\s*\(at (line \d+, column \d+|end of document)\)")
 
 
 def _tiers(c: Checker, data: dict[str, Any]) -> Tiers:
+    """[tiers]: `name = threshold` pairs in file order, or explicit names/thresholds lists."""
     t = c.section(data, "tiers", required=True)
     modes = [m.value for m in TierMode]
     raw_mode = c.get(t, "tiers", "mode", "str") or "absolute"
@@ -142,7 +143,9 @@ def _tiers(c: Checker, data: dict[str, Any]) -> Tiers:
             c.add("tiers.names", f"{name!r} cannot be a tier name (it is a [tiers] key)")
     else:
         entries = [(n, f"tiers.{n}", v) for n, v in t.items() if n != "mode"]
-    if not entries and t:
+        if any(not n.strip() for n, _, _ in entries):
+            c.add("tiers", "tier names must not be empty")
+    if not entries and isinstance(data.get("tiers"), dict):
         c.add("tiers", "define at least one tier, lowest first, e.g. cold = 0")
     thresholds: list[float] = []
     for name, path, value in entries:
@@ -197,7 +200,7 @@ def _scoring(
         for i, s in enumerate(signals):
             if s.weight > 0 and s.cap is None and not c.reported(f"signals[{i}].cap"):
                 c.add(
-                    f"signals[{i}]",
+                    f"signals[{i}].cap",
                     f"signal {s.name!r} has a positive weight but no cap, so max_points "
                     "cannot be derived; add cap = ... or set [scoring] max_points",
                 )
