@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
 from prioscore.server.engine.model import (
     CategoricalColumn,
     FeatureSet,
@@ -94,7 +95,7 @@ def _cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weights, low, high) so that w * clip(f, low, high) == clip(w * f, -cap, cap)."""
     w = np.array([s.weight for s in profile.signals], dtype=np.float64)
     cap = np.array([np.inf if s.cap is None else s.cap for s in profile.signals], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tiny |w| -> inf
         high = np.where(w != 0, cap / np.abs(w), 0.0)
     return w, -high, high
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prioscore.server.engine.features import assign_categories, compute_features
 from prioscore.server.engine.model import Aggregate, CategoryRule
 

@@ -1,0 +1,234 @@
+"""Scoring by hand: caps (incl. negative weights), fit, disqualifiers, tiers, explain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prioscore.server.engine.model import (
+    CategoricalColumn,
+    CategoryRule,
+    DisqualifyRule,
+    FeatureSet,
+    FitRule,
+    NumericRange,
+    TierMode,
+    Tiers,
+)
+from prioscore.server.engine.scoring import assign_tiers, score
+
+from .factory import profile, signal
+
+SIGNALS = [
+    signal("count", name="a", weight=10, cap=25),
+    signal("count", name="b", weight=-5, cap=12),
+    signal("count", name="c", weight=2),  # uncapped
+]
+F = np.array(
+    [
+        [1, 1, 1],  # 10 - 5 + 2 = 7 -> 14
+        [5, 5, 0],  # min(50, 25) + max(-25, -12) = 13 -> 26
+        [0, 0, 100],  # 200 uncapped, engagement clips at max_points -> 100
+        [0, 10, 0],  # max(-50, -12) = -12, floored at 0 -> 0
+    ],
+    dtype=np.float64,
+)
+FIT = (
+    FitRule("seniority", points={"c_level": 20, "vp": 15, "manager": 8, "intern": -5}),
+    FitRule(
+        "employees",
+        ranges=(
+            NumericRange(None, 10, 2),
+            NumericRange(10, 100, 5),
+            NumericRange(100, None, 10),
+        ),
+    ),
+)
+FIT_MAX = 20 + 10
+ATTRS = {
+    "seniority": np.array(["vp", "intern", None, "c_level"], dtype=object),
+    "employees": np.array([5, 150, np.nan, 50], dtype=np.float64),
+    "relationship": np.array(["customer", "competitor", "internal", ""], dtype=object),
+}
+DISQUALIFY = (
+    DisqualifyRule("relationship", ("competitor",)),
+    DisqualifyRule("relationship", ("internal", "partner"), reason="not a prospect"),
+)
+
+
+def fs(matrix=F, eliminated=None):
+    n = matrix.shape[0]
+    elim = np.full(n, -1, np.int32) if eliminated is None else np.asarray(eliminated, np.int32)
+    return FeatureSet(matrix=matrix, eliminated_by=elim)
+
+
+def test_engagement_caps_negative_weights_and_normalisation():
+    r = score(profile(SIGNALS, max_points=50), fs(), {})
+    np.testing.assert_allclose(r.engagement, [14, 26, 100, 0])
+    np.testing.assert_allclose(r.score, r.engagement)  # no fit rules: engagement alone
+    np.testing.assert_array_equal(r.fit, 0)
+    np.testing.assert_array_equal(r.tier, [0, 0, 2, 0])
+    assert r.columns == ("a", "b", "c") and r.contributions is None and r.reasons is None
+
+
+def test_fit_categorical_and_numeric_ranges():
+    prof = profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.4)
+    r = score(prof, fs(), ATTRS)
+    fit_points = np.array([15 + 2, -5 + 10, 0 + 0, 20 + 5])
+    np.testing.assert_allclose(r.fit, 100 * fit_points / FIT_MAX)
+    np.testing.assert_allclose(r.score, 0.6 * np.array([14, 26, 100, 0]) + 0.4 * r.fit)
+    assert r.columns == ("a", "b", "c", "fit:seniority", "fit:employees")
+
+
+def test_fit_accepts_dictionary_encoded_and_fixed_width_strings():
+    prof = profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.4)
+    expected = score(prof, fs(), ATTRS).fit
+    codes = CategoricalColumn(np.array([2, 1, -1, 0], np.int32), ("c_level", "intern", "vp"))
+    for seniority in (codes, np.array(["vp", "intern", "", "c_level"])):
+        r = score(prof, fs(), {**ATTRS, "seniority": seniority})
+        np.testing.assert_allclose(r.fit, expected)
+
+
+def test_fit_is_clipped_to_zero_and_zero_without_positive_awards():
+    negative = FitRule("seniority", points={"intern": -5})
+    prof = profile(SIGNALS, max_points=50, fit=(negative,), fit_weight=0.5)
+    r = score(prof, fs(), ATTRS)
+    np.testing.assert_array_equal(r.fit, 0)  # fit_max == 0
+    np.testing.assert_allclose(r.score, 0.5 * r.engagement)
+    missing_attr = score(profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.5), fs(), {})
+    np.testing.assert_array_equal(missing_attr.fit, 0)
+
+
+def test_disqualifiers_with_reasons_keep_score_but_lose_tier():
+    prof = profile(SIGNALS, max_points=50, disqualify=DISQUALIFY)
+    r = score(prof, fs(), ATTRS)
+    np.testing.assert_array_equal(r.disqualified, [False, True, True, False])
+    assert r.disqualify_reason.tolist() == ["", "relationship is competitor", "not a prospect", ""]
+    np.testing.assert_allclose(r.score, [14, 26, 100, 0])
+    np.testing.assert_array_equal(r.tier, [0, -1, -1, 0])
+
+
+def test_eliminatory_event_disqualifies_with_category_name():
+    cats = (CategoryRule("pricing", prefixes=("/p",)), CategoryRule("careers", eliminatory=True))
+    prof = profile(SIGNALS, max_points=50, categories=cats, disqualify=DISQUALIFY)
+    r = score(prof, fs(eliminated=[1, 1, -1, -1]), ATTRS)
+    np.testing.assert_array_equal(r.disqualified, [True, True, True, False])
+    # An attribute rule, when it also matches, names the reason first.
+    assert r.disqualify_reason.tolist() == [
+        "eliminatory event: careers",
+        "relationship is competitor",
+        "not a prospect",
+        "",
+    ]
+
+
+def test_numeric_attribute_disqualifier():
+    prof = profile(SIGNALS, max_points=50, disqualify=(DisqualifyRule("employees", ("150",)),))
+    r = score(prof, fs(), ATTRS)
+    np.testing.assert_array_equal(r.disqualified, [False, True, False, False])
+    assert r.disqualify_reason[1] == "employees is 150"
+
+
+def test_explain_contributions_and_reasons():
+    prof = profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.4)
+    r = score(prof, fs(), ATTRS, explain=True)
+    np.testing.assert_allclose(
+        r.contributions,
+        [
+            [10, -5, 2, 15, 2],
+            [25, -12, 0, -5, 10],
+            [0, 0, 200, 0, 0],
+            [0, -12, 0, 20, 5],
+        ],
+    )
+    assert r.reasons.dtype == np.int32
+    np.testing.assert_array_equal(r.reasons, [[3, 0, 1], [0, 1, 4], [2, 0, 1], [3, 1, 4]])
+    one = score(prof, fs(), ATTRS, explain=True, top_reasons=1)
+    np.testing.assert_array_equal(one.reasons, [[3], [0], [2], [3]])
+    many = score(prof, fs(), ATTRS, explain=True, top_reasons=9)
+    assert many.reasons.shape == (4, 5)  # never more reasons than columns
+
+
+def test_explain_ties_prefer_the_earlier_column():
+    sigs = [signal("count", name=n, weight=w) for n, w in (("x", 1), ("y", -1), ("z", 1))]
+    r = score(profile(sigs), fs(np.array([[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]])), {}, explain=True)
+    np.testing.assert_array_equal(r.reasons, [[0, 1, 2], [0, 1, 2]])
+
+
+def reference(prof, matrix):
+    """Naive points matrix straight from the Profile docstring."""
+    w = np.array([s.weight for s in prof.signals])
+    cap = np.array([np.inf if s.cap is None else s.cap for s in prof.signals])
+    return np.clip(matrix * w, -cap, cap)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n", [7, 300_000])  # the larger one runs blocks on threads
+def test_blocked_paths_match_the_naive_formula(order, n):
+    rng = np.random.default_rng(n)
+    sigs = [
+        signal("count", name=f"s{j}", weight=float(w), cap=None if j % 3 == 0 else 5.0 + j)
+        for j, w in enumerate(rng.normal(0, 3, 12))
+    ]
+    prof = profile(sigs, max_points=60)
+    matrix = np.array(rng.exponential(2, (n, 12)), order=order)
+    points = reference(prof, matrix)
+    r = score(prof, fs(matrix), {}, explain=True)
+    np.testing.assert_allclose(r.contributions, points, atol=1e-9)
+    np.testing.assert_allclose(r.engagement, 100 * np.clip(points.sum(1), 0, 60) / 60)
+    expect = np.argsort(-np.abs(points), axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(r.reasons, expect)
+    plain = score(prof, fs(matrix), {})
+    np.testing.assert_allclose(plain.score, r.score)
+
+
+def test_uncapped_profile_skips_the_clip():
+    sigs = [signal("count", name=f"s{j}", weight=1.0) for j in range(3)]
+    matrix = np.array([[1.0, 2.0, 3.0], [-4.0, 1.0, 1.0]])
+    r = score(profile(sigs, max_points=10), fs(matrix), {})
+    np.testing.assert_allclose(r.engagement, [60, 0])
+
+
+def test_feature_matrix_shape_is_checked():
+    with pytest.raises(ValueError, match="feature matrix"):
+        score(profile(SIGNALS), fs(np.zeros((3, 2))), {})
+
+
+def test_assign_tiers_absolute():
+    tiers = Tiers(TierMode.ABSOLUTE, ("cold", "warm", "hot"), (10.0, 40.0, 70.0))
+    s = np.array([0, 9.99, 10, 39.9, 40, 69.99, 70, 100])
+    np.testing.assert_array_equal(assign_tiers(tiers, s), [0, 0, 0, 0, 1, 1, 2, 2])
+    eligible = np.array([True] * 7 + [False])
+    np.testing.assert_array_equal(assign_tiers(tiers, s, eligible), [0, 0, 0, 0, 1, 1, 2, -1])
+    assert assign_tiers(tiers, s).dtype == np.int32
+
+
+def test_assign_tiers_many_thresholds_uses_searchsorted_consistently():
+    cuts = tuple(float(c) for c in range(0, 100, 10))
+    tiers = Tiers(TierMode.ABSOLUTE, tuple(f"t{c}" for c in cuts), cuts)
+    s = np.array([-5, 0, 5, 10, 55, 99, 100])
+    np.testing.assert_array_equal(assign_tiers(tiers, s), [0, 0, 0, 1, 5, 9, 9])
+
+
+def test_assign_tiers_quantile_over_eligible_population():
+    tiers = Tiers(TierMode.QUANTILE, ("q1", "q2", "q3", "q4"), (0.0, 0.25, 0.5, 0.75))
+    s = np.arange(100, dtype=np.float64)
+    t = assign_tiers(tiers, s)
+    np.testing.assert_array_equal(np.bincount(t), [25, 25, 25, 25])
+    np.testing.assert_array_equal(t[[0, 24, 25, 74, 75, 99]], [0, 0, 1, 2, 3, 3])
+    # Ineligible entities neither get a tier nor move the cut points.
+    s2 = np.concatenate([s, [1000.0] * 50])
+    eligible = np.arange(150) < 100
+    t2 = assign_tiers(tiers, s2, eligible)
+    np.testing.assert_array_equal(t2[:100], t)
+    np.testing.assert_array_equal(t2[100:], -1)
+    nobody = assign_tiers(tiers, s, np.zeros(100, bool))
+    np.testing.assert_array_equal(nobody, -1)
+
+
+def test_score_quantile_tiers_exclude_disqualified():
+    tiers = Tiers(TierMode.QUANTILE, ("low", "high"), (0.0, 0.5))
+    prof = profile(SIGNALS, max_points=50, disqualify=DISQUALIFY, tiers=tiers)
+    r = score(prof, fs(), ATTRS)
+    # Eligible scores 14 and 0: the median cut is 7.
+    np.testing.assert_array_equal(r.tier, [1, -1, -1, 0])
