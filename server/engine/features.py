@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from prioscore.server.engine.model import (
     SECONDS_PER_DAY,
     Aggregate,
