@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from prioscore.server.engine.model import Attributes, FeatureSet, Profile
 
 __all__ = [

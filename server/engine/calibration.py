@@ -21,6 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from prioscore.server.engine.model import SECONDS_PER_DAY, EventColumns, FeatureSet, Profile
 
 __all__ = [
@@ -320,6 +321,8 @@ def engagement_score(profile: Profile, matrix: np.ndarray) -> np.ndarray:
     """
     weights = np.array([s.weight for s in profile.signals], dtype=np.float64)
     points = clip_to_bands(profile, matrix) * weights
+    if profile.max_points <= 0:  # as scoring: no scale, no engagement
+        return np.zeros(points.shape[0])
     total = np.clip(points.sum(axis=1), 0.0, profile.max_points)
     return 100.0 * total / profile.max_points
 

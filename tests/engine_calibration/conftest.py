@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
+
 from prioscore.server.engine.model import Aggregate, Profile, Signal, TierMode, Tiers
 
 ProfileFactory = Callable[..., Profile]

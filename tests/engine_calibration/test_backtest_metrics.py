@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
 from prioscore.server.engine.backtest import (
     TierRate,
     average_ranks,
@@ -15,8 +18,6 @@ from prioscore.server.engine.backtest import (
     roc_auc,
     tier_conversion,
 )
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
 # Ten entities, best score first; the two 7s tie (one positive, one negative).
 SCORES = np.array([9.0, 8.0, 7.0, 7.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])

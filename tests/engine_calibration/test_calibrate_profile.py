@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+
 from prioscore.server.engine.calibration import (
     calibrate_profile,
     clip_to_bands,

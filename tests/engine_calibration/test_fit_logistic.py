@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from prioscore.server.engine.calibration import fit_logistic, sigmoid
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+
+from prioscore.server.engine.calibration import fit_logistic, sigmoid
 
 # With n = 200k and features of unit-ish spread the standard error of each coefficient is
 # about 0.005-0.01, so 0.05 is a > 5 sigma bound that a correct fit meets on any seed.

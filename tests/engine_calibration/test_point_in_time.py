@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prioscore.server.engine.calibration import calibrate_profile, features_as_of_outcomes
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, EventColumns
 
