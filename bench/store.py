@@ -27,7 +27,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from prioscore.server.store import _CACHE_KIB, EventBatch, Store
+
+from prioscore.server.store import PAGE_CACHE_KIB, EventBatch, Store
 
 EVENT_TYPES = ("page_view", "email_open", "form_submit", "login")
 URLS = (*(f"/docs/{i}" for i in range(40)), "/pricing", "/careers", "/demo")
@@ -131,7 +132,7 @@ def main() -> None:
         raw_t, store_t, default_t, chunk_t = [], [], [], []
         for _ in range(args.repeats):  # interleaved so drift hits both sides alike
             fresh(path)
-            raw_t.append(raw_insert(path, rows, _CACHE_KIB))
+            raw_t.append(raw_insert(path, rows, PAGE_CACHE_KIB))
             fresh(path)
             store_t.append(store_insert(path, batch))
             fresh(path)

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlite_utils import Database
+
 from prioscore.server.engine.model import CategoricalColumn, EventColumns
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store_schema import SCHEMA_VERSION, migrate, schema_version
-from sqlite_utils import Database
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,7 +50,7 @@ __all__ = [
 
 # Page cache of 64 MiB: random message ids make the primary-key b-tree insert at random
 # pages; with the default 2 MiB cache ingest ran at about half the speed.
-_CACHE_KIB = 65_536
+PAGE_CACHE_KIB = 65_536
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
 
@@ -231,7 +232,7 @@ class Store:
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         conn.execute("PRAGMA temp_store=MEMORY")
         self.db = Database(conn, execute_plugins=False)
         self.conn = conn

@@ -18,9 +18,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from prioscore.server.errors import FailedPreconditionError
 from sqlite_utils import Database
 from sqlite_utils.db import DescIndex
+
+from prioscore.server.errors import FailedPreconditionError
 
 
 def _v1(db: Database) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store import EventBatch, Store
 

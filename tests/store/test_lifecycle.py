@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store import SCHEMA_VERSION, EntityRecord, EraseCounts, Store
 

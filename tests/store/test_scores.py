@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from prioscore.server.store import EntityRecord, ScoreRows, Store
 
 from .builders import scores
