@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prioscore.server.engine.model import Attributes, FeatureSet, Profile
+from prioscore.server.engine.model import FeatureSet, Profile
+from prioscore.server.engine.scoring import AttributeColumns
+from prioscore.server.engine.scoring import score as score_entities
 
 __all__ = [
     "BacktestReport",
@@ -209,7 +211,7 @@ def tier_conversion(
 def backtest(
     profile: Profile,
     features: FeatureSet,
-    attributes: Attributes,
+    attributes: AttributeColumns,
     y: np.ndarray,
     k: int,
 ) -> BacktestReport:
@@ -218,8 +220,6 @@ def backtest(
     Use point-in-time features (calibration.features_as_of_outcomes) so the backtest
     sees what the profile would have seen when the ranking was made.
     """
-    from prioscore.server.engine.scoring import score as score_entities
-
     result = score_entities(profile, features, attributes)
     disqualified = np.asarray(result.disqualified, dtype=bool)
     ranked = np.where(disqualified, -np.inf, np.asarray(result.score, dtype=np.float64))

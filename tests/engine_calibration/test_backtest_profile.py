@@ -10,8 +10,7 @@ import pytest
 from prioscore.server.engine.backtest import backtest, compare_rankings, roc_auc
 from prioscore.server.engine.calibration import calibrate_profile
 from prioscore.server.engine.model import DisqualifyRule, FeatureSet
-
-scoring = pytest.importorskip("prioscore.server.engine.scoring")
+from prioscore.server.engine.scoring import score
 
 N = 40_000
 K = 2_000
@@ -34,7 +33,7 @@ def setup(rng, labels_from, profile_factory):
 def test_report_fields_agree_with_the_metrics(setup) -> None:
     profile, features, attributes, y = setup
     report = backtest(profile, features, attributes, y, K)
-    result = scoring.score(profile, features, attributes)
+    result = score(profile, features, attributes)
     ranked = np.where(result.disqualified, -np.inf, result.score)
     assert report.auc == pytest.approx(roc_auc(y, ranked))
     assert report.k == K and report.entities == N
@@ -56,8 +55,8 @@ def test_calibrated_candidate_beats_the_wrong_profile(setup) -> None:
     assert shadow.precision_at_k > active.precision_at_k
     assert shadow.lift_by_decile[0] > 1.5 > active.lift_by_decile[0]
 
-    a = scoring.score(profile, features, attributes)
-    b = scoring.score(candidate, features, attributes)
+    a = score(profile, features, attributes)
+    b = score(candidate, features, attributes)
     cmp = compare_rankings(
         np.where(a.disqualified, -np.inf, a.score),
         np.where(b.disqualified, -np.inf, b.score),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from prioscore.server.engine.calibration import (
     signal_bands,
 )
 from prioscore.server.engine.model import FeatureSet
+from prioscore.server.engine.scoring import score
 
 TOL = 0.05  # see test_fit_logistic.RECOVERY_TOL
 
@@ -104,13 +103,13 @@ def test_score_calibration_maps_score_to_probability(rng, labels_from, profile_f
     profile = profile_factory()
     X, y, _ = in_band_data(rng, labels_from, n=50_000)
     cal = calibrate_profile(profile, feature_set(X), y)
-    score = engagement_score(cal.candidate, X)
-    assert score.min() >= 0.0 and score.max() <= 100.0
+    points = engagement_score(cal.candidate, X)
+    assert points.min() >= 0.0 and points.max() <= 100.0
     assert cal.score_slope > 0  # a higher candidate score means a likelier outcome
     # Unpenalised intercept: calibrated probabilities average to the base rate.
-    assert cal.probability(score).mean() == pytest.approx(y.mean(), abs=1e-9)
+    assert cal.probability(points).mean() == pytest.approx(y.mean(), abs=1e-9)
     np.testing.assert_allclose(
-        cal.probability(score), sigmoid(cal.score_slope * score + cal.score_intercept)
+        cal.probability(points), sigmoid(cal.score_slope * points + cal.score_intercept)
     )
 
 
@@ -127,10 +126,6 @@ def test_weight_mapping_edge_cases(rng, labels_from, profile_factory) -> None:
 
 
 def test_engagement_matches_the_scoring_module(rng, profile_factory) -> None:
-    if importlib.util.find_spec("prioscore.server.engine.scoring") is None:
-        pytest.skip("engine.scoring not written yet")
-    from prioscore.server.engine.scoring import score
-
     profile = profile_factory()
     X = rng.uniform(-2, 12, size=(2_000, 3))
     result = score(profile, feature_set(X), {})

@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 
 from prioscore.server.engine.calibration import calibrate_profile, features_as_of_outcomes
+from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, EventColumns
-
-features = pytest.importorskip(
-    "prioscore.server.engine.features", reason="engine.features not written yet"
-)
 
 T0 = 1_700_000_000.0
 HORIZON_DAYS = 14.0
@@ -64,7 +61,7 @@ def labels_for(rng, fs) -> np.ndarray:
 def test_cutoff_is_outcome_minus_horizon(rng, profile) -> None:
     events, outcome, cutoff = world(rng)
     got = features_as_of_outcomes(profile, events, N, outcome, HORIZON_DAYS)
-    want = features.compute_features(profile, events, N, cutoff)
+    want = compute_features(profile, events, N, cutoff)
     np.testing.assert_array_equal(got.matrix, want.matrix)
 
 
