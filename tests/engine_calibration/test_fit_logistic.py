@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -123,3 +125,27 @@ def test_float32_and_int_inputs(rng, labels_from) -> None:
 def test_rejects_bad_input(X, y, kwargs) -> None:
     with pytest.raises(ValueError):
         fit_logistic(X, y, **kwargs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(20, 400),
+    p=st.integers(1, 6),
+    l2=st.sampled_from([1e-3, 0.1, 1.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_optimality_conditions_hold(n: int, p: int, l2: float, seed: int) -> None:
+    """At the returned point the penalised gradient vanishes (KKT), whatever the scales."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * 10.0 ** rng.uniform(-3, 3, p) + rng.uniform(-50, 50, p)
+    y = (rng.random(n) < 0.3).astype(float)
+    if y.min() == y.max():
+        y[0] = 1.0 - y[0]
+    fit = fit_logistic(X, y, l2=l2)
+    assert fit.converged
+    resid = y - sigmoid(X @ fit.coef + fit.intercept)
+    sd = X.std(axis=0)
+    # Gradient in standardised coordinates: (X - mean)/sd . resid = l2 * coef * sd.
+    grad = ((X - X.mean(axis=0)) / sd).T @ resid - l2 * fit.coef * sd
+    assert abs(resid.sum()) < 1e-6 * n
+    np.testing.assert_allclose(grad, 0.0, atol=1e-6 * n)
