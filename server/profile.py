@@ -62,6 +62,14 @@ Format (tables and keys; anything else is reported with the closest valid name):
     # ("mode", "names" and "thresholds" cannot be tier names)
 
 Numbers may be written as integers or decimals; booleans, NaN and inf are refused.
+A negative weight on a feature that can itself be negative (trend) adds points when the
+feature falls: churn_risk uses that to make declining logins raise risk. Quantile tiers
+read "0.75 = the top quarter starts here". `missing` matters for recency aggregates:
+"never" is usually the worst case, so set it large (e.g. 90 days) rather than 0.
+
+Modules: this one holds the format, [profile]/[scoring]/[tiers] rules and the public API;
+profile_check.py holds the issue collector and the array-of-tables rules; profile_toml.py
+the line locator and the TOML writer (tomllib reads but neither locates keys nor writes).
 """
 
 from __future__ import annotations
@@ -231,6 +239,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
                 f"valid tables: {', '.join(everything)}",
             )
     head = c.section(data, "profile", required=True)
+    before = len(c.issues)
     c.unknown(head, "profile", KEYS["profile"])
     name = c.name(head, "profile")
     version = head.get("version")
@@ -239,6 +248,8 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
         c.add("profile.version", f"version must be an integer >= 1, got {describe(version)}")
     entity = c.get(head, "profile", "entity", "str", required=True) or ""
+    if "profile" not in data:  # one issue for the missing table, not one per required key
+        del c.issues[before:]
     scoring = c.section(data, "scoring")
     c.unknown(scoring, "scoring", KEYS["scoring"])
     categories = read_categories(c, data)

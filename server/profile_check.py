@@ -76,7 +76,9 @@ def describe(value: Any) -> str:
         return f"the string {value!r}"
     if isinstance(value, int | float):
         return f"the number {value}"
-    return {list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "an array"
+    return "a table" if isinstance(value, dict) else type(value).__name__
 
 
 def is_number(value: Any) -> bool:
@@ -187,12 +189,15 @@ def read_categories(c: Checker, data: dict[str, Any]) -> tuple[CategoryRule, ...
             c.add(f"{p}.name", f"duplicate category {name!r} (also categories[{seen[name]}])")
         seen.setdefault(name, i)
         lists = {k: c.get(t, p, k, "strs") or () for k in ("equals", "prefixes", "contains")}
+        prop = c.get(t, p, "property", "str")
+        if prop == "":
+            c.add(f"{p}.property", "property must not be empty (leave it out for 'url')")
         if not any(lists.values()):
             c.add(p, f"category {name!r} needs at least one of equals, prefixes, contains")
         rules.append(
             CategoryRule(
                 name=name,
-                property=c.get(t, p, "property", "str") or "url",
+                property=prop or "url",
                 eliminatory=bool(c.get(t, p, "eliminatory", "bool")),
                 **lists,
             )

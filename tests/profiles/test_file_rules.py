@@ -73,6 +73,12 @@ CASES = [
         "profile.entity",
         "missing required key",
     ),
+    (
+        "empty-category-property",
+        [('name = "jobs"', 'name = "jobs"\nproperty = ""  # <-')],
+        "categories[1].property",
+        "must not be empty",
+    ),
     # --- [scoring]
     (
         "fit-weight-above-1",

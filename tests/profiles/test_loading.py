@@ -113,3 +113,9 @@ def test_fit_weight_without_fit_rules_is_an_issue() -> None:
     no_fit = BASE[: BASE.index("[[fit]]")] + BASE[BASE.index("[[disqualify]]") :]
     text = mutate(("fit_weight = 0.3", "fit_weight = 0.3  # <-"), text=no_fit)
     assert_issue(text, "scoring.fit_weight", "no [[fit]] rules")
+
+
+def test_missing_profile_table_is_one_issue() -> None:
+    text = BASE.replace('[profile]\nname = "base"\nversion = 1\nentity = "contact"\n', "")
+    text = text.replace('description = "A valid profile that each case breaks in one place."\n', "")
+    assert [(i.key, i.line) for i in issues_of(text)] == [("profile", 1)]
