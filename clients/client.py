@@ -1,0 +1,409 @@
+"""AsyncPrioscoreClient: the core client over grpc.aio and the generated stubs.
+
+Every call carries a deadline (`timeout` for unary calls, `stream_timeout` per stream),
+the bearer token metadata when one is set, and the retry policy of retry.py for calls
+whose repetition cannot change the outcome. Failures surface as PrioscoreClientError
+subclasses with the server's field violations decoded (errors.py).
+
+The channel is injectable: pass `channel=` to share one (the client then never closes
+it), or a target plus optional TLS credentials / token and the client owns its channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from prioscore.clients import bulk, ingesting
+from prioscore.clients.arrays import matrix
+from prioscore.clients.channel import DEFAULT_TARGET, ChannelConfig, auth_metadata
+from prioscore.clients.errors import from_rpc_error
+from prioscore.clients.events import timestamp
+from prioscore.clients.models import EraseResult, IngestSummary, MatrixScores, Page
+from prioscore.clients.retry import NO_RETRY, RetryPolicy, with_retries
+from prioscore.clients.sources import Source, abatches, aiter_source
+from prioscore.v1 import event_service_pb2 as events_pb
+from prioscore.v1 import event_service_pb2_grpc as events_grpc
+from prioscore.v1 import profile_service_pb2 as profiles_pb
+from prioscore.v1 import profile_service_pb2_grpc as profiles_grpc
+from prioscore.v1 import scoring_service_pb2 as scoring_pb
+from prioscore.v1 import scoring_service_pb2_grpc as scoring_grpc
+from prioscore.v1 import types_pb2
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_STREAM_TIMEOUT = 600.0
+
+
+class AsyncPrioscoreClient:
+    """Async client for the prioscore.v1 services. Use as `async with` or call close()."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        channel: grpc.aio.Channel | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+        stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        if timeout <= 0 or stream_timeout <= 0:
+            raise ValueError("timeouts must be positive: every call carries a deadline")
+        self._owns_channel = channel is None
+        self.channel = channel or ChannelConfig(target, credentials, tuple(options)).open()
+        self.target = target
+        self.timeout = timeout
+        self.stream_timeout = stream_timeout
+        self.retry = retry or RetryPolicy()
+        self._metadata = auth_metadata(token, metadata)
+        self._scoring = scoring_grpc.ScoringServiceStub(self.channel)
+        self._events = events_grpc.EventServiceStub(self.channel)
+        self._profiles = profiles_grpc.ProfileServiceStub(self.channel)
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def __aenter__(self) -> AsyncPrioscoreClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _unary(self, name: str, method: Any, request: Any, *, retry: bool = True) -> Any:
+        async def attempt(_: int) -> Any:
+            return await method(request, timeout=self.timeout, metadata=self._metadata)
+
+        return await with_retries(attempt, self.retry if retry else NO_RETRY, name)
+
+    # -- profiles -----------------------------------------------------------------------
+
+    async def list_profiles(self) -> list[profiles_pb.ProfileSummary]:
+        """Every loaded profile, ordered by name (all pages)."""
+        found: list[profiles_pb.ProfileSummary] = []
+        token = ""
+        while True:
+            request = profiles_pb.ListProfilesRequest(page_size=1000, page_token=token)
+            page = await self._unary("ListProfiles", self._profiles.ListProfiles, request)
+            found.extend(page.profiles)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    async def get_profile(self, name: str) -> profiles_pb.GetProfileResponse:
+        """One profile with its TOML, signals (the feature column order) and tiers."""
+        request = profiles_pb.GetProfileRequest(name=name)
+        return await self._unary("GetProfile", self._profiles.GetProfile, request)
+
+    async def validate_profile(
+        self, toml: str, filename: str = ""
+    ) -> profiles_pb.ValidateProfileResponse:
+        """Checks profile TOML on the server; problems come back as `issues`, not errors."""
+        request = profiles_pb.ValidateProfileRequest(toml=toml, filename=filename)
+        return await self._unary("ValidateProfile", self._profiles.ValidateProfile, request)
+
+    async def reload_profiles(self) -> profiles_pb.ReloadProfilesResponse:
+        """Re-reads the server's profile files, all or nothing (admin scope)."""
+        request = profiles_pb.ReloadProfilesRequest()
+        return await self._unary("ReloadProfiles", self._profiles.ReloadProfiles, request)
+
+    # -- scoring ------------------------------------------------------------------------
+
+    async def score_entities(
+        self,
+        profile: str,
+        entity_ids: Sequence[str],
+        *,
+        explain: bool = False,
+        top_reasons: int = 0,
+        as_of: datetime | float | None = None,
+    ) -> list[types_pb2.Score]:
+        """Scores stored entities from their stored events (read-only), in request order."""
+        request = scoring_pb.ScoreEntitiesRequest(
+            profile=profile,
+            stored=scoring_pb.StoredEntities(entity_ids=entity_ids),
+            explain=explain,
+            top_reasons=top_reasons,
+        )
+        if as_of is not None:
+            request.as_of.CopyFrom(timestamp(as_of))
+        response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
+        return list(response.scores)
+
+    async def score_features(
+        self,
+        profile: str,
+        features: np.ndarray,
+        entity_ids: Sequence[str] = (),
+        *,
+        columns: Sequence[str] = (),
+        entities: Sequence[types_pb2.Entity] = (),
+        explain: bool = False,
+        top_reasons: int = 0,
+    ) -> list[types_pb2.Score]:
+        """Scores a feature matrix with ids and optional attributes (fit rules apply)."""
+        request = scoring_pb.ScoreEntitiesRequest(
+            profile=profile,
+            inline_features=scoring_pb.InlineFeatures(
+                features=matrix(features, columns), entity_ids=entity_ids, entities=entities
+            ),
+            explain=explain,
+            top_reasons=top_reasons,
+        )
+        response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
+        return list(response.scores)
+
+    async def score_events(
+        self,
+        profile: str,
+        events: Iterable[types_pb2.Event],
+        entities: Sequence[types_pb2.Entity] = (),
+        *,
+        explain: bool = False,
+        top_reasons: int = 0,
+        as_of: datetime | float | None = None,
+    ) -> list[types_pb2.Score]:
+        """Scores entities from events carried in the request; nothing is stored."""
+        request = scoring_pb.ScoreEntitiesRequest(
+            profile=profile,
+            inline_events=scoring_pb.InlineEvents(events=events, entities=entities),
+            explain=explain,
+            top_reasons=top_reasons,
+        )
+        if as_of is not None:
+            request.as_of.CopyFrom(timestamp(as_of))
+        response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
+        return list(response.scores)
+
+    async def rank_page(
+        self,
+        profile: str,
+        *,
+        page_size: int = 50,
+        page_token: str = "",
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+        top_reasons: int = 3,
+    ) -> Page[types_pb2.Score]:
+        """One page of stored scores, highest first, with `top_reasons` per score."""
+        request = scoring_pb.RankEntitiesRequest(
+            profile=profile,
+            page_size=page_size,
+            page_token=page_token,
+            tiers=tiers,
+            account_id=account_id,
+            min_score=min_score,
+            include_disqualified=include_disqualified,
+            top_reasons=top_reasons,
+        )
+        response = await self._unary("RankEntities", self._scoring.RankEntities, request)
+        return Page(list(response.scores), response.next_page_token, response.total_size)
+
+    async def rank(
+        self, profile: str, *, limit: int | None = None, page_size: int = 200, **filters: Any
+    ) -> AsyncIterator[types_pb2.Score]:
+        """Stored scores highest first across pages, stopping after `limit` (None: all)."""
+        token, seen = "", 0
+        while limit is None or seen < limit:
+            size = page_size if limit is None else min(page_size, limit - seen)
+            page = await self.rank_page(profile, page_size=size, page_token=token, **filters)
+            for score in page.items:
+                yield score
+            seen += len(page.items)
+            token = page.next_page_token
+            if not token or not page.items:
+                return
+
+    async def history_page(
+        self, entity_id: str, profile: str, *, page_size: int = 100, page_token: str = ""
+    ) -> Page[scoring_pb.ScoreHistoryPoint]:
+        """One page of an entity's stored score history under a profile, newest first."""
+        request = scoring_pb.GetScoreHistoryRequest(
+            entity_id=entity_id, profile=profile, page_size=page_size, page_token=page_token
+        )
+        response = await self._unary("GetScoreHistory", self._scoring.GetScoreHistory, request)
+        return Page(list(response.points), response.next_page_token, len(response.points))
+
+    async def history(
+        self, entity_id: str, profile: str, *, limit: int | None = None
+    ) -> list[scoring_pb.ScoreHistoryPoint]:
+        """The score history newest first, across pages, at most `limit` points."""
+        points: list[scoring_pb.ScoreHistoryPoint] = []
+        token = ""
+        while limit is None or len(points) < limit:
+            size = 1000 if limit is None else min(1000, limit - len(points))
+            page = await self.history_page(entity_id, profile, page_size=size, page_token=token)
+            points.extend(page.items)
+            token = page.next_page_token
+            if not token or not page.items:
+                break
+        return points
+
+    async def watch(
+        self, *, profile: str = "", tiers: Sequence[str] = (), account_id: str = ""
+    ) -> AsyncIterator[types_pb2.TierChange]:
+        """Tier changes as they happen, until the caller stops iterating.
+
+        Not retried: a reconnect would silently miss the changes made in between. The
+        stream's deadline is `stream_timeout`; bound it further by breaking out early.
+        """
+        request = scoring_pb.WatchTierChangesRequest(
+            profile=profile, tiers=tiers, account_id=account_id
+        )
+        call = self._scoring.WatchTierChanges(
+            request, timeout=self.stream_timeout, metadata=self._metadata
+        )
+        try:
+            async for response in _converting(call, "WatchTierChanges"):
+                yield response.change
+        finally:
+            call.cancel()
+
+    # -- bulk scoring -------------------------------------------------------------------
+
+    def _open_stream_scores(self) -> grpc.aio.StreamStreamCall:
+        return self._scoring.StreamScores(timeout=self.stream_timeout, metadata=self._metadata)
+
+    def iter_tagged_scores(
+        self,
+        profile: str,
+        items: Source[tuple[T, np.ndarray]],
+        *,
+        window: int = 4,
+        batches_per_stream: int = 200,
+        columns: Sequence[str] = (),
+    ) -> AsyncIterator[tuple[T, MatrixScores]]:
+        """Streams (tag, features) chunks, yielding (tag, scores) in the same order.
+
+        The tag rides along untouched (ids, a row offset): results never need to be
+        matched back by the caller. Sync sources are read on a worker thread.
+        """
+        return bulk.stream_scores(
+            self._open_stream_scores,
+            profile,
+            aiter_source(items),
+            window=window,
+            batches_per_stream=batches_per_stream,
+            policy=self.retry,
+            columns=columns,
+        )
+
+    async def iter_scores(
+        self,
+        profile: str,
+        chunks: Source[np.ndarray],
+        *,
+        window: int = 4,
+        columns: Sequence[str] = (),
+    ) -> AsyncIterator[MatrixScores]:
+        """Scores of each feature chunk in order: the variant for data bigger than RAM."""
+        tagged = ((None, chunk) async for chunk in aiter_source(chunks))
+        async for _, result in self.iter_tagged_scores(
+            profile, tagged, window=window, columns=columns
+        ):
+            yield result
+
+    async def score_matrix(
+        self,
+        profile: str,
+        features: np.ndarray,
+        *,
+        chunk_rows: int = 10_000,
+        window: int = 4,
+        columns: Sequence[str] = (),
+    ) -> MatrixScores:
+        """Scores every row of an in-memory matrix: (scores, tiers, tier_names, dq)."""
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be >= 1")
+        array = np.asarray(features)
+        starts = range(0, array.shape[0], chunk_rows)
+        chunks = ((None, array[s : s + chunk_rows]) for s in starts)  # views, no copies
+        parts = [
+            result
+            async for _, result in self.iter_tagged_scores(
+                profile, _async_of(chunks), window=window, columns=columns
+            )
+        ]
+        return MatrixScores.concatenate(parts)
+
+    # -- events -------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        events: Source[types_pb2.Event],
+        *,
+        batch_size: int = 2_000,
+        batches_per_stream: int = 25,
+        progress: ingesting.Progress | None = None,
+    ) -> IngestSummary:
+        """Stores events (deduped on message_id); retried streams are replayed safely.
+
+        Events without a message_id are rejected by the server: build them with the
+        helpers in prioscore.clients.events, which always set one.
+        """
+        return await ingesting.ingest_stream(
+            lambda: self._events.IngestEvents(timeout=self.stream_timeout, metadata=self._metadata),
+            abatches(events, batch_size),
+            batches_per_stream=batches_per_stream,
+            policy=self.retry,
+            progress=progress,
+        )
+
+    async def upsert_entities(self, entities: Sequence[types_pb2.Entity]) -> int:
+        """Merges attributes into stored entities. Not retried (see retry.py)."""
+        request = events_pb.UpsertEntitiesRequest(entities=entities)
+        response = await self._unary(
+            "UpsertEntities", self._events.UpsertEntities, request, retry=False
+        )
+        return int(response.upserted)
+
+    async def erase_entity(self, entity_id: str) -> EraseResult:
+        """Removes an entity and all stored about it; retried, since the end state is fixed.
+
+        NOT_FOUND on a retry (the first attempt's outcome unknown) means the first attempt
+        erased it: that returns zero counts with after_retry=True instead of failing.
+        """
+        request = events_pb.EraseEntityRequest(entity_id=entity_id)
+
+        async def attempt(number: int) -> EraseResult:
+            try:
+                response = await self._events.EraseEntity(
+                    request, timeout=self.timeout, metadata=self._metadata
+                )
+            except grpc.RpcError as error:
+                if number > 0 and error.code() == grpc.StatusCode.NOT_FOUND:
+                    return EraseResult(after_retry=True)
+                raise
+            return EraseResult(
+                response.events_removed,
+                response.scores_removed,
+                response.history_removed,
+                response.entity_removed,
+            )
+
+        return await with_retries(attempt, self.retry, "EraseEntity")
+
+
+async def _async_of(items: Iterable[T]) -> AsyncIterator[T]:
+    """In-memory items (cheap numpy views) need no worker thread."""
+    for item in items:
+        yield item
+
+
+async def _converting(call: Any, method: str) -> AsyncIterator[Any]:
+    """Iterates a server stream, raising PrioscoreClientError instead of grpc errors."""
+    try:
+        async for response in call:
+            yield response
+    except grpc.RpcError as error:
+        raise from_rpc_error(error, method) from None

@@ -1,0 +1,101 @@
+"""Event ingestion over the IngestEvents client stream, retry-safe by replay.
+
+The server stores each batch atomically and dedupes on message_id, so the client can
+replay a stream whose outcome is unknown: batches that were stored come back as
+duplicates, the rest are stored now. To keep the replay buffer (and the per-stream
+deadline) bounded, events go out in streams of at most `batches_per_stream` batches;
+a stream's response (its totals) arrives only when the client half-closes, and the
+buffer is dropped once it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from prioscore.clients.errors import PrioscoreClientError, from_rpc_error
+from prioscore.clients.models import IngestSummary
+from prioscore.clients.retry import RetryPolicy, is_retryable
+from prioscore.v1 import event_service_pb2 as events_pb
+from prioscore.v1 import types_pb2
+
+METHOD = "IngestEvents"
+Progress = Callable[[IngestSummary], None]
+
+
+async def _one_stream(
+    open_call: Callable[[], grpc.aio.StreamUnaryCall],
+    first: list[types_pb2.Event],
+    batches: AsyncIterator[list[types_pb2.Event]],
+    batches_per_stream: int,
+    policy: RetryPolicy,
+) -> tuple[IngestSummary, bool]:
+    """Sends up to batches_per_stream batches on one stream (replaying on retryable errors).
+
+    Returns the stream's totals and whether the source is exhausted.
+    """
+    group = [events_pb.IngestEventsRequest(events=first)]
+    exhausted = False
+    replayed = 0
+    for attempt in range(policy.attempts):
+        call = open_call()
+        try:
+            for request in group:
+                await call.write(request)
+            while not exhausted and len(group) < batches_per_stream:
+                batch = await anext(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                request = events_pb.IngestEventsRequest(events=batch)
+                group.append(request)
+                await call.write(request)
+            await call.done_writing()
+            response = await call
+        except grpc.RpcError as error:
+            failure: PrioscoreClientError = from_rpc_error(error, METHOD)
+            call.cancel()
+            if not is_retryable(failure) or attempt + 1 >= policy.attempts:
+                raise failure from None
+            replayed += len(group)
+            await asyncio.sleep(policy.backoff(attempt + 1))
+            continue
+        summary = IngestSummary(
+            accepted=response.accepted,
+            duplicates=response.duplicates,
+            entities_rescored=response.entities_rescored,
+            tier_changes=response.tier_changes,
+            events_sent=sum(len(r.events) for r in group),
+            streams=1,
+            replayed_batches=replayed,
+        )
+        return summary, exhausted
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+async def ingest_stream(
+    open_call: Callable[[], grpc.aio.StreamUnaryCall],
+    batches: AsyncIterator[list[types_pb2.Event]],
+    *,
+    batches_per_stream: int,
+    policy: RetryPolicy,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingests every batch, one bounded stream after another; returns the totals."""
+    if batches_per_stream < 1:
+        raise ValueError("batches_per_stream must be >= 1")
+    total = IngestSummary()
+    while True:
+        first = await anext(batches, None)
+        if first is None:
+            return total
+        summary, exhausted = await _one_stream(
+            open_call, first, batches, batches_per_stream, policy
+        )
+        total = total.plus(summary)
+        if progress is not None:
+            progress(total)
+        if exhausted:
+            return total
