@@ -673,9 +673,15 @@ class Store:
         account_id: str | None,
         min_score: float | None,
         include_disqualified: bool,
+        need_entities: bool = True,
     ) -> tuple[str, list[Any]]:
-        join = "JOIN" if account_id is not None else "LEFT JOIN"
-        sql = f" FROM scores AS s {join} entities AS e ON e.id = s.entity_id WHERE s.profile = ?"
+        if account_id is not None:
+            join = " JOIN entities AS e ON e.id = s.entity_id"
+        elif need_entities:
+            join = " LEFT JOIN entities AS e ON e.id = s.entity_id"
+        else:
+            join = ""
+        sql = f" FROM scores AS s{join} WHERE s.profile = ?"
         params: list[Any] = [profile]
         if tiers:
             sql += " AND s.tier IN (SELECT value FROM json_each(?))"
@@ -727,7 +733,7 @@ class Store:
     ) -> int:
         """How many rows rank() would page through with the same filters."""
         where, params = self._score_filter(
-            profile, tiers, account_id, min_score, include_disqualified
+            profile, tiers, account_id, min_score, include_disqualified, need_entities=False
         )
         with self._lock:
             return int(self.conn.execute(f"SELECT COUNT(*){where}", params).fetchone()[0])
