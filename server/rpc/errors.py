@@ -2,9 +2,11 @@
 
 Servicers just call the service; whatever PrioscoreError escapes becomes the matching
 code with google.rpc.Status details (BadRequest field violations, ErrorInfo reason,
-ResourceInfo for NOT_FOUND) in the `grpc-status-details-bin` trailer. Anything else is
-logged and reported as INTERNAL without leaking internals. The same interceptor records
-a span and a duration histogram per RPC, so every method is observed the same way.
+ResourceInfo for NOT_FOUND) in the `grpc-status-details-bin` trailer. A request whose
+bytes do not parse as the method's message is INVALID_ARGUMENT (grpc itself would say
+UNKNOWN or INTERNAL); a method the servicer does not implement is UNIMPLEMENTED. Anything
+else is logged and reported as INTERNAL without leaking internals. The same interceptor
+records a span and a duration histogram per RPC, so every method is observed the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import metrics, trace
+
 from prioscore.server.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -90,6 +94,46 @@ def _internal() -> grpc.Status:
     return rpc_status.to_status(proto)
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse (grpc would fail the call itself)."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return _Undecodable(error)
+
+    return deserialize
+
+
+def _malformed(method: str, index: int | None = None) -> InvalidArgumentError:
+    where = "request" if index is None else f"messages[{index}]"
+    return InvalidArgumentError.of(where, f"does not parse as the request message of {method}")
+
+
+def _checked(request: Any, method: str) -> Any:
+    if isinstance(request, _Undecodable):
+        raise _malformed(method)
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any], method: str) -> AsyncIterator[Any]:
+    index = 0
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            raise _malformed(method, index)
+        index += 1
+        yield request
+
+
 class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler: span, duration metric, domain error → rich status."""
 
@@ -102,26 +146,36 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
         if handler.response_streaming:
             behaviour = handler.unary_stream or handler.stream_stream
-            wrapped_stream = _wrap_streaming(method, behaviour)
+            wrapped_stream = _wrap_streaming(method, behaviour, handler.request_streaming)
             if handler.unary_stream:
                 return handler._replace(unary_stream=wrapped_stream)
             return handler._replace(stream_stream=wrapped_stream)
         behaviour = handler.unary_unary or handler.stream_unary
-        wrapped = _wrap_unary(method, behaviour)
+        wrapped = _wrap_unary(method, behaviour, handler.request_streaming)
         if handler.unary_unary:
             return handler._replace(unary_unary=wrapped)
         return handler._replace(stream_unary=wrapped)
 
 
-def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _requests(request: Any, method: str, streaming: bool) -> Any:
+    """The request (or request iterator) with undecodable messages turned into errors."""
+    if streaming:
+        return _checked_stream(request, method)
+    return _checked(request, method)
+
+
+def _wrap_unary(
+    method: str, behaviour: Callable[..., Any], request_streaming: bool
+) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
         status = "OK"
         with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
             try:
-                return await behaviour(request, context)
+                return await behaviour(_requests(request, method, request_streaming), context)
             except PrioscoreError as error:
                 status = status_of(error).code.name
                 span.set_attribute("rpc.grpc.status_code", status)
@@ -129,6 +183,9 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
             except grpc.aio.AbortError:
                 status = "ABORTED_BY_SERVICER"
                 raise
+            except NotImplementedError:
+                status = "UNIMPLEMENTED"
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
             except Exception:
                 status = "INTERNAL"
                 log.exception("unhandled error in %s", method)
@@ -143,20 +200,27 @@ def _wrap_unary(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any
     return wrapped
 
 
-def _wrap_streaming(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_streaming(
+    method: str, behaviour: Callable[..., Any], request_streaming: bool
+) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
         status = "OK"
-        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
+        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
             try:
-                async for response in behaviour(request, context):
+                requests = _requests(request, method, request_streaming)
+                async for response in behaviour(requests, context):
                     yield response
             except PrioscoreError as error:
                 status = status_of(error).code.name
+                span.set_attribute("rpc.grpc.status_code", status)
                 await _abort(context, error)
             except grpc.aio.AbortError:
                 status = "ABORTED_BY_SERVICER"
                 raise
+            except NotImplementedError:
+                status = "UNIMPLEMENTED"
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
             except Exception:
                 status = "INTERNAL"
                 log.exception("unhandled error in %s", method)
