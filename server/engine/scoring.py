@@ -1,14 +1,16 @@
 """Feature matrix + profile -> scores, tiers, disqualifications and explanations.
 
-The hot path is one pass over the feature matrix. Caps are folded into the features:
-clip(w*f, -c, c) == w * clip(f, -c/|w|, c/|w|), so each block of rows is clipped into a
-small reused buffer that stays in cache and multiplied by the weight vector there; the
-matrix itself is read from memory exactly once, like the `X @ w` it is measured against.
-Blocks run on a few threads (numpy releases the GIL) because the anchor's BLAS does too.
+Everything happens in ONE pass over row blocks of a few thousand entities: clip the
+block's features, multiply by the weights, add fit points, normalise, disqualify and
+tier it while it is still in cache. Caps are folded into the features -
+clip(w*f, -c, c) == w * clip(f, -c/|w|, c/|w|) - so the matrix is read from memory once,
+like the `X @ w` it is measured against, and no full-size temporary is ever allocated
+(peak memory stays near the outputs). Blocks run on a few threads (numpy releases the GIL
+in these loops) because the BLAS behind the anchor uses every core too.
 
-Explanations reuse the same blocks: the per-column points are the contributions, and the
-top reasons come from a max-reduction over packed sort keys (see `_top_reasons`) instead
-of a per-row argpartition, which costs ~350 ms for 1M rows of 34 columns.
+Explanations reuse the blocks: the clipped, weighted features are the contributions, and
+the top reasons come from max-reductions over packed sort keys (`_top_reasons`) instead of
+a per-row argpartition, which costs ~350 ms for 1M rows of 34 columns.
 """
 
 from __future__ import annotations
@@ -30,65 +32,122 @@ from prioscore.server.engine.model import (
     Tiers,
 )
 
-# Attribute columns: numpy arrays as in model.Attributes, or (faster for strings) codes
-# into a vocabulary. Mapping is covariant in its values, so plain Attributes fit here.
+# Attribute columns: numpy arrays as in model.Attributes, or CategoricalColumn codes into
+# a vocabulary - the cheap form for strings (one gather instead of one string comparison
+# per mapped value). Mapping is covariant in its values, so plain Attributes fit here.
 AttributeColumns = Mapping[str, "np.ndarray | CategoricalColumn"]
+# A per-block computation: (start, stop) rows -> values for those rows.
+BlockFn = Callable[[int, int], np.ndarray]
+
+_BLOCK_ROWS = 8192  # 8192 x 32 float64 = 2 MB: a block and its buffers stay in cache
+_PARALLEL_MIN_ROWS = 16 * _BLOCK_ROWS
+_MAX_WORKERS = 4
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-def _equals_any(column: np.ndarray | CategoricalColumn, values: Sequence[str]) -> np.ndarray:
-    """Bool [n]: the attribute equals one of `values` (missing never matches).
+def _matcher(column: np.ndarray | CategoricalColumn, values: Sequence[str]) -> BlockFn:
+    """Block fn -> bool: the attribute equals one of `values` (missing never matches).
 
-    A CategoricalColumn is decided per vocabulary string and gathered; a numeric column
-    compares against the values that parse as numbers; a string column is compared per
-    value (a handful of vectorised passes, far cheaper than np.unique on strings).
+    CategoricalColumn: decided once per vocabulary string, then gathered. Numeric
+    column: compared with the values that parse as numbers. String column: compared per
+    value, inside the block so every comparison after the first reads from cache.
     """
     if isinstance(column, CategoricalColumn):
         wanted = set(values)
-        lookup = np.zeros(len(column.vocabulary) + 1, dtype=bool)
+        lookup = np.zeros(len(column.vocabulary) + 1, dtype=bool)  # [-1] = missing
         lookup[:-1] = [text in wanted for text in column.vocabulary]
-        return lookup[column.codes]
+        codes = column.codes
+        return lambda a, b: lookup[codes[a:b]]
     arr = np.asarray(column)
-    out = np.zeros(arr.shape[0], dtype=bool)
-    numeric = arr.dtype.kind in "fiub"
-    for value in values:
-        if numeric:
+    targets: list[object] = list(values)
+    if arr.dtype.kind in "fiub":
+        targets = []
+        for value in values:
             try:
-                target: object = float(value)
+                targets.append(float(value))
             except ValueError:
                 continue
+
+    def match(a: int, b: int) -> np.ndarray:
+        out = np.zeros(b - a, dtype=bool)
+        for target in targets:
+            out |= np.asarray(arr[a:b] == target, dtype=bool)
+        return out
+
+    return match
+
+
+def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
+    """Block fn -> fit points of one rule; missing, unmapped or out-of-range -> 0.
+
+    Every form ends in one gather from a small table: vocabulary strings (codes), the
+    segments between range edges (numbers), or the position of the matched key (strings).
+    """
+    if column is None:
+        return lambda a, b: np.zeros(b - a)
+    if isinstance(column, CategoricalColumn):
+        lookup = np.zeros(len(column.vocabulary) + 1)  # [-1] = missing -> 0
+        lookup[:-1] = [float(rule.points.get(text, 0.0)) for text in column.vocabulary]
+        codes = column.codes
+        return lambda a, b: lookup[codes[a:b]]
+    arr = np.asarray(column)
+    if arr.dtype.kind in "fiub":
+        return _range_fn(rule, arr.astype(np.float64, copy=False))
+    keys = list(rule.points)
+    table = np.array([0.0, *(float(rule.points[k]) for k in keys)])
+    small = np.uint8 if len(keys) < 255 else np.intp
+
+    def points(a: int, b: int) -> np.ndarray:
+        position = np.zeros(b - a, dtype=small)  # 0 = no key matched
+        for i, key in enumerate(keys, start=1):
+            hit = np.asarray(arr[a:b] == key, dtype=bool)
+            position += hit * small(i)  # keys are distinct: at most one hit per row
+        return table[position]
+
+    return points
+
+
+def _range_fn(rule: FitRule, x: np.ndarray) -> BlockFn:
+    """Numeric ranges [low, high) as a table over the segments between all range edges.
+
+    Membership is constant on each segment, so the first matching range is decided once
+    per segment (by its left end) and each value only counts the edges it has passed.
+    """
+    edges = sorted({e for r in rule.ranges for e in (r.low, r.high) if e is not None})
+    table = []
+    for left in [-np.inf, *edges]:
+        award = 0.0
+        for rng in rule.ranges:  # profile order: the first range containing `left` wins
+            if (rng.low is None or left >= rng.low) and (rng.high is None or left < rng.high):
+                award = float(rng.points)
+                break
+        table.append(award)
+    lookup = np.array(table)
+    cuts = np.array(edges, dtype=np.float64)
+    nan_needs_fix = lookup[0] != 0.0  # NaN passes no edge and would land in segment 0
+
+    def points(a: int, b: int) -> np.ndarray:
+        v = x[a:b]
+        if cuts.size > 64:
+            segment = np.searchsorted(cuts, v, side="right")
+            segment[np.isnan(v)] = 0
         else:
-            target = value
-        out |= np.asarray(arr == target, dtype=bool)
-    return out
+            segment = np.zeros(b - a, dtype=np.uint8)
+            for cut in cuts:
+                segment += (v >= cut).view(np.uint8)
+        out = lookup[segment]
+        if nan_needs_fix:
+            out[np.isnan(v)] = 0.0
+        return out
+
+    return points
 
 
 def _fit_award(rule: FitRule) -> float:
     """The rule's largest award, floored at 0: its share of fit_max."""
     awards = [*rule.points.values(), *(r.points for r in rule.ranges)]
     return max(0.0, *awards) if awards else 0.0
-
-
-def _fit_points(rule: FitRule, column: np.ndarray | CategoricalColumn | None, n: int) -> np.ndarray:
-    """Points per entity from one fit rule; missing, unmapped or out-of-range -> 0."""
-    out = np.zeros(n, dtype=np.float64)
-    if column is None:
-        return out
-    if isinstance(column, CategoricalColumn):
-        lookup = np.zeros(len(column.vocabulary) + 1, dtype=np.float64)
-        lookup[:-1] = [float(rule.points.get(text, 0.0)) for text in column.vocabulary]
-        return lookup[column.codes]
-    arr = np.asarray(column)
-    if arr.dtype.kind in "fiub":
-        x = arr.astype(np.float64, copy=False)
-        for rng in reversed(rule.ranges):  # reversed: the first listed range wins overlaps
-            inside = np.ones(n, dtype=bool) if rng.low is None else x >= rng.low
-            if rng.high is not None:
-                inside &= x < rng.high
-            np.copyto(out, rng.points, where=inside)  # NaN compares False: stays 0
-        return out
-    for key, pts in rule.points.items():
-        np.copyto(out, float(pts), where=np.asarray(arr == key, dtype=bool))
-    return out
 
 
 def _cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,39 +159,25 @@ def _cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w, -high, high
 
 
-def _disqualify(
-    profile: Profile, attributes: AttributeColumns, eliminated_by: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, reason): the first matching rule in profile order names the reason, then
-    eliminatory events. Loops run per rule / per value / per category, never per entity."""
-    reason = np.empty(n, dtype=object)
-    reason.fill("")  # 3x cheaper than np.full(n, "", object)
-    out = np.zeros(n, dtype=bool)
-    for rule in profile.disqualify:
-        column = attributes.get(rule.attribute)
-        if column is None:
-            continue
-        for value in rule.values:
-            hit = _equals_any(column, (value,)) & ~out
-            if hit.any():
-                reason[hit] = rule.reason or f"{rule.attribute} is {value}"
-                out |= hit
-    eliminated = (eliminated_by >= 0) & ~out
-    if eliminated.any():
-        for index in np.unique(eliminated_by[eliminated]):
-            name = profile.categories[int(index)].name
-            reason[eliminated & (eliminated_by == index)] = f"eliminatory event: {name}"
-        out |= eliminated
-    return out, reason
+def _absolute_tiers(cuts: np.ndarray, score: np.ndarray, out: np.ndarray) -> None:
+    """out = last cut <= score (searchsorted side="right" - 1, floored at 0).
+
+    With few cuts, counting the cuts passed (sum of score >= cut) gives the same answer
+    ~5x faster than searchsorted on 1M unsorted scores.
+    """
+    if cuts.size > 8:
+        np.maximum(np.searchsorted(cuts, score, side="right") - 1, 0, out=out, casting="unsafe")
+        return
+    out[:] = 0
+    for cut in cuts[1:]:
+        out += score >= cut
 
 
 def assign_tiers(tiers: Tiers, score: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
     """Tier index per entity (int32), -1 where not eligible.
 
-    Absolute: the last threshold <= score (searchsorted side="right" - 1, floored at 0).
-    Quantile: thresholds are population fractions; cut points are the eligible scores'
-    quantiles, then the same rule. With few tiers the count of cut points passed
-    (sum of score >= cut) equals the searchsorted result and is ~5x cheaper on 1M scores.
+    Absolute: thresholds are scores. Quantile: thresholds are population fractions; the
+    cut points are np.quantile of the eligible scores, then the absolute rule applies.
     """
     score = np.asarray(score, dtype=np.float64)
     cuts = np.asarray(tiers.thresholds, dtype=np.float64)
@@ -140,13 +185,8 @@ def assign_tiers(tiers: Tiers, score: np.ndarray, eligible: np.ndarray | None = 
     if TierMode(tiers.mode) is TierMode.QUANTILE and cuts.size:
         population = score if mask is None else score[mask]
         cuts = np.quantile(population, cuts) if population.size else np.full_like(cuts, np.inf)
-    if cuts.size > 8:
-        tier = np.searchsorted(cuts, score, side="right").astype(np.int32) - 1
-        np.maximum(tier, 0, out=tier)
-    else:
-        tier = np.zeros(score.shape[0], dtype=np.int32)
-        for cut in cuts[1:]:
-            tier += score >= cut
+    tier = np.empty(score.shape[0], dtype=np.int32)
+    _absolute_tiers(cuts, score, tier)
     if mask is not None:
         tier[~mask] = -1
     return tier
@@ -155,18 +195,17 @@ def assign_tiers(tiers: Tiers, score: np.ndarray, eligible: np.ndarray | None = 
 def _top_reasons(block: np.ndarray, out: np.ndarray, scratch: dict[str, np.ndarray]) -> None:
     """Columns of the k largest |block| per row, largest first, ties -> lower column.
 
-    Each |value|'s float64 bits are monotonic for non-negative values, so replacing the
-    low mantissa bits with (mask - column) gives keys that are unique per row, order like
-    the values (up to a 2**-46 relative near-tie) and carry their column. Then k rounds of
-    "max of the keys below the previous max" are column-wise vectorised reductions over a
+    The float64 bits of a non-negative value order like the value, so replacing the low
+    mantissa bits with (mask - column) gives keys that are unique per row, order like the
+    values (up to a 2**-46 relative near-tie) and carry their column. Then k rounds of
+    "max of the keys below the previous max" are column-wise reductions over a
     Fortran-ordered block - no per-row sort or argpartition.
     """
     ncol = block.shape[1]
     keys = _scratch(scratch, "keys", block.shape)
     below = _scratch(scratch, "below", block.shape)
     smaller = _scratch(scratch, "smaller", block.shape, dtype=np.bool_)
-    bits = max(1, (ncol - 1).bit_length())
-    low = np.uint64((1 << bits) - 1)
+    low = np.uint64((1 << max(1, (ncol - 1).bit_length())) - 1)
     np.abs(block, out=keys)
     np.minimum(keys, np.finfo(np.float64).max, out=keys)  # inf would turn into NaN below
     packed = keys.view(np.uint64)
@@ -182,14 +221,11 @@ def _top_reasons(block: np.ndarray, out: np.ndarray, scratch: dict[str, np.ndarr
 
 
 def _scratch(
-    scratch: dict[str, np.ndarray],
-    name: str,
-    shape: tuple[int, ...],
-    dtype: type = np.float64,
+    scratch: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: type = np.float64
 ) -> np.ndarray:
-    """A per-thread reusable block buffer (Fortran order), trimmed to this block's rows.
+    """A per-thread reusable Fortran-ordered buffer, trimmed to this block's rows.
 
-    Reuse matters: a fresh 2 MB array per block is a fresh mmap and page faults.
+    Reuse matters: a fresh 2 MB array per block is a fresh mmap and its page faults.
     """
     buf = scratch.get(name)
     if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:]:
@@ -199,19 +235,11 @@ def _scratch(
 
 
 def _workers() -> int:
-    """Threads for big batches: the BLAS behind the `X @ w` anchor uses every core too."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, _MAX_WORKERS))
-
-
-_BLOCK_ROWS = 8192  # 8192 x 32 float64 = 2 MB: a block and its buffer stay in L2/L3
-_PARALLEL_MIN_ROWS = 16 * _BLOCK_ROWS
-_MAX_WORKERS = 4
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -> None:
@@ -240,63 +268,6 @@ def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -
         future.result()
 
 
-def _engagement(
-    matrix: np.ndarray,
-    w: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    contributions: np.ndarray | None,
-    reasons: np.ndarray | None,
-) -> np.ndarray:
-    """sum_j clip(w_j f_j, +-cap_j) per row, block by block (plus explanations if asked).
-
-    Fortran-ordered features (what compute_features returns) clip with the (s,) bounds
-    broadcast, which numpy runs as long contiguous column loops. C-ordered input would
-    loop 32 elements at a time that way, so it is clipped flat against tiled bounds.
-    """
-    n, s = matrix.shape
-    raw = np.empty(n, dtype=np.float64)
-    capped = bool(np.isfinite(hi).any())
-    fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
-    if not fortran:
-        matrix = np.ascontiguousarray(matrix)
-        rows = min(n, _BLOCK_ROWS)
-        tiled_lo, tiled_hi = np.tile(lo, rows), np.tile(hi, rows)
-
-    def run(start: int, stop: int, scratch: dict[str, np.ndarray]) -> None:
-        block = matrix[start:stop]
-        rows = stop - start
-        if fortran:
-            buf = (
-                contributions[start:stop, :s]
-                if contributions is not None
-                else _scratch(scratch, "clip", (rows, s))
-            )
-            if capped:
-                np.clip(block, lo, hi, out=buf)
-            else:
-                np.copyto(buf, block)
-        else:
-            flat = scratch.get("flat")
-            if flat is None:
-                flat = scratch["flat"] = np.empty(_BLOCK_ROWS * s, dtype=np.float64)
-            flat = flat[: rows * s]
-            if capped:
-                np.clip(block.reshape(-1), tiled_lo[: rows * s], tiled_hi[: rows * s], out=flat)
-            else:
-                np.copyto(flat, block.reshape(-1))
-            buf = flat.reshape(rows, s)
-        np.matmul(buf, w, out=raw[start:stop])
-        if contributions is not None:
-            target = contributions[start:stop, :s]
-            np.multiply(buf, w, out=target)
-            if reasons is not None and reasons.shape[1]:
-                _top_reasons(contributions[start:stop], reasons[start:stop], scratch)
-
-    _run_blocks(n, run)
-    return raw
-
-
 def score(
     profile: Profile,
     features: FeatureSet,
@@ -309,45 +280,96 @@ def score(
 
     Follows the Profile docstring: engagement = 100 * clip(sum points, 0, max_points) /
     max_points; fit likewise against fit_max (0 when fit_max is 0); score blends them by
-    fit_weight when there are fit rules. Disqualified entities keep their score but get
-    tier -1 and are left out of quantile cut points. `attributes` may hold numpy arrays
-    (model.Attributes) or CategoricalColumn codes, the cheap form for string attributes.
+    fit_weight when there are fit rules. Disqualified entities (first matching
+    DisqualifyRule in profile order names the reason, then eliminatory events) keep their
+    score but get tier -1 and are left out of quantile cut points.
     """
     matrix = np.asarray(features.matrix, dtype=np.float64)
-    n_signals = len(profile.signals)
-    if matrix.ndim != 2 or matrix.shape[1] != n_signals:
-        raise ValueError(f"feature matrix must be [n, {n_signals}], got {matrix.shape}")
+    s = len(profile.signals)
+    if matrix.ndim != 2 or matrix.shape[1] != s:
+        raise ValueError(f"feature matrix must be [n, {s}], got {matrix.shape}")
     n = matrix.shape[0]
+    eliminated_by = np.asarray(features.eliminated_by)
     columns = (*profile.signal_names, *(f"fit:{rule.attribute}" for rule in profile.fit))
-    fit_columns = [_fit_points(r, attributes.get(r.attribute), n) for r in profile.fit]
 
+    w, lo, hi = _cap_bounds(profile)
+    capped = bool(np.isfinite(hi).any())
+    fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
+    if not fortran:  # C order: clip flat against tiled bounds (a (rows, s) broadcast would
+        matrix = np.ascontiguousarray(matrix)  # make numpy loop s elements at a time)
+        tiled_lo, tiled_hi = np.tile(lo, _BLOCK_ROWS), np.tile(hi, _BLOCK_ROWS)
+    fit_fns = [_fit_fn(rule, attributes.get(rule.attribute)) for rule in profile.fit]
+    fit_max = sum(_fit_award(rule) for rule in profile.fit)
+    fit_scale = 100.0 / fit_max if fit_max > 0 else 0.0
+    max_points = float(profile.max_points)
+    eng_scale = 100.0 / max_points if max_points > 0 else 0.0
+    blend = float(profile.fit_weight) if profile.fit else 0.0
+    disqualifiers: list[tuple[BlockFn, str]] = []
+    for rule in profile.disqualify:
+        column = attributes.get(rule.attribute)
+        if column is not None:
+            texts = [(v,) for v in rule.values] if not rule.reason else [tuple(rule.values)]
+            for values in texts:
+                text = rule.reason or f"{rule.attribute} is {values[0]}"
+                disqualifiers.append((_matcher(column, values), text))
+    absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
+    cuts = np.asarray(profile.tiers.thresholds, dtype=np.float64)
+
+    engagement, fit, total = np.empty(n), np.empty(n), np.empty(n)
+    tier = np.empty(n, dtype=np.int32)
+    disqualified = np.empty(n, dtype=bool)
+    reason = np.empty(n, dtype=object)
     contributions = reasons = None
     if explain:
-        contributions = np.empty((n, len(columns)), dtype=np.float64, order="F")
-        for j, pts in enumerate(fit_columns):
-            contributions[:, n_signals + j] = pts
+        contributions = np.empty((n, len(columns)), order="F")
         reasons = np.empty((n, min(max(top_reasons, 0), len(columns))), dtype=np.int32)
-    w, lo, hi = _cap_bounds(profile)
-    raw = _engagement(matrix, w, lo, hi, contributions, reasons)
 
-    max_points = float(profile.max_points)
-    engagement = np.clip(raw, 0.0, max_points, out=raw)
-    engagement *= 100.0 / max_points if max_points > 0 else 0.0
-    fit_max = sum(_fit_award(rule) for rule in profile.fit)
-    fit = np.zeros(n, dtype=np.float64)
-    if fit_columns and fit_max > 0:
-        for pts in fit_columns:
-            fit += pts
-        np.clip(fit, 0.0, fit_max, out=fit)
-        fit *= 100.0 / fit_max
-    if profile.fit:
-        total = engagement * (1.0 - profile.fit_weight)
-        total += profile.fit_weight * fit
-    else:
-        total = engagement.copy()
+    def run(a: int, b: int, scratch: dict[str, np.ndarray]) -> None:
+        rows, eng = b - a, engagement[a:b]
+        if fortran:
+            if contributions is not None:
+                buf = contributions[a:b, :s]
+            else:
+                buf = _scratch(scratch, "clip", (rows, s))
+            if capped:
+                np.clip(matrix[a:b], lo, hi, out=buf)
+            else:
+                np.copyto(buf, matrix[a:b])
+        else:
+            flat = _scratch(scratch, "flat", (_BLOCK_ROWS * s,))[: rows * s]
+            block = matrix[a:b].reshape(-1)
+            if capped:
+                np.clip(block, tiled_lo[: rows * s], tiled_hi[: rows * s], out=flat)
+            else:
+                np.copyto(flat, block)
+            buf = flat.reshape(rows, s)
+        np.matmul(buf, w, out=eng)
+        if contributions is not None:
+            np.multiply(buf, w, out=contributions[a:b, :s])
+        fit_block = fit[a:b]
+        fit_block[:] = 0.0
+        for j, fn in enumerate(fit_fns):
+            pts = fn(a, b)
+            fit_block += pts
+            if contributions is not None:
+                contributions[a:b, s + j] = pts
+        if reasons is not None and reasons.shape[1]:
+            _top_reasons(contributions[a:b], reasons[a:b], scratch)  # type: ignore[index]
+        np.clip(eng, 0.0, max_points, out=eng)
+        eng *= eng_scale
+        np.clip(fit_block, 0.0, fit_max, out=fit_block)
+        fit_block *= fit_scale
+        np.multiply(eng, 1.0 - blend, out=total[a:b])
+        if blend:
+            total[a:b] += blend * fit_block
+        _disqualify_block(a, b, disqualifiers, eliminated_by, profile, disqualified, reason)
+        if absolute:
+            _absolute_tiers(cuts, total[a:b], tier[a:b])
+            tier[a:b][disqualified[a:b]] = -1
 
-    disqualified, reason = _disqualify(profile, attributes, features.eliminated_by, n)
-    tier = assign_tiers(profile.tiers, total, None if not disqualified.any() else ~disqualified)
+    _run_blocks(n, run)
+    if not absolute:
+        tier = assign_tiers(profile.tiers, total, ~disqualified if disqualified.any() else None)
     return ScoreResult(
         score=total,
         engagement=engagement,
@@ -361,4 +383,33 @@ def score(
     )
 
 
-__all__: list[str] = ["AttributeColumns", "assign_tiers", "score"]
+def _disqualify_block(
+    a: int,
+    b: int,
+    disqualifiers: list[tuple[BlockFn, str]],
+    eliminated_by: np.ndarray,
+    profile: Profile,
+    out: np.ndarray,
+    reason: np.ndarray,
+) -> None:
+    """Disqualification of rows [a, b): first matching rule names the reason, then
+    eliminatory events. Loops run per rule / value / category, never per entity."""
+    hit_any = out[a:b]
+    hit_any[:] = False
+    why = reason[a:b]
+    why.fill("")  # 3x cheaper than np.full(n, "", object)
+    for match, text in disqualifiers:
+        hit = match(a, b) & ~hit_any
+        if hit.any():
+            why[hit] = text
+            hit_any |= hit
+    elim = eliminated_by[a:b]
+    hit = (elim >= 0) & ~hit_any
+    if hit.any():
+        for index in np.unique(elim[hit]):
+            name = profile.categories[int(index)].name
+            why[hit & (elim == index)] = f"eliminatory event: {name}"
+        hit_any |= hit
+
+
+__all__ = ["AttributeColumns", "assign_tiers", "score"]

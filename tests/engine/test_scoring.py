@@ -232,3 +232,27 @@ def test_score_quantile_tiers_exclude_disqualified():
     r = score(prof, fs(), ATTRS)
     # Eligible scores 14 and 0: the median cut is 7.
     np.testing.assert_array_equal(r.tier, [1, -1, -1, 0])
+
+
+def test_fit_ranges_overlap_first_listed_wins_and_nan_scores_nothing():
+    rule = FitRule(
+        "employees",
+        ranges=(
+            NumericRange(None, 10, 1),  # open below: NaN must still get 0
+            NumericRange(5, 50, 2),  # overlaps [5, 10) - the first range wins there
+            NumericRange(40, None, 3),
+        ),
+    )
+    prof = profile(SIGNALS, max_points=50, fit=(rule,), fit_weight=1.0)
+    x = np.array([-1e9, 0, 5, 9.99, 10, 39, 40, 49.9, 50, 1e9, np.nan])
+    feats = fs(np.zeros((x.size, 3)))
+    r = score(prof, feats, {"employees": x}, explain=True)
+    np.testing.assert_allclose(r.contributions[:, 3], [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 0])
+
+
+def test_fit_with_many_range_edges_uses_the_same_table():
+    ranges = tuple(NumericRange(float(i), float(i + 1), float(i % 7)) for i in range(100))
+    prof = profile(SIGNALS, max_points=50, fit=(FitRule("x", ranges=ranges),), fit_weight=1.0)
+    x = np.array([-1, 0, 0.5, 6.2, 99.9, 100, np.nan])
+    r = score(prof, fs(np.zeros((x.size, 3))), {"x": x}, explain=True)
+    np.testing.assert_allclose(r.contributions[:, 3], [0, 0, 0, 6, 99 % 7, 0, 0])

@@ -1,0 +1,346 @@
+"""Benchmark: the numpy engine against its anchors, measured in the same run.
+
+    .venv/bin/python bench/engine.py [--entities 1000000] [--events 10000000] [--repeats 7]
+
+Figures (PERFORMANCE.md targets), each printed as one line with the ratio, the target and
+both absolute medians:
+  P1   score N x 32 (caps, fit, disqualify, tiers), no explanations / raw `X @ w`
+  P1e  same with contributions and top-3 reasons / raw `X @ w`
+  P2   features of a realistic profile (3 half-lives, a window, recency) from M events /
+       DuckDB computing the same aggregation in SQL over the same arrays
+  P2k  top-100 of N / argpartition + sort of the 100
+  P7   peak memory growth while scoring N x 32 / feature matrix bytes
+Anchor and subject run interleaved (same machine load), medians over the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.model import (
+    Aggregate,
+    CategoricalColumn,
+    CategoryRule,
+    DisqualifyRule,
+    EventColumns,
+    FeatureSet,
+    FitRule,
+    NumericRange,
+    Profile,
+    Signal,
+    TierMode,
+    Tiers,
+)
+from prioscore.server.engine.ranking import top_k
+from prioscore.server.engine.scoring import score
+
+DAY = 86_400.0
+AS_OF = 1_750_000_000.0
+SIGNALS = 32
+EVENT_TYPES = ("page_view", "email_open", "form_submit", "email_click")
+
+
+def interleaved_medians(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median wall seconds of each function, run in turn so they share the machine's load."""
+    times: list[list[float]] = [[] for _ in fns]
+    for fn in fns:  # warm-up: page faults, thread pool start, DuckDB plan cache
+        fn()
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def line(name: str, subject: float, anchor: float, target: float, what: str, unit: str = "ms"):
+    """One figure: name, ratio, target, both absolutes."""
+    scale = 1e3 if unit == "ms" else 1.0
+    ratio = subject / anchor
+    verdict = "ok" if ratio <= target else "MISS"
+    print(
+        f"{name:<5} ratio {ratio:6.2f}  target <= {target:<5} {verdict:<4}  "
+        f"subject {subject * scale:9.1f} {unit}  anchor {anchor * scale:9.1f} {unit}  ({what})",
+        flush=True,
+    )
+
+
+# -- P1 / P1e / P7: scoring ---------------------------------------------------------------
+
+
+def scoring_profile() -> Profile:
+    """32 signals, most capped, some negative; categorical + numeric fit; a disqualifier."""
+    rng = np.random.default_rng(3)
+    signals = tuple(
+        Signal(
+            name=f"s{j}",
+            event="page_view",
+            aggregate=Aggregate.DECAYED_COUNT,
+            weight=float(rng.choice([-1, 1], p=[0.2, 0.8]) * rng.uniform(1, 10)),
+            cap=None if j % 4 == 0 else float(rng.uniform(5, 40)),
+            half_life_days=14.0,
+        )
+        for j in range(SIGNALS)
+    )
+    fit = (
+        FitRule("seniority", points={"c_level": 20, "vp": 15, "director": 10, "manager": 8}),
+        FitRule(
+            "employees",
+            ranges=(NumericRange(None, 10, 0), NumericRange(10, 200, 5), NumericRange(200, None, 10)),
+        ),
+    )
+    return Profile(
+        name="bench",
+        version=1,
+        entity="contact",
+        signals=signals,
+        tiers=Tiers(TierMode.ABSOLUTE, ("cold", "warm", "hot"), (0.0, 40.0, 70.0)),
+        max_points=150.0,
+        fit=fit,
+        disqualify=(DisqualifyRule("relationship", ("competitor", "internal")),),
+        fit_weight=0.3,
+    )
+
+
+def scoring_inputs(n: int, seed: int = 1) -> tuple[FeatureSet, dict[str, np.ndarray]]:
+    """Features as compute_features lays them out (Fortran order), filled column by column
+    so no temporary outlives the matrix; attributes as the store returns them (str / float)."""
+    rng = np.random.default_rng(seed)
+    matrix = np.empty((n, SIGNALS), dtype=np.float64, order="F")
+    for j in range(SIGNALS):
+        rng.standard_exponential(out=matrix[:, j])
+        matrix[:, j] *= 2.0
+    seniority = np.array(["", "ic", "manager", "director", "vp", "c_level"])
+    relationship = np.array(["", "customer", "prospect", "partner", "competitor", "internal"])
+    attributes = {
+        "seniority": seniority[rng.integers(0, 6, n)],
+        "relationship": relationship[rng.choice(6, n, p=[0.3, 0.2, 0.45, 0.02, 0.02, 0.01])],
+        "employees": rng.lognormal(4, 1.5, n),
+    }
+    elim = np.full(n, -1, dtype=np.int32)
+    return FeatureSet(matrix=matrix, eliminated_by=elim), attributes
+
+
+def bench_scoring(n: int, repeats: int) -> None:
+    profile = scoring_profile()
+    features, attributes = scoring_inputs(n)
+    matrix = features.matrix
+    w = np.array([s.weight for s in profile.signals])
+
+    def p1() -> object:
+        return score(profile, features, attributes)
+
+    def p1e() -> object:
+        return score(profile, features, attributes, explain=True, top_reasons=3)
+
+    anchor, plain, explained = interleaved_medians([lambda: matrix @ w, p1, p1e], repeats)
+    line("P1", plain, anchor, 2.5, f"score {n:,} x {SIGNALS}, caps+fit+disqualify+tiers")
+    line("P1e", explained, anchor, 6.0, "same + contributions + top-3 reasons")
+
+    c_features = FeatureSet(np.ascontiguousarray(matrix), features.eliminated_by)
+    c_anchor, c_plain = interleaved_medians(
+        [lambda: c_features.matrix @ w, lambda: score(profile, c_features, attributes)], repeats
+    )
+    line("P1c", c_plain, c_anchor, 2.5, "P1 with a C-ordered matrix (e.g. from wire bytes)")
+    del c_features
+
+    # P7 in-process via tracemalloc (numpy reports its buffers to it).
+    for explain in (False, True):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        result = score(profile, features, attributes, explain=explain)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        del result
+        name = "P7e" if explain else "P7"
+        print(
+            f"{name:<5} ratio {peak / matrix.nbytes:6.2f}  target <= 3     "
+            f"{'ok' if peak <= 3 * matrix.nbytes else 'MISS':<4}  peak growth "
+            f"{peak / 2**20:9.1f} MB  matrix {matrix.nbytes / 2**20:9.1f} MB  "
+            f"(tracemalloc, {'with' if explain else 'no'} explanations)",
+            flush=True,
+        )
+
+
+def rss_child(n: int) -> None:
+    """Fresh process: peak RSS growth of one scoring call (printed as JSON)."""
+    profile = scoring_profile()
+    features, attributes = scoring_inputs(n)
+    gc.collect()
+    with open("/proc/self/statm") as f:
+        rss_before = int(f.read().split()[1]) * resource.getpagesize()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    score(profile, features, attributes)
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    growth = peak_after - max(rss_before, 0)
+    print(json.dumps({"growth": growth, "peak_before": peak_before, "rss_before": rss_before}))
+
+
+def bench_rss(n: int) -> None:
+    out = subprocess.run(
+        [sys.executable, __file__, "--entities", str(n), "--rss-child"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    nbytes = n * SIGNALS * 8
+    growth = data["growth"]
+    print(
+        f"{'P7rss':<5} ratio {growth / nbytes:6.2f}  target <= 3     "
+        f"{'ok' if growth <= 3 * nbytes else 'MISS':<4}  peak growth {growth / 2**20:9.1f} MB  "
+        f"matrix {nbytes / 2**20:9.1f} MB  (ru_maxrss in a fresh process, no explanations)",
+        flush=True,
+    )
+
+
+# -- P2: features vs DuckDB ---------------------------------------------------------------
+
+
+def synthetic_events(n_entities: int, n_events: int, seed: int = 2) -> EventColumns:
+    """Events over the last 180 days (a few in the future), four types, ~2k URLs."""
+    rng = np.random.default_rng(seed)
+    urls = tuple(f"/{section}/{i}" for section in ("blog", "docs", "pricing") for i in range(700))
+    return EventColumns(
+        entity=rng.integers(0, n_entities, n_events),
+        event_type=rng.choice(4, n_events, p=[0.6, 0.25, 0.05, 0.1]).astype(np.int32),
+        ts=AS_OF - rng.uniform(-2, 180, n_events) * DAY,
+        value=rng.exponential(30.0, n_events),
+        event_types=EVENT_TYPES,
+        strings={
+            "url": CategoricalColumn(
+                codes=rng.integers(-1, len(urls), n_events).astype(np.int32), vocabulary=urls
+            )
+        },
+        numbers={"clicks": rng.poisson(2.0, n_events).astype(np.float64)},
+    )
+
+
+def realistic_profile() -> Profile:
+    """Three half-lives, a window and recency, as the P2 target describes."""
+    sig = [
+        ("pv_7d", "page_view", Aggregate.DECAYED_COUNT, {"half_life_days": 7.0}),
+        ("pv_30d", "page_view", Aggregate.DECAYED_COUNT, {"half_life_days": 30.0}),
+        ("email_90d", "email_open", Aggregate.DECAYED_COUNT, {"half_life_days": 90.0}),
+        ("pv_window_30", "page_view", Aggregate.WINDOW_COUNT, {"window_days": 30.0}),
+        ("last_seen", "page_view", Aggregate.DAYS_SINCE_LAST, {"missing": 365.0}),
+    ]
+    return Profile(
+        name="realistic",
+        version=1,
+        entity="contact",
+        signals=tuple(
+            Signal(name=n, event=e, aggregate=a, weight=1.0, **kw)  # type: ignore[arg-type]
+            for n, e, a, kw in sig
+        ),
+        tiers=Tiers(TierMode.ABSOLUTE, ("cold", "hot"), (0.0, 50.0)),
+        max_points=100.0,
+        categories=(CategoryRule("pricing", prefixes=("/pricing",)),),
+    )
+
+
+DUCKDB_SQL = f"""
+SELECT entity,
+  SUM(CASE WHEN event_type = 0 THEN pow(0.5, ({AS_OF} - ts) / {7 * DAY}) END) AS pv_7d,
+  SUM(CASE WHEN event_type = 0 THEN pow(0.5, ({AS_OF} - ts) / {30 * DAY}) END) AS pv_30d,
+  SUM(CASE WHEN event_type = 1 THEN pow(0.5, ({AS_OF} - ts) / {90 * DAY}) END) AS email_90d,
+  COUNT(*) FILTER (WHERE event_type = 0 AND ts > {AS_OF - 30 * DAY}) AS pv_window_30,
+  ({AS_OF} - MAX(ts) FILTER (WHERE event_type = 0)) / {DAY} AS last_seen,
+  COUNT(*) FILTER (WHERE event_type = 0) AS n_pv,
+  COUNT(*) FILTER (WHERE event_type = 1) AS n_email
+FROM ev WHERE ts <= {AS_OF} AND event_type IN (0, 1)
+GROUP BY entity
+"""
+
+
+def duckdb_features(con: object, n_entities: int) -> np.ndarray:
+    """The same five columns in SQL, scattered into the dense matrix the engine returns."""
+    res = con.execute(DUCKDB_SQL).fetchnumpy()  # type: ignore[attr-defined]
+    rows = np.asarray(res["entity"])
+    out = np.zeros((n_entities, 5), order="F")
+    out[:, 4] = 365.0
+    has_pv = np.asarray(res["n_pv"]) > 0
+    has_email = np.asarray(res["n_email"]) > 0
+    for j, (name, has) in enumerate(
+        [("pv_7d", has_pv), ("pv_30d", has_pv), ("email_90d", has_email)]
+        + [("pv_window_30", has_pv), ("last_seen", has_pv)]
+    ):
+        col = np.ma.getdata(res[name]).astype(np.float64)
+        out[rows[has], j] = col[has]
+    return out
+
+
+def bench_features(n_entities: int, n_events: int, repeats: int) -> None:
+    import duckdb
+    import pyarrow as pa
+
+    events = synthetic_events(n_entities, n_events)
+    profile = realistic_profile()
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    table = pa.table({"entity": events.entity, "event_type": events.event_type, "ts": events.ts})
+    con.register("ev", table)
+
+    ours = compute_features(profile, events, n_entities, AS_OF).matrix
+    theirs = duckdb_features(con, n_entities)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)  # same work, same answer
+
+    anchor, subject = interleaved_medians(
+        [
+            lambda: duckdb_features(con, n_entities),
+            lambda: compute_features(profile, events, n_entities, AS_OF),
+        ],
+        max(3, repeats // 2),
+    )
+    line("P2", subject, anchor, 0.33, f"{n_events:,} events -> {n_entities:,} x 5 features")
+
+
+# -- P2k: top-K ---------------------------------------------------------------------------
+
+
+def bench_top_k(n: int, repeats: int) -> None:
+    s = np.random.default_rng(5).random(n) * 100
+
+    def anchor() -> np.ndarray:
+        part = np.argpartition(-s, 99)[:100]
+        return part[np.argsort(-s[part])]
+
+    np.testing.assert_array_equal(top_k(s, 100), anchor())
+    a, b = interleaved_medians([anchor, lambda: top_k(s, 100)], repeats * 3)
+    line("P2k", b, a, 2.0, f"top-100 of {n:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.entities)
+        return
+    started = time.perf_counter()
+    print(f"engine bench: {args.entities:,} entities, {args.events:,} events", flush=True)
+    bench_scoring(args.entities, args.repeats)
+    bench_rss(args.entities)
+    bench_top_k(args.entities, args.repeats)
+    bench_features(args.entities, args.events, args.repeats)
+    print(f"total {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
