@@ -122,6 +122,7 @@ def _malformed(method: str, index: int | None = None) -> InvalidArgumentError:
 def _checked(request: Any, method: str) -> Any:
     if isinstance(request, _Undecodable):
         raise _malformed(method)
+    _name_profile(request)
     return request
 
 
@@ -130,8 +131,18 @@ async def _checked_stream(requests: AsyncIterator[Any], method: str) -> AsyncIte
     async for request in requests:
         if isinstance(request, _Undecodable):
             raise _malformed(method, index)
+        if index == 0:
+            _name_profile(request)
         index += 1
         yield request
+
+
+def _name_profile(request: Any) -> None:
+    """Puts the request's profile on the RPC span up front, so failed calls carry it too
+    (servicers refine it with prioscore.batch_size once they know the batch)."""
+    profile = getattr(request, "profile", None)
+    if isinstance(profile, str) and profile:
+        trace.get_current_span().set_attribute("prioscore.profile", profile)
 
 
 class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
