@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from prioscore.server.engine import calibration
 from prioscore.server.engine.calibration import fit_logistic, sigmoid
 
 # With n = 200k and features of unit-ish spread the standard error of each coefficient is
@@ -149,3 +150,16 @@ def test_optimality_conditions_hold(n: int, p: int, l2: float, seed: int) -> Non
     grad = ((X - X.mean(axis=0)) / sd).T @ resid - l2 * fit.coef * sd
     assert abs(resid.sum()) < 1e-6 * n
     np.testing.assert_allclose(grad, 0.0, atol=1e-6 * n)
+
+
+def test_warm_start_reaches_the_same_optimum(rng, labels_from, monkeypatch) -> None:
+    """Above 2 x _WARM_START_ROWS a subsample fit seeds Newton; the answer must not move."""
+    X, y = synthetic(rng, labels_from, n=60_000)
+    monkeypatch.setattr(calibration, "_WARM_START_ROWS", 10_000)
+    warm = fit_logistic(X, y, l2=1.0)
+    monkeypatch.setattr(calibration, "_WARM_START_ROWS", 10**9)
+    cold = fit_logistic(X, y, l2=1.0)
+    assert warm.converged and cold.converged
+    np.testing.assert_allclose(warm.coef, cold.coef, rtol=1e-7, atol=1e-9)
+    assert warm.intercept == pytest.approx(cold.intercept, rel=1e-7, abs=1e-9)
+    assert warm.loglik == pytest.approx(cold.loglik, rel=1e-12)
