@@ -250,22 +250,32 @@ class AsyncPrioscoreClient:
         return points
 
     async def watch(
-        self, *, profile: str = "", tiers: Sequence[str] = (), account_id: str = ""
+        self,
+        *,
+        profile: str = "",
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        duration: float | None = None,
     ) -> AsyncIterator[types_pb2.TierChange]:
         """Tier changes as they happen, until the caller stops iterating.
 
-        Not retried: a reconnect would silently miss the changes made in between. The
-        stream's deadline is `stream_timeout`; bound it further by breaking out early.
+        `duration` (seconds) is the watch's deadline, and reaching it simply ends the
+        iteration; without it the deadline is `stream_timeout` and reaching it raises
+        DeadlineExceededError (re-subscribe to keep watching). Not retried: a silent
+        reconnect would miss the changes made in between.
         """
         request = scoring_pb.WatchTierChangesRequest(
             profile=profile, tiers=tiers, account_id=account_id
         )
-        call = self._scoring.WatchTierChanges(
-            request, timeout=self.stream_timeout, metadata=self._metadata
-        )
+        deadline = duration if duration is not None else self.stream_timeout
+        call = self._scoring.WatchTierChanges(request, timeout=deadline, metadata=self._metadata)
         try:
-            async for response in _converting(call, "WatchTierChanges"):
+            async for response in call:
                 yield response.change
+        except grpc.RpcError as error:
+            if duration is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return
+            raise from_rpc_error(error, "WatchTierChanges") from None
         finally:
             call.cancel()
 
@@ -398,12 +408,3 @@ async def _async_of(items: Iterable[T]) -> AsyncIterator[T]:
     """In-memory items (cheap numpy views) need no worker thread."""
     for item in items:
         yield item
-
-
-async def _converting(call: Any, method: str) -> AsyncIterator[Any]:
-    """Iterates a server stream, raising PrioscoreClientError instead of grpc errors."""
-    try:
-        async for response in call:
-            yield response
-    except grpc.RpcError as error:
-        raise from_rpc_error(error, method) from None

@@ -1,0 +1,119 @@
+"""What every CLI command shares: connection settings, the client, error reporting.
+
+The client is created lazily (so `--help` and `serve` never open a channel) and closed
+when the command ends. Failures are reported in one place: the server's status code,
+its message and each field violation on stderr, exit status 1; bad input files name the
+file, line and field. Usage errors stay click's (exit status 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from prioscore.clients.channel import tls_credentials
+from prioscore.clients.errors import PrioscoreClientError
+from prioscore.clients.inputerrors import InputFileError
+from prioscore.clients.sync import PrioscoreClient
+from prioscore.v1 import types_pb2
+
+
+@dataclass
+class Settings:
+    """Connection settings from the group's options (flags or PRIOSCORE_* variables)."""
+
+    target: str
+    token: str | None
+    timeout: float
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    target_given: bool = False
+    _client: PrioscoreClient | None = field(default=None, repr=False)
+
+    def client(self) -> PrioscoreClient:
+        if self._client is None:
+            credentials = None
+            if self.ca_cert or self.client_cert:
+                credentials = tls_credentials(self.ca_cert, self.client_cert, self.client_key)
+            self._client = PrioscoreClient(
+                self.target, credentials=credentials, token=self.token, timeout=self.timeout
+            )
+            click.get_current_context().call_on_close(self.close)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def settings() -> Settings:
+    return click.get_current_context().find_object(Settings)  # type: ignore[return-value]
+
+
+def client() -> PrioscoreClient:
+    return settings().client()
+
+
+def fail(lines: list[str]) -> None:
+    """Prints lines to stderr and exits 1."""
+    for line in lines:
+        click.echo(line, err=True)
+    raise click.exceptions.Exit(1)
+
+
+class ReportingGroup(click.Group):
+    """A click group that turns client and input-file errors into messages + exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrioscoreClientError as error:
+            lines = [
+                f"error: {line}" if i == 0 else line for i, line in enumerate(error.describe())
+            ]
+            if error.resource and error.resource not in error.message:
+                lines.append(f"  not found: {error.resource}")
+            fail(lines)
+        except InputFileError as error:
+            lines = error.describe()
+            fail([f"error: {lines[0]}", *lines[1:], "nothing was sent or written"])
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+def progress_line(text: str, final: bool = False) -> None:
+    """Progress on stderr: rewritten in place on a terminal, whole lines otherwise."""
+    stream = sys.stderr
+    if stream.isatty():
+        stream.write("\r" + text + ("\n" if final else ""))
+    elif final:
+        stream.write(text + "\n")
+    stream.flush()
+
+
+def reasons_text(score: types_pb2.Score, limit: int = 3) -> list[str]:
+    """Top reasons as short strings: "demo_request +25.0", fit rules marked "fit:"."""
+    out = []
+    for reason in list(score.top_reasons)[:limit]:
+        prefix = "fit:" if reason.kind == types_pb2.CONTRIBUTION_KIND_FIT else ""
+        out.append(f"{prefix}{reason.name} {reason.points:+.1f}")
+    return out
+
+
+def score_record(score: types_pb2.Score, reasons: int = 3) -> dict[str, Any]:
+    return {
+        "entity_id": score.entity_id,
+        "score": score.score,
+        "tier": score.tier or ("disqualified" if score.disqualified else ""),
+        "engagement": score.engagement,
+        "fit": score.fit,
+        "disqualified": score.disqualified,
+        "reasons": reasons_text(score, reasons),
+    }

@@ -1,0 +1,67 @@
+"""`prioscore watch`: print tier changes as they happen."""
+
+from __future__ import annotations
+
+import click
+
+from prioscore.clients.cli_common import client
+from prioscore.clients.cli_scores import iso, split_list
+from prioscore.clients.errors import DeadlineExceededError
+from prioscore.clients.output import emit_line, output_options
+
+COLUMNS = ["time", "profile", "entity_id", "previous_tier", "tier", "score", "cause"]
+
+
+@click.command()
+@click.option("--profile", default="", help="Only changes under this profile.")
+@click.option("--tier", "tiers", multiple=True, help="Only changes INTO these tiers.")
+@click.option("--account", default="", help="Only entities of this account.")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after N changes.")
+@click.option(
+    "--timeout",
+    "duration",
+    type=click.FloatRange(min=0.001),
+    help="Stop after S seconds (exit 0 even with no change).",
+)
+@output_options
+def watch(
+    profile: str,
+    tiers: tuple[str, ...],
+    account: str,
+    count: int | None,
+    duration: float | None,
+    fmt: str,
+) -> None:
+    """Print tier changes as they happen (entities moving tier after ingest or reload).
+
+    Runs until Ctrl-C, or until --count changes / --timeout seconds for scripts and
+    tests. Only changes after the watch starts are seen. --json prints one JSON object
+    per line. Without --timeout the watch re-subscribes when its stream deadline
+    passes (a change in that instant could be missed; a note goes to stderr).
+    """
+    api = client()
+    seen = 0
+    while True:
+        try:
+            for change in api.watch(
+                profile=profile, tiers=split_list(tiers), account_id=account, duration=duration
+            ):
+                seen += 1
+                record = {
+                    "time": iso(change.time),
+                    "profile": change.profile,
+                    "entity_id": change.entity_id,
+                    "previous_tier": change.previous_tier or "-",
+                    "tier": change.tier or "disqualified",
+                    "score": change.score,
+                    "previous_score": change.previous_score,
+                    "account_id": change.account_id,
+                    "cause": change.cause_message_id,
+                }
+                emit_line(record, COLUMNS, fmt, header=seen == 1)
+                if count is not None and seen >= count:
+                    break
+            break
+        except DeadlineExceededError:
+            click.echo("note: watch stream deadline reached; re-subscribing", err=True)
+    click.echo(f"{seen} tier change{'s' if seen != 1 else ''}", err=True)
