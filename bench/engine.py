@@ -99,7 +99,11 @@ def scoring_profile() -> Profile:
         FitRule("seniority", points={"c_level": 20, "vp": 15, "director": 10, "manager": 8}),
         FitRule(
             "employees",
-            ranges=(NumericRange(None, 10, 0), NumericRange(10, 200, 5), NumericRange(200, None, 10)),
+            ranges=(
+                NumericRange(None, 10, 0),
+                NumericRange(10, 200, 5),
+                NumericRange(200, None, 10),
+            ),
         ),
     )
     return Profile(
@@ -134,34 +138,52 @@ def scoring_inputs(n: int, seed: int = 1) -> tuple[FeatureSet, dict[str, np.ndar
     return FeatureSet(matrix=matrix, eliminated_by=elim), attributes
 
 
+def dictionary_encoded(attributes: dict[str, np.ndarray]) -> dict[str, object]:
+    """String attributes as CategoricalColumn codes (numeric ones unchanged)."""
+    out: dict[str, object] = {}
+    for name, column in attributes.items():
+        if column.dtype.kind in "US":
+            vocabulary, codes = np.unique(column, return_inverse=True)
+            out[name] = CategoricalColumn(codes.astype(np.int32), tuple(vocabulary.tolist()))
+        else:
+            out[name] = column
+    return out
+
+
 def bench_scoring(n: int, repeats: int) -> None:
     profile = scoring_profile()
-    features, attributes = scoring_inputs(n)
+    features, strings = scoring_inputs(n)
+    encoded = dictionary_encoded(strings)
     matrix = features.matrix
     w = np.array([s.weight for s in profile.signals])
 
-    def p1() -> object:
-        return score(profile, features, attributes)
+    anchor, plain, explained, plain_str = interleaved_medians(
+        [
+            lambda: matrix @ w,
+            lambda: score(profile, features, encoded),
+            lambda: score(profile, features, encoded, explain=True, top_reasons=3),
+            lambda: score(profile, features, strings),
+        ],
+        repeats,
+    )
+    what = f"score {n:,} x {SIGNALS}, caps+fit+disqualify+tiers"
+    line("P1", plain, anchor, 2.5, what + ", dictionary-encoded attributes")
+    line("P1e", explained, anchor, 6.0, "P1 + contributions + top-3 reasons")
+    line("P1s", plain_str, anchor, 2.5, "P1 with str attribute arrays (6 string compares)")
 
-    def p1e() -> object:
-        return score(profile, features, attributes, explain=True, top_reasons=3)
-
-    anchor, plain, explained = interleaved_medians([lambda: matrix @ w, p1, p1e], repeats)
-    line("P1", plain, anchor, 2.5, f"score {n:,} x {SIGNALS}, caps+fit+disqualify+tiers")
-    line("P1e", explained, anchor, 6.0, "same + contributions + top-3 reasons")
-
-    c_features = FeatureSet(np.ascontiguousarray(matrix), features.eliminated_by)
+    c_matrix = np.ascontiguousarray(matrix)
+    c_features = FeatureSet(c_matrix, features.eliminated_by)
     c_anchor, c_plain = interleaved_medians(
-        [lambda: c_features.matrix @ w, lambda: score(profile, c_features, attributes)], repeats
+        [lambda: c_matrix @ w, lambda: score(profile, c_features, encoded)], repeats
     )
     line("P1c", c_plain, c_anchor, 2.5, "P1 with a C-ordered matrix (e.g. from wire bytes)")
-    del c_features
+    c_matrix = c_features.matrix = np.empty((0, SIGNALS))  # release 256 MB before P7
 
     # P7 in-process via tracemalloc (numpy reports its buffers to it).
     for explain in (False, True):
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        result = score(profile, features, attributes, explain=explain)
+        result = score(profile, features, encoded, explain=explain)
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         del result
@@ -178,7 +200,9 @@ def bench_scoring(n: int, repeats: int) -> None:
 def rss_child(n: int) -> None:
     """Fresh process: peak RSS growth of one scoring call (printed as JSON)."""
     profile = scoring_profile()
-    features, attributes = scoring_inputs(n)
+    features, strings = scoring_inputs(n)
+    attributes = dictionary_encoded(strings)
+    del strings
     gc.collect()
     with open("/proc/self/statm") as f:
         rss_before = int(f.read().split()[1]) * resource.getpagesize()
@@ -274,10 +298,9 @@ def duckdb_features(con: object, n_entities: int) -> np.ndarray:
     out[:, 4] = 365.0
     has_pv = np.asarray(res["n_pv"]) > 0
     has_email = np.asarray(res["n_email"]) > 0
-    for j, (name, has) in enumerate(
-        [("pv_7d", has_pv), ("pv_30d", has_pv), ("email_90d", has_email)]
-        + [("pv_window_30", has_pv), ("last_seen", has_pv)]
-    ):
+    columns = [("pv_7d", has_pv), ("pv_30d", has_pv), ("email_90d", has_email)]
+    columns += [("pv_window_30", has_pv), ("last_seen", has_pv)]
+    for j, (name, has) in enumerate(columns):
         col = np.ma.getdata(res[name]).astype(np.float64)
         out[rows[has], j] = col[has]
     return out
@@ -298,13 +321,15 @@ def bench_features(n_entities: int, n_events: int, repeats: int) -> None:
     theirs = duckdb_features(con, n_entities)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)  # same work, same answer
 
-    anchor, subject = interleaved_medians(
-        [
-            lambda: duckdb_features(con, n_entities),
-            lambda: compute_features(profile, events, n_entities, AS_OF),
-        ],
-        max(3, repeats // 2),
+    # Not interleaved: after each DuckDB query its allocator hands memory back in the
+    # background, and the engine's next large allocations then pay 0.5-1 s of page-fault
+    # system time that a service process without DuckDB never sees. Each side is measured
+    # in its own phase (warm-up + repeats), the engine first.
+    reps = max(3, repeats // 2)
+    (subject,) = interleaved_medians(
+        [lambda: compute_features(profile, events, n_entities, AS_OF)], reps
     )
+    (anchor,) = interleaved_medians([lambda: duckdb_features(con, n_entities)], reps)
     line("P2", subject, anchor, 0.33, f"{n_events:,} events -> {n_entities:,} x 5 features")
 
 

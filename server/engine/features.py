@@ -16,7 +16,7 @@ three half-lives over page views pays for one filter, one age computation and on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -78,28 +78,47 @@ def assign_categories(rules: Sequence[CategoryRule], events: EventColumns) -> np
     return result.astype(np.int32, copy=False)
 
 
-@dataclass
 class _Selection:
-    """The events one group of signals folds: entity index, timestamp, value and age.
+    """The events one group of signals folds, gathered lazily and at most once.
 
     `age` is as_of - ts in seconds (float64 so window edges are exact); `counts` is the
-    number of selected events per entity, computed once and shared by every aggregate
-    that needs it (missing detection, means). Fields are filled lazily.
+    number of selected events per entity, shared by every aggregate that needs it
+    (missing detection, means). Columns a profile never reads (values for pure counts,
+    timestamps except for distinct_days) are never gathered, and the decay buffers are
+    reused across half-lives: fewer 50 MB temporaries, fewer page faults.
     """
 
-    entity: np.ndarray
-    ts: np.ndarray
-    value: np.ndarray
-    age: np.ndarray
-    n_entities: int
-    index: np.ndarray | None  # positions in the full event arrays; None = all events
-    _counts: np.ndarray | None = field(default=None, repr=False)
+    def __init__(
+        self, events: EventColumns, index: np.ndarray | None, cut: float | np.ndarray, n: int
+    ) -> None:
+        self.events = events
+        self.index = index  # positions in the full event arrays; None = all events
+        self.cut = cut if isinstance(cut, float) or index is None else cut[index]
+        self.n_entities = n
+        self._f32: np.ndarray | None = None
+        self._f64: np.ndarray | None = None
 
-    @property
+    def gather(self, column: np.ndarray) -> np.ndarray:
+        return column if self.index is None else column.take(self.index)
+
+    @cached_property
+    def entity(self) -> np.ndarray:
+        return self.gather(self.events.entity)
+
+    @cached_property
+    def value(self) -> np.ndarray:
+        return np.asarray(self.gather(self.events.value), dtype=np.float64)
+
+    @cached_property
+    def age(self) -> np.ndarray:
+        if self.index is None:
+            return np.subtract(self.cut, self.events.ts)
+        age = self.events.ts.take(self.index)
+        return np.subtract(self.cut, age, out=age)
+
+    @cached_property
     def counts(self) -> np.ndarray:
-        if self._counts is None:
-            self._counts = np.bincount(self.entity, minlength=self.n_entities)
-        return self._counts
+        return np.bincount(self.entity, minlength=self.n_entities)
 
     def total(
         self, weights: np.ndarray | None = None, mask: np.ndarray | None = None
@@ -112,10 +131,19 @@ class _Selection:
         return out.astype(np.float64, copy=False)
 
     def decay(self, half_life_days: float) -> np.ndarray:
-        """0.5 ** (age_days / half_life) per event, in float32 (3x cheaper exp, ~1e-7 rel)."""
+        """0.5 ** (age_days / half_life) per event as float64 weights for bincount.
+
+        The exp runs in float32 (3x cheaper, ~1e-7 relative) and is widened into a
+        reused float64 buffer, valid until the next call.
+        """
+        if self._f32 is None or self._f64 is None:
+            self._f32 = np.empty(self.age.shape, dtype=np.float32)
+            self._f64 = np.empty(self.age.shape, dtype=np.float64)
         scale = -1.0 / (half_life_days * SECONDS_PER_DAY)
-        w = np.multiply(self.age, scale, dtype=np.float32)
-        return np.exp2(w, out=w)
+        np.multiply(self.age, scale, out=self._f32, casting="same_kind")
+        np.exp2(self._f32, out=self._f32)
+        np.copyto(self._f64, self._f32)
+        return self._f64
 
 
 def _as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
@@ -200,21 +228,7 @@ class _Selector:
             lookup, codes = self._match_lookup(prop, values)
             keep = lookup[codes if index is None else codes[index]]
             index = np.flatnonzero(keep) if index is None else index[keep]
-        ev = self.events
-        if index is None:
-            entity, ts, value = ev.entity, ev.ts, ev.value
-            cut = self.cut
-        else:
-            entity, ts, value = ev.entity[index], ev.ts[index], ev.value[index]
-            cut = self.cut if isinstance(self.cut, float) else self.cut[index]
-        sel = _Selection(
-            entity=entity,
-            ts=ts,
-            value=np.asarray(value, dtype=np.float64),
-            age=np.subtract(cut, ts),
-            n_entities=self.n_entities,
-            index=index,
-        )
+        sel = _Selection(self.events, index, self.cut, self.n_entities)
         self._by_key[key] = sel
         return sel
 
@@ -255,7 +269,7 @@ def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray
         return sel.total(sel.decay(_require(signal.half_life_days, "half_life_days", signal)))
     if agg is Aggregate.DECAYED_SUM:
         decay = sel.decay(_require(signal.half_life_days, "half_life_days", signal))
-        return sel.total(np.multiply(sel.value, decay))
+        return sel.total(np.multiply(sel.value, decay, out=decay))
     if agg in (Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND):
         width = _require(signal.window_days, "window_days", signal) * SECONDS_PER_DAY
         recent = sel.age < width  # ts in (as_of - width, as_of]; future events are gone
@@ -280,8 +294,7 @@ def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray
         clicks = numbers.get("clicks")
         weight = sel.value
         if clicks is not None:
-            c = np.asarray(clicks, dtype=np.float64)
-            c = c if sel.index is None else c[sel.index]
+            c = np.asarray(sel.gather(np.asarray(clicks)), dtype=np.float64)
             weight = weight * np.where(np.isnan(c), 1.0, c)
         with np.errstate(invalid="ignore", divide="ignore"):
             return sel.total(weight) / sel.counts
@@ -293,7 +306,7 @@ def _distinct_days(sel: _Selection) -> np.ndarray:
     n = sel.n_entities
     if sel.entity.size == 0:
         return np.zeros(n)
-    day = np.floor(sel.ts / SECONDS_PER_DAY).astype(np.int64)
+    day = np.floor(sel.gather(sel.events.ts) / SECONDS_PER_DAY).astype(np.int64)
     first = int(day.min())
     span = int(day.max()) - first + 1
     cell = sel.entity * span + (day - first)
