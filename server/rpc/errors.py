@@ -11,6 +11,7 @@ records a span and a duration histogram per RPC, so every method is observed the
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -171,6 +172,12 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         return handler._replace(stream_unary=wrapped)
 
 
+def _aborted_status(context: grpc.aio.ServicerContext) -> str:
+    """The code a handler aborted with (e.g. the auth interceptor's UNAUTHENTICATED)."""
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
 def _requests(request: Any, method: str, streaming: bool) -> Any:
     """The request (or request iterator) with undecodable messages turned into errors."""
     if streaming:
@@ -192,7 +199,7 @@ def _wrap_unary(
                 span.set_attribute("rpc.grpc.status_code", status)
                 await _abort(context, error)
             except grpc.aio.AbortError:
-                status = "ABORTED_BY_SERVICER"
+                status = _aborted_status(context)
                 raise
             except NotImplementedError:
                 status = "UNIMPLEMENTED"
@@ -220,14 +227,18 @@ def _wrap_streaming(
         with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
             try:
                 requests = _requests(request, method, request_streaming)
-                async for response in behaviour(requests, context):
-                    yield response
+                responses = behaviour(requests, context)
+                if inspect.isawaitable(responses):  # a handler using context.read/write
+                    await responses
+                else:
+                    async for response in responses:
+                        yield response
             except PrioscoreError as error:
                 status = status_of(error).code.name
                 span.set_attribute("rpc.grpc.status_code", status)
                 await _abort(context, error)
             except grpc.aio.AbortError:
-                status = "ABORTED_BY_SERVICER"
+                status = _aborted_status(context)
                 raise
             except NotImplementedError:
                 status = "UNIMPLEMENTED"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from prioscore.server.config import Settings
 from prioscore.server.rpc.auth import build_auth_interceptor, server_credentials
 from prioscore.server.rpc.errors import ErrorTranslationInterceptor
@@ -52,10 +53,13 @@ async def start_server(
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
 ) -> RunningServer:
     """Builds and starts the server on settings.address (port 0 picks a free port)."""
-    # Auth runs first so a rejected call never reaches a servicer.
+    # The error/telemetry interceptor is outermost, so calls the auth interceptor rejects
+    # still get a span and a duration point with their status; auth runs before any
+    # servicer, so a rejected call never reaches one.
     auth = build_auth_interceptor(settings)
-    interceptors: list[grpc.aio.ServerInterceptor] = [] if auth is None else [auth]
-    interceptors.append(ErrorTranslationInterceptor())
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorTranslationInterceptor()]
+    if auth is not None:
+        interceptors.append(auth)
     interceptors.extend(extra_interceptors)
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),

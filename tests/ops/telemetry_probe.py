@@ -30,6 +30,7 @@ from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types
 from prioscore.v1 import scoring_service_pb2 as sc
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+AUTH = (("authorization", "Bearer probe"),)
 
 
 def _view(n: int, entity: str) -> types_pb2.Event:
@@ -50,19 +51,31 @@ async def exercise(target: str, n_signals: int) -> dict[str, str]:
         scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
         events = event_service_pb2_grpc.EventServiceStub(channel)
         batch = [_view(n, f"c{n % 3}") for n in range(6)]
-        reply = await events.IngestEvents(iter([ev.IngestEventsRequest(events=batch)]))
+        reply = await events.IngestEvents(
+            iter([ev.IngestEventsRequest(events=batch)]), metadata=AUTH
+        )
         outcomes["ingest"] = f"accepted={reply.accepted} changes={reply.tier_changes}"
-        again = await events.IngestEvents(iter([ev.IngestEventsRequest(events=batch[:2])]))
+        again = await events.IngestEvents(
+            iter([ev.IngestEventsRequest(events=batch[:2])]), metadata=AUTH
+        )
         outcomes["redelivery"] = f"duplicates={again.duplicates}"
         inline = sc.InlineEvents(events=batch[:4])
         await scoring.ScoreEntities(
-            sc.ScoreEntitiesRequest(profile="lead_qualification", inline_events=inline)
+            sc.ScoreEntitiesRequest(profile="lead_qualification", inline_events=inline),
+            metadata=AUTH,
         )
         try:
-            await scoring.ScoreEntities(sc.ScoreEntitiesRequest(profile="no_such_profile"))
+            await scoring.ScoreEntities(
+                sc.ScoreEntitiesRequest(profile="no_such_profile"), metadata=AUTH
+            )
         except grpc.aio.AioRpcError as error:
             outcomes["bad_score"] = error.code().name
-        await scoring.RankEntities(sc.RankEntitiesRequest(profile="lead_qualification"))
+        rank = sc.RankEntitiesRequest(profile="lead_qualification")
+        await scoring.RankEntities(rank, metadata=AUTH)
+        try:
+            await scoring.RankEntities(rank)  # no token
+        except grpc.aio.AioRpcError as error:
+            outcomes["no_token"] = error.code().name
         matrix = types_pb2.Matrix(
             dtype=types_pb2.DTYPE_FLOAT64,
             shape=[5, n_signals],
@@ -72,7 +85,8 @@ async def exercise(target: str, n_signals: int) -> dict[str, str]:
             iter(
                 sc.StreamScoresRequest(profile="lead_qualification", sequence=i, features=matrix)
                 for i in range(2)
-            )
+            ),
+            metadata=AUTH,
         )
         outcomes["stream"] = f"responses={len([r async for r in stream])}"
     return outcomes
@@ -92,7 +106,11 @@ async def main() -> dict[str, Any]:
     reader = InMemoryMetricReader()
     telemetry = configure(span_exporter=spans, metric_reader=reader)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(address="127.0.0.1:0", db=Path(tmp) / "t.db", profiles=PROFILES)
+        tokens = Path(tmp) / "tokens.toml"
+        tokens.write_text('[[tokens]]\ntoken = "probe"\nscopes = ["admin"]\n')
+        settings = Settings(
+            address="127.0.0.1:0", db=Path(tmp) / "t.db", profiles=PROFILES, tokens_file=tokens
+        )
         service = Service(Store(settings.db), ProfileRegistry.from_directory(PROFILES))
         running = await start_server(service, settings)
         try:

@@ -1,6 +1,7 @@
-"""Telemetry with in-memory exporters: a span per RPC, durations per method and status,
-and the ingest counters. OpenTelemetry sets global providers once per process, so the
-calls run in a fresh interpreter (telemetry_probe.py) that prints what it recorded."""
+"""Telemetry with in-memory exporters: a span per RPC (calls refused for want of a token
+included), durations per method and status, and the ingest counters. OpenTelemetry sets
+global providers once per process, so the calls run in a fresh interpreter
+(telemetry_probe.py) that prints what it recorded."""
 
 from __future__ import annotations
 
@@ -43,12 +44,13 @@ def test_the_probe_made_the_calls_it_reports_on(recorded: dict[str, Any]) -> Non
         "redelivery": "duplicates=2",
         "bad_score": "INVALID_ARGUMENT",
         "stream": "responses=2",
+        "no_token": "UNAUTHENTICATED",
     }
 
 
 def test_each_rpc_has_a_server_span_named_after_its_method(recorded: dict[str, Any]) -> None:
     counts = {name: len(spans_named(recorded, name)) for name in (SCORE, INGEST, RANK, STREAM)}
-    assert counts == {SCORE: 2, INGEST: 2, RANK: 1, STREAM: 1}
+    assert counts == {SCORE: 2, INGEST: 2, RANK: 2, STREAM: 1}
     assert all(s["kind"] == "SERVER" for s in recorded["spans"] if s["name"].startswith("/"))
     ok_score, bad_score = spans_named(recorded, SCORE)
     assert ok_score["attributes"] == {
@@ -64,8 +66,9 @@ def test_each_rpc_has_a_server_span_named_after_its_method(recorded: dict[str, A
     assert first["attributes"]["prioscore.batch_size"] == 6
     assert second["attributes"]["prioscore.batch_size"] == 2
     assert "prioscore.profile" in first["attributes"]
-    [rank] = spans_named(recorded, RANK)
+    rank, refused = spans_named(recorded, RANK)
     assert rank["attributes"]["prioscore.profile"] == "lead_qualification"
+    assert refused["status"] == "ERROR"  # the auth interceptor's refusal is observed too
     [stream] = spans_named(recorded, STREAM)
     assert stream["attributes"]["prioscore.profile"] == "lead_qualification"
 
@@ -97,6 +100,7 @@ def test_duration_histogram_per_method_and_status(recorded: dict[str, Any]) -> N
         (SCORE, "OK"): 1,
         (SCORE, "INVALID_ARGUMENT"): 1,
         (RANK, "OK"): 1,
+        (RANK, "UNAUTHENTICATED"): 1,
         (STREAM, "OK"): 1,
     }
 
@@ -109,6 +113,5 @@ def test_ingest_counters_move(recorded: dict[str, Any]) -> None:
     assert total("prioscore.events.duplicates") == 2
     assert total("prioscore.tier_changes") == 3  # three new contacts got their first tier
     # Each ingest rescored its contacts (3, then 2) under every contact profile.
-    contact_profiles = [p for p in ProfileRegistry.from_directory(PROFILES).all()]
-    per_entity = sum(p.entity == "contact" for p in contact_profiles)
+    per_entity = sum(p.entity == "contact" for p in ProfileRegistry.from_directory(PROFILES).all())
     assert total("prioscore.entities.scored") == 5 * per_entity
