@@ -97,13 +97,34 @@ def load_settings(
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = getattr(args, f.name)
+        source = f"--{f.name.replace('_', '-')}"
         if raw is None:
             raw = environ.get(ENV_PREFIX + f.name.upper())
+            source = ENV_PREFIX + f.name.upper()
         if raw is not None and raw != "":
-            values[f.name] = _convert(str(f.type), raw)
+            try:
+                values[f.name] = _convert(str(f.type), raw)
+            except ValueError:
+                parser.error(f"{source}: {raw!r} is not a number")
     settings = Settings(**values)  # type: ignore[arg-type]
+    _check(settings, parser)
+    return settings
+
+
+def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
+    """Rejects settings that would fail later with a traceback, or silently weaken security."""
     if settings.telemetry not in ("none", "console", "otlp"):
         parser.error(f"--telemetry must be none, console or otlp, not {settings.telemetry!r}")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
-    return settings
+    if settings.tls_client_ca is not None and settings.tls_cert is None:
+        parser.error("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    for name in ("tls_cert", "tls_key", "tls_client_ca", "tokens_file"):
+        path = getattr(settings, name)
+        if path is not None and not Path(path).is_file():
+            parser.error(f"--{name.replace('_', '-')}: no such file {str(path)!r}")
+    for name in fields(Limits):
+        if getattr(settings, name.name) <= 0:
+            parser.error(f"--{name.name.replace('_', '-')} must be positive")
+    if settings.grace_seconds < 0:
+        parser.error("--grace-seconds must not be negative")
