@@ -70,9 +70,12 @@ def test_sigkill_mid_ingest_loses_no_acknowledged_event_and_duplicates_nothing(
     for batch in acked:
         missing = [e.message_id for e in batch_of(batch, BATCH_SIZE) if e.message_id not in stored]
         assert not missing, f"acknowledged batch {batch} lost {len(missing)} events"
+    whole = 0
     for batch in range(BATCHES):  # in-flight batches at the kill: all or nothing
         present = sum(e.message_id in stored for e in batch_of(batch, BATCH_SIZE))
         assert present in (0, BATCH_SIZE), f"batch {batch} half written ({present})"
+        whole += present == BATCH_SIZE
+    print(f"\nsigkill: {len(acked)} batches acked, {whole} stored whole, none partial")
 
     # Redelivery of the whole stream (at-least-once client): only the missing events count.
     with restarted.channel() as channel:
