@@ -123,8 +123,8 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
             parser.error(f"--{name.replace('_', '-')}: no such file {str(path)!r}")
-    for name in fields(Limits):
-        if getattr(settings, name.name) <= 0:
-            parser.error(f"--{name.name.replace('_', '-')} must be positive")
+    for limit in fields(Limits):
+        if getattr(settings, limit.name) <= 0:
+            parser.error(f"--{limit.name.replace('_', '-')} must be positive")
     if settings.grace_seconds < 0:
         parser.error("--grace-seconds must not be negative")

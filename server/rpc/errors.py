@@ -154,10 +154,11 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
+        found = await continuation(handler_call_details)
+        if found is None:
+            return found
         method = handler_call_details.method
+        handler: Any = found  # a namedtuple at runtime (_replace); the stubs do not say so
         handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
         if handler.response_streaming:
             behaviour = handler.unary_stream or handler.stream_stream
