@@ -412,7 +412,8 @@ def _disqualify_block(
     hit &= ~hit_any
     if hit.any():
         for index in np.unique(elim[hit]):
-            name = profile.categories[int(index)].name
+            cats = profile.categories
+            name = cats[index].name if 0 <= index < len(cats) else f"category #{index}"
             why[hit & (elim == index)] = f"eliminatory event: {name}"
         hit_any |= hit
 

@@ -115,7 +115,12 @@ def test_a_decayed_weight_halves_at_one_half_life(half_life, age, value):
     rows = [Ev(0, "page_view", age, value=value), Ev(1, "page_view", age + half_life, value=value)]
     prof = profile([signal("decayed_sum", half_life_days=half_life)])
     m = compute_features(prof, events(rows), 2, AS_OF).matrix[:, 0]
-    np.testing.assert_allclose(m[1], 0.5 * m[0], rtol=1e-5)
+    if age / half_life < 100:
+        np.testing.assert_allclose(m[1], 0.5 * m[0], rtol=1e-5)
+    else:
+        # The exp runs in float32 (PERFORMANCE.md): past ~126 half-lives a weight is a
+        # float32 subnormal and loses relative precision, at magnitudes below 1e-30.
+        assert 0 <= m[1] <= m[0] <= 1e-30 * value
 
 
 @settings(max_examples=60, deadline=None)
