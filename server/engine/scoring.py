@@ -254,9 +254,14 @@ def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -
         if _pool is None:
             _pool = ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="prioscore-engine")
     per = -(-n // (workers * _SPAN_ROWS)) * _SPAN_ROWS
-    futures = [_pool.submit(part, a, min(a + per, n)) for a in range(0, n, per)]
-    for future in futures:
-        future.result()
+    starts = range(0, n, per)
+    # The caller takes the first run itself: one thread hand-off fewer, and it starts now.
+    futures = [_pool.submit(part, a, min(a + per, n)) for a in starts[1:]]
+    try:
+        part(0, min(per, n))
+    finally:
+        for future in futures:
+            future.result()
 
 
 def score(
