@@ -2,8 +2,7 @@
 
     .venv/bin/python bench/engine.py [--entities 1000000] [--events 10000000] [--repeats 7]
 
-Figures (PERFORMANCE.md targets), each printed as one line with the ratio, the target and
-both absolute medians:
+Figures (PERFORMANCE.md targets), one line each: ratio, target, both absolute medians:
   P1   score N x 32 (caps, fit, disqualify, tiers), no explanations / raw `X @ w`
   P1e  same with contributions and top-3 reasons / raw `X @ w`
   P2   features of a realistic profile (3 half-lives, a window, recency) from M events /
@@ -34,7 +33,6 @@ from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.model import (
     Aggregate,
     CategoricalColumn,
-    CategoryRule,
     DisqualifyRule,
     EventColumns,
     FeatureSet,
@@ -63,13 +61,9 @@ class Timing(NamedTuple):
 
 
 def settle(seconds: float) -> None:
-    """Let the previous call's side effects pass before timing the next one.
-
-    OpenBLAS worker threads busy-wait ~0.1 s after a BLAS call (the anchor's X @ w; we
-    measured 0.105 s of process CPU during a sleep right after it), stealing a core from
-    whatever runs next. Spinning here instead of sleeping keeps the vCPU from idling,
-    which on these VMs costs the next run as much as the spin does.
-    """
+    """OpenBLAS workers busy-wait ~0.1 s after a BLAS call (the anchor's X @ w: 0.105 s of
+    process CPU during a sleep right after it) and would steal a core from the next run.
+    Spin rather than sleep: an idle vCPU on these VMs slows the next run as much."""
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
@@ -109,27 +103,16 @@ def line(name: str, subject: Timing, anchor: Timing, target: float, what: str) -
 def scoring_profile() -> Profile:
     """32 signals, most capped, some negative; categorical + numeric fit; a disqualifier."""
     rng = np.random.default_rng(3)
+    weights = rng.choice([-1, 1], SIGNALS, p=[0.2, 0.8]) * rng.uniform(1, 10, SIGNALS)
+    caps = [None if j % 4 == 0 else float(c) for j, c in enumerate(rng.uniform(5, 40, SIGNALS))]
     signals = tuple(
-        Signal(
-            name=f"s{j}",
-            event="page_view",
-            aggregate=Aggregate.DECAYED_COUNT,
-            weight=float(rng.choice([-1, 1], p=[0.2, 0.8]) * rng.uniform(1, 10)),
-            cap=None if j % 4 == 0 else float(rng.uniform(5, 40)),
-            half_life_days=14.0,
-        )
-        for j in range(SIGNALS)
+        Signal(f"s{j}", "page_view", Aggregate.DECAYED_COUNT, float(w), cap, half_life_days=14.0)
+        for j, (w, cap) in enumerate(zip(weights, caps, strict=True))
     )
+    sizes = (NumericRange(None, 10, 0), NumericRange(10, 200, 5), NumericRange(200, None, 10))
     fit = (
         FitRule("seniority", points={"c_level": 20, "vp": 15, "director": 10, "manager": 8}),
-        FitRule(
-            "employees",
-            ranges=(
-                NumericRange(None, 10, 0),
-                NumericRange(10, 200, 5),
-                NumericRange(200, None, 10),
-            ),
-        ),
+        FitRule("employees", ranges=sizes),
     )
     return Profile(
         name="bench",
@@ -191,9 +174,8 @@ def bench_scoring(n: int, repeats: int) -> None:
     matrix = features.matrix
     w = np.array([s.weight for s in profile.signals])
 
-    # Each figure interleaves its subject with the anchor only: mixing in the explain
-    # variant would make every plain call re-fault its outputs after the 272 MB
-    # contributions array is unmapped (page faults cost ~2.5 us each on these boxes).
+    # Each figure interleaves its subject with the anchor only, so the explain variant's
+    # 272 MB output (unmapped after each call) does not change the plain calls' memory.
     figures = [
         ("P1", 2.5, lambda: score(profile, features, encoded), ", dictionary-encoded attrs"),
         (
@@ -224,14 +206,18 @@ def bench_scoring(n: int, repeats: int) -> None:
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         del result
-        name = "P7e" if explain else "P7"
-        print(
-            f"{name:<5} ratio {peak / matrix.nbytes:6.2f}  target <= 3     "
-            f"{'ok' if peak <= 3 * matrix.nbytes else 'MISS':<4}  peak growth "
-            f"{peak / 2**20:9.1f} MB  matrix {matrix.nbytes / 2**20:9.1f} MB  "
-            f"(tracemalloc, {'with' if explain else 'no'} explanations)",
-            flush=True,
-        )
+        what = f"tracemalloc, {'with' if explain else 'no'} explanations"
+        memory_line("P7e" if explain else "P7", peak, matrix.nbytes, what)
+
+
+def memory_line(name: str, growth: int, nbytes: int, what: str) -> None:
+    """One memory figure: peak growth / feature matrix bytes against the 3x target."""
+    verdict = "ok" if growth <= 3 * nbytes else "MISS"
+    print(
+        f"{name:<5} ratio {growth / nbytes:6.2f}  target <= 3     {verdict:<4}  "
+        f"peak growth {growth / 2**20:7.1f} MB  matrix {nbytes / 2**20:7.1f} MB  ({what})",
+        flush=True,
+    )
 
 
 def _rss_bytes() -> int:
@@ -278,15 +264,8 @@ def bench_rss(n: int) -> None:
         capture_output=True,
         text=True,
     ).stdout
-    data = json.loads(out.strip().splitlines()[-1])
-    nbytes = n * SIGNALS * 8
-    growth = data["growth"]
-    print(
-        f"{'P7rss':<5} ratio {growth / nbytes:6.2f}  target <= 3     "
-        f"{'ok' if growth <= 3 * nbytes else 'MISS':<4}  peak growth {growth / 2**20:9.1f} MB  "
-        f"matrix {nbytes / 2**20:9.1f} MB  (sampled RSS in a fresh process, no explanations)",
-        flush=True,
-    )
+    growth = json.loads(out.strip().splitlines()[-1])["growth"]
+    memory_line("P7rss", growth, n * SIGNALS * 8, "sampled RSS, fresh process, no explanations")
 
 
 # -- P2: features vs DuckDB ---------------------------------------------------------------
@@ -330,7 +309,6 @@ def realistic_profile() -> Profile:
         ),
         tiers=Tiers(TierMode.ABSOLUTE, ("cold", "hot"), (0.0, 50.0)),
         max_points=100.0,
-        categories=(CategoryRule("pricing", prefixes=("/pricing",)),),
     )
 
 
@@ -379,10 +357,9 @@ def bench_features(n_entities: int, n_events: int, repeats: int) -> None:
     theirs = duckdb_features(con, n_entities)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)  # same work, same answer
 
-    # Not interleaved: after each DuckDB query its allocator hands memory back in the
-    # background, and the engine's next large allocations then pay 0.5-1 s of page-fault
-    # system time that a service process without DuckDB never sees. Each side is measured
-    # in its own phase (warm-up + repeats), the engine first.
+    # Not interleaved: right after a DuckDB query the engine's large allocations paid
+    # 0.5-1 s of page-fault system time (measured) that a service without DuckDB never
+    # sees. Each side gets its own phase (warm-up + repeats), the engine first.
     reps = max(3, repeats // 2)
     (subject,) = interleaved_medians(
         [lambda: compute_features(profile, events, n_entities, AS_OF)], reps

@@ -1,16 +1,12 @@
 """Feature matrix + profile -> scores, tiers, disqualifications and explanations.
 
-Everything happens in ONE pass over row blocks of a few thousand entities: clip the
-block's features, multiply by the weights, add fit points, normalise, disqualify and
-tier it while it is still in cache. Caps are folded into the features -
-clip(w*f, -c, c) == w * clip(f, -c/|w|, c/|w|) - so the matrix is read from memory once,
-like the `X @ w` it is measured against, and no full-size temporary is ever allocated
-(peak memory stays near the outputs). Blocks run on a few threads (numpy releases the GIL
-in these loops) because the BLAS behind the anchor uses every core too.
-
-Explanations reuse the blocks: the clipped, weighted features are the contributions, and
-the top reasons come from max-reductions over packed sort keys (`_top_reasons`) instead of
-a per-row argpartition, which costs ~350 ms for 1M rows of 34 columns.
+ONE pass over row blocks: clip a block's features, dot with the weights, add fit points,
+normalise, disqualify and tier while it is in cache. Caps fold into the features -
+clip(w*f, -c, c) == w * clip(f, -c/|w|, c/|w|) - so the matrix is read once, like the
+`X @ w` it is measured against, and no full-size temporary exists (peak memory ~ the
+outputs). Blocks run on a few threads (numpy releases the GIL) as the anchor's BLAS does.
+Explanations reuse the blocks; top reasons are max-reductions over packed keys
+(`_top_reasons`), not a per-row argpartition (~350 ms for 1M rows of 34 columns).
 """
 
 from __future__ import annotations
@@ -53,9 +49,8 @@ _pool_lock = threading.Lock()
 def _position_fn(column: np.ndarray | CategoricalColumn, values: Sequence[str]) -> BlockFn:
     """Block fn -> which of `values` the attribute equals: i + 1 for values[i], 0 for none.
 
-    CategoricalColumn: decided once per vocabulary string, then one gather. Numeric
-    column: compared with the values that parse as numbers. String column: compared per
-    value inside the span, so every comparison after the first reads from cache.
+    Codes: decided per vocabulary string, then one gather. Numbers: compared with values
+    that parse as numbers. Strings: one comparison per value, within a cache-sized span.
     """
     small = np.uint8 if len(values) < 255 else np.intp
     if isinstance(column, CategoricalColumn):
@@ -67,7 +62,7 @@ def _position_fn(column: np.ndarray | CategoricalColumn, values: Sequence[str]) 
     arr = np.asarray(column)
     numeric = arr.dtype.kind in "fiub"
     targets = [(i, _number(v) if numeric else v) for i, v in enumerate(values, start=1)]
-    targets = [(i, v) for i, v in targets if v is not None]  # "abc" never equals a number
+    targets = [(i, v) for i, v in targets if v is not None]
 
     def position(a: int, b: int) -> np.ndarray:
         out = np.zeros(b - a, dtype=small)
@@ -81,16 +76,13 @@ def _position_fn(column: np.ndarray | CategoricalColumn, values: Sequence[str]) 
 def _number(text: str) -> float | None:
     try:
         return float(text)
-    except ValueError:
+    except ValueError:  # "abc" never equals a number
         return None
 
 
 def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
-    """Block fn -> fit points of one rule; missing, unmapped or out-of-range -> 0.
-
-    Every form ends in one gather from a small table: vocabulary strings (codes), the
-    segments between range edges (numbers), or the position of the matched key (strings).
-    """
+    """Block fn -> fit points of one rule; missing, unmapped or out-of-range -> 0. Each
+    form is one gather from a small table: per vocabulary string, range segment or key."""
     if column is None:
         return lambda a, b: np.zeros(b - a)
     if isinstance(column, CategoricalColumn):
@@ -108,11 +100,9 @@ def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> Blo
 
 
 def _range_fn(rule: FitRule, x: np.ndarray) -> BlockFn:
-    """Numeric ranges [low, high) as a table over the segments between all range edges.
-
-    Membership is constant on each segment, so the first matching range is decided once
-    per segment (by its left end) and each value only counts the edges it has passed.
-    """
+    """Numeric ranges [low, high) as a table over the segments between all range edges:
+    membership is constant per segment, so the first matching range is decided once per
+    segment (by its left end) and each value only counts the edges it has passed."""
     edges = sorted({e for r in rule.ranges for e in (r.low, r.high) if e is not None})
     table = []
     for left in [-np.inf, *edges]:
@@ -221,10 +211,7 @@ def _top_reasons(block: np.ndarray, out: np.ndarray, scratch: dict[str, np.ndarr
 def _scratch(
     scratch: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: type = np.float64
 ) -> np.ndarray:
-    """A per-thread reusable Fortran-ordered buffer, trimmed to this block's rows.
-
-    Reuse matters: a fresh 2 MB array per block is a fresh mmap and its page faults.
-    """
+    """A per-thread reusable Fortran buffer (a fresh 2 MB array per block = page faults)."""
     buf = scratch.get(name)
     if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:]:
         buf = np.empty((max(shape[0], _BLOCK_ROWS), *shape[1:]), dtype=dtype, order="F")
@@ -233,11 +220,8 @@ def _scratch(
 
 
 def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -> None:
-    """Call fn(start, stop, scratch) over row blocks; big n is split over a thread pool.
-
-    Each worker takes one contiguous run of blocks and owns its scratch buffers, so the
-    threads share nothing but read-only inputs and disjoint output rows.
-    """
+    """fn(start, stop, scratch) over row spans; big n is split over a thread pool. Each
+    worker owns a contiguous run and its scratch: threads share only read-only inputs."""
     global _pool
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, _MAX_WORKERS)) if n >= _PARALLEL_MIN_ROWS else 1

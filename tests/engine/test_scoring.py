@@ -256,3 +256,11 @@ def test_fit_with_many_range_edges_uses_the_same_table():
     x = np.array([-1, 0, 0.5, 6.2, 99.9, 100, np.nan])
     r = score(prof, fs(np.zeros((x.size, 3))), {"x": x}, explain=True)
     np.testing.assert_allclose(r.contributions[:, 3], [0, 0, 0, 6, 99 % 7, 0, 0])
+
+
+def test_empty_population_scores_to_empty_arrays():
+    prof = profile(SIGNALS, max_points=50, fit=FIT, disqualify=DISQUALIFY)
+    empty = {k: v[:0] for k, v in ATTRS.items()}
+    r = score(prof, fs(np.zeros((0, 3))), empty, explain=True)
+    assert r.score.shape == (0,) and r.tier.shape == (0,) and r.reasons.shape == (0, 3)
+    assert r.contributions.shape == (0, 5)
