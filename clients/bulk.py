@@ -37,6 +37,32 @@ METHOD = "StreamScores"
 _F8, _I4, _B1 = np.dtype(np.float64), np.dtype(np.int32), np.dtype(bool)
 
 
+class Feed:
+    """A request iterator fed from a queue: the loop below decides when to send.
+
+    Writing with call.write() would be simpler, but a write that races the server
+    ending the stream replaces the server's real status (UNAVAILABLE, INVALID_ARGUMENT
+    with its field violations) with a generic INTERNAL; with a request iterator gRPC
+    just stops consuming and the next read reports the real status.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def requests(self) -> AsyncIterator[Any]:
+        while True:
+            request = await self._queue.get()
+            if request is None:
+                return
+            yield request
+
+    def send(self, request: Any) -> None:
+        self._queue.put_nowait(request)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+
 @dataclass
 class _Pending:
     """A chunk sent (or, with 0 rows, answered locally) whose response is still due."""
@@ -68,7 +94,7 @@ def _empty(tier_names: tuple[str, ...]) -> MatrixScores:
 
 
 async def stream_scores(
-    open_call: Callable[[], grpc.aio.StreamStreamCall],
+    open_call: Callable[[AsyncIterator[Any]], grpc.aio.StreamStreamCall],
     profile: str,
     items: AsyncIterator[tuple[T, np.ndarray]],
     *,
@@ -86,7 +112,8 @@ async def stream_scores(
     failures = 0
     tier_names: tuple[str, ...] = ()
     call: grpc.aio.StreamStreamCall | None = None
-    written, closed = 0, False  # per stream: batches written, done_writing sent
+    written, closed = 0, False  # per stream: batches sent, end of requests sent
+    feed = Feed()
     try:
         while True:
             # Answer leading zero-row chunks locally, keeping the caller's order.
@@ -95,15 +122,13 @@ async def stream_scores(
             if call is None:
                 if exhausted and not pending:
                     return
-                call = open_call()
+                feed = Feed()
+                call = open_call(feed.requests())
                 written, closed = 0, False
-                try:
-                    for entry in pending:  # replay after a retried failure
-                        if entry.request is not None:
-                            await call.write(entry.request)
-                            written += 1
-                except grpc.RpcError:
-                    pass  # surfaces again on read below
+                for entry in pending:  # replay after a retried failure
+                    if entry.request is not None:
+                        feed.send(entry.request)
+                        written += 1
             try:
                 while not exhausted and len(pending) < window and written < batches_per_stream:
                     item = await anext(items, None)
@@ -122,10 +147,10 @@ async def stream_scores(
                         response_encoding=types_pb2.ARRAY_ENCODING_BYTES,
                     )
                     pending.append(_Pending(sequence, tag, request))
-                    await call.write(request)
+                    feed.send(request)
                     written += 1
                 if not closed and (exhausted or written >= batches_per_stream):
-                    await call.done_writing()
+                    feed.close()
                     closed = True
                 if pending and pending[0].request is None:
                     continue

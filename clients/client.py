@@ -281,8 +281,15 @@ class AsyncPrioscoreClient:
 
     # -- bulk scoring -------------------------------------------------------------------
 
-    def _open_stream_scores(self) -> grpc.aio.StreamStreamCall:
-        return self._scoring.StreamScores(timeout=self.stream_timeout, metadata=self._metadata)
+    def _open_stream_scores(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamStreamCall:
+        return self._scoring.StreamScores(
+            requests, timeout=self.stream_timeout, metadata=self._metadata
+        )
+
+    def _open_ingest(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamUnaryCall:
+        return self._events.IngestEvents(
+            requests, timeout=self.stream_timeout, metadata=self._metadata
+        )
 
     def iter_tagged_scores(
         self,
@@ -362,7 +369,7 @@ class AsyncPrioscoreClient:
         helpers in prioscore.clients.events, which always set one.
         """
         return await ingesting.ingest_stream(
-            lambda: self._events.IngestEvents(timeout=self.stream_timeout, metadata=self._metadata),
+            self._open_ingest,
             abatches(events, batch_size),
             batches_per_stream=batches_per_stream,
             policy=self.retry,

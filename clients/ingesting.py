@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
+from prioscore.clients.bulk import Feed
 from prioscore.clients.errors import PrioscoreClientError, from_rpc_error
 from prioscore.clients.models import IngestSummary
 from prioscore.clients.retry import RetryPolicy, is_retryable
@@ -26,7 +28,7 @@ Progress = Callable[[IngestSummary], None]
 
 
 async def _one_stream(
-    open_call: Callable[[], grpc.aio.StreamUnaryCall],
+    open_call: Callable[[AsyncIterator[Any]], grpc.aio.StreamUnaryCall],
     first: list[types_pb2.Event],
     batches: AsyncIterator[list[types_pb2.Event]],
     batches_per_stream: int,
@@ -40,23 +42,23 @@ async def _one_stream(
     exhausted = False
     replayed = 0
     for attempt in range(policy.attempts):
-        call = open_call()
+        feed = Feed()
+        call = open_call(feed.requests())
+        for request in group:
+            feed.send(request)
+        while not exhausted and len(group) < batches_per_stream and not call.done():
+            batch = await anext(batches, None)
+            if batch is None:
+                exhausted = True
+                break
+            request = events_pb.IngestEventsRequest(events=batch)
+            group.append(request)
+            feed.send(request)
+        feed.close()
         try:
-            for request in group:
-                await call.write(request)
-            while not exhausted and len(group) < batches_per_stream:
-                batch = await anext(batches, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                request = events_pb.IngestEventsRequest(events=batch)
-                group.append(request)
-                await call.write(request)
-            await call.done_writing()
             response = await call
         except grpc.RpcError as error:
             failure: PrioscoreClientError = from_rpc_error(error, METHOD)
-            call.cancel()
             if not is_retryable(failure) or attempt + 1 >= policy.attempts:
                 raise failure from None
             replayed += len(group)
@@ -76,7 +78,7 @@ async def _one_stream(
 
 
 async def ingest_stream(
-    open_call: Callable[[], grpc.aio.StreamUnaryCall],
+    open_call: Callable[[AsyncIterator[Any]], grpc.aio.StreamUnaryCall],
     batches: AsyncIterator[list[types_pb2.Event]],
     *,
     batches_per_stream: int,

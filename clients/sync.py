@@ -129,6 +129,7 @@ class PrioscoreClient:
         if self._closed:
             return
         self._run(self.aio.close())
+        self._run(_drain())
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -227,3 +228,14 @@ class PrioscoreClient:
 
 async def _start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     return asyncio.get_running_loop().create_task(coroutine)
+
+
+async def _drain() -> None:
+    """Cancels what is still running (abandoned iterators, request feeds) before the loop
+    stops, so nothing is left half-finished on a closed loop."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
