@@ -114,7 +114,9 @@ def _batches(source: FeatureSource, chunk_rows: int) -> Iterator[pa.RecordBatch]
     types = {name: pa.float64() for name in source.columns}
     if source.id_column:
         types[source.id_column] = pa.string()
-    options = pacsv.ConvertOptions(column_types=types, include_columns=wanted)
+    # Only an empty cell is missing; pyarrow's default also reads "NA", "null", "n/a", ...
+    # as null, which would silently score typos and placeholders as "no behaviour".
+    options = pacsv.ConvertOptions(column_types=types, include_columns=wanted, null_values=[""])
     reader = None
     try:
         reader = pacsv.open_csv(source.path, convert_options=options)
@@ -200,7 +202,9 @@ def _locate_csv_error(source: FeatureSource, message: str) -> InputFileError:
     names, _ = _header(source.path, "csv")
     index, value = int(found.group(1)), found.group(2)
     name = names[index] if index < len(names) else f"#{index}"
-    options = pacsv.ConvertOptions(column_types={name: pa.string()}, include_columns=[name])
+    options = pacsv.ConvertOptions(
+        column_types={name: pa.string()}, include_columns=[name], null_values=[""]
+    )
     start = 0
     for batch in pacsv.open_csv(source.path, convert_options=options):
         hits = pc.indices_nonzero(pc.equal(batch.column(0), value))

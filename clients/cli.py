@@ -83,7 +83,7 @@ def main(
         ca_cert=ca_cert,
         client_cert=client_cert,
         client_key=client_key,
-        target_given=source not in (None, click.core.ParameterSource.DEFAULT),
+        target_given=source == click.core.ParameterSource.COMMANDLINE,
     )
 
 
