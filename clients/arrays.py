@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from prioscore.clients.errors import ProtocolError
+from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 
 _DTYPES: dict[int, np.dtype] = {
@@ -47,6 +48,45 @@ def matrix(features: np.ndarray, columns: Sequence[str] = ()) -> types_pb2.Matri
         data=array.tobytes(),
         columns=columns,
     )
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+_MATRIX_DATA = b"\x1a"  # Matrix.data: field 3, length-delimited
+_REQUEST_FEATURES = b"\x22"  # StreamScoresRequest.features: field 4, length-delimited
+
+
+def encode_stream_request(
+    profile: str, sequence: int, features: np.ndarray, columns: Sequence[str] = ()
+) -> bytes:
+    """StreamScoresRequest wire bytes with the feature data copied exactly once.
+
+    Every small field is serialised by the generated classes; only the big `data` field is
+    spliced in as a length-delimited field (wire type 2), which is what protobuf itself
+    would emit. Why: building the message with the generated code costs ~6 ms per
+    10k x 32 float64 batch here (fresh 2.5 MB buffers for tobytes, the arena copy and
+    the serialised output), against ~0.1 ms for one join — the difference between the
+    client and the server being the bottleneck. tests/clients check that the bytes parse
+    back, with the generated class, into the message the generated code would build.
+    """
+    array = feature_array(features)
+    data = memoryview(array).cast("B")
+    head = scoring_pb.StreamScoresRequest(profile=profile, sequence=sequence).SerializeToString()
+    matrix_head = types_pb2.Matrix(dtype=_FLOAT_CODES[array.dtype], shape=array.shape)
+    matrix_tail = types_pb2.Matrix(columns=columns).SerializeToString()
+    inner = matrix_head.SerializeToString() + _MATRIX_DATA + _varint(data.nbytes)
+    size = len(inner) + data.nbytes + len(matrix_tail)
+    tail = scoring_pb.StreamScoresRequest(
+        response_encoding=types_pb2.ARRAY_ENCODING_BYTES
+    ).SerializeToString()
+    return b"".join((head, _REQUEST_FEATURES, _varint(size), inner, data, matrix_tail, tail))
 
 
 def vector_to_numpy(vector: types_pb2.Vector, expected: np.dtype) -> np.ndarray:

@@ -25,12 +25,11 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from prioscore.clients.arrays import matrix, vector_to_numpy
-from prioscore.clients.errors import ProtocolError, from_rpc_error
+from prioscore.clients.arrays import encode_stream_request, vector_to_numpy
+from prioscore.clients.errors import ProtocolError, from_rpc_error, masks_server_status
 from prioscore.clients.models import MatrixScores
 from prioscore.clients.retry import RetryPolicy, is_retryable
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
-from prioscore.v1 import types_pb2
 
 T = TypeVar("T")
 METHOD = "StreamScores"
@@ -69,7 +68,9 @@ class _Pending:
 
     sequence: int
     tag: Any
-    request: scoring_pb.StreamScoresRequest | None  # None: zero rows, nothing sent
+    request: bytes | None  # the encoded request, kept for a replay; None: zero rows
+    rows: int = 0
+    sent: bool = False  # sent on the current stream
 
 
 def decode_response(response: scoring_pb.StreamScoresResponse, rows: int) -> MatrixScores:
@@ -103,13 +104,19 @@ async def stream_scores(
     policy: RetryPolicy,
     columns: Sequence[str] = (),
 ) -> AsyncIterator[tuple[T, MatrixScores]]:
-    """Scores (tag, features) items in order, yielding (tag, MatrixScores) per item."""
+    """Scores (tag, features) items in order, yielding (tag, MatrixScores) per item.
+
+    After a failure whose real status was masked (errors.masks_server_status) the
+    unanswered batches are re-sent one at a time, so a batch the server rejects comes
+    back with the server's own status and field violations.
+    """
     if window < 1 or batches_per_stream < 1:
         raise ValueError("window and batches_per_stream must be >= 1")
     pending: deque[_Pending] = deque()
     sequence = 0
     exhausted = False
     failures = 0
+    careful = 0  # batches still to be answered one at a time after a masked failure
     tier_names: tuple[str, ...] = ()
     call: grpc.aio.StreamStreamCall | None = None
     written, closed = 0, False  # per stream: batches sent, end of requests sent
@@ -125,63 +132,77 @@ async def stream_scores(
                 feed = Feed()
                 call = open_call(feed.requests())
                 written, closed = 0, False
-                for entry in pending:  # replay after a retried failure
-                    if entry.request is not None:
-                        feed.send(entry.request)
-                        written += 1
-            try:
-                while not exhausted and len(pending) < window and written < batches_per_stream:
-                    item = await anext(items, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    tag, features = item
-                    sequence += 1
-                    if len(features) == 0:
-                        pending.append(_Pending(sequence, tag, None))
-                        continue
-                    request = scoring_pb.StreamScoresRequest(
-                        profile=profile,
-                        sequence=sequence,
-                        features=matrix(features, columns),
-                        response_encoding=types_pb2.ARRAY_ENCODING_BYTES,
-                    )
-                    pending.append(_Pending(sequence, tag, request))
-                    feed.send(request)
+                for entry in pending:
+                    entry.sent = False
+            limit = 1 if careful else window
+            in_flight = sum(1 for p in pending if p.sent)
+            for entry in pending:  # replays after a retried failure, window permitting
+                if in_flight >= limit or written >= batches_per_stream:
+                    break
+                if entry.request is not None and not entry.sent:
+                    feed.send(entry.request)
+                    entry.sent = True
                     written += 1
-                if not closed and (exhausted or written >= batches_per_stream):
-                    feed.close()
-                    closed = True
-                if pending and pending[0].request is None:
+                    in_flight += 1
+            unsent = any(p.request is not None and not p.sent for p in pending)
+            while (
+                not exhausted
+                and not unsent
+                and len(pending) < window
+                and in_flight < limit
+                and written < batches_per_stream
+            ):
+                item = await anext(items, None)
+                if item is None:
+                    exhausted = True
+                    break
+                tag, features = item
+                sequence += 1
+                if len(features) == 0:
+                    pending.append(_Pending(sequence, tag, None))
                     continue
-                if not pending and not closed:
-                    continue
+                request = encode_stream_request(profile, sequence, features, columns)
+                pending.append(_Pending(sequence, tag, request, len(features), sent=True))
+                feed.send(request)
+                written += 1
+                in_flight += 1
+            if not closed and ((exhausted and not unsent) or written >= batches_per_stream):
+                feed.close()
+                closed = True
+            if pending and pending[0].request is None:
+                continue
+            if not in_flight and not closed:
+                continue
+            try:
                 response = await call.read()
             except grpc.RpcError as error:
                 failure = from_rpc_error(error, METHOD)
                 call.cancel()
                 call = None
                 failures += 1
-                if not is_retryable(failure) or failures >= policy.attempts:
+                masked = masks_server_status(failure)
+                if masked:
+                    careful = len(pending)
+                if not (masked or is_retryable(failure)) or failures >= policy.attempts:
                     raise failure from None
-                await asyncio.sleep(policy.backoff(failures))
+                await asyncio.sleep(0 if masked else policy.backoff(failures))
                 continue
             if response is grpc.aio.EOF:
-                unanswered = sum(1 for p in pending if p.request is not None)
-                if unanswered:
+                if in_flight:
                     raise ProtocolError(
-                        f"stream ended with {unanswered} batches unanswered", method=METHOD
+                        f"stream ended with {in_flight} batches unanswered", method=METHOD
                     )
-                call = None  # rotate: next loop opens a fresh stream if input remains
+                call = None  # rotate: the next loop opens a fresh stream if work remains
                 continue
             head = pending.popleft()
-            if response.sequence != head.sequence or head.request is None:
+            if response.sequence != head.sequence or not head.sent:
                 raise ProtocolError(
                     f"expected the answer to batch {head.sequence}, got {response.sequence}",
                     method=METHOD,
                 )
             failures = 0  # progress: a later hiccup gets the full retry budget again
-            result = decode_response(response, int(head.request.features.shape[0]))
+            careful = max(0, careful - 1)
+            result = decode_response(response, head.rows)
             tier_names = result.tier_names
             yield head.tag, result
     finally:

@@ -67,6 +67,14 @@ class AsyncPrioscoreClient:
         self._scoring = scoring_grpc.ScoringServiceStub(self.channel)
         self._events = events_grpc.EventServiceStub(self.channel)
         self._profiles = profiles_grpc.ProfileServiceStub(self.channel)
+        method = scoring_pb.DESCRIPTOR.services_by_name["ScoringService"].methods_by_name[
+            "StreamScores"
+        ]
+        self._stream_scores = self.channel.stream_stream(
+            f"/{method.containing_service.full_name}/{method.name}",
+            request_serializer=None,  # bytes in
+            response_deserializer=scoring_pb.StreamScoresResponse.FromString,
+        )
 
     async def close(self) -> None:
         if self._owns_channel:
@@ -281,10 +289,13 @@ class AsyncPrioscoreClient:
 
     # -- bulk scoring -------------------------------------------------------------------
 
-    def _open_stream_scores(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamStreamCall:
-        return self._scoring.StreamScores(
-            requests, timeout=self.stream_timeout, metadata=self._metadata
-        )
+    def _open_stream_scores(self, requests: AsyncIterator[bytes]) -> grpc.aio.StreamStreamCall:
+        """StreamScores taking pre-encoded requests (arrays.encode_stream_request).
+
+        The same method path and response class as the generated stub; only the request
+        serializer is the identity, because the bulk requests arrive already encoded.
+        """
+        return self._stream_scores(requests, timeout=self.stream_timeout, metadata=self._metadata)
 
     def _open_ingest(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamUnaryCall:
         return self._events.IngestEvents(

@@ -168,3 +168,16 @@ def from_rpc_error(error: grpc.RpcError, method: str = "") -> PrioscoreClientErr
         resource=resource,
         status=status,
     )
+
+
+def masks_server_status(error: PrioscoreClientError) -> bool:
+    """True for grpc.aio's "Internal error from Core": a request write raced the server
+    ending the stream, and the server's real status (INVALID_ARGUMENT with its field
+    violations, UNAVAILABLE, ...) was replaced by a bare INTERNAL. Streaming helpers
+    answer it by re-sending one request at a time, so no write can race the real answer.
+    """
+    return (
+        error.code == grpc.StatusCode.INTERNAL
+        and error.status is None
+        and "Internal error from Core" in error.message
+    )

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from prioscore.clients.bulk import Feed
-from prioscore.clients.errors import PrioscoreClientError, from_rpc_error
+from prioscore.clients.errors import PrioscoreClientError, from_rpc_error, masks_server_status
 from prioscore.clients.models import IngestSummary
 from prioscore.clients.retry import RetryPolicy, is_retryable
 from prioscore.v1 import event_service_pb2 as events_pb
@@ -25,6 +25,31 @@ from prioscore.v1 import types_pb2
 
 METHOD = "IngestEvents"
 Progress = Callable[[IngestSummary], None]
+
+
+def _totals(response: events_pb.IngestEventsResponse) -> IngestSummary:
+    return IngestSummary(
+        accepted=response.accepted,
+        duplicates=response.duplicates,
+        entities_rescored=response.entities_rescored,
+        tier_changes=response.tier_changes,
+    )
+
+
+async def _send_each(
+    open_call: Callable[[AsyncIterator[Any]], grpc.aio.StreamUnaryCall],
+    group: list[events_pb.IngestEventsRequest],
+) -> IngestSummary:
+    """One stream per batch: nothing is written after a batch, so a rejection reaches
+    the client with the server's own status (see errors.masks_server_status)."""
+    total = IngestSummary()
+    for request in group:
+        feed = Feed()
+        call = open_call(feed.requests())
+        feed.send(request)
+        feed.close()
+        total = total.plus(_totals(await call))
+    return total
 
 
 async def _one_stream(
@@ -41,34 +66,40 @@ async def _one_stream(
     group = [events_pb.IngestEventsRequest(events=first)]
     exhausted = False
     replayed = 0
+    one_by_one = False
     for attempt in range(policy.attempts):
-        feed = Feed()
-        call = open_call(feed.requests())
-        for request in group:
-            feed.send(request)
-        while not exhausted and len(group) < batches_per_stream and not call.done():
-            batch = await anext(batches, None)
-            if batch is None:
-                exhausted = True
-                break
-            request = events_pb.IngestEventsRequest(events=batch)
-            group.append(request)
-            feed.send(request)
-        feed.close()
         try:
-            response = await call
+            if one_by_one:
+                totals = await _send_each(open_call, group)
+            else:
+                feed = Feed()
+                call = open_call(feed.requests())
+                for request in group:
+                    feed.send(request)
+                while not exhausted and len(group) < batches_per_stream and not call.done():
+                    batch = await anext(batches, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    request = events_pb.IngestEventsRequest(events=batch)
+                    group.append(request)
+                    feed.send(request)
+                feed.close()
+                totals = _totals(await call)
         except grpc.RpcError as error:
             failure: PrioscoreClientError = from_rpc_error(error, METHOD)
-            if not is_retryable(failure) or attempt + 1 >= policy.attempts:
+            masked = masks_server_status(failure)
+            one_by_one = one_by_one or masked
+            if not (masked or is_retryable(failure)) or attempt + 1 >= policy.attempts:
                 raise failure from None
             replayed += len(group)
-            await asyncio.sleep(policy.backoff(attempt + 1))
+            await asyncio.sleep(0 if masked else policy.backoff(attempt + 1))
             continue
         summary = IngestSummary(
-            accepted=response.accepted,
-            duplicates=response.duplicates,
-            entities_rescored=response.entities_rescored,
-            tier_changes=response.tier_changes,
+            accepted=totals.accepted,
+            duplicates=totals.duplicates,
+            entities_rescored=totals.entities_rescored,
+            tier_changes=totals.tier_changes,
             events_sent=sum(len(r.events) for r in group),
             streams=1,
             replayed_batches=replayed,

@@ -16,6 +16,9 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import event_service_pb2_grpc as events_grpc
@@ -34,6 +37,8 @@ class Script:
     stream_fail_after: int | None = None  # StreamScores: answers before the first stream dies
     ingest_fail_streams: int = 0  # IngestEvents streams that store, then fail
     erase_lost_first: bool = False  # EraseEntity: first call erases, then UNAVAILABLE
+    reject_sequence: int | None = None  # StreamScores: INVALID_ARGUMENT at this batch
+    reject_message: str | None = None  # IngestEvents: INVALID_ARGUMENT at this message id
     calls: dict[str, int] = field(default_factory=dict)
     deadlines: dict[str, list[float | None]] = field(default_factory=dict)
     sequences: list[list[int]] = field(default_factory=list)  # per StreamScores stream
@@ -43,6 +48,22 @@ class Script:
         self.calls[method] = self.calls.get(method, 0) + 1
         self.deadlines.setdefault(method, []).append(context.time_remaining())
         return self.calls[method]
+
+
+async def reject(context: grpc.aio.ServicerContext, field: str) -> None:
+    """Aborts like the real server: INVALID_ARGUMENT + BadRequest in the details trailer."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=field, description="bad")
+            ]
+        )
+    )
+    status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=f"{field}: bad", details=[detail])
+    )
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def _vector(array: np.ndarray, dtype: int) -> types_pb2.Vector:
@@ -66,6 +87,8 @@ class FakeScoring(scoring_grpc.ScoringServiceServicer):
         self.script.sequences.append(seen)
         async for request in requests:
             seen.append(request.sequence)
+            if request.sequence == self.script.reject_sequence:
+                await reject(context, f"batch {request.sequence}.features")
             if stream == 1 and self.script.stream_fail_after == len(seen) - 1:
                 await context.abort(UNAVAILABLE, "connection reset")
             rows, cols = request.features.shape
@@ -89,6 +112,8 @@ class FakeEvents(events_grpc.EventServiceServicer):
         accepted = duplicates = 0
         async for request in requests:
             for event in request.events:
+                if event.message_id == self.script.reject_message:
+                    await reject(context, "events[0].message_id")
                 if event.message_id in self.script.stored:
                     duplicates += 1
                 else:

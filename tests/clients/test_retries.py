@@ -9,7 +9,13 @@ import grpc
 import numpy as np
 import pytest
 
-from prioscore.clients import AsyncPrioscoreClient, PrioscoreClient, UnavailableError, events
+from prioscore.clients import (
+    AsyncPrioscoreClient,
+    InvalidArgumentError,
+    PrioscoreClient,
+    UnavailableError,
+    events,
+)
 from prioscore.clients.retry import RetryPolicy
 from tests.clients.conftest import FAST_RETRY
 from tests.clients.fakes import FakeServer, Script
@@ -76,6 +82,30 @@ def test_stream_scores_resends_only_unanswered_batches(
     first, second = script.sequences
     assert first[:3] == [1, 2, 3]
     assert second[0] == 4 and second == list(range(4, 11))  # resumed at the first unanswered
+
+
+def test_a_rejected_batch_reports_the_servers_own_status(
+    fake_client: PrioscoreClient, script: Script
+) -> None:
+    """With many batches in flight, gRPC can mask the rejection as INTERNAL; the client
+    must still surface INVALID_ARGUMENT and the field (it re-sends one batch at a time)."""
+    script.reject_sequence = 30
+    features = np.ones((400, 3))
+    for _ in range(8):  # the masking is a race: try it a few times
+        with pytest.raises(InvalidArgumentError) as caught:
+            fake_client.score_matrix("p", features, chunk_rows=5, window=8)
+        assert [v.field for v in caught.value.violations] == ["batch 30.features"]
+
+
+def test_a_rejected_ingest_batch_reports_the_servers_own_status(
+    fake_client: PrioscoreClient, script: Script
+) -> None:
+    batch = [events.track("e1", "login", message_id=f"m{i}") for i in range(3_000)]
+    script.reject_message = "m2500"
+    for _ in range(5):
+        with pytest.raises(InvalidArgumentError) as caught:
+            fake_client.ingest(batch, batch_size=10, batches_per_stream=100)
+        assert [v.field for v in caught.value.violations] == ["events[0].message_id"]
 
 
 def test_every_call_carries_a_deadline(fake: FakeServer, script: Script) -> None:
