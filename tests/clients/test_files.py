@@ -203,3 +203,26 @@ def test_risky_tiers_start_at_at_risk() -> None:
 def test_table_aligns_numbers_right() -> None:
     text = table([{"name": "a", "score": 5.25}, {"name": "bb", "score": 10.0}], ["name", "score"])
     assert text.splitlines() == ["NAME  SCORE", "----  -----", "a       5.2", "bb     10.0"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_spliced_stream_request_equals_the_generated_encoding(dtype: type) -> None:
+    from prioscore.clients.arrays import encode_stream_request, matrix
+    from prioscore.v1 import scoring_service_pb2
+
+    x = (np.arange(3 * 4) * 1.5).reshape(3, 4).astype(dtype)
+    columns = ["a", "b", "c", "d"]
+    spliced = encode_stream_request("lead_qualification", 7, x, columns)
+    generated = scoring_service_pb2.StreamScoresRequest(
+        profile="lead_qualification",
+        sequence=7,
+        features=matrix(x, columns),
+        response_encoding=types_pb2.ARRAY_ENCODING_BYTES,
+    )
+    assert scoring_service_pb2.StreamScoresRequest.FromString(spliced) == generated
+    assert spliced == generated.SerializeToString()
+    big = np.random.default_rng(0).random((10_000, 32))  # a multi-byte length varint
+    parsed = scoring_service_pb2.StreamScoresRequest.FromString(encode_stream_request("p", 1, big))
+    np.testing.assert_array_equal(
+        np.frombuffer(parsed.features.data, "<f8").reshape(big.shape), big
+    )
