@@ -77,7 +77,7 @@ def encode_stream_request(
     back, with the generated class, into the message the generated code would build.
     """
     array = feature_array(features)
-    data = memoryview(array).cast("B")
+    data = array.data.cast("B")
     head = scoring_pb.StreamScoresRequest(profile=profile, sequence=sequence).SerializeToString()
     matrix_head = types_pb2.Matrix(dtype=_FLOAT_CODES[array.dtype], shape=array.shape)
     matrix_tail = types_pb2.Matrix(columns=columns).SerializeToString()

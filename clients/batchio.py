@@ -92,7 +92,7 @@ def open_features(path: Path, signals: Sequence[str], id_column: str | None) -> 
 
 
 def read_chunks(
-    source: FeatureSource, missing: Sequence[float], chunk_rows: int
+    source: FeatureSource, missing: Sequence[float] | np.ndarray, chunk_rows: int
 ) -> Iterator[Chunk]:
     """Chunks of at most chunk_rows rows, features float64 [rows, signals]."""
     fill = np.asarray(missing, dtype=np.float64)

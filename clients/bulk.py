@@ -174,7 +174,7 @@ async def stream_scores(
             if not in_flight and not closed:
                 continue
             try:
-                response = await call.read()
+                response: Any = await call.read()
             except grpc.RpcError as error:
                 failure = from_rpc_error(error, METHOD)
                 call.cancel()
@@ -187,7 +187,7 @@ async def stream_scores(
                     raise failure from None
                 await asyncio.sleep(0 if masked else policy.backoff(failures))
                 continue
-            if response is grpc.aio.EOF:
+            if response is grpc.aio.EOF:  # type: ignore[attr-defined]
                 if in_flight:
                     raise ProtocolError(
                         f"stream ended with {in_flight} batches unanswered", method=METHOD

@@ -129,7 +129,7 @@ def history(entity_id: str, profile: str | None, limit: int, fmt: str) -> None:
     """Stored score history of ENTITY_ID: one point per rescoring, newest first."""
     api = client()
     names = [profile] if profile else [p.name for p in api.list_profiles()]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in names:
         points = api.history(entity_id, name, limit=limit)
         rows.extend(

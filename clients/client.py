@@ -78,7 +78,7 @@ class AsyncPrioscoreClient:
 
     async def close(self) -> None:
         if self._owns_channel:
-            await self.channel.close()
+            await self.channel.close(None)
 
     async def __aenter__(self) -> AsyncPrioscoreClient:
         return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,10 +27,10 @@ async def aiter_source(source: Source[T]) -> AsyncIterator[T]:
     iterator = iter(source)
     loop = asyncio.get_running_loop()
     while True:
-        item = await loop.run_in_executor(None, next, iterator, _END)
-        if item is _END:
+        found = await loop.run_in_executor(None, _next, iterator)
+        if found is _END:
             return
-        yield item  # type: ignore[misc]
+        yield found  # type: ignore[misc]
 
 
 async def abatches(source: Source[T], size: int) -> AsyncIterator[list[T]]:
@@ -54,6 +54,10 @@ async def abatches(source: Source[T], size: int) -> AsyncIterator[list[T]]:
         if not batch:
             return
         yield batch
+
+
+def _next(iterator: Iterator[object]) -> object:
+    return next(iterator, _END)
 
 
 def _take(iterator: Iterable[T], size: int) -> list[T]:
