@@ -18,14 +18,15 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from prioscore.clients import bulk, ingesting
+from prioscore.clients import ingesting
 from prioscore.clients.arrays import matrix
 from prioscore.clients.channel import DEFAULT_TARGET, ChannelConfig, auth_metadata
+from prioscore.clients.client_bulk import BulkScoring
 from prioscore.clients.errors import from_rpc_error
 from prioscore.clients.events import timestamp
-from prioscore.clients.models import EraseResult, IngestSummary, MatrixScores, Page
+from prioscore.clients.models import EraseResult, IngestSummary, Page
 from prioscore.clients.retry import NO_RETRY, RetryPolicy, with_retries
-from prioscore.clients.sources import Source, abatches, aiter_source
+from prioscore.clients.sources import Source, abatches
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import event_service_pb2_grpc as events_grpc
 from prioscore.v1 import profile_service_pb2 as profiles_pb
@@ -39,7 +40,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_STREAM_TIMEOUT = 600.0
 
 
-class AsyncPrioscoreClient:
+class AsyncPrioscoreClient(BulkScoring):
     """Async client for the prioscore.v1 services. Use as `async with` or call close()."""
 
     def __init__(
@@ -287,84 +288,10 @@ class AsyncPrioscoreClient:
         finally:
             call.cancel()
 
-    # -- bulk scoring -------------------------------------------------------------------
-
-    def _open_stream_scores(self, requests: AsyncIterator[bytes]) -> grpc.aio.StreamStreamCall:
-        """StreamScores taking pre-encoded requests (arrays.encode_stream_request).
-
-        The same method path and response class as the generated stub; only the request
-        serializer is the identity, because the bulk requests arrive already encoded.
-        """
-        return self._stream_scores(requests, timeout=self.stream_timeout, metadata=self._metadata)
-
     def _open_ingest(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamUnaryCall:
         return self._events.IngestEvents(
             requests, timeout=self.stream_timeout, metadata=self._metadata
         )
-
-    def iter_tagged_scores(
-        self,
-        profile: str,
-        items: Source[tuple[T, np.ndarray]],
-        *,
-        window: int = 4,
-        batches_per_stream: int = 200,
-        columns: Sequence[str] = (),
-    ) -> AsyncIterator[tuple[T, MatrixScores]]:
-        """Streams (tag, features) chunks, yielding (tag, scores) in the same order.
-
-        The tag rides along untouched (ids, a row offset): results never need to be
-        matched back by the caller. Sync sources are read on a worker thread.
-        """
-        return bulk.stream_scores(
-            self._open_stream_scores,
-            profile,
-            aiter_source(items),
-            window=window,
-            batches_per_stream=batches_per_stream,
-            policy=self.retry,
-            columns=columns,
-        )
-
-    async def iter_scores(
-        self,
-        profile: str,
-        chunks: Source[np.ndarray],
-        *,
-        window: int = 4,
-        columns: Sequence[str] = (),
-    ) -> AsyncIterator[MatrixScores]:
-        """Scores of each feature chunk in order: the variant for data bigger than RAM."""
-        tagged = ((None, chunk) async for chunk in aiter_source(chunks))
-        async for _, result in self.iter_tagged_scores(
-            profile, tagged, window=window, columns=columns
-        ):
-            yield result
-
-    async def score_matrix(
-        self,
-        profile: str,
-        features: np.ndarray,
-        *,
-        chunk_rows: int = 10_000,
-        window: int = 4,
-        columns: Sequence[str] = (),
-    ) -> MatrixScores:
-        """Scores every row of an in-memory matrix: (scores, tiers, tier_names, dq)."""
-        if chunk_rows < 1:
-            raise ValueError("chunk_rows must be >= 1")
-        array = np.asarray(features)
-        starts = range(0, array.shape[0], chunk_rows)
-        chunks = ((None, array[s : s + chunk_rows]) for s in starts)  # views, no copies
-        parts = [
-            result
-            async for _, result in self.iter_tagged_scores(
-                profile, _async_of(chunks), window=window, columns=columns
-            )
-        ]
-        return MatrixScores.concatenate(parts)
-
-    # -- events -------------------------------------------------------------------------
 
     async def ingest(
         self,
@@ -420,9 +347,3 @@ class AsyncPrioscoreClient:
             )
 
         return await with_retries(attempt, self.retry, "EraseEntity")
-
-
-async def _async_of(items: Iterable[T]) -> AsyncIterator[T]:
-    """In-memory items (cheap numpy views) need no worker thread."""
-    for item in items:
-        yield item
