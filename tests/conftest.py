@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from prioscore.server.config import Settings
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
