@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
 from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.rpc.auth import TokensFileError
 from prioscore.server.rpc.server import run_until_signalled
 from prioscore.server.service import Service
 from prioscore.server.store import Store
-from prioscore.server.telemetry import configure
+from prioscore.server.telemetry import TelemetryUnavailableError, configure
 
 log = logging.getLogger("prioscore.server")
 
@@ -27,7 +28,11 @@ def build_service(settings: Settings) -> Service:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    telemetry = configure(settings.telemetry)
+    try:
+        telemetry = configure(settings.telemetry)
+    except TelemetryUnavailableError as error:
+        print(f"prioscore: {error}", file=sys.stderr)
+        return 2
     try:
         service = build_service(settings)
     except ProfileInvalidError as error:
@@ -36,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(run_until_signalled(service, settings))
+    except (TokensFileError, OSError) as error:  # bad tokens file, unreadable cert, bind
+        print(f"prioscore: {error}", file=sys.stderr)
+        return 2
     finally:
         service.store.close()
         telemetry.shutdown()

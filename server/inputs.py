@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from prioscore.server.engine.model import CategoricalColumn, EventColumns, Profile
 from prioscore.server.errors import FieldViolation, InvalidArgumentError
 from prioscore.server.profiles import profile_inputs

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from opentelemetry import metrics, trace
+
 from prioscore.server.config import Limits
 from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
@@ -137,6 +138,8 @@ class Service:
         changes — is one transaction; watchers hear of tier changes after it commits.
         """
         validate_events(events, self.limits.max_events_per_request)
+        if len(events) == 0:
+            return IngestResult(0, 0, 0, [])
         now = self._clock()
         ts = np.where(np.isnan(events.ts), now, events.ts)
         value = np.where(np.isnan(events.value), 1.0, events.value)

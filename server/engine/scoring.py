@@ -279,7 +279,8 @@ def score(
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
     if not fortran:  # C order: clip flat against tiled bounds (a (rows, s) broadcast would
         matrix = np.ascontiguousarray(matrix)  # make numpy loop s elements at a time)
-        tiled_lo, tiled_hi = np.tile(lo, _BLOCK_ROWS), np.tile(hi, _BLOCK_ROWS)
+        reps = max(1, min(n, _BLOCK_ROWS))  # a one-row request must not tile 8192 rows
+        tiled_lo, tiled_hi = np.tile(lo, reps), np.tile(hi, reps)
     fit_fns = [_fit_fn(rule, attributes.get(rule.attribute)) for rule in profile.fit]
     fit_max = sum(_fit_award(rule) for rule in profile.fit)
     fit_scale = 100.0 / fit_max if fit_max > 0 else 0.0

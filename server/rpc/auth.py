@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
 from prioscore.server.config import Settings
 from prioscore.server.errors import PermissionDeniedError, UnauthenticatedError
 from prioscore.server.rpc.errors import status_of

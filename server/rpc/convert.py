@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.explain import Reason, decode_reasons, reasons_of
 from prioscore.server.inputs import GROUP, IDENTIFY, TRACK, IncomingEntity, IncomingEvents

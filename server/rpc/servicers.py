@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 from opentelemetry import trace
+
 from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
 from prioscore.server.rpc import convert, profiles_servicer
@@ -98,7 +99,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     async def StreamScores(
         self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context
     ) -> AsyncIterator[scoring_pb.StreamScoresResponse]:
-        received = 0
+        received = rows = 0
         async for request in request_iterator:
             received += 1
             if received > self.settings.max_stream_messages:
@@ -106,6 +107,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                     f"stream exceeds {self.settings.max_stream_messages} messages"
                 )
             matrix = convert.matrix_from_proto(request.features, "features")
+            rows += matrix.shape[0]
+            _annotate(request.profile, rows)  # the stream's span carries the running total
             scored = self.service.score_features(
                 request.profile, matrix, request.entity_ids, None, list(request.features.columns)
             )
@@ -186,9 +189,11 @@ class EventServicer(events_grpc.EventServiceServicer):
                     f"stream exceeds {self.settings.max_stream_messages} messages"
                 )
             events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
-            _annotate("", len(events))
             result = self.service.ingest(events)
             accepted += result.accepted
+            trace.get_current_span().set_attribute(
+                "prioscore.batch_size", accepted + duplicates + result.duplicates
+            )
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)

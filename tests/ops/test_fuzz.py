@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor as _descriptor
 from google.protobuf.descriptor import FieldDescriptor as F
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from hypothesis import HealthCheck, given, settings
@@ -248,19 +248,6 @@ def _invoke(channel: grpc.Channel, case: Case) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def known_bug(case: Case) -> bool:
-    """Cases that hit a bug reported outside the rpc layer (see the xfail test below)."""
-    if not case.rpc.path.endswith("/IngestEvents"):
-        return False
-    for payload in case.payloads:
-        try:
-            if not ev.IngestEventsRequest.FromString(payload).events:
-                return True  # service.ingest: IndexError on a message with no events
-        except DecodeError:
-            return False  # the stream fails at this message, before any later one
-    return False
-
-
 class Fuzzer:
     """Fires batches of cases at the server and remembers every status it answered."""
 
@@ -270,15 +257,12 @@ class Fuzzer:
         self.pool = ThreadPoolExecutor(RAW_CALLS)
         self.codes: collections.Counter[str] = collections.Counter()
         self.bad: list[tuple[Case, grpc.StatusCode]] = []
-        self.skipped = 0
         self.lock = threading.Lock()
 
     def run(self, cases: list[Case]) -> None:
-        wanted = [c for c in cases if not known_bug(c)]
-        codes = list(self.pool.map(lambda c: _invoke(self.channel, c), wanted))
-        bad = [(c, code) for c, code in zip(wanted, codes, strict=True) if code in FORBIDDEN]
+        codes = list(self.pool.map(lambda c: _invoke(self.channel, c), cases))
+        bad = [(c, code) for c, code in zip(cases, codes, strict=True) if code in FORBIDDEN]
         with self.lock:
-            self.skipped += len(cases) - len(wanted)
             self.codes.update(code.name for code in codes)
             self.bad.extend(bad)
         assert not bad, self.report(bad)
@@ -339,20 +323,13 @@ def test_random_well_formed_messages_never_cause_internal_errors(
 
 def test_server_still_serving_after_the_fuzz(fuzzer: Fuzzer) -> None:
     total = sum(fuzzer.codes.values())
-    print(f"\nfuzz: {total} calls, {fuzzer.skipped} known-bug cases skipped, {dict(fuzzer.codes)}")
-    assert (
-        total + fuzzer.skipped >= RAW_EXAMPLES * RAW_CALLS + STRUCTURED_EXAMPLES * STRUCTURED_CALLS
-    )
+    print(f"\nfuzz: {total} calls, {dict(fuzzer.codes)}")
+    assert total >= RAW_EXAMPLES * RAW_CALLS + STRUCTURED_EXAMPLES * STRUCTURED_CALLS
     assert fuzzer.codes["OK"] > 0 and fuzzer.codes["INVALID_ARGUMENT"] > 0
     assert fuzzer.server.health() == health_pb2.HealthCheckResponse.SERVING
     assert fuzzer.server.proc.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.ingest indexes events.message_id[-1] on an empty batch (IndexError → "
-    "INTERNAL); reported, server/service.py is outside the rpc layer",
-)
 def test_ingest_message_without_events_is_not_an_internal_error(fuzzer: Fuzzer) -> None:
     with fuzzer.server.channel() as channel:
         stub = event_service_pb2_grpc.EventServiceStub(channel)

@@ -80,11 +80,6 @@ def test_service_spans_are_children_of_the_rpc_span(recorded: dict[str, Any]) ->
     assert {s["parent_id"] for s in ingest} == rpc_ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ScoringServicer.StreamScores does not call _annotate (server/rpc/servicers.py, "
-    "outside this change): its span has no prioscore.batch_size",
-)
 def test_stream_scores_span_has_a_batch_size(recorded: dict[str, Any]) -> None:
     [stream] = spans_named(recorded, STREAM)
     assert stream["attributes"]["prioscore.batch_size"] == 5
