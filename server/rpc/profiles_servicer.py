@@ -1,10 +1,17 @@
-"""ProfileService servicer: list, get, validate and reload profiles."""
+"""ProfileService servicer: list, get, validate, reload, backtest and calibrate profiles."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import grpc
+import numpy as np
+
+from prioscore.server.engine.backtest import DISQUALIFIED, BacktestReport
 from prioscore.server.engine.model import Profile
 from prioscore.server.errors import ProfileIssue
+from prioscore.server.evaluation import Outcomes, run_backtest, run_calibrate
 from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.profile import profile_digest, profile_to_toml
 from prioscore.server.service import Service
@@ -62,6 +69,45 @@ def detail(profile: Profile) -> pb.GetProfileResponse:
     )
 
 
+def outcomes_of(messages: Sequence[types_pb2.Outcome]) -> Outcomes:
+    """Outcome messages as domain arrays; a missing outcome_time becomes NaN (rejected)."""
+    times = np.array(
+        [
+            m.outcome_time.seconds + m.outcome_time.nanos * 1e-9
+            if m.HasField("outcome_time")
+            else math.nan
+            for m in messages
+        ],
+        dtype=np.float64,
+    )
+    labels = np.array([m.label for m in messages], dtype=bool)
+    return Outcomes([m.entity_id for m in messages], labels, times)
+
+
+def report_message(profile: Profile, report: BacktestReport) -> pb.BacktestReport:
+    tiers = [
+        pb.TierConversion(
+            tier=t.tier,
+            entities=t.entities,
+            positives=t.positives,
+            rate=t.rate if t.entities else 0.0,
+        )
+        for t in report.tiers
+        if t.tier != DISQUALIFIED
+    ]
+    return pb.BacktestReport(
+        profile=profile.name,
+        auc=report.auc,
+        precision_at_k=report.precision_at_k,
+        k=report.k,
+        lift_by_decile=[float(v) for v in report.lift_by_decile],
+        tier_conversions=tiers,
+        base_rate=report.base_rate,
+        entities=report.entities,
+        positives=sum(t.positives for t in report.tiers),
+    )
+
+
 class ProfileServicer(pb_grpc.ProfileServiceServicer):
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -104,6 +150,57 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         result = self.service.reload_profiles()
         return pb.ReloadProfilesResponse(
             loaded=result.loaded, issues=[issue(i) for i in result.issues], applied=result.ok
+        )
+
+    async def Backtest(self, request: pb.BacktestRequest, context: Context) -> pb.BacktestResponse:
+        subject = request.WhichOneof("subject")
+        result = run_backtest(
+            self.service,
+            outcomes_of(request.outcomes),
+            profile_name=request.profile if subject == "profile" else "",
+            candidate_toml=request.candidate_toml if subject == "candidate_toml" else "",
+            k=request.k,
+            horizon_days=request.horizon_days,
+            shadow_profile=request.shadow_profile,
+        )
+        response = pb.BacktestResponse(report=report_message(result.profile, result.report))
+        if result.shadow is not None:
+            c = result.shadow.comparison
+            response.shadow.CopyFrom(
+                pb.ShadowComparison(
+                    baseline_profile=result.shadow.baseline.name,
+                    top_k_overlap=c.top_k_overlap,
+                    rank_correlation=c.rank_correlation,
+                    tier_moves=int(c.tier_moves.size),
+                )
+            )
+        return response
+
+    async def Calibrate(
+        self, request: pb.CalibrateRequest, context: Context
+    ) -> pb.CalibrateResponse:
+        result = run_calibrate(
+            self.service,
+            outcomes_of(request.outcomes),
+            profile_name=request.profile,
+            l2=request.l2,
+            horizon_days=request.horizon_days,
+            k=request.k,
+        )
+        calibration = result.calibration
+        weights = [
+            pb.FittedWeight(name=new.name, weight=new.weight, previous_weight=old.weight)
+            for new, old in zip(calibration.candidate.signals, result.profile.signals, strict=True)
+        ]
+        return pb.CalibrateResponse(
+            candidate_toml=result.candidate_toml,
+            weights=weights,
+            intercept=result.intercept_points,
+            calibration=pb.ProbabilityCalibration(
+                slope=calibration.score_slope, intercept=calibration.score_intercept
+            ),
+            candidate_report=report_message(calibration.candidate, result.candidate_report),
+            current_report=report_message(result.profile, result.current_report),
         )
 
 

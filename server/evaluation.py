@@ -1,0 +1,252 @@
+"""Backtest and Calibrate: a profile against known outcomes, from the stored events.
+
+Transport-neutral like service.py: functions over a Service's store and registry that
+take domain values and raise domain errors naming the offending field. Features are
+point-in-time: every entity's events are loaded whole, and
+calibration.features_as_of_outcomes keeps only those at or before its own cutoff
+(outcome_time - horizon_days), so nothing after the cutoff reaches a report or a fit.
+Attributes (fit and disqualify rules) are not versioned in the store: they are read as
+they are now.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prioscore.server.engine.backtest import (
+    BacktestReport,
+    Comparison,
+    backtest,
+    compare_rankings,
+)
+from prioscore.server.engine.calibration import (
+    Calibration,
+    calibrate_profile,
+    features_as_of_outcomes,
+)
+from prioscore.server.engine.model import FeatureSet, Profile
+from prioscore.server.engine.scoring import AttributeColumns
+from prioscore.server.engine.scoring import score as score_entities
+from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.profile import load_profile_text, profile_to_toml
+from prioscore.server.profiles import profile_inputs
+from prioscore.server.service import Service
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_L2",
+    "BacktestResult",
+    "CalibrateResult",
+    "Outcomes",
+    "Shadow",
+    "run_backtest",
+    "run_calibrate",
+]
+
+DEFAULT_K = 100
+DEFAULT_L2 = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Outcomes:
+    """Known outcomes: entity ids, 0/1 labels and outcome times (epoch s; NaN = missing)."""
+
+    entity_ids: Sequence[str]
+    labels: np.ndarray  # bool [n]
+    times: np.ndarray  # float64 [n]
+
+    def __len__(self) -> int:
+        return len(self.entity_ids)
+
+
+@dataclass(frozen=True, eq=False)
+class Shadow:
+    baseline: Profile
+    comparison: Comparison
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    profile: Profile
+    report: BacktestReport
+    shadow: Shadow | None
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrateResult:
+    profile: Profile
+    calibration: Calibration
+    candidate_toml: str
+    intercept_points: float
+    candidate_report: BacktestReport
+    current_report: BacktestReport
+
+
+@dataclass(frozen=True, eq=False)
+class _PointInTime:
+    features: FeatureSet
+    attributes: AttributeColumns
+
+
+def _check_outcomes(service: Service, outcomes: Outcomes, field: str = "outcomes") -> None:
+    n = len(outcomes)
+    if n == 0:
+        raise InvalidArgumentError.of(field, "required: at least one outcome")
+    limit = service.limits.max_rows_per_batch
+    if n > limit:
+        raise InvalidArgumentError.of(field, f"{n} outcomes exceed the per-request limit {limit}")
+    if np.shape(outcomes.labels) != (n,) or np.shape(outcomes.times) != (n,):
+        raise InvalidArgumentError.of(field, "entity_ids, labels and times differ in length")
+    seen: dict[str, int] = {}
+    for i, entity_id in enumerate(outcomes.entity_ids):
+        if not entity_id:
+            raise InvalidArgumentError.of(f"{field}[{i}].entity_id", "must not be empty")
+        if entity_id in seen:
+            raise InvalidArgumentError.of(
+                f"{field}[{i}].entity_id", f"{entity_id!r} repeats {field}[{seen[entity_id]}]"
+            )
+        seen[entity_id] = i
+        if not math.isfinite(float(outcomes.times[i])):
+            raise InvalidArgumentError.of(f"{field}[{i}].outcome_time", "required")
+    known = service.store.get_entities(list(outcomes.entity_ids))
+    for i, entity_id in enumerate(outcomes.entity_ids):
+        if entity_id not in known:
+            raise NotFoundError("entity", entity_id, f"{field}[{i}].entity_id")
+
+
+def _check_k(k: int) -> int:
+    if k < 0:
+        raise InvalidArgumentError.of("k", "must be >= 0 (0 means 100)")
+    return k or DEFAULT_K
+
+
+def _check_horizon(horizon_days: float) -> float:
+    if not math.isfinite(horizon_days) or horizon_days < 0:
+        raise InvalidArgumentError.of("horizon_days", "must be a finite number >= 0")
+    return float(horizon_days)
+
+
+def _point_in_time(
+    service: Service, profile: Profile, outcomes: Outcomes, horizon_days: float
+) -> _PointInTime:
+    ids = list(outcomes.entity_ids)
+    needs = profile_inputs(profile)
+    # No `until`: each entity has its own cutoff, applied by features_as_of_outcomes.
+    events = service.store.load_events(
+        ids, profile.event_types, needs.string_properties, needs.numeric_properties
+    )
+    features = features_as_of_outcomes(
+        profile, events, len(ids), np.asarray(outcomes.times, dtype=np.float64), horizon_days
+    )
+    attributes = service.store.attributes(
+        ids, needs.categorical_attributes, needs.numeric_attributes
+    )
+    return _PointInTime(features, attributes)
+
+
+def _ranking(profile: Profile, data: _PointInTime) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (disqualified at -inf, as the backtest ranks them) and tier indices."""
+    result = score_entities(profile, data.features, data.attributes)
+    disqualified = np.asarray(result.disqualified, dtype=bool)
+    ranked = np.where(disqualified, -np.inf, np.asarray(result.score, dtype=np.float64))
+    return ranked, np.asarray(result.tier)
+
+
+def _labels(outcomes: Outcomes) -> np.ndarray:
+    return np.asarray(outcomes.labels, dtype=bool).astype(np.float64)
+
+
+def run_backtest(
+    service: Service,
+    outcomes: Outcomes,
+    *,
+    profile_name: str = "",
+    candidate_toml: str = "",
+    k: int = 0,
+    horizon_days: float = 0.0,
+    shadow_profile: str = "",
+) -> BacktestResult:
+    """One profile (loaded by name, or candidate TOML) scored against known outcomes.
+
+    Shadow comparison: against `shadow_profile`, or for a candidate the loaded profile of
+    its name when there is one; none for a loaded profile without `shadow_profile`.
+    """
+    if candidate_toml:
+        # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
+        subject = load_profile_text(candidate_toml, "<candidate>")
+    elif profile_name:
+        subject = service.get_profile(profile_name, "profile")
+    else:
+        raise InvalidArgumentError.of("profile", "required: a profile name or candidate_toml")
+    k = _check_k(k)
+    horizon_days = _check_horizon(horizon_days)
+    baseline: Profile | None = None
+    if shadow_profile:
+        baseline = service.get_profile(shadow_profile, "shadow_profile")
+    elif candidate_toml:
+        baseline = service.profiles.get(subject.name)
+    _check_outcomes(service, outcomes)
+
+    y = _labels(outcomes)
+    data = _point_in_time(service, subject, outcomes, horizon_days)
+    report = backtest(subject, data.features, data.attributes, y, k)
+    shadow = None
+    if baseline is not None:
+        base_data = _point_in_time(service, baseline, outcomes, horizon_days)
+        score_a, tier_a = _ranking(subject, data)
+        score_b, tier_b = _ranking(baseline, base_data)
+        # Tier indices of two profiles only compare by name.
+        names_a = np.asarray((*subject.tiers.names, ""), dtype=object)[tier_a]
+        names_b = np.asarray((*baseline.tiers.names, ""), dtype=object)[tier_b]
+        comparison = compare_rankings(score_a, score_b, names_a, names_b, k)
+        shadow = Shadow(baseline, comparison)
+    return BacktestResult(subject, report, shadow)
+
+
+def run_calibrate(
+    service: Service,
+    outcomes: Outcomes,
+    *,
+    profile_name: str,
+    l2: float = 0.0,
+    horizon_days: float = 0.0,
+    k: int = 0,
+) -> CalibrateResult:
+    """Fits the loaded profile's weights to outcomes; the candidate is returned, not loaded."""
+    profile = service.get_profile(profile_name, "profile")
+    if not math.isfinite(l2) or l2 < 0:
+        raise InvalidArgumentError.of("l2", "must be a finite number >= 0 (0 means 1.0)")
+    l2 = l2 or DEFAULT_L2
+    k = _check_k(k)
+    horizon_days = _check_horizon(horizon_days)
+    _check_outcomes(service, outcomes)
+    y = _labels(outcomes)
+    positives = int(y.sum())
+    if positives == 0 or positives == y.size:
+        raise InvalidArgumentError.of(
+            "outcomes", "calibration needs both positive and negative labels"
+        )
+
+    data = _point_in_time(service, profile, outcomes, horizon_days)
+    calibration = calibrate_profile(profile, data.features, y, l2=l2)
+    candidate = calibration.candidate
+    # The fitted logit intercept on the points scale the candidate's weights use.
+    coef = calibration.fit.coef
+    weights = np.array([s.weight for s in candidate.signals], dtype=np.float64)
+    nonzero = np.flatnonzero(coef != 0)
+    scale = float(weights[nonzero[0]] / coef[nonzero[0]]) if nonzero.size else 1.0
+    # Same signals and events as the profile: the point-in-time features carry over.
+    candidate_report = backtest(candidate, data.features, data.attributes, y, k)
+    current_report = backtest(profile, data.features, data.attributes, y, k)
+    return CalibrateResult(
+        profile=profile,
+        calibration=calibration,
+        candidate_toml=profile_to_toml(candidate),
+        intercept_points=calibration.fit.intercept * scale,
+        candidate_report=candidate_report,
+        current_report=current_report,
+    )
