@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/prioscore/v1/*.proto)
 DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
+BUF := .tools/buf/node_modules/.bin/buf
 
 .PHONY: venv serve test proto lint format bench clean
 
@@ -39,6 +40,11 @@ lint: $(STAMP)
 	@ln -sfn ../../protos/prioscore/v1 .mypy_src/prioscore/v1
 	MYPYPATH=.mypy_src $(VENV)/bin/mypy --namespace-packages --explicit-package-bases \
 		-p prioscore.server -p prioscore.clients
+	@# buf comes from npm (a binary inside the registry package); skipped when npm is absent.
+	@if command -v npm >/dev/null; then \
+		[ -x $(BUF) ] || npm install --silent --prefix .tools/buf @bufbuild/buf; \
+		$(BUF) lint protos && $(BUF) format --diff --exit-code protos; \
+	else echo "npm not found: buf lint skipped"; fi
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -46,8 +52,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine.py
+	$(PY) bench/store.py
 	$(PY) bench/service.py
 	$(PY) bench/batch.py
+	$(PY) bench/calibration.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -82,7 +82,7 @@ def test_service_spans_are_children_of_the_rpc_span(recorded: dict[str, Any]) ->
 
 def test_stream_scores_span_has_a_batch_size(recorded: dict[str, Any]) -> None:
     [stream] = spans_named(recorded, STREAM)
-    assert stream["attributes"]["prioscore.batch_size"] == 5
+    assert stream["attributes"]["prioscore.batch_size"] == 10  # rows over both messages
 
 
 def test_duration_histogram_per_method_and_status(recorded: dict[str, Any]) -> None:
