@@ -58,7 +58,7 @@ def batch(
     try:
         from prioscore.clients.batchrun import run_batch
     except ImportError:
-        fail(["error: prioscore batch needs pyarrow: it is a prioscore dependency; reinstall with: pip install prioscore"])
+        fail(["error: prioscore batch needs pyarrow (a prioscore dependency): reinstall prioscore"])
     stats = run_batch(
         client(),
         profile,
