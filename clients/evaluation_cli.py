@@ -1,0 +1,175 @@
+"""`prioscore backtest` and `prioscore calibrate`: profiles against known outcomes.
+
+OUTCOMES.csv has a header with entity_id,label,outcome_time; the whole file is checked
+before anything is sent (bad rows: file, line and field on stderr, exit 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from prioscore.clients import evaluation
+from prioscore.clients.cli_common import client
+from prioscore.clients.output import emit, output_options
+from prioscore.v1 import profile_service_pb2 as profiles_pb
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_HORIZON_HELP = (
+    "Features as of each outcome_time minus this many days (the prediction horizon; "
+    "0 lets the outcome leak into its own features)."
+)
+
+
+def report_record(report: profiles_pb.BacktestReport) -> dict[str, Any]:
+    return {
+        "profile": report.profile,
+        "auc": report.auc,
+        "precision_at_k": report.precision_at_k,
+        "k": report.k,
+        "lift_by_decile": list(report.lift_by_decile),
+        "tiers": [
+            {"tier": t.tier, "entities": t.entities, "positives": t.positives, "rate": t.rate}
+            for t in report.tier_conversions
+        ],
+        "base_rate": report.base_rate,
+        "entities": report.entities,
+        "positives": report.positives,
+    }
+
+
+def _echo_report(report: profiles_pb.BacktestReport, title: str) -> None:
+    click.echo(
+        f"{title}: {report.entities} outcomes, {report.positives} positive"
+        f" (base rate {report.base_rate:.1%})"
+    )
+    click.echo(f"  AUC {report.auc:.3f}   precision@{report.k} {report.precision_at_k:.3f}")
+    lifts = " ".join(f"{v:.2f}" for v in report.lift_by_decile)
+    click.echo(f"  lift by decile (top first): {lifts}")
+    rows = [
+        {"tier": t.tier, "entities": t.entities, "positives": t.positives, "rate": t.rate}
+        for t in report.tier_conversions
+    ]
+    emit(rows, ["tier", "entities", "positives", "rate"], "table", digits=3)
+
+
+@click.command("backtest")
+@click.argument("profile")
+@click.argument("outcomes_csv", metavar="OUTCOMES.csv", type=_FILE)
+@click.option(
+    "--candidate",
+    type=_FILE,
+    help="Backtest this candidate TOML instead; PROFILE becomes the shadow baseline.",
+)
+@click.option("--k", type=click.IntRange(min=0), default=0, help="k of precision@k (0: 100).")
+@click.option("--horizon-days", type=click.FloatRange(min=0), default=0.0, help=_HORIZON_HELP)
+@click.option("--shadow", help="Compare the ranking with this loaded profile as well.")
+@output_options
+def backtest(
+    profile: str,
+    outcomes_csv: Path,
+    candidate: Path | None,
+    k: int,
+    horizon_days: float,
+    shadow: str | None,
+    fmt: str,
+) -> None:
+    """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only)."""
+    outcomes = evaluation.read_outcomes(outcomes_csv)
+    candidate_toml = candidate.read_text(encoding="utf-8") if candidate else ""
+    response = evaluation.backtest(
+        client(),
+        outcomes,
+        profile=profile,
+        candidate_toml=candidate_toml,
+        k=k,
+        horizon_days=horizon_days,
+        shadow_profile=shadow or (profile if candidate else ""),
+    )
+    record = report_record(response.report)
+    comparison = None
+    if response.HasField("shadow"):
+        s = response.shadow
+        comparison = {
+            "baseline_profile": s.baseline_profile,
+            "top_k_overlap": s.top_k_overlap,
+            "rank_correlation": s.rank_correlation,
+            "tier_moves": s.tier_moves,
+        }
+    if fmt != "table":
+        emit([{**record, "shadow": comparison}], [*record, "shadow"], fmt)
+        return
+    title = f"{response.report.profile} ({candidate})" if candidate else response.report.profile
+    _echo_report(response.report, title)
+    if comparison:
+        click.echo(
+            f"shadow vs {comparison['baseline_profile']}: top-{response.report.k} overlap"
+            f" {comparison['top_k_overlap']:.2f}, rank correlation"
+            f" {comparison['rank_correlation']:.2f}, {comparison['tier_moves']} tier moves"
+        )
+
+
+@click.command("calibrate")
+@click.argument("profile")
+@click.argument("outcomes_csv", metavar="OUTCOMES.csv", type=_FILE)
+@click.option("--l2", type=click.FloatRange(min=0), default=0.0, help="L2 regularisation (0: 1.0).")
+@click.option("--horizon-days", type=click.FloatRange(min=0), default=0.0, help=_HORIZON_HELP)
+@click.option("--k", type=click.IntRange(min=0), default=0, help="k of precision@k (0: 100).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the candidate TOML here (it is not loaded; review, backtest, then deploy).",
+)
+@output_options
+def calibrate(
+    profile: str,
+    outcomes_csv: Path,
+    l2: float,
+    horizon_days: float,
+    k: int,
+    out: Path | None,
+    fmt: str,
+) -> None:
+    """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only)."""
+    outcomes = evaluation.read_outcomes(outcomes_csv)
+    response = evaluation.calibrate(
+        client(), profile, outcomes, l2=l2, horizon_days=horizon_days, k=k
+    )
+    if out is not None:
+        out.write_text(response.candidate_toml, encoding="utf-8")
+    weights = [
+        {"signal": w.name, "previous_weight": w.previous_weight, "weight": w.weight}
+        for w in response.weights
+    ]
+    if fmt != "table":
+        record = {
+            "profile": profile,
+            "weights": weights,
+            "intercept": response.intercept,
+            "calibration": {
+                "slope": response.calibration.slope,
+                "intercept": response.calibration.intercept,
+            },
+            "current": report_record(response.current_report),
+            "candidate": report_record(response.candidate_report),
+            "candidate_toml": response.candidate_toml,
+            "written_to": str(out) if out else None,
+        }
+        emit([record], list(record), fmt)
+        return
+    click.echo(f"{profile}: weights fitted to {len(outcomes)} outcomes")
+    emit(weights, ["signal", "previous_weight", "weight"], "table", digits=3)
+    c = response.calibration
+    click.echo(
+        f"intercept {response.intercept:.3f} points; p(positive) = sigmoid({c.slope:.4f} * score"
+        f" {c.intercept:+.4f})\n"
+    )
+    _echo_report(response.current_report, "current")
+    _echo_report(response.candidate_report, "candidate")
+    if out is not None:
+        click.echo(f"\ncandidate written to {out} (not loaded)")
+    else:
+        click.echo("\n# candidate TOML (not loaded; --out FILE to save it)")
+        click.echo(response.candidate_toml, nl=not response.candidate_toml.endswith("\n"))
