@@ -137,7 +137,7 @@ def entities_from_messages(
     """identify → traits of the entity; group → the entity joins the account, whose traits
     are the group traits; any message with an entity_kind records the entity's kind."""
     records: list[EntityRecord] = []
-    for i in np.flatnonzero((kinds != TRACK) | (np.asarray(events.entity_kind, object) != "")):
+    for i in np.flatnonzero(kinds != TRACK):
         kind = events.kind[i]
         account = events.account_id[i] if kind == GROUP else ""
         traits = events.traits[i] if kind == IDENTIFY else {}
@@ -153,6 +153,13 @@ def entities_from_messages(
                     account, "account", "", events.traits[i], events.numeric_traits[i], now, now
                 )
             )
+    # Track events only record the entity's kind: one row per entity, not per event.
+    entity_kinds = np.asarray(events.entity_kind, dtype=object)
+    tracked = np.flatnonzero((kinds == TRACK) & (entity_kinds != ""))
+    pairs = dict.fromkeys(
+        zip([events.entity_id[i] for i in tracked], entity_kinds[tracked], strict=True)
+    )
+    records.extend(EntityRecord(entity_id, kind, "", {}, {}, now, now) for entity_id, kind in pairs)
     return records
 
 

@@ -161,7 +161,7 @@ class Service:
                 self.store.ensure_entities(events.entity_id)
                 touched = sorted(set(events.entity_id))
                 changes, rescored = self._rescore(touched, now, events.message_id[-1])
-            accounts = self._accounts_of([c.entity_id for c in changes]) if changes else {}
+            accounts = self._accounts_of(changes)
             self.hub.publish(changes, accounts)
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
@@ -176,7 +176,7 @@ class Service:
         with self.store.transaction():
             count = self.store.upsert_entities(records)
             changes, _ = self._rescore(sorted({e.id for e in entities}), now, "")
-        self.hub.publish(changes, self._accounts_of([c.entity_id for c in changes]))
+        self.hub.publish(changes, self._accounts_of(changes))
         return count
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
@@ -191,8 +191,8 @@ class Service:
         """Rescores entity_ids under each profile that applies to them; inside a transaction."""
         if not entity_ids:
             return [], 0
-        stored = self.store.get_entities(entity_ids)
-        kinds = np.asarray([stored[i].kind if i in stored else "" for i in entity_ids], object)
+        stored = self.store.entity_columns(entity_ids)
+        kinds = np.asarray([stored[i][0] if i in stored else "" for i in entity_ids], object)
         changes: list[TierChangeRecord] = []
         rescored = 0
         for profile in self.profiles.all():
@@ -210,8 +210,12 @@ class Service:
         _entities_scored.add(rescored)
         return changes, rescored
 
-    def _accounts_of(self, entity_ids: Sequence[str]) -> dict[str, str]:
-        return {k: v.account_id for k, v in self.store.get_entities(list(entity_ids)).items()}
+    def _accounts_of(self, changes: list[TierChangeRecord]) -> dict[str, str]:
+        """Account of each changed entity, for watchers' account filter (none: no query)."""
+        if not changes or not self.hub.watcher_count:
+            return {}
+        stored = self.store.entity_columns([c.entity_id for c in changes])
+        return {entity_id: account for entity_id, (_, account) in stored.items()}
 
     # -- scoring ----------------------------------------------------------------------
 

@@ -445,6 +445,19 @@ class Store:
             )
             return self.conn.total_changes - before
 
+    def entity_columns(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(kind, account_id) by id, without decoding attributes: the ingest hot path
+        needs only these to pick profiles and route watch filters."""
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT e.id, e.kind, e.account_id FROM entities AS e"
+                " WHERE e.id IN (SELECT value FROM json_each(?))",
+                (_ids_json(ids),),
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def get_entities(self, ids: Sequence[str]) -> dict[str, EntityRecord]:
         """Entity rows by id; ids without a row are absent from the result."""
         if not ids:
