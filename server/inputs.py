@@ -89,22 +89,24 @@ def validate_events(events: IncomingEvents, max_events: int) -> None:
     for i in np.flatnonzero(bad_ts):
         violations.append(FieldViolation(f"{prefix}[{i}].time", "must be a valid timestamp"))
     seen: dict[str, int] = {}
-    for i, mid in enumerate(events.message_id):
+    for position, mid in enumerate(events.message_id):
         if (
             mid
-            and seen.setdefault(mid, i) != i
-            and events.entity_id[i] != events.entity_id[seen[mid]]
+            and seen.setdefault(mid, position) != position
+            and events.entity_id[position] != events.entity_id[seen[mid]]
         ):
             violations.append(
                 FieldViolation(
-                    f"{prefix}[{i}].message_id",
+                    f"{prefix}[{position}].message_id",
                     f"reused by {prefix}[{seen[mid]}] for another entity",
                 )
             )
-    for i, metrics in enumerate(events.metrics):
+    for position, metrics in enumerate(events.metrics):
         for key, number in metrics.items():
             if not math.isfinite(number):
-                violations.append(FieldViolation(f"{prefix}[{i}].metrics[{key}]", "must be finite"))
+                violations.append(
+                    FieldViolation(f"{prefix}[{position}].metrics[{key}]", "must be finite")
+                )
     if violations:
         raise InvalidArgumentError(violations[:100])
 

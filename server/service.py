@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from opentelemetry import metrics, trace
@@ -375,7 +376,7 @@ class Service:
             if len(position) != 2:
                 raise InvalidArgumentError.of("page_token", "not a token this server issued")
             after = (float(position[0]), str(position[1]))
-        filters = dict(
+        filters: dict[str, Any] = dict(
             tiers=query.tiers,
             account_id=query.account_id or None,
             min_score=query.min_score,

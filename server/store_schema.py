@@ -25,7 +25,7 @@ from prioscore.server.errors import FailedPreconditionError
 
 
 def _v1(db: Database) -> None:
-    db["entities"].create(
+    db.table("entities").create(
         {
             "id": str,
             "kind": str,
@@ -39,9 +39,9 @@ def _v1(db: Database) -> None:
         not_null=["kind", "account_id", "attributes", "numeric_attributes"],
         defaults={"kind": "", "account_id": "", "attributes": "{}", "numeric_attributes": "{}"},
     )
-    db["entities"].create_index(["account_id"], index_name="entities_account")
+    db.table("entities").create_index(["account_id"], index_name="entities_account")
 
-    db["events"].create(
+    db.table("events").create(
         {
             "message_id": str,
             "entity_id": str,
@@ -54,9 +54,9 @@ def _v1(db: Database) -> None:
         pk="message_id",
         not_null=["entity_id", "event", "ts"],
     )
-    db["events"].create_index(["entity_id", "ts"], index_name="events_entity_ts")
+    db.table("events").create_index(["entity_id", "ts"], index_name="events_entity_ts")
 
-    db["scores"].create(
+    db.table("scores").create(
         {
             "entity_id": str,
             "profile": str,
@@ -73,11 +73,11 @@ def _v1(db: Database) -> None:
         not_null=["profile_version", "score", "tier", "disqualified", "reasons"],
         defaults={"tier": "", "disqualified": 0, "reasons": "[]"},
     )
-    db["scores"].create_index(
+    db.table("scores").create_index(
         ["profile", DescIndex("score"), "entity_id"], index_name="scores_rank"
     )
 
-    db["score_history"].create(
+    db.table("score_history").create(
         {
             "entity_id": str,
             "profile": str,
@@ -88,7 +88,7 @@ def _v1(db: Database) -> None:
         },
         not_null=["entity_id", "profile", "ts", "score", "tier"],
     )
-    db["score_history"].create_index(
+    db.table("score_history").create_index(
         ["entity_id", "profile", "ts"], index_name="score_history_entity"
     )
 
@@ -108,7 +108,7 @@ def _v1(db: Database) -> None:
         )
         """
     )
-    db["tier_changes"].create_index(["entity_id"], index_name="tier_changes_entity")
+    db.table("tier_changes").create_index(["entity_id"], index_name="tier_changes_entity")
 
 
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,14 +26,14 @@ _KINDS = {
     types_pb2.EVENT_KIND_IDENTIFY: IDENTIFY,
     types_pb2.EVENT_KIND_GROUP: GROUP,
 }
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     types_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
     types_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
     types_pb2.DTYPE_INT32: np.dtype("<i4"),
     types_pb2.DTYPE_INT64: np.dtype("<i8"),
     types_pb2.DTYPE_BOOL: np.dtype("|b1"),
 }
-_DTYPE_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+_DTYPE_CODES: dict[np.dtype[Any], Any] = {dtype: code for code, dtype in _DTYPES.items()}
 
 
 def timestamp(seconds: float) -> Timestamp:

@@ -7,6 +7,7 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from opentelemetry import trace
@@ -59,7 +60,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         reasons = request.top_reasons or (3 if request.explain else 0)
         if reasons < 0:
             raise InvalidArgumentError.of("top_reasons", "must not be negative")
-        options = dict(explain=request.explain or reasons > 0, top_reasons=reasons)
+        options: dict[str, Any] = dict(explain=request.explain or reasons > 0, top_reasons=reasons)
         source = request.WhichOneof("source")
         if source == "stored":
             ids = request.stored.entity_ids
