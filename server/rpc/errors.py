@@ -15,6 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -186,35 +187,42 @@ def _requests(request: Any, method: str, streaming: bool) -> Any:
     return _checked(request, method)
 
 
+@asynccontextmanager
+async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Span + duration for one call; domain errors become rich statuses, the rest INTERNAL."""
+    started = time.perf_counter()
+    status = "OK"
+    with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
+        try:
+            yield
+        except PrioscoreError as error:
+            status = status_of(error).code.name
+            span.set_attribute("rpc.grpc.status_code", status)
+            await _abort(context, error)
+        except grpc.aio.AbortError:
+            status = _aborted_status(context)
+            raise
+        except NotImplementedError:
+            status = "UNIMPLEMENTED"
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        except Exception:
+            status = "INTERNAL"
+            log.exception("unhandled error in %s", method)
+            internal = _internal()
+            await context.abort(internal.code, internal.details, internal.trailing_metadata)
+        finally:
+            _duration.record(
+                (time.perf_counter() - started) * 1000,
+                {"rpc.method": method, "rpc.grpc.status_code": status},
+            )
+
+
 def _wrap_unary(
     method: str, behaviour: Callable[..., Any], request_streaming: bool
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
-        status = "OK"
-        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
-            try:
-                return await behaviour(_requests(request, method, request_streaming), context)
-            except PrioscoreError as error:
-                status = status_of(error).code.name
-                span.set_attribute("rpc.grpc.status_code", status)
-                await _abort(context, error)
-            except grpc.aio.AbortError:
-                status = _aborted_status(context)
-                raise
-            except NotImplementedError:
-                status = "UNIMPLEMENTED"
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-            except Exception:
-                status = "INTERNAL"
-                log.exception("unhandled error in %s", method)
-                internal = _internal()
-                await context.abort(internal.code, internal.details, internal.trailing_metadata)
-            finally:
-                _duration.record(
-                    (time.perf_counter() - started) * 1000,
-                    {"rpc.method": method, "rpc.grpc.status_code": status},
-                )
+        async with _observed(method, context):
+            return await behaviour(_requests(request, method, request_streaming), context)
 
     return wrapped
 
@@ -223,36 +231,13 @@ def _wrap_streaming(
     method: str, behaviour: Callable[..., Any], request_streaming: bool
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        started = time.perf_counter()
-        status = "OK"
-        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
-            try:
-                requests = _requests(request, method, request_streaming)
-                responses = behaviour(requests, context)
-                if inspect.isawaitable(responses):  # a handler using context.read/write
-                    await responses
-                else:
-                    async for response in responses:
-                        yield response
-            except PrioscoreError as error:
-                status = status_of(error).code.name
-                span.set_attribute("rpc.grpc.status_code", status)
-                await _abort(context, error)
-            except grpc.aio.AbortError:
-                status = _aborted_status(context)
-                raise
-            except NotImplementedError:
-                status = "UNIMPLEMENTED"
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-            except Exception:
-                status = "INTERNAL"
-                log.exception("unhandled error in %s", method)
-                internal = _internal()
-                await context.abort(internal.code, internal.details, internal.trailing_metadata)
-            finally:
-                _duration.record(
-                    (time.perf_counter() - started) * 1000,
-                    {"rpc.method": method, "rpc.grpc.status_code": status},
-                )
+        async with _observed(method, context):
+            requests = _requests(request, method, request_streaming)
+            responses = behaviour(requests, context)
+            if inspect.isawaitable(responses):  # a handler using context.read/write
+                await responses
+            else:
+                async for response in responses:
+                    yield response
 
     return wrapped
