@@ -142,10 +142,7 @@ class AsyncPrioscoreClient(BulkScoring):
             explain=explain,
             top_reasons=top_reasons,
         )
-        if as_of is not None:
-            request.as_of.CopyFrom(timestamp(as_of))
-        response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
-        return list(response.scores)
+        return await self._score(request, as_of)
 
     async def score_features(
         self,
@@ -167,6 +164,14 @@ class AsyncPrioscoreClient(BulkScoring):
             explain=explain,
             top_reasons=top_reasons,
         )
+        return await self._score(request)
+
+    async def _score(
+        self, request: scoring_pb.ScoreEntitiesRequest, as_of: datetime | float | None = None
+    ) -> list[types_pb2.Score]:
+        """The one ScoreEntities call behind the stored / features / events variants."""
+        if as_of is not None:
+            request.as_of.CopyFrom(timestamp(as_of))
         response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
         return list(response.scores)
 
@@ -187,10 +192,7 @@ class AsyncPrioscoreClient(BulkScoring):
             explain=explain,
             top_reasons=top_reasons,
         )
-        if as_of is not None:
-            request.as_of.CopyFrom(timestamp(as_of))
-        response = await self._unary("ScoreEntities", self._scoring.ScoreEntities, request)
-        return list(response.scores)
+        return await self._score(request, as_of)
 
     async def rank_page(
         self,
