@@ -1,4 +1,4 @@
-"""Backtest and Calibrate: a profile against known outcomes, from the stored events.
+"""Backtest, Calibrate and CompareProfiles: profiles against outcomes and each other.
 
 Transport-neutral like service.py: functions over a Service's store and registry that
 take domain values and raise domain errors naming the offending field. Features are
@@ -7,6 +7,10 @@ calibration.features_as_of_outcomes keeps only those at or before its own cutoff
 (outcome_time - horizon_days), so nothing after the cutoff reaches a report or a fit.
 Attributes (fit and disqualify rules) are not versioned in the store: they are read as
 they are now.
+
+CompareProfiles (run_compare) is the shadow comparison on live data: every stored entity
+the active profile scores (its kind, or of unknown kind) is scored as of now under the
+active profile and under a candidate, read-only, and the two rankings are compared.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from prioscore.server.engine.calibration import (
     calibrate_profile,
     features_as_of_outcomes,
 )
-from prioscore.server.engine.model import FeatureSet, Profile
+from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
 from prioscore.server.engine.scoring import AttributeColumns
 from prioscore.server.engine.scoring import score as score_entities
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.paging import page_size
 from prioscore.server.profile import load_profile_text, profile_to_toml
 from prioscore.server.profiles import profile_inputs
 from prioscore.server.service import Service
@@ -39,16 +44,21 @@ from prioscore.server.service import Service
 __all__ = [
     "DEFAULT_K",
     "DEFAULT_L2",
+    "MAX_TIER_MOVES",
     "BacktestResult",
     "CalibrateResult",
+    "CompareResult",
     "Outcomes",
     "Shadow",
     "run_backtest",
     "run_calibrate",
+    "run_compare",
 ]
 
 DEFAULT_K = 100
 DEFAULT_L2 = 1.0
+DEFAULT_TIER_MOVES = 100
+MAX_TIER_MOVES = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +94,26 @@ class CalibrateResult:
     intercept_points: float
     candidate_report: BacktestReport
     current_report: BacktestReport
+
+
+@dataclass(frozen=True, eq=False)
+class CompareResult:
+    """Active profile vs candidate over the same stored entities, scored as of now.
+
+    `moves` indexes entity_ids: the entities whose tier name differs, largest
+    |candidate score - active score| first (ties by entity id), at most the requested
+    limit; `moves_total` counts them all. Tier names are "" for disqualified.
+    """
+
+    active: Profile
+    candidate: Profile
+    entity_ids: list[str]
+    comparison: Comparison
+    from_tier: np.ndarray  # object [n]: tier name under the active profile
+    to_tier: np.ndarray  # object [n]: tier name under the candidate
+    score_change: np.ndarray  # float64 [n]: candidate score - active score
+    moves: np.ndarray  # int64 [<= limit]
+    moves_total: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,11 +179,19 @@ def _point_in_time(
 
 
 def _ranking(profile: Profile, data: _PointInTime) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (disqualified at -inf, as the backtest ranks them) and tier indices."""
-    result = score_entities(profile, data.features, data.attributes)
+    """Scores (disqualified at -inf, as the backtest ranks them) and tier names."""
+    return _ranked(profile, score_entities(profile, data.features, data.attributes))
+
+
+def _ranked(profile: Profile, result: ScoreResult) -> tuple[np.ndarray, np.ndarray]:
+    """Scores with disqualified at -inf, and tier names ("" = disqualified).
+
+    Tier indices of two profiles only compare by name, so names are returned.
+    """
     disqualified = np.asarray(result.disqualified, dtype=bool)
     ranked = np.where(disqualified, -np.inf, np.asarray(result.score, dtype=np.float64))
-    return ranked, np.asarray(result.tier)
+    names = np.asarray((*profile.tiers.names, ""), dtype=object)[np.asarray(result.tier)]
+    return ranked, names
 
 
 def _labels(outcomes: Outcomes) -> np.ndarray:
@@ -197,11 +235,8 @@ def run_backtest(
     shadow = None
     if baseline is not None:
         base_data = _point_in_time(service, baseline, outcomes, horizon_days)
-        score_a, tier_a = _ranking(subject, data)
-        score_b, tier_b = _ranking(baseline, base_data)
-        # Tier indices of two profiles only compare by name.
-        names_a = np.asarray((*subject.tiers.names, ""), dtype=object)[tier_a]
-        names_b = np.asarray((*baseline.tiers.names, ""), dtype=object)[tier_b]
+        score_a, names_a = _ranking(subject, data)
+        score_b, names_b = _ranking(baseline, base_data)
         comparison = compare_rankings(score_a, score_b, names_a, names_b, k)
         shadow = Shadow(baseline, comparison)
     return BacktestResult(subject, report, shadow)
@@ -249,4 +284,70 @@ def run_calibrate(
         intercept_points=calibration.fit.intercept * scale,
         candidate_report=candidate_report,
         current_report=current_report,
+    )
+
+
+def _scored_entities(service: Service, profile: Profile) -> list[str]:
+    """Stored entities the profile scores on ingest: its kind, and those of unknown kind."""
+    ids = service.store.entity_ids(kind=profile.entity)
+    if profile.entity:
+        ids = sorted(ids + service.store.entity_ids(kind=""))
+    return ids
+
+
+def run_compare(
+    service: Service,
+    *,
+    profile_name: str,
+    candidate_toml: str = "",
+    candidate_profile: str = "",
+    k: int = 0,
+    limit: int = 0,
+) -> CompareResult:
+    """Shadow comparison of a loaded profile and a candidate over the stored entities.
+
+    The candidate is a loaded profile (`candidate_profile`) or TOML (`candidate_toml`,
+    issues named after "<candidate>"); it must score the same entity kind. Read-only:
+    nothing is stored, the candidate is not loaded. `limit`: tier moves returned (0
+    means 100, at most 1000).
+    """
+    active = service.get_profile(profile_name, "profile")
+    if candidate_toml:
+        field = "candidate_toml"
+        # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
+        candidate = load_profile_text(candidate_toml, "<candidate>")
+    elif candidate_profile:
+        field = "candidate_profile"
+        candidate = service.get_profile(candidate_profile, field)
+    else:
+        raise InvalidArgumentError.of("candidate", "required: candidate_toml or candidate_profile")
+    if candidate.entity != active.entity:
+        raise InvalidArgumentError.of(
+            field,
+            f"scores entity {candidate.entity!r}, but {active.name} scores {active.entity!r}",
+        )
+    k = _check_k(k)
+    limit = page_size(limit, MAX_TIER_MOVES, default=DEFAULT_TIER_MOVES)
+
+    ids = _scored_entities(service, active)
+    now = service.now()
+    a = service._score_from_store(active, ids, now, explain=False).result
+    b = service._score_from_store(candidate, ids, now, explain=False).result
+    ranked_a, from_tier = _ranked(active, a)
+    ranked_b, to_tier = _ranked(candidate, b)
+    comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, k)
+    change = np.asarray(b.score, dtype=np.float64) - np.asarray(a.score, dtype=np.float64)
+    moved = comparison.tier_moves
+    # Largest |score change| first; the stable sort keeps entity-id order among ties.
+    order = np.argsort(-np.abs(change[moved]), kind="stable")
+    return CompareResult(
+        active=active,
+        candidate=candidate,
+        entity_ids=ids,
+        comparison=comparison,
+        from_tier=from_tier,
+        to_tier=to_tier,
+        score_change=change,
+        moves=moved[order[:limit]],
+        moves_total=int(moved.size),
     )

@@ -1,4 +1,4 @@
-"""ProfileService servicer: list, get, validate, reload, backtest and calibrate profiles."""
+"""ProfileService servicer: list, get, validate, reload, backtest, calibrate, compare."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from prioscore.server.engine.backtest import DISQUALIFIED, BacktestReport
 from prioscore.server.engine.model import Profile
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.evaluation import Outcomes, run_backtest, run_calibrate
+from prioscore.server.evaluation import Outcomes, run_backtest, run_calibrate, run_compare
 from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.profile import profile_digest, profile_to_toml
 from prioscore.server.service import Service
@@ -201,6 +201,32 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             ),
             candidate_report=report_message(calibration.candidate, result.candidate_report),
             current_report=report_message(result.profile, result.current_report),
+        )
+
+    async def CompareProfiles(
+        self, request: pb.CompareProfilesRequest, context: Context
+    ) -> pb.CompareProfilesResponse:
+        which = request.WhichOneof("candidate")
+        result = run_compare(
+            self.service,
+            profile_name=request.profile,
+            candidate_toml=request.candidate_toml if which == "candidate_toml" else "",
+            candidate_profile=request.candidate_profile if which == "candidate_profile" else "",
+            k=request.k,
+            limit=request.page_size,
+        )
+        c = result.comparison
+        ids, from_tier, to_tier = result.entity_ids, result.from_tier, result.to_tier
+        moves = [  # the bounded page only (at most 1000)
+            pb.TierMove(entity_id=ids[i], from_tier=from_tier[i], to_tier=to_tier[i])
+            for i in result.moves.tolist()
+        ]
+        return pb.CompareProfilesResponse(
+            top_k_overlap=c.top_k_overlap,
+            rank_correlation=c.rank_correlation,
+            tier_moves=moves,
+            tier_moves_total=result.moves_total,
+            entities=len(ids),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,8 +20,9 @@ from prioscore.clients.events import timestamp
 from prioscore.server.profile import load_profile_text
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import profile_service_pb2 as pb
+from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import types_pb2
-from tests.rpc.conftest import Stubs, field_violations, track
+from tests.rpc.conftest import TEST_PROFILES, Stubs, field_violations, track
 
 DAY = 86400.0
 N = 200
@@ -208,10 +210,119 @@ def test_errors_name_their_field(stubs: Stubs) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT and field in fields, fields
 
 
-def test_compare_profiles_is_still_unimplemented(stubs: Stubs) -> None:
+def _others(stubs: Stubs) -> None:
+    """One entity of unknown kind (compared) and one of another kind (not compared)."""
+    unknown = track("u-nokind", "page_view")
+    unknown.entity_kind = ""
+    other = track("acct-1", "page_view")
+    other.entity_kind = "account"
+    _ingest(stubs, [unknown, other])
+
+
+def test_compare_identical_candidate(stubs: Stubs) -> None:
+    _world(stubs)
+    _others(stubs)
+    toml = (TEST_PROFILES / "test_leads.toml").read_text()
+    for candidate in ({"candidate_toml": toml}, {"candidate_profile": "test_leads"}):
+        same = stubs.profiles.CompareProfiles(
+            pb.CompareProfilesRequest(profile="test_leads", k=20, **candidate)  # type: ignore[arg-type]
+        )
+        assert same.entities == N + 1  # the contacts and the entity of unknown kind
+        assert same.top_k_overlap == 1.0 and same.rank_correlation == pytest.approx(1.0)
+        assert same.tier_moves_total == 0 and not same.tier_moves
+
+
+def test_compare_changed_weight_lists_tier_moves(stubs: Stubs, profiles_dir: Path) -> None:
+    _world(stubs)
+    _others(stubs)
+    toml = (TEST_PROFILES / "test_leads.toml").read_text()
+    changed = toml.replace("weight = 10\n", "weight = 20\n", 1)
+    assert changed != toml
+    (profiles_dir / "test_leads_b.toml").write_text(
+        changed.replace('name = "test_leads"', 'name = "test_leads_b"')
+    )
+    assert stubs.profiles.ReloadProfiles(pb.ReloadProfilesRequest()).applied
+
+    ids = [f"c{i:03d}" for i in range(N)] + ["u-nokind"]
+
+    def tiers(profile: str) -> dict[str, tuple[str, float]]:
+        scores = stubs.scoring.ScoreEntities(
+            sc.ScoreEntitiesRequest(profile=profile, stored=sc.StoredEntities(entity_ids=ids))
+        ).scores
+        return {s.entity_id: (s.tier, s.score) for s in scores}
+
+    before, after = tiers("test_leads"), tiers("test_leads_b")
+    expected = {e for e in ids if before[e][0] != after[e][0]}
+    assert expected  # the world has entities near the thresholds
+
+    by_toml = stubs.profiles.CompareProfiles(
+        pb.CompareProfilesRequest(profile="test_leads", candidate_toml=changed, k=20, page_size=5)
+    )
+    by_name = stubs.profiles.CompareProfiles(
+        pb.CompareProfilesRequest(profile="test_leads", candidate_profile="test_leads_b", k=20)
+    )
+    assert by_toml.entities == by_name.entities == N + 1
+    assert by_toml.tier_moves_total == by_name.tier_moves_total == len(expected)
+    assert len(by_toml.tier_moves) == min(5, len(expected))
+    assert len(by_name.tier_moves) == min(100, len(expected))
+    assert {m.entity_id for m in by_name.tier_moves} == expected
+    for move in by_name.tier_moves:
+        assert (move.from_tier, move.to_tier) == (
+            before[move.entity_id][0],
+            after[move.entity_id][0],
+        )
+        assert move.from_tier != move.to_tier
+    change = [abs(after[m.entity_id][1] - before[m.entity_id][1]) for m in by_name.tier_moves]
+    assert change == sorted(change, reverse=True)  # largest moves first
+    assert [m.entity_id for m in by_toml.tier_moves] == [
+        m.entity_id for m in by_name.tier_moves[:5]
+    ]
+    # More weight on visits: nobody moves down.
+    order = ["cold", "warm", "hot"]
+    assert all(order.index(m.to_tier) > order.index(m.from_tier) for m in by_name.tier_moves)
+    assert 0.0 <= by_name.top_k_overlap <= 1.0 and 0.5 < by_name.rank_correlation < 1.0
+    print(
+        f"\ncompare: {by_name.entities} entities, {by_name.tier_moves_total} tier moves,"
+        f" overlap@20 {by_name.top_k_overlap:.2f}, rho {by_name.rank_correlation:.3f}"
+    )
+
+
+def test_compare_errors(stubs: Stubs) -> None:
+    _world(stubs)
+    compare = stubs.profiles.CompareProfiles
     with pytest.raises(grpc.RpcError) as caught:
-        stubs.profiles.CompareProfiles(pb.CompareProfilesRequest(profile="test_leads"))
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        compare(pb.CompareProfilesRequest(profile="nope", candidate_profile="test_leads"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        compare(pb.CompareProfilesRequest(profile="test_leads", candidate_profile="nope"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nope" in (caught.value.details() or "")
+
+    code, fields = _code_and_fields(
+        lambda: compare(
+            pb.CompareProfilesRequest(profile="test_leads", candidate_toml="[profile]\nname = 3\n")
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and fields
+    assert all("<candidate>" in d for d in fields.values()), fields
+
+    toml = (TEST_PROFILES / "test_leads.toml").read_text()
+    accounts = toml.replace('entity = "contact"', 'entity = "account"')
+    for request, field in [
+        (
+            pb.CompareProfilesRequest(profile="test_leads", candidate_toml=accounts),
+            "candidate_toml",
+        ),
+        (pb.CompareProfilesRequest(profile="test_leads"), "candidate"),
+        (pb.CompareProfilesRequest(candidate_profile="test_leads"), "profile"),
+        (pb.CompareProfilesRequest(profile="test_leads", candidate_toml=toml, k=-1), "k"),
+        (
+            pb.CompareProfilesRequest(profile="test_leads", candidate_toml=toml, page_size=-1),
+            "page_size",
+        ),
+    ]:
+        code, fields = _code_and_fields(lambda r=request: compare(r))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in fields, fields
 
 
 def test_candidate_toml_round_trips(stubs: Stubs) -> None:
