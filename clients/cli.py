@@ -20,7 +20,7 @@ from prioscore.clients.cli_report import at_risk
 from prioscore.clients.cli_scores import explain, history, rank, score
 from prioscore.clients.cli_serve import serve
 from prioscore.clients.cli_watch import watch
-from prioscore.clients.evaluation_cli import backtest, calibrate
+from prioscore.clients.evaluation_cli import backtest, calibrate, compare
 
 _PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -93,6 +93,7 @@ for command in (serve, ingest, demo, score, rank, explain, history, watch, batch
 main.add_command(profiles)
 main.add_command(backtest)
 main.add_command(calibrate)
+main.add_command(compare)
 
 
 if __name__ == "__main__":

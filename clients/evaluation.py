@@ -1,8 +1,9 @@
-"""Backtest and Calibrate calls, and the outcomes CSV they read.
+"""Backtest, Calibrate and CompareProfiles calls, and the outcomes CSV they read.
 
 Functions over the existing clients (kept apart so client.py and sync.py stay small):
-`abacktest` / `acalibrate` take an AsyncPrioscoreClient, `backtest` / `calibrate` a
-PrioscoreClient. Both RPCs are read-only, so they carry the client's retry policy.
+`abacktest` / `acalibrate` / `acompare` take an AsyncPrioscoreClient, `backtest` /
+`calibrate` / `compare` a PrioscoreClient. All three RPCs are read-only, so they carry
+the client's retry policy.
 `read_outcomes` checks a whole CSV (entity_id,label,outcome_time) before anything is sent.
 """
 
@@ -125,6 +126,25 @@ async def acalibrate(
     return await client._unary("Calibrate", client._profiles.Calibrate, request)
 
 
+async def acompare(
+    client: AsyncPrioscoreClient,
+    profile: str,
+    *,
+    candidate_toml: str = "",
+    candidate_profile: str = "",
+    k: int = 0,
+    page_size: int = 0,
+) -> profiles_pb.CompareProfilesResponse:
+    """Shadow-compare a loaded profile with a candidate (TOML, or another loaded profile)
+    over the stored entities, as of now; the largest tier moves come first."""
+    request = profiles_pb.CompareProfilesRequest(profile=profile, k=k, page_size=page_size)
+    if candidate_toml:
+        request.candidate_toml = candidate_toml
+    else:
+        request.candidate_profile = candidate_profile
+    return await client._unary("CompareProfiles", client._profiles.CompareProfiles, request)
+
+
 def backtest(
     client: PrioscoreClient, outcomes: Sequence[types_pb2.Outcome], **options: object
 ) -> profiles_pb.BacktestResponse:
@@ -135,3 +155,9 @@ def calibrate(
     client: PrioscoreClient, profile: str, outcomes: Sequence[types_pb2.Outcome], **options: object
 ) -> profiles_pb.CalibrateResponse:
     return client._run(acalibrate(client.aio, profile, outcomes, **options))  # type: ignore[arg-type]
+
+
+def compare(
+    client: PrioscoreClient, profile: str, **options: object
+) -> profiles_pb.CompareProfilesResponse:
+    return client._run(acompare(client.aio, profile, **options))  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""`prioscore backtest` and `prioscore calibrate`: profiles against known outcomes.
+"""`prioscore backtest` / `calibrate` (profiles against known outcomes) and `compare`
+(a candidate against a loaded profile on the stored entities, no outcomes needed).
 
 OUTCOMES.csv has a header with entity_id,label,outcome_time; the whole file is checked
 before anything is sent (bad rows: file, line and field on stderr, exit 1).
@@ -173,3 +174,71 @@ def calibrate(
     else:
         click.echo("\n# candidate TOML (not loaded; --out FILE to save it)")
         click.echo(response.candidate_toml, nl=not response.candidate_toml.endswith("\n"))
+
+
+@click.command("compare")
+@click.argument("profile")
+@click.option(
+    "--candidate",
+    type=_FILE,
+    help="Candidate profile TOML (e.g. from `prioscore calibrate --out`); not loaded.",
+)
+@click.option("--with", "other", metavar="NAME", help="Compare with this loaded profile instead.")
+@click.option("--k", type=click.IntRange(min=0), default=0, help="k of the top-k overlap (0: 100).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0, max=1000),
+    default=0,
+    help="Tier moves to list, largest score change first (0: 100, at most 1000).",
+)
+@output_options
+def compare(
+    profile: str, candidate: Path | None, other: str | None, k: int, limit: int, fmt: str
+) -> None:
+    """How a candidate would re-rank PROFILE's stored entities today (read-only).
+
+    Every stored entity PROFILE scores is scored as of now under both; the report gives
+    the top-k overlap, the rank correlation and the entities that would change tier.
+    """
+    if (candidate is None) == (other is None):
+        raise click.UsageError("give exactly one of --candidate FILE or --with NAME")
+    response = evaluation.compare(
+        client(),
+        profile,
+        candidate_toml=candidate.read_text(encoding="utf-8") if candidate else "",
+        candidate_profile=other or "",
+        k=k,
+        page_size=limit,
+    )
+    moves = [
+        {"entity_id": m.entity_id, "from_tier": m.from_tier, "to_tier": m.to_tier}
+        for m in response.tier_moves
+    ]
+    if fmt == "csv":
+        emit(moves, ["entity_id", "from_tier", "to_tier"], fmt)
+        return
+    record = {
+        "profile": profile,
+        "candidate": str(candidate) if candidate else other,
+        "entities": response.entities,
+        "top_k_overlap": response.top_k_overlap,
+        "rank_correlation": response.rank_correlation,
+        "tier_moves_total": response.tier_moves_total,
+        "tier_moves": moves,
+    }
+    if fmt == "json":
+        emit([record], list(record), fmt)
+        return
+    shown_k = min(k or 100, response.entities)
+    click.echo(f"{profile} vs {record['candidate']}: {response.entities} entities compared")
+    click.echo(
+        f"  top-{shown_k} overlap {response.top_k_overlap:.2f}   rank correlation"
+        f" {response.rank_correlation:.3f}   {response.tier_moves_total} tier moves"
+    )
+    if moves:
+        more = response.tier_moves_total - len(moves)
+        title = "largest tier moves" + (f" ({more} more; --limit)" if more > 0 else "")
+        click.echo(f"\n{title}:")
+        rows = [{**m, "from_tier": m["from_tier"] or "(disqualified)",
+                 "to_tier": m["to_tier"] or "(disqualified)"} for m in moves]  # fmt: skip
+        emit(rows, ["entity_id", "from_tier", "to_tier"], "table")

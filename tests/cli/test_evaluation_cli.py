@@ -85,3 +85,35 @@ def test_bad_outcomes_file_names_file_line_and_field(cli: Cli, tmp_path: Path) -
     assert result.exit_code == 1
     assert f"{path}: line 3: field 'label'" in result.stderr
     assert f"{path}: line 3: field 'outcome_time'" in result.stderr
+
+
+def test_compare_command(cli: Cli, grpc_server: ServerHandle, tmp_path: Path) -> None:
+    _outcomes_csv(grpc_server, tmp_path / "outcomes.csv")
+    profile = Path(__file__).resolve().parents[2] / "profiles" / "lead_qualification.toml"
+    toml = profile.read_text()
+    same = tmp_path / "same.toml"
+    same.write_text(toml)
+    [identical] = cli.json("compare", "lead_qualification", "--candidate", str(same))
+    assert identical["entities"] == 80 and identical["tier_moves_total"] == 0
+    assert identical["top_k_overlap"] == 1.0 and identical["tier_moves"] == []
+
+    changed = tmp_path / "changed.toml"
+    changed.write_text(toml.replace("weight = 25\ncap = 25\n", "weight = 100\ncap = 100\n", 1))
+    assert changed.read_text() != toml
+    [report] = cli.json("compare", "lead_qualification", "--candidate", str(changed), "--k", "10")
+    assert report["entities"] == 80 and report["tier_moves_total"] > 0
+    assert len(report["tier_moves"]) == report["tier_moves_total"]
+    assert all(m["from_tier"] != m["to_tier"] for m in report["tier_moves"])
+
+    table = cli("compare", "lead_qualification", "--candidate", str(changed), "--limit", "2")
+    assert "80 entities compared" in table.stdout and "rank correlation" in table.stdout
+    assert f"{report['tier_moves_total']} tier moves" in table.stdout
+    assert "largest tier moves" in table.stdout and "FROM_TIER" in table.stdout.upper()
+
+    same_name = cli("compare", "lead_qualification", "--with", "lead_qualification").stdout
+    assert "0 tier moves" in same_name
+
+    usage = cli("compare", "lead_qualification", ok=False)
+    assert usage.exit_code == 2
+    missing = cli("compare", "lead_qualification", "--with", "nope", ok=False)
+    assert missing.exit_code == 1 and "nope" in missing.stderr
