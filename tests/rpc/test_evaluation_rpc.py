@@ -217,6 +217,9 @@ def _others(stubs: Stubs) -> None:
     other = track("acct-1", "page_view")
     other.entity_kind = "account"
     _ingest(stubs, [unknown, other])
+    store = stubs.handle.service.store
+    kinds = stubs.handle.call(lambda: (store.entity_ids(kind=""), store.entity_ids(kind="account")))
+    assert kinds == (["u-nokind"], ["acct-1"])
 
 
 def test_compare_identical_candidate(stubs: Stubs) -> None:
