@@ -407,8 +407,10 @@ class Store:
                 e.id,
                 e.kind,
                 e.account_id,
-                json.dumps(dict(e.attributes), ensure_ascii=False),
-                json.dumps({k: float(v) for k, v in e.numeric_attributes.items()}),
+                json.dumps(dict(e.attributes), ensure_ascii=False) if e.attributes else "{}",
+                json.dumps({k: float(v) for k, v in e.numeric_attributes.items()})
+                if e.numeric_attributes
+                else "{}",
                 e.created or now,
                 e.updated or now,
             )
