@@ -51,6 +51,8 @@ __all__ = [
 # Page cache of 64 MiB: random message ids make the primary-key b-tree insert at random
 # pages; with the default 2 MiB cache ingest ran at about half the speed.
 PAGE_CACHE_KIB = 65_536
+WAL_AUTOCHECKPOINT_PAGES = 16_384  # ~64 MiB of 4 KiB pages between checkpoints
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this after one
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
 
@@ -234,6 +236,10 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         conn.execute("PRAGMA temp_store=MEMORY")
+        # A checkpoint every ~1,000 pages (the default) fired on nearly every ingest batch's
+        # COMMIT; a larger WAL checkpoints (and fsyncs) far less often, each page once.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         self.db = Database(conn, execute_plugins=False)
         self.conn = conn
         self._lock = threading.RLock()
