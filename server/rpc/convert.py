@@ -48,20 +48,45 @@ def seconds_of(stamp: Timestamp) -> float:
 
 
 def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events") -> IncomingEvents:
+    # One pass over the messages (each field read once), transposed with zip: per event
+    # this is one tuple, and no dict() copy of a map that is empty (most of them).
     nan = float("nan")
+    kinds = _KINDS
+    rows = [
+        (
+            e.message_id,
+            kinds.get(e.kind, ""),
+            e.entity_id,
+            e.event,
+            seconds_of(e.time) if e.HasField("time") else nan,
+            e.value if e.HasField("value") else nan,
+            dict(p) if (p := e.properties) else {},
+            dict(m) if (m := e.metrics) else {},
+            dict(t) if (t := e.traits) else {},
+            dict(n) if (n := e.numeric_traits) else {},
+            e.account_id,
+            e.entity_kind,
+        )
+        for e in events
+    ]
+    if not rows:
+        return IncomingEvents(
+            [], [], [], [], np.array([]), np.array([]), [], [], [], [], [], [], field_prefix=prefix
+        )
+    cols = list(zip(*rows, strict=True))
     return IncomingEvents(
-        message_id=[e.message_id for e in events],
-        kind=[_KINDS.get(e.kind, "") for e in events],
-        entity_id=[e.entity_id for e in events],
-        event=[e.event for e in events],
-        ts=np.array([seconds_of(e.time) if e.HasField("time") else nan for e in events]),
-        value=np.array([e.value if e.HasField("value") else nan for e in events]),
-        properties=[dict(e.properties) for e in events],
-        metrics=[dict(e.metrics) for e in events],
-        traits=[dict(e.traits) for e in events],
-        numeric_traits=[dict(e.numeric_traits) for e in events],
-        account_id=[e.account_id for e in events],
-        entity_kind=[e.entity_kind for e in events],
+        message_id=list(cols[0]),
+        kind=list(cols[1]),
+        entity_id=list(cols[2]),
+        event=list(cols[3]),
+        ts=np.array(cols[4], dtype=np.float64),
+        value=np.array(cols[5], dtype=np.float64),
+        properties=list(cols[6]),
+        metrics=list(cols[7]),
+        traits=list(cols[8]),
+        numeric_traits=list(cols[9]),
+        account_id=list(cols[10]),
+        entity_kind=list(cols[11]),
         field_prefix=prefix,
     )
 
