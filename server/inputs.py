@@ -20,6 +20,7 @@ from prioscore.server.store import EntityRecord
 
 TRACK, IDENTIFY, GROUP = "track", "identify", "group"
 EVENT_KINDS = (TRACK, IDENTIFY, GROUP)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass
@@ -127,8 +128,9 @@ def validate_entities(entities: list[IncomingEntity], prefix: str = "entities") 
 
 def properties_json(events: IncomingEvents) -> list[str]:
     """Merges string properties and numeric metrics into the stored JSON text per event."""
+    encode = _COMPACT_JSON.encode  # json.dumps(separators=...) builds an encoder per call
     return [
-        json.dumps({**props, **metrics}, separators=(",", ":")) if props or metrics else "{}"
+        (encode({**props, **metrics}) if metrics else encode(props)) if props or metrics else "{}"
         for props, metrics in zip(events.properties, events.metrics, strict=True)
     ]
 
