@@ -6,6 +6,7 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -197,6 +198,9 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
+            # Each message is one synchronous transaction on the loop thread: let watch
+            # streams send the changes it published before the next message's batch runs.
+            await asyncio.sleep(0)
         return events_pb.IngestEventsResponse(
             accepted=accepted,
             duplicates=duplicates,
