@@ -139,7 +139,8 @@ def entities_from_messages(
     events: IncomingEvents, kinds: np.ndarray, now: float
 ) -> list[EntityRecord]:
     """identify → traits of the entity; group → the entity joins the account, whose traits
-    are the group traits; any message with an entity_kind records the entity's kind."""
+    are the group traits; each record carries its message's entity_kind (the kinds track
+    events carry: tracked_entity_kinds)."""
     records: list[EntityRecord] = []
     for i in np.flatnonzero(kinds != TRACK):
         kind = events.kind[i]
@@ -157,14 +158,17 @@ def entities_from_messages(
                     account, "account", "", events.traits[i], events.numeric_traits[i], now, now
                 )
             )
-    # Track events only record the entity's kind: one row per entity, not per event.
+    return records
+
+
+def tracked_entity_kinds(events: IncomingEvents, kinds: np.ndarray) -> tuple[list[str], list[str]]:
+    """(entity ids, kinds) that track events carrying an entity_kind record: one pair per
+    distinct (entity, kind), in order of first appearance (Store.set_entity_kinds)."""
     entity_kinds = np.asarray(events.entity_kind, dtype=object)
     tracked = np.flatnonzero((kinds == TRACK) & (entity_kinds != ""))
-    pairs = dict.fromkeys(
-        zip([events.entity_id[i] for i in tracked], entity_kinds[tracked], strict=True)
-    )
-    records.extend(EntityRecord(entity_id, kind, "", {}, {}, now, now) for entity_id, kind in pairs)
-    return records
+    ids = [events.entity_id[i] for i in tracked]
+    pairs = list(dict.fromkeys(zip(ids, entity_kinds[tracked].tolist(), strict=True)))
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def entity_record(entity: IncomingEntity, now: float) -> EntityRecord:

@@ -31,6 +31,7 @@ from prioscore.server.inputs import (
     event_columns,
     inline_attributes,
     properties_json,
+    tracked_entity_kinds,
     validate_entities,
     validate_events,
 )
@@ -159,6 +160,7 @@ class Service:
             with self.store.transaction():
                 accepted = self.store.insert_events(batch)
                 self.store.upsert_entities(entities_from_messages(events, kinds, now))
+                self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
                 self.store.ensure_entities(events.entity_id)
                 touched = sorted(set(events.entity_id))
                 changes, rescored = self._rescore(touched, now, events.message_id[-1])

@@ -438,6 +438,23 @@ class Store:
             )
         return len({e.id for e in entities})
 
+    def set_entity_kinds(self, ids: Sequence[str], kinds: Sequence[str], now: float) -> None:
+        """Record the (non-empty) kind of each entity, creating bare rows where needed:
+        what upsert_entities does for EntityRecord(id, kind, created=now, updated=now)
+        with no account or attributes, in one statement (rows apply in order)."""
+        if len(ids) != len(kinds):
+            raise ValueError("set_entity_kinds: ids and kinds differ in length")
+        if not ids:
+            return
+        with self._write():
+            self.conn.execute(
+                "INSERT INTO entities (id, kind, account_id, created, updated)"
+                " SELECT j.value ->> 0, j.value ->> 1, '', ?, ? FROM json_each(?) AS j"
+                " WHERE j.value ->> 1 <> '' ORDER BY j.key"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, updated = excluded.updated",
+                (now, now, json.dumps(list(zip(ids, kinds, strict=True)), ensure_ascii=False)),
+            )
+
     def ensure_entities(self, ids: Sequence[str], kind: str = "", account_id: str = "") -> int:
         """Create bare rows for ids that have none (e.g. seen only in track events);
         returns how many were created. Existing rows are untouched."""
