@@ -213,6 +213,10 @@ class Service:
         _entities_scored.add(rescored)
         return changes, rescored
 
+    def watch_backlog(self) -> int:
+        """Changes queued for watch streams and not yet taken by them."""
+        return sum(w.queue.qsize() for w in self.hub._watchers)
+
     def _accounts_of(self, changes: list[TierChangeRecord]) -> dict[str, str]:
         """Account of each changed entity, for watchers' account filter (none: no query)."""
         if not changes or not self.hub.watcher_count:

@@ -7,6 +7,7 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -47,6 +48,12 @@ def _annotate(profile: str, batch: int) -> None:
     span = trace.get_current_span()
     span.set_attribute("prioscore.profile", profile)
     span.set_attribute("prioscore.batch_size", batch)
+
+
+# How long IngestEvents waits, per stream message, for watch streams to take the tier
+# changes it published, and how often it looks.
+_WATCH_DRAIN_SECONDS = 0.005
+_WATCH_DRAIN_POLL_SECONDS = 0.0002
 
 
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
@@ -199,8 +206,13 @@ class EventServicer(events_grpc.EventServiceServicer):
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
             # Each message is one synchronous transaction on the loop thread: let watch
-            # streams send the changes it published before the next message's batch runs.
+            # streams send the changes it published before the next message's batch runs
+            # (bounded, so a slow watcher cannot stall ingest; it is cut off when overrun).
             await asyncio.sleep(0)
+            if result.tier_changes:
+                deadline = time.monotonic() + _WATCH_DRAIN_SECONDS
+                while self.service.watch_backlog() and time.monotonic() < deadline:
+                    await asyncio.sleep(_WATCH_DRAIN_POLL_SECONDS)
         return events_pb.IngestEventsResponse(
             accepted=accepted,
             duplicates=duplicates,
