@@ -150,7 +150,7 @@ class Service:
         batch = EventBatch(
             message_id=events.message_id,
             entity_id=events.entity_id,
-            event=[str(n) for n in names],
+            event=names.tolist(),
             ts=ts,
             value=value,
             properties=properties_json(events),
@@ -212,10 +212,6 @@ class Service:
             rescored += len(chosen)
         _entities_scored.add(rescored)
         return changes, rescored
-
-    def watch_backlog(self) -> int:
-        """Changes queued for watch streams and not yet taken by them."""
-        return sum(w.queue.qsize() for w in self.hub._watchers)
 
     def _accounts_of(self, changes: list[TierChangeRecord]) -> dict[str, str]:
         """Account of each changed entity, for watchers' account filter (none: no query)."""

@@ -53,6 +53,11 @@ class TierChangeHub:
     def watcher_count(self) -> int:
         return len(self._watchers)
 
+    @property
+    def backlog(self) -> int:
+        """Changes queued for watch streams and not yet taken by them."""
+        return sum(w.queue.qsize() for w in self._watchers)
+
     def publish(self, changes: Iterable[TierChangeRecord], accounts: dict[str, str]) -> None:
         """Queues each change for the watchers whose filter it passes.
 

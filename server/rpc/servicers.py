@@ -211,7 +211,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             await asyncio.sleep(0)
             if result.tier_changes:
                 deadline = time.monotonic() + _WATCH_DRAIN_SECONDS
-                while self.service.watch_backlog() and time.monotonic() < deadline:
+                while self.service.hub.backlog and time.monotonic() < deadline:
                     await asyncio.sleep(_WATCH_DRAIN_POLL_SECONDS)
         return events_pb.IngestEventsResponse(
             accepted=accepted,
