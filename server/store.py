@@ -22,9 +22,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,28 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from prioscore.server.engine.model import CategoricalColumn, EventColumns
+from prioscore.server.engine.model import EventColumns
 from prioscore.server.errors import FailedPreconditionError
+from prioscore.server.store_records import (
+    EntityRecord,
+    EraseCounts,
+    EventBatch,
+    HistoryPoint,
+    ScoreRows,
+    StoredScore,
+    TierChangeRecord,
+    categorical,
+    floats,
+    ids_json,
+    json_path,
+    ordered,
+)
 from prioscore.server.store_schema import SCHEMA_VERSION, migrate, schema_version
+from prioscore.server.store_scores import SCORE_EPSILON, ScoreTables
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SCORE_EPSILON",
     "EntityRecord",
     "EraseCounts",
     "EventBatch",
@@ -53,175 +68,12 @@ __all__ = [
 PAGE_CACHE_KIB = 65_536
 WAL_AUTOCHECKPOINT_PAGES = 16_384  # ~64 MiB of 4 KiB pages between checkpoints
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this after one
-# History is appended only when the score moves by more than this (or the tier changes).
-SCORE_EPSILON = 1e-9
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class EventBatch:
-    """Events in columnar form, one position per event.
-
-    properties: one JSON object text per event with string and numeric properties merged
-    (`'{"url": "/pricing", "clicks": 3}'`); None or "" means no properties. JSON text is
-    what executemany binds without any per-row work, so it is the fast form; a list of
-    dicts is accepted too and serialised with json.dumps (one call per event, slower).
-    value: NaN means "the event carries no value" and reads back as 1.0.
-    """
-
-    message_id: Sequence[str]
-    entity_id: Sequence[str]
-    event: Sequence[str]
-    ts: np.ndarray  # float64 seconds since the epoch
-    value: np.ndarray  # float64
-    properties: Sequence[str | None] | Sequence[Mapping[str, Any]]
-
-    def __len__(self) -> int:
-        return len(self.message_id)
-
-
-@dataclass(frozen=True)
-class EntityRecord:
-    """An entity and its attributes (identify traits).
-
-    Upserting merges: given keys overwrite, new keys are added, absent keys are kept; an
-    empty kind / account_id keeps the stored one; created is kept from the first write.
-    created / updated of 0.0 mean "now" when written.
-    """
-
-    id: str
-    kind: str = ""
-    account_id: str = ""
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    numeric_attributes: Mapping[str, float] = field(default_factory=dict)
-    created: float = 0.0
-    updated: float = 0.0
-
-
-@dataclass(frozen=True)
-class ScoreRows:
-    """Scores of n entities under one profile, columnar; ts is when they were computed.
-
-    tier: tier name per row ("" for none, e.g. disqualified, if the caller wants that);
-    reasons: one JSON text per row (stored and returned verbatim); empty means "[]".
-    """
-
-    entity_id: Sequence[str]
-    score: np.ndarray  # float64
-    engagement: np.ndarray  # float64
-    fit: np.ndarray  # float64
-    tier: Sequence[str] | np.ndarray
-    disqualified: np.ndarray  # bool
-    reasons: Sequence[str]
-    ts: float
-
-    def __len__(self) -> int:
-        return len(self.entity_id)
-
-
-@dataclass(frozen=True)
-class StoredScore:
-    entity_id: str
-    profile: str
-    profile_version: int
-    score: float
-    engagement: float
-    fit: float
-    tier: str
-    disqualified: bool
-    reasons: str  # JSON text as written
-    updated: float
-    account_id: str = ""  # of the entity row; "" when the entity has none / no row
-
-
-@dataclass(frozen=True)
-class HistoryPoint:
-    entity_id: str
-    profile: str
-    profile_version: int
-    ts: float
-    score: float
-    tier: str
-
-
-@dataclass(frozen=True)
-class TierChangeRecord:
-    """A tier transition; an entity's first score is a change from previous_tier "" with
-    previous_score 0.0."""
-
-    id: int
-    entity_id: str
-    profile: str
-    previous_tier: str
-    tier: str
-    previous_score: float
-    score: float
-    ts: float
-    cause_message_id: str
-
-
-@dataclass(frozen=True)
-class EraseCounts:
-    events: int
-    scores: int
-    history: int
-    tier_changes: int
-    entities: int
-
-    @property
-    def total(self) -> int:
-        return self.events + self.scores + self.history + self.tier_changes + self.entities
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _json_path(key: str) -> str:
-    """JSON path selecting the top-level `key` (dots, spaces, brackets allowed).
-
-    SQLite's JSON paths cannot escape a double quote inside a quoted key, so such a name
-    is refused rather than silently read as missing.
-    """
-    if '"' in key:
-        raise ValueError(f"property / attribute name {key!r} contains a double quote")
-    return '$."' + key + '"'
-
-
-def _ordered(values: Collection[str]) -> tuple[str, ...]:
-    """Distinct values: in the given order for sequences, sorted for sets (deterministic)."""
-    if isinstance(values, Sequence) and not isinstance(values, str):
-        return tuple(dict.fromkeys(values))
-    return tuple(sorted(set(values)))
-
-
-def _ids_json(ids: Sequence[str]) -> str:
-    return json.dumps(list(ids), ensure_ascii=False)
-
-
-def _categorical(raw: Sequence[Any], n: int) -> CategoricalColumn:
-    """Factorise a column of str / None (None -> code -1) without a Python loop per row."""
-    arr = np.array(raw, dtype=object) if n else np.empty(0, dtype=object)
-    present = arr != None  # noqa: E711 - elementwise on an object array
-    codes = np.full(n, -1, dtype=np.int32)
-    if present.any():
-        values = arr[present].astype(str)
-        vocabulary, inverse = np.unique(values, return_inverse=True)
-        codes[present] = inverse.astype(np.int32)
-        return CategoricalColumn(codes=codes, vocabulary=tuple(vocabulary.tolist()))
-    return CategoricalColumn(codes=codes, vocabulary=())
-
-
-def _floats(raw: Sequence[Any], n: int) -> np.ndarray:
-    """float64 column, None -> NaN."""
-    return np.array(raw, dtype=np.float64) if n else np.empty(0, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- store
 
 
-class Store:
+class Store(ScoreTables):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:
@@ -348,9 +200,9 @@ class Store:
         properties become CategoricalColumn (-1 where absent; numbers are read as their
         text), numeric ones float64 (NaN where absent or not a number).
         """
-        types = _ordered(event_types)
-        strings = _ordered(string_properties)
-        numbers = _ordered(numeric_properties)
+        types = ordered(event_types)
+        strings = ordered(string_properties)
+        numbers = ordered(numeric_properties)
         if len(set(entity_ids)) != len(entity_ids):
             raise ValueError("load_events: entity_ids must be distinct")
         # The type's position by CASE and the filter by IN (bound parameters): a json_each
@@ -369,15 +221,15 @@ class Store:
                 "CASE WHEN json_type(e.properties, ?) IN ('integer', 'real')"
                 " THEN json_extract(e.properties, ?) END"
             )
-        params += [_json_path(s) for s in strings]
+        params += [json_path(s) for s in strings]
         for s in numbers:
-            params += [_json_path(s), _json_path(s)]
+            params += [json_path(s), json_path(s)]
         sql = (
             f"SELECT {', '.join(columns)} FROM json_each(?) AS j"
             " CROSS JOIN events AS e ON e.entity_id = j.value"
             f" WHERE e.event IN ({', '.join('?' * len(types))})"
         )
-        params += [_ids_json(entity_ids), *types]
+        params += [ids_json(entity_ids), *types]
         if until is not None:
             sql += " AND e.ts <= ?"
             params.append(float(until))
@@ -393,8 +245,8 @@ class Store:
             ts=np.fromiter(cols[2], dtype=np.float64, count=n),
             value=np.fromiter(cols[3], dtype=np.float64, count=n),
             event_types=types,
-            strings={s: _categorical(cols[4 + i], n) for i, s in enumerate(strings)},
-            numbers={s: _floats(cols[4 + len(strings) + i], n) for i, s in enumerate(numbers)},
+            strings={s: categorical(cols[4 + i], n) for i, s in enumerate(strings)},
+            numbers={s: floats(cols[4 + len(strings) + i], n) for i, s in enumerate(numbers)},
         )
 
     def count_events(self, entity_id: str | None = None) -> int:
@@ -473,7 +325,7 @@ class Store:
             self.conn.execute(
                 "INSERT OR IGNORE INTO entities (id, kind, account_id, created, updated)"
                 " SELECT value, ?, ?, ?, ? FROM json_each(?)",
-                (kind, account_id, now, now, _ids_json(ids)),
+                (kind, account_id, now, now, ids_json(ids)),
             )
             return self.conn.total_changes - before
 
@@ -486,7 +338,7 @@ class Store:
             rows = self.conn.execute(
                 "SELECT e.id, e.kind, e.account_id FROM entities AS e"
                 " WHERE e.id IN (SELECT value FROM json_each(?))",
-                (_ids_json(ids),),
+                (ids_json(ids),),
             ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -499,7 +351,7 @@ class Store:
                 "SELECT e.id, e.kind, e.account_id, e.attributes, e.numeric_attributes,"
                 " e.created, e.updated FROM entities AS e"
                 " WHERE e.id IN (SELECT value FROM json_each(?))",
-                (_ids_json(ids),),
+                (ids_json(ids),),
             ).fetchall()
         return {
             r[0]: EntityRecord(
@@ -539,8 +391,8 @@ class Store:
         float64 (NaN missing) for numeric. A categorical attribute only present among the
         numeric ones is read as its text ("3", "2.5"), so fit rules may key on either; a
         name asked for as both is returned numeric."""
-        nums = _ordered(numeric)
-        cats = tuple(c for c in _ordered(categorical) if c not in nums)  # numeric wins
+        nums = ordered(numeric)
+        cats = tuple(c for c in ordered(categorical) if c not in nums)  # numeric wins
         n = len(entity_ids)
         out: dict[str, np.ndarray] = {c: np.full(n, "", dtype=np.str_) for c in cats}
         out.update({c: np.full(n, np.nan) for c in nums})
@@ -555,14 +407,14 @@ class Store:
                 " ELSE CAST(v AS TEXT) END"
                 " FROM (SELECT json_extract(e.numeric_attributes, ?) AS v)))"
             )
-            params += [_json_path(c), _json_path(c)]
+            params += [json_path(c), json_path(c)]
         for c in nums:
             columns.append(
                 "CASE WHEN json_type(e.numeric_attributes, ?) IN ('integer', 'real')"
                 " THEN json_extract(e.numeric_attributes, ?) END"
             )
-            params += [_json_path(c), _json_path(c)]
-        params.append(_ids_json(entity_ids))
+            params += [json_path(c), json_path(c)]
+        params.append(ids_json(entity_ids))
         with self._lock:
             rows = self.conn.execute(
                 f"SELECT {', '.join(columns)} FROM json_each(?) AS j"
@@ -583,273 +435,8 @@ class Store:
             column[pos] = values
             out[c] = column
         for i, c in enumerate(nums):
-            out[c][pos] = _floats(cols[1 + len(cats) + i], len(rows))
+            out[c][pos] = floats(cols[1 + len(cats) + i], len(rows))
         return out
-
-    # -- scores
-
-    def write_scores(
-        self, profile: str, version: int, rows: ScoreRows, cause_message_id: str = ""
-    ) -> list[TierChangeRecord]:
-        """Upsert the scores of `rows` under `profile`; append history and tier changes.
-
-        History: a point is appended only where the score moved by more than SCORE_EPSILON
-        or the tier changed (a first score always counts), so re-scoring unchanged entities
-        costs no history rows; the latest value is always in `scores`. Tier changes: one
-        row where the stored tier differs from the new one; returned with their ids, in
-        row order. Entity ids must be distinct within `rows`.
-        """
-        n = len(rows.entity_id)
-        if n == 0:
-            return []
-        ids = np.array(rows.entity_id, dtype=object)
-        score = np.asarray(rows.score, dtype=np.float64)
-        tier = np.array(rows.tier, dtype=object)
-        reasons: Sequence[str] = rows.reasons if len(rows.reasons) else ["[]"] * n
-        if not (
-            len(score)
-            == len(rows.engagement)
-            == len(rows.fit)
-            == len(tier)
-            == len(rows.disqualified)
-            == len(reasons)
-            == n
-        ):
-            raise ValueError("ScoreRows columns differ in length")
-        ts = float(rows.ts)
-        with self._write():
-            prev = self.conn.execute(
-                "SELECT j.key, s.score, s.tier FROM json_each(?) AS j"
-                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
-                (_ids_json(rows.entity_id), profile),
-            ).fetchall()
-            prev_score = np.zeros(n)
-            prev_tier = np.full(n, "", dtype=object)
-            has_prev = np.zeros(n, dtype=bool)
-            if prev:
-                p_pos, p_score, p_tier = zip(*prev, strict=True)
-                pos = np.fromiter(p_pos, dtype=np.int64, count=len(prev))
-                prev_score[pos] = p_score
-                prev_tier[pos] = p_tier
-                has_prev[pos] = True
-            tier_changed = prev_tier != tier
-            moved = ~has_prev | (np.abs(score - prev_score) > SCORE_EPSILON)
-            history = np.flatnonzero(moved | tier_changed)
-            changed = np.flatnonzero(tier_changed)
-
-            self.conn.executemany(
-                "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
-                " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (profile, entity_id) DO UPDATE SET"
-                " profile_version = excluded.profile_version, score = excluded.score,"
-                " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
-                " disqualified = excluded.disqualified, reasons = excluded.reasons,"
-                " updated = excluded.updated",
-                zip(
-                    rows.entity_id,
-                    repeat(profile),
-                    repeat(int(version)),
-                    score.tolist(),
-                    np.asarray(rows.engagement, dtype=np.float64).tolist(),
-                    np.asarray(rows.fit, dtype=np.float64).tolist(),
-                    tier.tolist(),
-                    np.asarray(rows.disqualified, dtype=bool).astype(np.int64).tolist(),
-                    reasons,
-                    repeat(ts),
-                ),
-            )
-            if len(history):
-                self.conn.executemany(
-                    "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
-                    " tier) VALUES (?, ?, ?, ?, ?, ?)",
-                    zip(
-                        ids[history].tolist(),
-                        repeat(profile),
-                        repeat(int(version)),
-                        repeat(ts),
-                        score[history].tolist(),
-                        tier[history].tolist(),
-                    ),
-                )
-            if not len(changed):
-                return []
-            c_ids = ids[changed].tolist()
-            c_prev_tier = prev_tier[changed].tolist()
-            c_tier = tier[changed].tolist()
-            c_prev_score = prev_score[changed].tolist()
-            c_score = score[changed].tolist()
-            self.conn.executemany(
-                "INSERT INTO tier_changes (entity_id, profile, previous_tier, tier,"
-                " previous_score, score, ts, cause_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                zip(
-                    c_ids,
-                    repeat(profile),
-                    c_prev_tier,
-                    c_tier,
-                    c_prev_score,
-                    c_score,
-                    repeat(ts),
-                    repeat(cause_message_id),
-                ),
-            )
-            # AUTOINCREMENT under the write lock: the ids of this executemany are contiguous.
-            last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-        first = last - len(changed) + 1
-        return [
-            TierChangeRecord(first + i, e, profile, pt, t, ps, s, ts, cause_message_id)
-            for i, (e, pt, t, ps, s) in enumerate(
-                zip(c_ids, c_prev_tier, c_tier, c_prev_score, c_score, strict=True)
-            )
-        ]
-
-    _SCORE_COLUMNS = (
-        "s.entity_id, s.profile, s.profile_version, s.score, s.engagement, s.fit, s.tier,"
-        " s.disqualified, s.reasons, s.updated, COALESCE(e.account_id, '')"
-    )
-
-    @staticmethod
-    def _stored(r: tuple[Any, ...]) -> StoredScore:
-        return StoredScore(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10])
-
-    @staticmethod
-    def _score_filter(
-        profile: str,
-        tiers: Collection[str],
-        account_id: str | None,
-        min_score: float | None,
-        include_disqualified: bool,
-        need_entities: bool = True,
-    ) -> tuple[str, list[Any]]:
-        if account_id is not None:
-            join = " JOIN entities AS e ON e.id = s.entity_id"
-        elif need_entities:
-            join = " LEFT JOIN entities AS e ON e.id = s.entity_id"
-        else:
-            join = ""
-        sql = f" FROM scores AS s{join} WHERE s.profile = ?"
-        params: list[Any] = [profile]
-        if tiers:
-            sql += " AND s.tier IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(set(tiers)), ensure_ascii=False))
-        if account_id is not None:
-            sql += " AND e.account_id = ?"
-            params.append(account_id)
-        if min_score is not None:
-            sql += " AND s.score >= ?"
-            params.append(float(min_score))
-        if not include_disqualified:
-            sql += " AND s.disqualified = 0"
-        return sql, params
-
-    def rank(
-        self,
-        profile: str,
-        *,
-        limit: int,
-        after: tuple[float, str] | None = None,
-        tiers: Collection[str] = (),
-        account_id: str | None = None,
-        min_score: float | None = None,
-        include_disqualified: bool = False,
-    ) -> list[StoredScore]:
-        """Scores of `profile`, best first (score DESC, entity_id ASC), keyset-paged:
-        `after` is (score, entity_id) of the previous page's last row. Walks the
-        scores_rank index, so a page costs O(limit) however deep it is."""
-        where, params = self._score_filter(
-            profile, tiers, account_id, min_score, include_disqualified
-        )
-        if after is not None:
-            # The first term bounds the index range, the second breaks ties on entity_id.
-            where += " AND s.score <= ? AND (s.score < ? OR s.entity_id > ?)"
-            params += [float(after[0]), float(after[0]), after[1]]
-        sql = f"SELECT {self._SCORE_COLUMNS}{where} ORDER BY s.score DESC, s.entity_id ASC LIMIT ?"
-        params.append(max(int(limit), 0))
-        with self._lock:
-            return [self._stored(r) for r in self.conn.execute(sql, params)]
-
-    def count_scores(
-        self,
-        profile: str,
-        *,
-        tiers: Collection[str] = (),
-        account_id: str | None = None,
-        min_score: float | None = None,
-        include_disqualified: bool = False,
-    ) -> int:
-        """How many rows rank() would page through with the same filters."""
-        where, params = self._score_filter(
-            profile, tiers, account_id, min_score, include_disqualified, need_entities=False
-        )
-        with self._lock:
-            return int(self.conn.execute(f"SELECT COUNT(*){where}", params).fetchone()[0])
-
-    def get_scores(self, profile: str, entity_ids: Sequence[str]) -> dict[str, StoredScore]:
-        """Stored scores by entity id; unscored ids are absent."""
-        if not entity_ids:
-            return {}
-        with self._lock:
-            rows = self.conn.execute(
-                f"SELECT {self._SCORE_COLUMNS} FROM json_each(?) AS j"
-                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value"
-                " LEFT JOIN entities AS e ON e.id = s.entity_id",
-                (_ids_json(entity_ids), profile),
-            ).fetchall()
-        return {r[0]: self._stored(r) for r in rows}
-
-    def score_history(
-        self,
-        entity_id: str,
-        profile: str | None = None,
-        *,
-        limit: int,
-        before: float | None = None,
-    ) -> list[HistoryPoint]:
-        """History points of one entity (one profile or all), newest first; `before`
-        keeps ts < before (page with the last point's ts)."""
-        sql = (
-            "SELECT entity_id, profile, profile_version, ts, score, tier FROM score_history"
-            " WHERE entity_id = ?"
-        )
-        params: list[Any] = [entity_id]
-        if profile is not None:
-            sql += " AND profile = ?"
-            params.append(profile)
-        if before is not None:
-            sql += " AND ts < ?"
-            params.append(float(before))
-        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
-        params.append(max(int(limit), 0))
-        with self._lock:
-            return [HistoryPoint(*r) for r in self.conn.execute(sql, params)]
-
-    def tier_changes_since(
-        self, change_id: int, *, limit: int | None = None, profile: str | None = None
-    ) -> list[TierChangeRecord]:
-        """Tier changes with id > change_id, oldest first (a watch cursor)."""
-        sql = (
-            "SELECT id, entity_id, profile, previous_tier, tier, previous_score, score, ts,"
-            " cause_message_id FROM tier_changes WHERE id > ?"
-        )
-        params: list[Any] = [int(change_id)]
-        if profile is not None:
-            sql += " AND profile = ?"
-            params.append(profile)
-        sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._lock:
-            return [TierChangeRecord(*r) for r in self.conn.execute(sql, params)]
-
-    def last_tier_change_id(self) -> int:
-        """Cursor for "changes from now on" (0 when there never was one)."""
-        with self._lock:
-            row = self.conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'tier_changes'"
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    # -- erasure
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
         """Delete everything stored about one entity, in one transaction."""

@@ -1,0 +1,302 @@
+"""Score tables of the store: upserts with history and tier changes, ranking, history.
+
+A mixin of Store: it uses the connection, lock and transaction joining that Store owns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from prioscore.server.store_records import (
+    HistoryPoint,
+    ScoreRows,
+    StoredScore,
+    TierChangeRecord,
+    ids_json,
+)
+
+# History is appended only when the score moves by more than this (or the tier changes).
+SCORE_EPSILON = 1e-9
+
+
+class ScoreTables:
+    """scores, score_history and tier_changes."""
+
+    if TYPE_CHECKING:
+        conn: sqlite3.Connection
+        _lock: threading.RLock
+
+        def _write(self) -> AbstractContextManager[None]: ...
+
+    # -- scores
+
+    def write_scores(
+        self, profile: str, version: int, rows: ScoreRows, cause_message_id: str = ""
+    ) -> list[TierChangeRecord]:
+        """Upsert the scores of `rows` under `profile`; append history and tier changes.
+
+        History: a point is appended only where the score moved by more than SCORE_EPSILON
+        or the tier changed (a first score always counts), so re-scoring unchanged entities
+        costs no history rows; the latest value is always in `scores`. Tier changes: one
+        row where the stored tier differs from the new one; returned with their ids, in
+        row order. Entity ids must be distinct within `rows`.
+        """
+        n = len(rows.entity_id)
+        if n == 0:
+            return []
+        ids = np.array(rows.entity_id, dtype=object)
+        score = np.asarray(rows.score, dtype=np.float64)
+        tier = np.array(rows.tier, dtype=object)
+        reasons: Sequence[str] = rows.reasons if len(rows.reasons) else ["[]"] * n
+        if not (
+            len(score)
+            == len(rows.engagement)
+            == len(rows.fit)
+            == len(tier)
+            == len(rows.disqualified)
+            == len(reasons)
+            == n
+        ):
+            raise ValueError("ScoreRows columns differ in length")
+        ts = float(rows.ts)
+        with self._write():
+            prev = self.conn.execute(
+                "SELECT j.key, s.score, s.tier FROM json_each(?) AS j"
+                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
+                (ids_json(rows.entity_id), profile),
+            ).fetchall()
+            prev_score = np.zeros(n)
+            prev_tier = np.full(n, "", dtype=object)
+            has_prev = np.zeros(n, dtype=bool)
+            if prev:
+                p_pos, p_score, p_tier = zip(*prev, strict=True)
+                pos = np.fromiter(p_pos, dtype=np.int64, count=len(prev))
+                prev_score[pos] = p_score
+                prev_tier[pos] = p_tier
+                has_prev[pos] = True
+            tier_changed = prev_tier != tier
+            moved = ~has_prev | (np.abs(score - prev_score) > SCORE_EPSILON)
+            history = np.flatnonzero(moved | tier_changed)
+            changed = np.flatnonzero(tier_changed)
+
+            self.conn.executemany(
+                "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
+                " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (profile, entity_id) DO UPDATE SET"
+                " profile_version = excluded.profile_version, score = excluded.score,"
+                " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
+                " disqualified = excluded.disqualified, reasons = excluded.reasons,"
+                " updated = excluded.updated",
+                zip(
+                    rows.entity_id,
+                    repeat(profile),
+                    repeat(int(version)),
+                    score.tolist(),
+                    np.asarray(rows.engagement, dtype=np.float64).tolist(),
+                    np.asarray(rows.fit, dtype=np.float64).tolist(),
+                    tier.tolist(),
+                    np.asarray(rows.disqualified, dtype=bool).astype(np.int64).tolist(),
+                    reasons,
+                    repeat(ts),
+                ),
+            )
+            if len(history):
+                self.conn.executemany(
+                    "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
+                    " tier) VALUES (?, ?, ?, ?, ?, ?)",
+                    zip(
+                        ids[history].tolist(),
+                        repeat(profile),
+                        repeat(int(version)),
+                        repeat(ts),
+                        score[history].tolist(),
+                        tier[history].tolist(),
+                    ),
+                )
+            if not len(changed):
+                return []
+            c_ids = ids[changed].tolist()
+            c_prev_tier = prev_tier[changed].tolist()
+            c_tier = tier[changed].tolist()
+            c_prev_score = prev_score[changed].tolist()
+            c_score = score[changed].tolist()
+            self.conn.executemany(
+                "INSERT INTO tier_changes (entity_id, profile, previous_tier, tier,"
+                " previous_score, score, ts, cause_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                zip(
+                    c_ids,
+                    repeat(profile),
+                    c_prev_tier,
+                    c_tier,
+                    c_prev_score,
+                    c_score,
+                    repeat(ts),
+                    repeat(cause_message_id),
+                ),
+            )
+            # AUTOINCREMENT under the write lock: the ids of this executemany are contiguous.
+            last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        first = last - len(changed) + 1
+        return [
+            TierChangeRecord(first + i, e, profile, pt, t, ps, s, ts, cause_message_id)
+            for i, (e, pt, t, ps, s) in enumerate(
+                zip(c_ids, c_prev_tier, c_tier, c_prev_score, c_score, strict=True)
+            )
+        ]
+
+    _SCORE_COLUMNS = (
+        "s.entity_id, s.profile, s.profile_version, s.score, s.engagement, s.fit, s.tier,"
+        " s.disqualified, s.reasons, s.updated, COALESCE(e.account_id, '')"
+    )
+
+    @staticmethod
+    def _stored(r: tuple[Any, ...]) -> StoredScore:
+        return StoredScore(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10])
+
+    @staticmethod
+    def _score_filter(
+        profile: str,
+        tiers: Collection[str],
+        account_id: str | None,
+        min_score: float | None,
+        include_disqualified: bool,
+        need_entities: bool = True,
+    ) -> tuple[str, list[Any]]:
+        if account_id is not None:
+            join = " JOIN entities AS e ON e.id = s.entity_id"
+        elif need_entities:
+            join = " LEFT JOIN entities AS e ON e.id = s.entity_id"
+        else:
+            join = ""
+        sql = f" FROM scores AS s{join} WHERE s.profile = ?"
+        params: list[Any] = [profile]
+        if tiers:
+            sql += " AND s.tier IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(set(tiers)), ensure_ascii=False))
+        if account_id is not None:
+            sql += " AND e.account_id = ?"
+            params.append(account_id)
+        if min_score is not None:
+            sql += " AND s.score >= ?"
+            params.append(float(min_score))
+        if not include_disqualified:
+            sql += " AND s.disqualified = 0"
+        return sql, params
+
+    def rank(
+        self,
+        profile: str,
+        *,
+        limit: int,
+        after: tuple[float, str] | None = None,
+        tiers: Collection[str] = (),
+        account_id: str | None = None,
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+    ) -> list[StoredScore]:
+        """Scores of `profile`, best first (score DESC, entity_id ASC), keyset-paged:
+        `after` is (score, entity_id) of the previous page's last row. Walks the
+        scores_rank index, so a page costs O(limit) however deep it is."""
+        where, params = self._score_filter(
+            profile, tiers, account_id, min_score, include_disqualified
+        )
+        if after is not None:
+            # The first term bounds the index range, the second breaks ties on entity_id.
+            where += " AND s.score <= ? AND (s.score < ? OR s.entity_id > ?)"
+            params += [float(after[0]), float(after[0]), after[1]]
+        sql = f"SELECT {self._SCORE_COLUMNS}{where} ORDER BY s.score DESC, s.entity_id ASC LIMIT ?"
+        params.append(max(int(limit), 0))
+        with self._lock:
+            return [self._stored(r) for r in self.conn.execute(sql, params)]
+
+    def count_scores(
+        self,
+        profile: str,
+        *,
+        tiers: Collection[str] = (),
+        account_id: str | None = None,
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+    ) -> int:
+        """How many rows rank() would page through with the same filters."""
+        where, params = self._score_filter(
+            profile, tiers, account_id, min_score, include_disqualified, need_entities=False
+        )
+        with self._lock:
+            return int(self.conn.execute(f"SELECT COUNT(*){where}", params).fetchone()[0])
+
+    def get_scores(self, profile: str, entity_ids: Sequence[str]) -> dict[str, StoredScore]:
+        """Stored scores by entity id; unscored ids are absent."""
+        if not entity_ids:
+            return {}
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT {self._SCORE_COLUMNS} FROM json_each(?) AS j"
+                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value"
+                " LEFT JOIN entities AS e ON e.id = s.entity_id",
+                (ids_json(entity_ids), profile),
+            ).fetchall()
+        return {r[0]: self._stored(r) for r in rows}
+
+    def score_history(
+        self,
+        entity_id: str,
+        profile: str | None = None,
+        *,
+        limit: int,
+        before: float | None = None,
+    ) -> list[HistoryPoint]:
+        """History points of one entity (one profile or all), newest first; `before`
+        keeps ts < before (page with the last point's ts)."""
+        sql = (
+            "SELECT entity_id, profile, profile_version, ts, score, tier FROM score_history"
+            " WHERE entity_id = ?"
+        )
+        params: list[Any] = [entity_id]
+        if profile is not None:
+            sql += " AND profile = ?"
+            params.append(profile)
+        if before is not None:
+            sql += " AND ts < ?"
+            params.append(float(before))
+        sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
+        params.append(max(int(limit), 0))
+        with self._lock:
+            return [HistoryPoint(*r) for r in self.conn.execute(sql, params)]
+
+    def tier_changes_since(
+        self, change_id: int, *, limit: int | None = None, profile: str | None = None
+    ) -> list[TierChangeRecord]:
+        """Tier changes with id > change_id, oldest first (a watch cursor)."""
+        sql = (
+            "SELECT id, entity_id, profile, previous_tier, tier, previous_score, score, ts,"
+            " cause_message_id FROM tier_changes WHERE id > ?"
+        )
+        params: list[Any] = [int(change_id)]
+        if profile is not None:
+            sql += " AND profile = ?"
+            params.append(profile)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._lock:
+            return [TierChangeRecord(*r) for r in self.conn.execute(sql, params)]
+
+    def last_tier_change_id(self) -> int:
+        """Cursor for "changes from now on" (0 when there never was one)."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'tier_changes'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- erasure
