@@ -18,8 +18,8 @@ from opentelemetry import metrics, trace
 
 from prioscore.server.config import Limits
 from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
-from prioscore.server.engine.scoring import score
+from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult, TierMode, Tiers
+from prioscore.server.engine.scoring import assign_tiers, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.explain import encode_reasons
 from prioscore.server.inputs import (
@@ -207,6 +207,7 @@ class Service:
             if not chosen:
                 continue
             scored = self._score_from_store(profile, chosen, now)
+            self._tier_against_population(scored)
             rows = self._score_rows(scored, now)
             changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
             rescored += len(chosen)
@@ -243,7 +244,31 @@ class Service:
             if entity_id not in known:
                 raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
         when = self._clock() if as_of is None else as_of
-        return self._score_from_store(profile, ids, when, explain=explain, top_reasons=top_reasons)
+        scored = self._score_from_store(
+            profile, ids, when, explain=explain, top_reasons=top_reasons
+        )
+        self._tier_against_population(scored)
+        return scored
+
+    def _tier_against_population(self, scored: Scored) -> None:
+        """Quantile tiers of stored entities are relative to the whole stored population,
+        not to the handful of entities one ingest batch or request happens to touch."""
+        tiers = scored.profile.tiers
+        if tiers.mode != TierMode.QUANTILE:
+            return
+        result = scored.result
+        eligible = ~result.disqualified
+        population = np.concatenate(
+            [
+                self.store.population_scores(scored.profile.name, scored.entity_ids),
+                result.score[eligible],
+            ]
+        )
+        if population.size == 0:
+            return
+        cuts = np.quantile(population, tiers.thresholds)
+        absolute = Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+        result.tier = assign_tiers(absolute, result.score, eligible)
 
     def score_events(
         self,

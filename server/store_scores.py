@@ -233,6 +233,17 @@ class ScoreTables:
         with self._lock:
             return int(self.conn.execute(f"SELECT COUNT(*){where}", params).fetchone()[0])
 
+    def population_scores(self, profile: str, excluding: Sequence[str] = ()) -> np.ndarray:
+        """Stored scores of the eligible (not disqualified) population of `profile`, less
+        `excluding` (entities about to be rescored): quantile tiers are cut on these."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT score FROM scores WHERE profile = ? AND disqualified = 0"
+                " AND entity_id NOT IN (SELECT value FROM json_each(?))",
+                (profile, ids_json(excluding)),
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
+
     def get_scores(self, profile: str, entity_ids: Sequence[str]) -> dict[str, StoredScore]:
         """Stored scores by entity id; unscored ids are absent."""
         if not entity_ids:
