@@ -31,6 +31,7 @@ from prioscore.server.inputs import (
     event_columns,
     inline_attributes,
     properties_json,
+    select_feature_columns,
     tracked_entity_kinds,
     validate_entities,
     validate_events,
@@ -239,7 +240,7 @@ class Service:
         for i, entity_id in enumerate(ids):
             if not entity_id:
                 raise InvalidArgumentError.of(f"entity_ids[{i}]", "must not be empty")
-        known = self.store.get_entities(ids)
+        known = self.store.entity_columns(ids)  # existence only: no attribute decoding
         for i, entity_id in enumerate(ids):
             if entity_id not in known:
                 raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
@@ -311,7 +312,7 @@ class Service:
         """Scores a precomputed feature matrix whose columns follow the profile's signals."""
         profile = self.get_profile(profile_name)
         if columns:
-            matrix = _select_columns(matrix, list(columns), profile)
+            matrix = select_feature_columns(matrix, list(columns), profile)
         if matrix.ndim != 2 or matrix.shape[1] != len(profile.signals):
             raise InvalidArgumentError.of(
                 "features.shape",
@@ -425,7 +426,7 @@ class Service:
             raise InvalidArgumentError.of("entity_id", "required")
         if profile_name:
             self.get_profile(profile_name)
-        if not self.store.get_entities([entity_id]):
+        if not self.store.entity_columns([entity_id]):
             raise NotFoundError("entity", entity_id, "entity_id")
         size = page_size(requested_size, self.limits.max_page_size, default=100)
         fp = fingerprint("history", entity_id, profile_name)
@@ -446,16 +447,3 @@ class Service:
         if wanted.profile:
             self.get_profile(wanted.profile)
         return self.hub.watch(wanted)
-
-
-def _select_columns(matrix: np.ndarray, columns: list[str], profile: Profile) -> np.ndarray:
-    """Reorders named feature columns into the profile's signal order (extras ignored)."""
-    if len(columns) != matrix.shape[1]:
-        raise InvalidArgumentError.of(
-            "features.columns", f"{len(columns)} names for {matrix.shape[1]} columns"
-        )
-    position = {name: i for i, name in enumerate(columns)}
-    absent = [name for name in profile.signal_names if name not in position]
-    if absent:
-        raise InvalidArgumentError.of("features.columns", f"missing signal {absent[0]!r}")
-    return matrix[:, [position[name] for name in profile.signal_names]]
