@@ -180,8 +180,16 @@ class Contribution(_message.Message):
     kind: ContributionKind
     def __init__(self, name: _Optional[str] = ..., feature: _Optional[float] = ..., points: _Optional[float] = ..., kind: _Optional[_Union[ContributionKind, str]] = ...) -> None: ...
 
+class Contributor(_message.Message):
+    __slots__ = ("entity_id", "points")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    points: float
+    def __init__(self, entity_id: _Optional[str] = ..., points: _Optional[float] = ...) -> None: ...
+
 class Score(_message.Message):
-    __slots__ = ("entity_id", "profile", "profile_version", "score", "engagement", "fit", "tier", "disqualified", "disqualify_reason", "contributions", "top_reasons", "update_time")
+    __slots__ = ("entity_id", "profile", "profile_version", "score", "engagement", "fit", "tier", "disqualified", "disqualify_reason", "contributions", "top_reasons", "update_time", "top_contributors")
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     PROFILE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +202,7 @@ class Score(_message.Message):
     CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     TOP_REASONS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TOP_CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
     entity_id: str
     profile: str
     profile_version: int
@@ -206,7 +215,8 @@ class Score(_message.Message):
     contributions: _containers.RepeatedCompositeFieldContainer[Contribution]
     top_reasons: _containers.RepeatedCompositeFieldContainer[Contribution]
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., profile_version: _Optional[int] = ..., score: _Optional[float] = ..., engagement: _Optional[float] = ..., fit: _Optional[float] = ..., tier: _Optional[str] = ..., disqualified: _Optional[bool] = ..., disqualify_reason: _Optional[str] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., top_reasons: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    top_contributors: _containers.RepeatedCompositeFieldContainer[Contributor]
+    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., profile_version: _Optional[int] = ..., score: _Optional[float] = ..., engagement: _Optional[float] = ..., fit: _Optional[float] = ..., tier: _Optional[str] = ..., disqualified: _Optional[bool] = ..., disqualify_reason: _Optional[str] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., top_reasons: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_contributors: _Optional[_Iterable[_Union[Contributor, _Mapping]]] = ...) -> None: ...
 
 class TierChange(_message.Message):
     __slots__ = ("entity_id", "profile", "previous_tier", "tier", "previous_score", "score", "time", "cause_message_id", "account_id")
