@@ -13,6 +13,8 @@ Format (tables and keys; anything else is reported with the closest valid name):
     version     = 1                      integer >= 1; bump it when scores change meaning
     entity      = "contact"              what is scored: contact, account, subscription, ticket
     description = "..."                  optional
+    members     = "contact"              optional rollup: the events of entities of this kind
+                                         whose account is the scored entity count as its own
 
     [scoring]                    optional
     max_points = 100             raw points that map to an engagement of 100. Default: the
@@ -40,6 +42,20 @@ Format (tables and keys; anything else is reported with the closest valid name):
     match       = { category = "hot", form = ["demo", "trial"] }   property -> value(s)
     missing     = 0              feature value when the entity has no matching event
     description = "..."          optional, shown in explanations
+
+    A score signal reads another profile's current scores of related entities instead
+    of events (no event / match / half_life_days / window_days on it):
+    scores      = "lead_qualification"   the profile whose stored scores are read
+    of          = "members"      members: the entities whose account is this entity;
+                                 account: this entity's account (one entity)
+    aggregate   = "count"        members: sum | max | mean | count | distinct;
+                                 account: score
+    min_score   = 40             0-100, optional: only related entities scoring at least
+                                 this count (disqualified ones never do)
+    by          = "seniority"    distinct only: the related attribute whose values count
+    Score signals may not form a cycle across profiles (a → b → a is reported with its
+    path); ingest rescores profiles in dependency order and follows the relations, so a
+    contact's event also rescores its account and a churn change its account's tickets.
 
     [[fit]]                      optional: points from entity attributes
     attribute = "seniority"
@@ -100,6 +116,7 @@ from prioscore.server.profile_check import (
     read_fit,
     read_signals,
 )
+from prioscore.server.profile_graph import check_profile_set, dependency_order
 from prioscore.server.profile_toml import Locator, syntax_error_line, to_toml
 
 __all__ = [
@@ -248,6 +265,9 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
         c.add("profile.version", f"version must be an integer >= 1, got {describe(version)}")
     entity = c.get(head, "profile", "entity", "str", required=True) or ""
+    members = c.get(head, "profile", "members", "str") or ""
+    if members and members == entity:
+        c.add("profile.members", f"members must be another kind than the entity {entity!r}")
     if "profile" not in data:  # one issue for the missing table, not one per required key
         del c.issues[before:]
     scoring = c.section(data, "scoring")
@@ -269,6 +289,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         disqualify=disqualify,
         fit_weight=fit_weight,
         source=c.source,
+        members=members,
     )
 
 
@@ -310,6 +331,8 @@ def load_directory(path: str | Path) -> dict[str, Profile]:
     All-or-nothing on purpose: a reload never leaves the service with half a profile set,
     and one error report covers every file so nobody fixes them one reload at a time.
     Duplicate profile names are reported on the later file (files load in name order).
+    Score signals are checked across the set (unknown profiles, cycles with their path),
+    and the result is in dependency order: each profile after the profiles it reads.
     An empty directory yields {}; the caller decides whether that is acceptable.
     """
     directory = Path(path)
@@ -317,6 +340,7 @@ def load_directory(path: str | Path) -> dict[str, Profile]:
         issue = ProfileIssue(str(directory), 0, "", "profile directory does not exist")
         raise ProfileInvalidError([issue])
     profiles: dict[str, Profile] = {}
+    texts: dict[str, str] = {}
     issues: list[ProfileIssue] = []
     for file in sorted(directory.glob("*.toml")):
         try:
@@ -332,9 +356,12 @@ def load_directory(path: str | Path) -> dict[str, Profile]:
             issues.append(ProfileIssue(str(file), line, "profile.name", reason))
             continue
         profiles[profile.name] = profile
+        texts[profile.name] = text
+    if not issues:
+        issues = check_profile_set(profiles, texts)
     if issues:
         raise ProfileInvalidError(issues)
-    return profiles
+    return dependency_order(profiles)
 
 
 def profile_to_toml(profile: Profile) -> str:

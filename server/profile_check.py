@@ -18,11 +18,14 @@ from typing import Any
 from prioscore.server.engine.model import (
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
+    RELATED_AGGREGATES,
+    SCORE_ONLY_AGGREGATES,
     Aggregate,
     CategoryRule,
     DisqualifyRule,
     FitRule,
     NumericRange,
+    Relation,
     Signal,
 )
 from prioscore.server.errors import ProfileIssue
@@ -31,7 +34,7 @@ from prioscore.server.profile_toml import Locator
 TABLES = ("profile", "scoring", "tiers")
 ARRAYS = ("categories", "signals", "fit", "disqualify")
 KEYS: dict[str, tuple[str, ...]] = {
-    "profile": ("name", "version", "entity", "description"),
+    "profile": ("name", "version", "entity", "description", "members"),
     "scoring": ("max_points", "fit_weight"),
     "categories": ("name", "property", "equals", "prefixes", "contains", "eliminatory"),
     "signals": (
@@ -45,6 +48,10 @@ KEYS: dict[str, tuple[str, ...]] = {
         "window_days",
         "missing",
         "description",
+        "scores",
+        "of",
+        "min_score",
+        "by",
     ),
     "fit": ("attribute", "points", "ranges"),
     "ranges": ("min", "max", "points"),
@@ -261,6 +268,55 @@ def _parameter(
     return value
 
 
+_EVENT_ONLY_KEYS = ("event", "match", "half_life_days", "window_days")
+_SCORE_ONLY_KEYS = ("of", "min_score", "by")
+
+
+def _score_source(
+    c: Checker, t: dict[str, Any], p: str, aggregate: Aggregate | None
+) -> tuple[str, Relation | None, float, str]:
+    """scores / of / min_score / by of a score signal; refuses them on an event signal.
+
+    A score signal reads another profile's current scores of related entities, so the
+    event keys mean nothing on it and are refused rather than silently ignored.
+    """
+    scores = c.get(t, p, "scores", "str") or ""
+    if not scores:
+        for key in _SCORE_ONLY_KEYS:
+            if key in t:
+                c.add(f"{p}.{key}", f"{key} applies only to signals that read `scores`")
+        if aggregate in SCORE_ONLY_AGGREGATES:
+            c.add(
+                f"{p}.aggregate",
+                f"aggregate {aggregate.value!r} reads other profiles' scores: add"
+                ' scores = "<profile>" and of = "account" | "members"',
+            )
+        return "", None, 0.0, ""
+    for key in _EVENT_ONLY_KEYS:
+        if key in t:
+            c.add(f"{p}.{key}", f"{key} has no effect on a signal that reads `scores`; remove it")
+    raw_of = c.get(t, p, "of", "str", required=True)
+    relations = [r.value for r in Relation]
+    of = Relation(raw_of) if raw_of in relations else None
+    if raw_of is not None and of is None:
+        c.add(f"{p}.of", f"unknown relation {raw_of!r}; valid: {', '.join(relations)}")
+    if of is not None and aggregate is not None and aggregate not in RELATED_AGGREGATES[of]:
+        valid = ", ".join(sorted(a.value for a in RELATED_AGGREGATES[of]))
+        c.add(
+            f"{p}.aggregate",
+            f"aggregate {aggregate.value!r} cannot read {of.value!r} scores; valid: {valid}",
+        )
+    min_score = c.get(t, p, "min_score", "num") or 0.0
+    if not 0 <= min_score <= 100:
+        c.add(f"{p}.min_score", f"min_score is a 0-100 score, got {min_score:g}")
+    by = c.get(t, p, "by", "str") or ""
+    if aggregate == Aggregate.DISTINCT and not by:
+        c.add(f"{p}.by", "missing required key 'by': aggregate 'distinct' counts values of it")
+    elif aggregate != Aggregate.DISTINCT and "by" in t:
+        c.add(f"{p}.by", "by has no effect unless aggregate = 'distinct'; remove it")
+    return scores, of, min_score, by
+
+
 def read_signals(c: Checker, data: dict[str, Any], categories: Sequence[str]) -> tuple[Signal, ...]:
     blocks = c.section(data, "signals")
     if not blocks and isinstance(data.get("signals", []), list):
@@ -286,18 +342,24 @@ def read_signals(c: Checker, data: dict[str, Any], categories: Sequence[str]) ->
         cap = c.get(t, p, "cap", "num")
         if cap is not None and cap <= 0:
             c.add(f"{p}.cap", f"cap must be > 0 (points are clipped to -cap..cap), got {cap:g}")
+        scores, of, min_score, by = _score_source(c, t, p, aggregate)
+        event_agg = None if scores else aggregate
         signals.append(
             Signal(
                 name=name,
-                event=c.get(t, p, "event", "str", required=True) or "",
+                event=c.get(t, p, "event", "str", required=not scores) or "",
                 aggregate=aggregate or Aggregate.COUNT,
                 weight=c.get(t, p, "weight", "num", required=True) or 0.0,
                 cap=cap,
-                match=_match(c, t, p, categories),
-                half_life_days=_parameter(c, t, p, "half_life_days", aggregate, NEEDS_HALF_LIFE),
-                window_days=_parameter(c, t, p, "window_days", aggregate, NEEDS_WINDOW),
+                match={} if scores else _match(c, t, p, categories),
+                half_life_days=_parameter(c, t, p, "half_life_days", event_agg, NEEDS_HALF_LIFE),
+                window_days=_parameter(c, t, p, "window_days", event_agg, NEEDS_WINDOW),
                 missing=c.get(t, p, "missing", "num") or 0.0,
                 description=c.get(t, p, "description", "str") or "",
+                scores=scores,
+                of=of,
+                min_score=min_score,
+                by=by,
             )
         )
     return tuple(signals)

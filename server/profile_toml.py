@@ -200,7 +200,14 @@ def _signal_lines(s: Signal) -> list[str]:
     lines = ["[[signals]]", f"name = {string(s.name)}"]
     if s.description:
         lines.append(f"description = {string(s.description)}")
-    lines.append(f"event = {string(s.event)}")
+    if s.reads_scores:
+        lines += [f"scores = {string(s.scores)}", f"of = {string(s.of.value if s.of else '')}"]
+        if s.min_score:
+            lines.append(f"min_score = {number(s.min_score)}")
+        if s.by:
+            lines.append(f"by = {string(s.by)}")
+    else:
+        lines.append(f"event = {string(s.event)}")
     if s.match:
         lines.append(
             "match = "
@@ -228,6 +235,8 @@ def to_toml(
     """
     out = ["[profile]", f"name = {string(profile.name)}", f"version = {profile.version}"]
     out.append(f"entity = {string(profile.entity)}")
+    if profile.members:
+        out.append(f"members = {string(profile.members)}")
     if profile.description:
         out.append(f"description = {string(profile.description)}")
     scoring = []

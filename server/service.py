@@ -38,6 +38,15 @@ from prioscore.server.inputs import (
 )
 from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.profiles import ProfileRegistry, ReloadResult, profile_inputs
+from prioscore.server.relations import (
+    Contributors,
+    RelatedInputs,
+    affected,
+    contributors,
+    fill_score_signals,
+    load_events,
+    load_related_scores,
+)
 from prioscore.server.store import (
     EraseCounts,
     EventBatch,
@@ -65,6 +74,7 @@ class Scored:
     entity_ids: list[str]
     result: ScoreResult
     features: np.ndarray
+    contributors: Contributors | None = None
 
 
 @dataclass(frozen=True)
@@ -192,28 +202,40 @@ class Service:
     def _rescore(
         self, entity_ids: list[str], now: float, cause: str
     ) -> tuple[list[TierChangeRecord], int]:
-        """Rescores entity_ids under each profile that applies to them; inside a transaction."""
+        """Rescores entity_ids under each profile that applies to them, and whatever the
+        change reaches through accounts (relations.affected); inside a transaction.
+
+        Profiles come in dependency order, so a profile reading another's scores reads
+        the ones this batch just wrote.
+        """
         if not entity_ids:
             return [], 0
         stored = self.store.entity_columns(entity_ids)
         kinds = np.asarray([stored[i][0] if i in stored else "" for i in entity_ids], object)
         changes: list[TierChangeRecord] = []
-        rescored = 0
+        rescored: dict[str, list[str]] = {}
         for profile in self.profiles.all():
             # An entity of unknown kind is scored by every profile; a known kind only by
             # the profiles written for it.
             chosen = [
                 entity_ids[i] for i in np.flatnonzero((kinds == profile.entity) | (kinds == ""))
             ]
+            reached = affected(self.store, profile, entity_ids, rescored)
+            if reached:
+                self.store.claim_entities(reached, profile.entity, now)
+                claimed = self.store.entity_columns(reached)
+                reached = [e for e in reached if claimed[e][0] == profile.entity]
+                chosen = sorted(set(chosen).union(reached))
             if not chosen:
                 continue
             scored = self._score_from_store(profile, chosen, now)
             self._tier_against_population(scored)
             rows = self._score_rows(scored, now)
             changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
-            rescored += len(chosen)
-        _entities_scored.add(rescored)
-        return changes, rescored
+            rescored[profile.name] = chosen
+        count = sum(len(ids) for ids in rescored.values())
+        _entities_scored.add(count)
+        return changes, count
 
     def _accounts_of(self, changes: list[TierChangeRecord]) -> dict[str, str]:
         """Account of each changed entity, for watchers' account filter (none: no query)."""
@@ -294,6 +316,13 @@ class Service:
         self._check_rows(len(entity_ids), "events")
         columns = event_columns(events, track, entity_ids, profile, when)
         features = compute_features(profile, columns, len(entity_ids), when)
+        if profile.reads_profiles:
+            # Inline entities read the stored scores of their account (sent with them) or
+            # of the stored members of their id; nothing inline is rolled up.
+            account = {e.id: e.account_id for e in entities}
+            accounts = [account.get(entity_id, "") for entity_id in entity_ids]
+            related = load_related_scores(self.store, profile, entity_ids, accounts)
+            fill_score_signals(profile, features.matrix, related)
         attrs = inline_attributes(profile, entity_ids, entities)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
         return Scored(profile, entity_ids, result, features.matrix)
@@ -348,19 +377,19 @@ class Service:
         top_reasons: int = 3,
     ) -> Scored:
         needs = profile_inputs(profile)
-        events = self.store.load_events(
-            entity_ids,
-            profile.event_types,
-            needs.string_properties,
-            needs.numeric_properties,
-            until=as_of,
-        )
+        events, members = load_events(self.store, profile, entity_ids, needs, as_of)
         attrs = self.store.attributes(
             entity_ids, needs.categorical_attributes, needs.numeric_attributes
         )
         features = compute_features(profile, events, len(entity_ids), as_of)
+        related = load_related_scores(self.store, profile, entity_ids, None)
+        fill_score_signals(profile, features.matrix, related)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        return Scored(profile, entity_ids, result, features.matrix)
+        inputs = RelatedInputs(members, related)
+        named = (
+            contributors(profile, len(entity_ids), inputs, as_of, top_reasons) if explain else None
+        )
+        return Scored(profile, entity_ids, result, features.matrix, named)
 
     def _score_rows(self, scored: Scored, now: float) -> ScoreRows:
         result = scored.result

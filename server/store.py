@@ -47,6 +47,7 @@ from prioscore.server.store_records import (
     json_path,
     ordered,
 )
+from prioscore.server.store_relations import RelatedRows, RelationQueries
 from prioscore.server.store_schema import SCHEMA_VERSION, migrate, schema_version
 from prioscore.server.store_scores import SCORE_EPSILON, ScoreTables
 
@@ -57,6 +58,7 @@ __all__ = [
     "EraseCounts",
     "EventBatch",
     "HistoryPoint",
+    "RelatedRows",
     "ScoreRows",
     "Store",
     "StoredScore",
@@ -73,7 +75,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(ScoreTables):
+class Store(ScoreTables, RelationQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:

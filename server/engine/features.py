@@ -339,6 +339,9 @@ def compute_features(
     selector = _Selector(profile, events, n_entities, as_of)
     matrix = np.empty((n_entities, len(profile.signals)), dtype=np.float64, order="F")
     for j, signal in enumerate(profile.signals):
+        if signal.reads_scores:  # filled from related scores by the caller (engine.related)
+            matrix[:, j] = signal.missing
+            continue
         sel = selector.select(signal)
         column = _aggregate(signal, sel, events.numbers)
         np.copyto(matrix[:, j], np.where(sel.counts > 0, column, signal.missing))

@@ -31,11 +31,35 @@ class Aggregate(StrEnum):
     TREND = "trend"  # (recent - prior) / (prior + 1), two consecutive windows of window_days
     EXISTS = "exists"  # 1.0 if any matching event, else 0.0
     DENSITY = "density"  # mean of value * clicks (behavioural density: time on page x clicks)
+    # Aggregates over other entities' current scores (signals with `scores = "<profile>"`):
+    MAX = "max"  # largest related score
+    MEAN = "mean"  # mean related score
+    DISTINCT = "distinct"  # distinct values of the related entities' `by` attribute
+    SCORE = "score"  # the one related entity's score (of = "account")
 
 
 # Aggregates that need a parameter, so validation can name the missing key.
 NEEDS_HALF_LIFE = frozenset({Aggregate.DECAYED_COUNT, Aggregate.DECAYED_SUM})
 NEEDS_WINDOW = frozenset({Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND})
+
+
+class Relation(StrEnum):
+    """Whose scores a score signal reads, relative to the scored entity."""
+
+    ACCOUNT = "account"  # the entity's account (entities.account_id): one related entity
+    MEMBERS = "members"  # the entities whose account is the scored entity (its contacts)
+
+
+# Which aggregates a score signal may use, per relation; event aggregates are the rest.
+RELATED_AGGREGATES: dict[Relation, frozenset[Aggregate]] = {
+    Relation.ACCOUNT: frozenset({Aggregate.SCORE}),
+    Relation.MEMBERS: frozenset(
+        {Aggregate.SUM, Aggregate.MAX, Aggregate.MEAN, Aggregate.COUNT, Aggregate.DISTINCT}
+    ),
+}
+SCORE_ONLY_AGGREGATES = frozenset(
+    {Aggregate.MAX, Aggregate.MEAN, Aggregate.DISTINCT, Aggregate.SCORE}
+)
 
 
 class TierMode(StrEnum):
@@ -81,6 +105,18 @@ class Signal:
     window_days: float | None = None
     missing: float = 0.0
     description: str = ""
+    scores: str = ""
+    of: Relation | None = None
+    min_score: float = 0.0
+    by: str = ""
+
+    @property
+    def reads_scores(self) -> bool:
+        """A score signal (`scores` names a profile) reads that profile's current scores
+        of related entities instead of events: `of` says which entities, `min_score`
+        keeps only those scoring at least that much ("engaged"), `by` is the attribute
+        whose distinct values `distinct` counts (e.g. the roles of engaged contacts)."""
+        return bool(self.scores)
 
 
 @dataclass(frozen=True)
@@ -131,6 +167,10 @@ class Profile:
     fit = 100 * clip(sum(fit points), 0, fit_max) / fit_max where fit_max is the sum of
     each fit rule's largest award; priority score =
     (1 - fit_weight) * engagement + fit_weight * fit (engagement alone without fit rules).
+
+    Rollup: with `members` (an entity kind, e.g. "contact"), the events of the entities of
+    that kind whose account is the scored entity count as the scored entity's own, so an
+    account profile sees the whole company's behaviour.
     """
 
     name: str
@@ -145,6 +185,7 @@ class Profile:
     disqualify: tuple[DisqualifyRule, ...] = ()
     fit_weight: float = 0.0
     source: str = ""
+    members: str = ""
 
     @property
     def signal_names(self) -> tuple[str, ...]:
@@ -152,7 +193,12 @@ class Profile:
 
     @property
     def event_types(self) -> frozenset[str]:
-        return frozenset(s.event for s in self.signals)
+        return frozenset(s.event for s in self.signals if not s.reads_scores)
+
+    @property
+    def reads_profiles(self) -> frozenset[str]:
+        """Names of the profiles whose scores this profile's signals read."""
+        return frozenset(s.scores for s in self.signals if s.reads_scores)
 
 
 @dataclass

@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 from prioscore.server.engine.model import (
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
+    RELATED_AGGREGATES,
+    SCORE_ONLY_AGGREGATES,
     Aggregate,
     CategoryRule,
     DisqualifyRule,
     FitRule,
     NumericRange,
     Profile,
+    Relation,
     Signal,
     TierMode,
     Tiers,
@@ -38,8 +41,29 @@ positive = st.floats(min_value=1e-3, max_value=1e6) | st.integers(1, 500).map(fl
 
 
 @st.composite
+def score_signals(draw: st.DrawFn, name: str) -> Signal:
+    of = draw(st.sampled_from(list(Relation)))
+    aggregate = draw(st.sampled_from(sorted(RELATED_AGGREGATES[of])))
+    return Signal(
+        name=name,
+        event="",
+        aggregate=aggregate,
+        weight=draw(numbers),
+        cap=draw(st.none() | positive),
+        missing=draw(numbers),
+        description=draw(texts),
+        scores=draw(names),
+        of=of,
+        min_score=draw(st.floats(0.0, 100.0)),
+        by=draw(names) if aggregate == Aggregate.DISTINCT else "",
+    )
+
+
+@st.composite
 def signals(draw: st.DrawFn, name: str, categories: list[str]) -> Signal:
-    aggregate = draw(st.sampled_from(list(Aggregate)))
+    if draw(st.integers(0, 4)) == 0:
+        return draw(score_signals(name))
+    aggregate = draw(st.sampled_from([a for a in Aggregate if a not in SCORE_ONLY_AGGREGATES]))
     properties = names.filter(lambda n: n != "category")
     match_values = st.lists(values, min_size=1, max_size=3).map(tuple)
     match = draw(st.dictionaries(properties, match_values, max_size=2))
@@ -123,6 +147,7 @@ def profiles(draw: st.DrawFn) -> Profile:
         ),
         fit_weight=draw(st.floats(0.0, 1.0)) if fit else 0.0,
         source="generated",
+        members=draw(st.sampled_from(["", "member", "user"])),
     )
 
 

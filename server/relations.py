@@ -1,0 +1,185 @@
+"""Account rollups and score signals: what a profile reads beyond its entity's own events,
+and which other entities must be rescored when one entity changes.
+
+Two relations, both through entities.account_id:
+- rollup (`members = "contact"` in [profile]): an account's score counts its contacts'
+  events as its own, and explanations name the contacts that contributed most;
+- score signals (`scores = "<profile>"`): read another profile's current stored scores of
+  the entity's members (sum, max, count of engaged contacts, breadth of roles) or of its
+  account (a ticket reads its account's churn_risk).
+
+Ingest rescores profiles in dependency order (profile_graph), and `affected` adds the
+entities a change reaches: the accounts of changed contacts, the tickets of an account
+whose churn score was just rewritten. So related scores are never older than the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.model import EventColumns, Profile, Relation
+from prioscore.server.engine.related import (
+    member_event_points,
+    member_score_points,
+    related_feature,
+    top_members,
+)
+from prioscore.server.profiles import ProfileInputs
+from prioscore.server.store import RelatedRows, Store
+
+
+@dataclass
+class Members:
+    """An account profile's members: ids, the position of each one's account, and their
+    events on the member axis (for explanations)."""
+
+    ids: list[str]
+    owner: np.ndarray
+    events: EventColumns
+
+
+@dataclass
+class Contributors:
+    """Top contributing members per scored entity: ids ("" = none) and points, [n, k]."""
+
+    entity_ids: np.ndarray
+    points: np.ndarray
+
+
+@dataclass
+class RelatedInputs:
+    """Everything a profile reads besides its entities' own events and attributes."""
+
+    members: Members | None
+    scores: dict[int, RelatedRows]  # signal index -> related stored scores
+
+
+def _take(events: EventColumns, rows: np.ndarray, entity: np.ndarray) -> EventColumns:
+    """The `rows` of events with a new entity axis."""
+    return replace(
+        events,
+        entity=entity,
+        event_type=events.event_type[rows],
+        ts=events.ts[rows],
+        value=events.value[rows],
+        strings={
+            k: replace(c, codes=c.codes[rows]) for k, c in events.strings.items()
+        },
+        numbers={k: v[rows] for k, v in events.numbers.items()},
+    )
+
+
+def load_events(
+    store: Store,
+    profile: Profile,
+    entity_ids: list[str],
+    needs: ProfileInputs,
+    until: float,
+) -> tuple[EventColumns, Members | None]:
+    """The profile's events of entity_ids, with members' events rolled up into their
+    account's row when the profile has `members`."""
+    load = (profile.event_types, needs.string_properties, needs.numeric_properties)
+    if not profile.members:
+        return store.load_events(entity_ids, *load, until=until), None
+    # Members have the (non-empty) members kind, the scored entities the profile's own
+    # kind or none, so the two id lists never overlap.
+    member_ids, owner = store.members_of(entity_ids, profile.members)
+    n = len(entity_ids)
+    events = store.load_events(entity_ids + member_ids, *load, until=until)
+    to_owner = np.concatenate([np.arange(n, dtype=np.int64), owner])
+    rolled = replace(events, entity=to_owner[events.entity])
+    of_member = np.flatnonzero(events.entity >= n)
+    member_events = _take(events, of_member, events.entity[of_member] - n)
+    return rolled, Members(member_ids, owner, member_events)
+
+
+def load_related_scores(
+    store: Store, profile: Profile, entity_ids: list[str], accounts: Sequence[str] | None
+) -> dict[int, RelatedRows]:
+    """Stored scores each score signal reads. accounts[i] is entity_ids[i]'s account for
+    entities sent inline; None reads the accounts of stored entities from the store."""
+    related: dict[int, RelatedRows] = {}
+    for j, signal in enumerate(profile.signals):
+        if not signal.reads_scores:
+            continue
+        if signal.of == Relation.MEMBERS:
+            related[j] = store.member_scores(signal.scores, entity_ids, signal.by)
+        elif accounts is None:
+            related[j] = store.account_scores(signal.scores, entity_ids)
+        else:
+            related[j] = store.scores_of(signal.scores, accounts)
+    return related
+
+
+def fill_score_signals(
+    profile: Profile, matrix: np.ndarray, related: Mapping[int, RelatedRows]
+) -> None:
+    """Writes each score signal's column of the feature matrix in place."""
+    for j, rows in related.items():
+        matrix[:, j] = related_feature(profile.signals[j], rows.scores, matrix.shape[0])
+
+
+def contributors(
+    profile: Profile,
+    n_entities: int,
+    inputs: RelatedInputs,
+    as_of: float,
+    k: int,
+) -> Contributors | None:
+    """The k members adding the most points to each entity (events and member scores
+    together), or None when the profile reads no members."""
+    ids: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    points: list[np.ndarray] = []
+    members = inputs.members
+    if members is not None and members.ids:
+        features = compute_features(profile, members.events, len(members.ids), as_of)
+        ids.append(np.asarray(members.ids, dtype=object))
+        owners.append(members.owner)
+        points.append(member_event_points(profile, features.matrix))
+    for j, rows in inputs.scores.items():
+        signal = profile.signals[j]
+        if signal.of == Relation.MEMBERS and len(rows):
+            ids.append(rows.entity_id)
+            owners.append(rows.scores.owner)
+            points.append(member_score_points(signal, rows.scores))
+    if not profile.members and not any(s.of == Relation.MEMBERS for s in profile.signals):
+        return None
+    if not ids:
+        return Contributors(np.full((n_entities, k), "", dtype=object), np.zeros((n_entities, k)))
+    all_ids = np.concatenate(ids)
+    owner = np.concatenate(owners)
+    # A member found by several signals is one contributor: sum its points per owner.
+    vocabulary, member = np.unique(all_ids.astype(str), return_inverse=True)
+    pair, inverse = np.unique(owner * len(vocabulary) + member, return_inverse=True)
+    summed = np.bincount(inverse, weights=np.concatenate(points), minlength=pair.size)
+    pair_owner, pair_member = np.divmod(pair, len(vocabulary))
+    top = top_members(pair_owner, summed, n_entities, k)
+    found = top >= 0
+    names = np.where(found, vocabulary[pair_member[np.maximum(top, 0)]], "").astype(object)
+    return Contributors(names, np.where(found, summed[np.maximum(top, 0)], 0.0))
+
+
+def affected(
+    store: Store, profile: Profile, touched: Sequence[str], rescored: Mapping[str, list[str]]
+) -> list[str]:
+    """Entities whose score under `profile` may move because `touched` changed or the
+    entities in `rescored` (by profile name, this ingest) were rescored: the accounts of
+    touched members (rollup) and of rescored members, and the entities of rescored
+    accounts. Entities of another kind are left out."""
+    found: set[str] = set()
+    if profile.members:
+        found.update(store.accounts_of(touched, profile.members))
+    for signal in profile.signals:
+        moved = rescored.get(signal.scores) if signal.reads_scores else None
+        if not moved:
+            continue
+        if signal.of == Relation.MEMBERS:
+            found.update(store.accounts_of(moved))
+        else:
+            found.update(store.entities_of_accounts(moved, profile.entity))
+    return sorted(found)

@@ -1,0 +1,135 @@
+"""Queries over the account relation (entities.account_id), mixed into Store.
+
+Account rollups and score signals need: an account's members, the accounts of changed
+entities, the entities of changed accounts, and the stored scores of any of those. Each
+is one statement over the entities_account index with the ids as one JSON parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from prioscore.server.engine.related import RelatedScores
+from prioscore.server.store_records import categorical, ids_json, json_path
+
+
+class RelatedRows:
+    """Stored scores of related entities, one row per (owner position, related entity):
+    the engine's RelatedScores plus the related entities' ids (for explanations)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], with_by: bool) -> None:
+        n = len(rows)
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * 5
+        self.entity_id = np.array(cols[1], dtype=object) if n else np.empty(0, dtype=object)
+        self.scores = RelatedScores(
+            owner=np.fromiter(cols[0], dtype=np.int64, count=n),
+            score=np.fromiter(cols[2], dtype=np.float64, count=n),
+            eligible=np.fromiter(cols[3], dtype=np.int64, count=n) == 0,
+            by=categorical(cols[4], n).codes if with_by else None,
+        )
+
+    def __len__(self) -> int:
+        return int(self.entity_id.shape[0])
+
+
+class RelationQueries:
+    """Members, accounts and related scores."""
+
+    if TYPE_CHECKING:
+        conn: sqlite3.Connection
+        _lock: threading.RLock
+
+        def _write(self) -> AbstractContextManager[None]: ...
+
+    def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]:
+        """Entities of `kind` whose account is one of account_ids: (ids, owner positions)."""
+        if not account_ids:
+            return [], np.empty(0, dtype=np.int64)
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT j.key, e.id FROM json_each(?) AS j"
+                " CROSS JOIN entities AS e ON e.account_id = j.value WHERE e.kind = ?",
+                (ids_json(account_ids), kind),
+            ).fetchall()
+        owner = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return [r[1] for r in rows], owner
+
+    def accounts_of(self, ids: Sequence[str], kind: str | None = None) -> list[str]:
+        """Distinct non-empty accounts of `ids` (only entities of `kind` when given)."""
+        if not ids:
+            return []
+        sql = (
+            "SELECT DISTINCT e.account_id FROM json_each(?) AS j"
+            " CROSS JOIN entities AS e ON e.id = j.value WHERE e.account_id <> ''"
+        )
+        params: list[Any] = [ids_json(ids)]
+        if kind is not None:
+            sql += " AND e.kind = ?"
+            params.append(kind)
+        with self._lock:
+            return sorted(r[0] for r in self.conn.execute(sql, params))
+
+    def entities_of_accounts(self, account_ids: Sequence[str], kind: str) -> list[str]:
+        """Entities of `kind` belonging to any of account_ids (a ticket's account moved)."""
+        ids, _ = self.members_of(account_ids, kind)
+        return sorted(set(ids))
+
+    def member_scores(
+        self, profile: str, account_ids: Sequence[str], by: str = ""
+    ) -> RelatedRows:
+        """Stored `profile` scores of the entities whose account is account_ids[i] (owner i);
+        with `by`, each member's string attribute of that name as well."""
+        column = "json_extract(e.attributes, ?)" if by else "NULL"
+        params: list[Any] = [json_path(by)] if by else []
+        params += [ids_json(account_ids), profile]
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT j.key, e.id, s.score, s.disqualified, {column} FROM json_each(?) AS j"
+                " CROSS JOIN entities AS e ON e.account_id = j.value"
+                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = e.id",
+                params,
+            ).fetchall()
+        return RelatedRows(rows, with_by=bool(by))
+
+    def scores_of(self, profile: str, ids: Sequence[str]) -> RelatedRows:
+        """Stored `profile` scores of ids[i] (owner i; "" or unscored ids give no row)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT j.key, s.entity_id, s.score, s.disqualified, NULL FROM json_each(?) AS j"
+                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
+                (ids_json(ids), profile),
+            ).fetchall()
+        return RelatedRows(rows, with_by=False)
+
+    def account_scores(self, profile: str, ids: Sequence[str]) -> RelatedRows:
+        """Stored `profile` scores of the account of each stored entity ids[i] (owner i)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT j.key, s.entity_id, s.score, s.disqualified, NULL FROM json_each(?) AS j"
+                " CROSS JOIN entities AS e ON e.id = j.value"
+                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = e.account_id"
+                " WHERE e.account_id <> ''",
+                (ids_json(ids), profile),
+            ).fetchall()
+        return RelatedRows(rows, with_by=False)
+
+    def claim_entities(self, ids: Sequence[str], kind: str, now: float) -> None:
+        """Make sure each id exists with `kind`: creates missing rows and gives rows of
+        unknown kind this one (an account first seen as a contact's account_id); rows of
+        another kind keep theirs."""
+        if not ids:
+            return
+        with self._write():
+            self.conn.execute(
+                "INSERT INTO entities (id, kind, created, updated)"
+                " SELECT value, ?, ?, ? FROM json_each(?) WHERE true"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind WHERE kind = ''",
+                (kind, now, now, json.dumps(list(ids), ensure_ascii=False)),
+            )
