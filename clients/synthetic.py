@@ -146,7 +146,8 @@ def plan(profile: profiles_pb.GetProfileResponse) -> ProfilePlan:
     variants: list[Variant] = []
     by_event: dict[str, list[profiles_pb.SignalDetail]] = {}
     for s in profile.signals:
-        by_event.setdefault(s.event, []).append(s)
+        if s.event:  # score signals read other profiles' scores, not events
+            by_event.setdefault(s.event, []).append(s)
     eliminatory = {c.name for c in categories if c.eliminatory}
     for event, signals in by_event.items():
         options: dict[str, list[str]] = {}

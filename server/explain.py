@@ -1,8 +1,11 @@
 """Top reasons in compact text form: built and parsed with vectorised numpy string ops.
 
 Stored per score as "name@points@feature|name@points@feature|..." (largest first; fit
-columns are named "fit:<attribute>" and carry no feature value). Building this with
-numpy string ufuncs keeps the ingest path free of a Python loop per rescored entity.
+columns are named "fit:<attribute>" and carry no feature value). Rolled-up scores append
+their top contributing members after a record separator: "\x1eid@points\x1fid@points"
+(control characters, because entity ids may hold "|"; points are split off the right).
+Building this with numpy string ufuncs keeps the ingest path free of a Python loop per
+rescored entity.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ if TYPE_CHECKING:
     from prioscore.server.service import Scored
 
 SEPARATOR, FIELD = "|", "@"
+SECTION, MEMBER = "\x1e", "\x1f"
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """A member behind a rolled-up score and the points its events and scores earned."""
+
+    entity_id: str
+    points: float
 
 
 @dataclass(frozen=True)
@@ -28,11 +40,27 @@ class Reason:
 
 
 def encode_reasons(scored: Scored) -> list[str]:
-    """One reasons string per entity ("" where the result carries no explanation)."""
+    """One reasons string per entity ("" where the result carries no explanation), with
+    the top contributors appended for rolled-up profiles."""
+    reasons = _encode_top_reasons(scored)
+    contributors = scored.contributors
+    if contributors is None or contributors.entity_ids.shape[1] == 0:
+        return reasons.tolist()
+    names = contributors.entity_ids.astype(str)
+    points = np.round(contributors.points, 4).astype(str)
+    pieces = np.where(names != "", np.strings.add(np.strings.add(names, FIELD), points), "")
+    joined = pieces[:, 0]
+    for j in range(1, pieces.shape[1]):
+        more = np.where(pieces[:, j] != "", np.strings.add(MEMBER, pieces[:, j]), "")
+        joined = np.strings.add(joined, more)
+    return np.strings.add(np.strings.add(reasons, SECTION), joined).tolist()
+
+
+def _encode_top_reasons(scored: Scored) -> np.ndarray:
     result = scored.result
     n = result.score.shape[0]
     if result.reasons is None or result.contributions is None or result.reasons.shape[1] == 0:
-        return [""] * n
+        return np.full(n, "", dtype=str)
     reasons = result.reasons
     columns = np.asarray(result.columns, dtype=str)
     points = np.round(np.take_along_axis(result.contributions, reasons, axis=1), 4)
@@ -48,13 +76,36 @@ def encode_reasons(scored: Scored) -> list[str]:
     joined = pieces[:, 0]
     for j in range(1, pieces.shape[1]):
         joined = np.strings.add(np.strings.add(joined, SEPARATOR), pieces[:, j])
-    return joined.tolist()
+    return joined
+
+
+def decode_contributors(text: str) -> list[Contributor]:
+    """The contributors section of one stored reasons string ([] when there is none)."""
+    _, _, section = text.partition(SECTION)
+    contributors = []
+    for piece in section.split(MEMBER):
+        if piece:
+            entity_id, points = piece.rsplit(FIELD, 1)
+            contributors.append(Contributor(entity_id, float(points)))
+    return contributors
+
+
+def contributors_of(scored: Scored, row: int) -> list[Contributor]:
+    """Contributors of one row straight from a Scored (for responses, not storage)."""
+    named = scored.contributors
+    if named is None:
+        return []
+    return [
+        Contributor(str(entity_id), float(points))
+        for entity_id, points in zip(named.entity_ids[row], named.points[row], strict=True)
+        if entity_id
+    ]
 
 
 def decode_reasons(text: str) -> list[Reason]:
     """Parses one stored reasons string (used for a page of results, never in bulk)."""
     reasons = []
-    for piece in text.split(SEPARATOR):
+    for piece in text.partition(SECTION)[0].split(SEPARATOR):
         if not piece:
             continue
         name, points, feature = piece.rsplit(FIELD, 2)

@@ -15,7 +15,14 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.explain import Reason, decode_reasons, reasons_of
+from prioscore.server.explain import (
+    Contributor,
+    Reason,
+    contributors_of,
+    decode_contributors,
+    decode_reasons,
+    reasons_of,
+)
 from prioscore.server.inputs import GROUP, IDENTIFY, TRACK, IncomingEntity, IncomingEvents
 from prioscore.server.service import Scored
 from prioscore.server.store import StoredScore, TierChangeRecord
@@ -173,6 +180,7 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
                 points = float(result.contributions[row, column])
                 score.contributions.append(_contribution(Reason(name, points, feature)))
         score.top_reasons.extend(_contribution(r) for r in reasons_of(scored, row))
+        score.top_contributors.extend(_contributor(c) for c in contributors_of(scored, row))
         out.append(score)
     return out
 
@@ -191,7 +199,13 @@ def stored_score_to_proto(stored: StoredScore, top_reasons: int) -> types_pb2.Sc
     )
     reasons = decode_reasons(stored.reasons)
     score.top_reasons.extend(_contribution(r) for r in reasons[: top_reasons or len(reasons)])
+    members = decode_contributors(stored.reasons)
+    score.top_contributors.extend(_contributor(c) for c in members[: top_reasons or len(members)])
     return score
+
+
+def _contributor(contributor: Contributor) -> types_pb2.Contributor:
+    return types_pb2.Contributor(entity_id=contributor.entity_id, points=contributor.points)
 
 
 def tier_change_to_proto(change: TierChangeRecord, account_id: str = "") -> types_pb2.TierChange:

@@ -20,7 +20,7 @@ def demo(cli: Cli) -> list[dict[str, object]]:
 
 def test_demo_gives_every_profile_a_spread_ranking(cli: Cli, demo: list[dict[str, object]]) -> None:
     assert {row["profile"] for row in demo} == {
-        "lead_qualification", "churn_risk", "saas_renewal", "ticket_triage"
+        "lead_qualification", "account_engagement", "churn_risk", "saas_renewal", "ticket_triage"
     }  # fmt: skip
     for profile in cli.json("profiles", "list"):
         ranked = cli.json("rank", profile["name"], "--all")

@@ -61,7 +61,7 @@ def test_profiles_list_show_validate_reload(cli: Cli, tmp_path: Path) -> None:
     listed = cli.json("profiles", "list")
     assert [p["name"] for p in listed] == sorted(p.stem for p in PROFILES.glob("*.toml"))
     shown = cli("profiles", "show", "ticket_triage").stdout
-    assert "ticket_triage v1" in shown and "sla_age" in shown and "P1 >= 75" in shown
+    assert "ticket_triage v2" in shown and "sla_age" in shown and "P1 >= 75" in shown
     signals = cli.json("profiles", "show", "churn_risk")
     assert signals[0]["signal"] == "days_since_login" and signals[0]["missing"] == 90
     toml = cli("profiles", "show", "churn_risk", "--toml").stdout

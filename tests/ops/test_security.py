@@ -28,7 +28,7 @@ from prioscore.v1 import (
     types_pb2,
 )
 from prioscore.v1 import scoring_service_pb2 as sc
-from tests.conftest import ServerHandle
+from tests.conftest import PROFILES, ServerHandle
 from tests.ops.conftest import page_view
 from tests.rpc.conftest import field_violations
 
@@ -112,7 +112,7 @@ def test_tls_client_connects_and_plaintext_client_does_not(start_grpc_server: St
         reply = profile_service_pb2_grpc.ProfileServiceStub(channel).ListProfiles(
             profile_service_pb2.ListProfilesRequest(), timeout=5
         )
-        assert len(reply.profiles) == 4
+        assert len(reply.profiles) == len(list(PROFILES.glob("*.toml")))
     with grpc.insecure_channel(handle.target) as channel, pytest.raises(grpc.RpcError) as caught:
         _health(channel)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prioscore.server.engine.model import Aggregate, Profile, TierMode
+from prioscore.server.engine.model import Aggregate, Profile, Relation, TierMode
 from prioscore.server.profile import (
     load_directory,
     load_profile,
@@ -23,8 +23,9 @@ from prioscore.server.profile import (
 )
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
-NAMES = ["churn_risk", "lead_qualification", "saas_renewal", "ticket_triage"]
+NAMES = ["account_engagement", "churn_risk", "lead_qualification", "saas_renewal", "ticket_triage"]
 ENTITIES = {
+    "account_engagement": "account",
     "lead_qualification": "contact",
     "churn_risk": "account",
     "saas_renewal": "subscription",
@@ -114,6 +115,9 @@ def test_header_lists_every_event_property_and_attribute(name: str) -> None:
     attributes_line = next(x for x in header(name).splitlines() if x.startswith("# Attributes:"))
     for attribute in [f.attribute for f in profile.fit] + [d.attribute for d in profile.disqualify]:
         assert attribute in attributes_line, f"attribute {attribute} undocumented"
+    if profile.reads_profiles:
+        scores_line = next(x for x in header(name).splitlines() if x.startswith("# Scores read:"))
+        assert all(read in scores_line for read in profile.reads_profiles)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -172,3 +176,34 @@ def test_ticket_triage_priorities_ascend_to_p1() -> None:
     assert age.aggregate is Aggregate.DAYS_SINCE_FIRST and age.event == "ticket_opened"
     assert age.weight > 0
     assert {f.attribute for f in p.fit} >= {"impact", "urgency", "customer_tier"}
+
+
+def test_account_engagement_rolls_up_contacts() -> None:
+    p = load("account_engagement")
+    assert p.members == "contact"
+    by_name = {s.name: s for s in p.signals}
+    engaged = by_name["engaged_contacts"]
+    assert (engaged.scores, engaged.of, engaged.aggregate) == (
+        "lead_qualification",
+        Relation.MEMBERS,
+        Aggregate.COUNT,
+    )
+    # "Engaged" means at least warm under lead_qualification.
+    assert engaged.min_score == load("lead_qualification").tiers.thresholds[1]
+    assert by_name["engaged_roles"].by == "seniority"
+    assert by_name["hottest_contact"].aggregate is Aggregate.MAX
+
+
+def test_ticket_triage_reads_its_account_churn_risk() -> None:
+    p = load("ticket_triage")
+    churn = next(s for s in p.signals if s.reads_scores)
+    assert (churn.scores, churn.of, churn.aggregate) == (
+        "churn_risk",
+        Relation.ACCOUNT,
+        Aggregate.SCORE,
+    )
+    # The churn signal adds urgency on top of the ticket's own caps, which still reach 100.
+    own = sum(s.cap or 0 for s in p.signals if s.weight > 0 and not s.reads_scores)
+    assert p.max_points == own
+    profiles = list(load_directory(PROFILES))
+    assert profiles.index("churn_risk") < profiles.index("ticket_triage")  # dependency order
