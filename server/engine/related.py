@@ -47,6 +47,7 @@ def related_feature(signal: Signal, related: RelatedScores, n_entities: int) -> 
     score = related.score[keep]
     counts = np.bincount(owner, minlength=n_entities)
     aggregate = signal.aggregate
+    column: np.ndarray
     if aggregate == Aggregate.COUNT:
         column = counts.astype(np.float64)
     elif aggregate == Aggregate.SUM:
