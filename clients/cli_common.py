@@ -116,4 +116,5 @@ def score_record(score: types_pb2.Score, reasons: int = 3) -> dict[str, Any]:
         "fit": score.fit,
         "disqualified": score.disqualified,
         "reasons": reasons_text(score, reasons),
+        "contributors": [f"{c.entity_id} {c.points:+.1f}" for c in score.top_contributors],
     }

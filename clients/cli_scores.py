@@ -24,6 +24,13 @@ def iso(stamp: Any) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _columns(records: list[dict[str, Any]]) -> list[str]:
+    """Score columns, plus the contributing members where a rolled-up profile has them."""
+    if any(r["contributors"] for r in records):
+        return [*_SCORE_COLUMNS, "contributors"]
+    return _SCORE_COLUMNS
+
+
 @click.command()
 @click.argument("profile")
 @click.argument("entity_ids", nargs=-1, required=True)
@@ -36,7 +43,8 @@ def score(profile: str, entity_ids: tuple[str, ...], reasons: int, fmt: str) -> 
     so they can differ from `rank`, which lists the scores stored at the last ingest.
     """
     scores = client().score_entities(profile, list(entity_ids), top_reasons=reasons)
-    emit([score_record(s, reasons) for s in scores], _SCORE_COLUMNS, fmt)
+    records = [score_record(s, reasons) for s in scores]
+    emit(records, _columns(records), fmt)
 
 
 @click.command()
@@ -79,7 +87,7 @@ def rank(
         if not token or not page.items:
             break
     rows = [{"rank": i, **score_record(s, reasons)} for i, s in enumerate(scores, start=1)]
-    emit(rows, ["rank", *_SCORE_COLUMNS], fmt, empty="(no scored entities match)")
+    emit(rows, ["rank", *_columns(rows)], fmt, empty="(no scored entities match)")
     if fmt == "table" and rows:
         click.echo(f"{len(rows)} of {total} shown", err=True)
 
@@ -118,6 +126,8 @@ def explain(profile: str, entity_id: str, fmt: str) -> None:
     )
     emit(rows, ["name", "kind", "feature", "points"], fmt, digits=2)
     click.echo("top reasons: " + (", ".join(summary["reasons"]) or "none"))
+    if summary["contributors"]:
+        click.echo("top contributors: " + ", ".join(summary["contributors"]))
 
 
 @click.command()
