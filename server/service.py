@@ -23,6 +23,7 @@ from prioscore.server.engine.scoring import assign_tiers, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.explain import encode_reasons
 from prioscore.server.inputs import (
+    GROUP,
     TRACK,
     IncomingEntity,
     IncomingEvents,
@@ -169,11 +170,15 @@ class Service:
         with _tracer.start_as_current_span("ingest") as span:
             span.set_attribute("prioscore.batch_size", len(events))
             with self.store.transaction():
+                # A group event may move an entity to another account: the account it
+                # leaves loses a member, so it is rescored too (rollups, score signals).
+                joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
+                left = self.store.accounts_of(joining.tolist()) if joining.size else []
                 accepted = self.store.insert_events(batch)
                 self.store.upsert_entities(entities_from_messages(events, kinds, now))
                 self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
                 self.store.ensure_entities(events.entity_id)
-                touched = sorted(set(events.entity_id))
+                touched = sorted(set(events.entity_id).union(left))
                 changes, rescored = self._rescore(touched, now, events.message_id[-1])
             accounts = self._accounts_of(changes)
             self.hub.publish(changes, accounts)
@@ -187,9 +192,11 @@ class Service:
         validate_entities(entities)
         now = self._clock()
         records = [entity_record(e, now) for e in entities]
+        ids = sorted({e.id for e in entities})
         with self.store.transaction():
+            left = self.store.accounts_of(ids)  # accounts before: a member may be leaving
             count = self.store.upsert_entities(records)
-            changes, _ = self._rescore(sorted({e.id for e in entities}), now, "")
+            changes, _ = self._rescore(sorted(set(ids).union(left)), now, "")
         self.hub.publish(changes, self._accounts_of(changes))
         return count
 
@@ -197,7 +204,14 @@ class Service:
         if not entity_id:
             raise InvalidArgumentError.of("entity_id", "required")
         # Idempotent (as the API documents): a retried erase succeeds with zero counts.
-        return self.store.erase_entity(entity_id)
+        # Its account and its members lose a related entity: rescore them in the same
+        # transaction, so no rollup keeps counting an erased contact.
+        with self.store.transaction():
+            neighbours = self.store.neighbours([entity_id])
+            counts = self.store.erase_entity(entity_id)
+            changes, _ = self._rescore(neighbours, self._clock(), "")
+        self.hub.publish(changes, self._accounts_of(changes))
+        return counts
 
     def _rescore(
         self, entity_ids: list[str], now: float, cause: str

@@ -441,16 +441,21 @@ class Store(ScoreTables, RelationQueries):
         return out
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
-        """Delete everything stored about one entity, in one transaction."""
+        """Delete everything stored about one entity, in one transaction; entities whose
+        account it was are detached from it."""
         with self._write():
             conn = self.conn
             events = conn.execute("DELETE FROM events WHERE entity_id = ?", (entity_id,)).rowcount
             # scores has no index on entity_id alone: every scores row has history (a first
-            # score always appends a point), so history names the profiles to look in.
+            # score always appends a point), so history names the profiles to look in;
+            # a staged shadow ("<profile>@shadow") writes no history but scores the same
+            # entities as its profile.
             scores = conn.execute(
-                "DELETE FROM scores WHERE entity_id = ? AND profile IN"
-                " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?)",
-                (entity_id, entity_id),
+                "DELETE FROM scores WHERE entity_id = ?1 AND profile IN"
+                " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?1"
+                "  UNION SELECT DISTINCT profile || '@shadow' FROM score_history"
+                "  WHERE entity_id = ?1)",
+                (entity_id,),
             ).rowcount
             history = conn.execute(
                 "DELETE FROM score_history WHERE entity_id = ?", (entity_id,)
@@ -459,4 +464,6 @@ class Store(ScoreTables, RelationQueries):
                 "DELETE FROM tier_changes WHERE entity_id = ?", (entity_id,)
             ).rowcount
             entities = conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,)).rowcount
+            # Its members leave the erased account, so no rollup brings it back.
+            conn.execute("UPDATE entities SET account_id = '' WHERE account_id = ?", (entity_id,))
         return EraseCounts(events, scores, history, changes, entities)

@@ -76,6 +76,21 @@ class RelationQueries:
         with self._lock:
             return sorted(r[0] for r in self.conn.execute(sql, params))
 
+    def neighbours(self, ids: Sequence[str]) -> list[str]:
+        """The accounts of `ids` and the entities whose account is one of `ids`: what an
+        erase or an account move can change through rollups and score signals."""
+        if not ids:
+            return []
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT e.account_id FROM json_each(?1) AS j"
+                " CROSS JOIN entities AS e ON e.id = j.value WHERE e.account_id <> ''"
+                " UNION SELECT e.id FROM json_each(?1) AS j"
+                " CROSS JOIN entities AS e ON e.account_id = j.value",
+                (ids_json(ids),),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
     def entities_of_accounts(self, account_ids: Sequence[str], kind: str) -> list[str]:
         """Entities of `kind` belonging to any of account_ids (a ticket's account moved)."""
         ids, _ = self.members_of(account_ids, kind)

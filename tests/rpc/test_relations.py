@@ -242,3 +242,46 @@ def test_a_profile_cycle_is_rejected_on_reload_with_its_path(
             )
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # served, entity unknown
+
+
+def test_a_contact_moving_account_rescores_both_accounts(api: Api) -> None:
+    api.ingest(
+        *member("ann", "contact", "acme", seniority="vp"),
+        *member("bob", "contact", "globex", seniority="vp"),
+        *eager_lead("ann"),
+        *eager_lead("bob"),
+    )
+    before = api.ranked("account_engagement")
+    api.ingest(member("ann", "contact", "globex")[1])  # one group event: ann joins globex
+    after = api.ranked("account_engagement")
+    assert after["acme"].score < before["acme"].score  # acme lost its engaged contact
+    assert after["globex"].score > before["globex"].score
+    assert (
+        contribution(api.explain("account_engagement", "globex"), "engaged_contacts").feature == 2
+    )
+    assert after["acme"].score == pytest.approx(api.explain("account_engagement", "acme").score)
+
+
+def test_erasing_a_contact_or_an_account_rescores_what_read_it(api: Api) -> None:
+    api.ingest(
+        *member("ann", "contact", "acme", seniority="vp"),
+        *member("bob", "contact", "acme", seniority="director"),
+        *member("t1", "ticket", "acme", impact="moderate"),
+        *eager_lead("ann"),
+        *eager_lead("bob"),
+        event("t1", "ticket", "ticket_opened", 1),
+        event("acme", "account", "payment_failed", 2),
+    )
+    api.events.EraseEntity(ev.EraseEntityRequest(entity_id="bob"))
+    acme = api.ranked("account_engagement")["acme"]
+    assert [c.entity_id for c in acme.top_contributors][:1] == ["ann"]
+    assert "bob" not in [c.entity_id for c in acme.top_contributors]
+    assert acme.score == pytest.approx(api.explain("account_engagement", "acme").score)
+
+    ticket_before = api.ranked("ticket_triage")["t1"].score
+    api.events.EraseEntity(ev.EraseEntityRequest(entity_id="acme"))
+    assert api.ranked("ticket_triage")["t1"].score < ticket_before  # no churn to read any more
+    assert contribution(api.explain("ticket_triage", "t1"), "account_churn_risk").feature == 0
+    assert "acme" not in api.ranked("account_engagement")  # not brought back by its contacts
+    api.ingest(event("ann", "contact", "page_view", 0, url="/pricing"))
+    assert "acme" not in api.ranked("account_engagement")
