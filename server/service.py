@@ -236,10 +236,8 @@ class Service:
             ]
             reached = affected(self.store, profile, entity_ids, rescored)
             if reached:
-                self.store.claim_entities(reached, profile.entity, now)
-                claimed = self.store.entity_columns(reached)
-                reached = [e for e in reached if claimed[e][0] == profile.entity]
-                chosen = sorted(set(chosen).union(reached))
+                claimed = self.store.claim_entities(reached, profile.entity, now)
+                chosen = sorted(set(chosen).union(claimed))
             if not chosen:
                 continue
             scored = self._score_from_store(profile, chosen, now)

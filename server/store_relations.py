@@ -7,7 +7,6 @@ is one statement over the entities_account index with the ids as one JSON parame
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -135,16 +134,23 @@ class RelationQueries:
             ).fetchall()
         return RelatedRows(rows, with_by=False)
 
-    def claim_entities(self, ids: Sequence[str], kind: str, now: float) -> None:
-        """Make sure each id exists with `kind`: creates missing rows and gives rows of
-        unknown kind this one (an account first seen as a contact's account_id); rows of
-        another kind keep theirs."""
+    def claim_entities(self, ids: Sequence[str], kind: str, now: float) -> list[str]:
+        """Make sure each id exists with `kind` and return those that have it: creates
+        missing rows and gives rows of unknown kind this one (an account first seen as a
+        contact's account_id); rows of another kind keep theirs and are left out."""
         if not ids:
-            return
+            return []
+        ids_param = ids_json(ids)
         with self._write():
             self.conn.execute(
                 "INSERT INTO entities (id, kind, created, updated)"
                 " SELECT value, ?, ?, ? FROM json_each(?) WHERE true"
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind WHERE kind = ''",
-                (kind, now, now, json.dumps(list(ids), ensure_ascii=False)),
+                (kind, now, now, ids_param),
             )
+            rows = self.conn.execute(
+                "SELECT e.id FROM json_each(?) AS j CROSS JOIN entities AS e ON e.id = j.value"
+                " WHERE e.kind = ?",
+                (ids_param, kind),
+            ).fetchall()
+        return [r[0] for r in rows]
