@@ -111,7 +111,36 @@ def _v1(db: Database) -> None:
     db.table("tier_changes").create_index(["entity_id"], index_name="tier_changes_entity")
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1,)
+def _v2(db: Database) -> None:
+    """Shadow profiles: candidates staged beside their active profile (server/shadows.py).
+
+    A staged candidate's TOML is kept here so a restart restores it; its scores live in
+    `scores` under the profile key "<name>@shadow" (no history, no tier changes). Those
+    rows have no score_history, so erasing an entity would not find them by profile: a
+    trigger deletes them with the entity row, in the eraser's transaction.
+    """
+    db.table("shadow_profiles").create(
+        {
+            "name": str,  # the profile's name (without "@shadow")
+            "toml": str,  # the candidate as staged, comments and all
+            "filename": str,  # named in its issues, e.g. "candidate.toml"
+            "staged": float,  # epoch seconds
+        },
+        pk="name",
+        not_null=["toml", "filename", "staged"],
+    )
+    db.execute(
+        """
+        CREATE TRIGGER entities_erase_shadow_scores AFTER DELETE ON entities
+        BEGIN
+            DELETE FROM scores WHERE entity_id = OLD.id
+                AND profile IN (SELECT name || '@shadow' FROM shadow_profiles);
+        END
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,23 @@ from prioscore.server.store_records import (
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
 
+# A shadow profile's scores are stored under "<name>@shadow" (server/shadows.py); the
+# schema's erase trigger (store_schema._v2) uses the same suffix.
+SHADOW_SUFFIX = "@shadow"
+
+
+@dataclass(frozen=True)
+class StoredShadow:
+    """A candidate staged as a profile's shadow, as persisted (table shadow_profiles)."""
+
+    name: str
+    toml: str
+    filename: str
+    staged: float
+
 
 class ScoreTables:
-    """scores, score_history and tier_changes."""
+    """scores, score_history, tier_changes and shadow_profiles."""
 
     if TYPE_CHECKING:
         conn: sqlite3.Connection
@@ -39,7 +54,13 @@ class ScoreTables:
     # -- scores
 
     def write_scores(
-        self, profile: str, version: int, rows: ScoreRows, cause_message_id: str = ""
+        self,
+        profile: str,
+        version: int,
+        rows: ScoreRows,
+        cause_message_id: str = "",
+        *,
+        track_changes: bool = True,
     ) -> list[TierChangeRecord]:
         """Upsert the scores of `rows` under `profile`; append history and tier changes.
 
@@ -48,6 +69,9 @@ class ScoreTables:
         costs no history rows; the latest value is always in `scores`. Tier changes: one
         row where the stored tier differs from the new one; returned with their ids, in
         row order. Entity ids must be distinct within `rows`.
+
+        track_changes=False writes the scores only (no history, no tier changes, returns
+        []): for shadow profiles ("<name>@shadow"), whose scores nobody watches.
         """
         n = len(rows.entity_id)
         if n == 0:
@@ -68,6 +92,9 @@ class ScoreTables:
             raise ValueError("ScoreRows columns differ in length")
         ts = float(rows.ts)
         with self._write():
+            if not track_changes:
+                self._upsert_scores(profile, version, rows, score, tier, reasons, ts)
+                return []
             prev = self.conn.execute(
                 "SELECT j.key, s.score, s.tier FROM json_each(?) AS j"
                 " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
@@ -87,27 +114,7 @@ class ScoreTables:
             history = np.flatnonzero(moved | tier_changed)
             changed = np.flatnonzero(tier_changed)
 
-            self.conn.executemany(
-                "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
-                " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (profile, entity_id) DO UPDATE SET"
-                " profile_version = excluded.profile_version, score = excluded.score,"
-                " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
-                " disqualified = excluded.disqualified, reasons = excluded.reasons,"
-                " updated = excluded.updated",
-                zip(
-                    rows.entity_id,
-                    repeat(profile),
-                    repeat(int(version)),
-                    score.tolist(),
-                    np.asarray(rows.engagement, dtype=np.float64).tolist(),
-                    np.asarray(rows.fit, dtype=np.float64).tolist(),
-                    tier.tolist(),
-                    np.asarray(rows.disqualified, dtype=bool).astype(np.int64).tolist(),
-                    reasons,
-                    repeat(ts),
-                ),
-            )
+            self._upsert_scores(profile, version, rows, score, tier, reasons, ts)
             if len(history):
                 self.conn.executemany(
                     "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
@@ -151,6 +158,98 @@ class ScoreTables:
                 zip(c_ids, c_prev_tier, c_tier, c_prev_score, c_score, strict=True)
             )
         ]
+
+    def _upsert_scores(
+        self,
+        profile: str,
+        version: int,
+        rows: ScoreRows,
+        score: np.ndarray,
+        tier: np.ndarray,
+        reasons: Sequence[str],
+        ts: float,
+    ) -> None:
+        self.conn.executemany(
+            "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
+            " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (profile, entity_id) DO UPDATE SET"
+            " profile_version = excluded.profile_version, score = excluded.score,"
+            " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
+            " disqualified = excluded.disqualified, reasons = excluded.reasons,"
+            " updated = excluded.updated",
+            zip(
+                rows.entity_id,
+                repeat(profile),
+                repeat(int(version)),
+                score.tolist(),
+                np.asarray(rows.engagement, dtype=np.float64).tolist(),
+                np.asarray(rows.fit, dtype=np.float64).tolist(),
+                tier.tolist(),
+                np.asarray(rows.disqualified, dtype=bool).astype(np.int64).tolist(),
+                reasons,
+                repeat(ts),
+            ),
+        )
+
+    def score_rows(self, profile: str, *, after: str | None = None, limit: int) -> ScoreRows:
+        """Up to `limit` stored scores of `profile` as ScoreRows, by entity id, keyset-paged:
+        `after` is the last entity id of the previous chunk. Rows keep their own update
+        times in the table; `ts` of the result is 0 (set it before writing them again)."""
+        sql = (
+            "SELECT entity_id, score, engagement, fit, tier, disqualified, reasons FROM scores"
+            " WHERE profile = ?"
+        )
+        params: list[Any] = [profile]
+        if after is not None:
+            sql += " AND entity_id > ?"
+            params.append(after)
+        sql += " ORDER BY entity_id LIMIT ?"
+        params.append(max(int(limit), 0))
+        with self._lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        n = len(rows)
+        if n == 0:
+            empty = np.zeros(0)
+            return ScoreRows([], empty, empty, empty, [], np.zeros(0, dtype=bool), [], 0.0)
+        ids, score, engagement, fit, tier, disqualified, reasons = zip(*rows, strict=True)
+        return ScoreRows(
+            entity_id=list(ids),
+            score=np.fromiter(score, dtype=np.float64, count=n),
+            engagement=np.fromiter(engagement, dtype=np.float64, count=n),
+            fit=np.fromiter(fit, dtype=np.float64, count=n),
+            tier=list(tier),
+            disqualified=np.fromiter(disqualified, dtype=np.int64, count=n).astype(bool),
+            reasons=list(reasons),
+            ts=0.0,
+        )
+
+    # -- shadow profiles
+
+    def save_shadow(self, shadow: StoredShadow) -> None:
+        """Persists (or replaces) the candidate staged for shadow.name."""
+        with self._write():
+            self.conn.execute(
+                "INSERT INTO shadow_profiles (name, toml, filename, staged) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET toml = excluded.toml,"
+                " filename = excluded.filename, staged = excluded.staged",
+                (shadow.name, shadow.toml, shadow.filename, float(shadow.staged)),
+            )
+
+    def shadows(self) -> list[StoredShadow]:
+        """Every persisted shadow candidate, by name."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT name, toml, filename, staged FROM shadow_profiles ORDER BY name"
+            ).fetchall()
+        return [StoredShadow(*r) for r in rows]
+
+    def delete_shadow(self, name: str) -> bool:
+        """Forgets the candidate persisted for `name` and deletes its scores (under
+        "<name>@shadow"), in one transaction; True when a candidate was persisted."""
+        with self._write():
+            self.conn.execute("DELETE FROM scores WHERE profile = ?", (name + SHADOW_SUFFIX,))
+            cursor = self.conn.execute("DELETE FROM shadow_profiles WHERE name = ?", (name,))
+            return cursor.rowcount > 0
 
     _SCORE_COLUMNS = (
         "s.entity_id, s.profile, s.profile_version, s.score, s.engagement, s.fit, s.tier,"

@@ -4,9 +4,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store import SCHEMA_VERSION, EntityRecord, EraseCounts, Store
+from prioscore.server.store_schema import MIGRATIONS
+from prioscore.server.store_scores import StoredShadow
 
 from .builders import events, scores
 
@@ -135,3 +138,36 @@ def test_threads_share_one_store(store: Store) -> None:
     for t in threads:
         t.join()
     assert store.count_events() == 80
+
+
+def test_a_version_1_database_migrates_to_shadow_profiles(db_path: Path) -> None:
+    """A database written before shadow profiles (schema 1) keeps its data and gains
+    the shadow_profiles table and the erase trigger."""
+    db_path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    MIGRATIONS[0](Database(raw))
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute("INSERT INTO entities (id, kind) VALUES ('a', 'contact')")
+    raw.close()
+    with Store(db_path) as store:
+        assert store.migrated_from == 1 and store.schema_version == SCHEMA_VERSION >= 2
+        assert "shadow_profiles" in store.db.table_names()
+        assert store.get_entities(["a"])["a"].kind == "contact"
+        triggers = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        assert [t[0] for t in triggers] == ["entities_erase_shadow_scores"]
+
+
+def test_erase_removes_shadow_scores_too(store: Store) -> None:
+    store.insert_events(events([("m1", "a", "view", 1.0), ("m2", "b", "view", 1.0)]))
+    store.upsert_entities([EntityRecord(id="a"), EntityRecord(id="b")])
+    store.save_shadow(StoredShadow("lead", "toml", "c.toml", 1.0))
+    store.write_scores("lead", 1, scores(["a", "b"], [80, 20], ["hot", "cold"]))
+    store.write_scores(
+        "lead@shadow", 2, scores(["a", "b"], [90, 30], ["hot", "cold"]), track_changes=False
+    )
+    store.write_scores("other@shadow", 2, scores(["a"], [1], ["cold"]), track_changes=False)
+    store.erase_entity("a")
+    assert store.get_scores("lead@shadow", ["a", "b"]).keys() == {"b"}
+    assert store.get_scores("lead", ["a"]) == {}
+    # Only staged shadows' keys are touched: "other" has no persisted candidate.
+    assert store.get_scores("other@shadow", ["a"]).keys() == {"a"}

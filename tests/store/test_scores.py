@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from prioscore.server.store import EntityRecord, ScoreRows, Store
+from prioscore.server.store_scores import StoredShadow
 
 from .builders import scores
 
@@ -189,3 +190,66 @@ def test_disqualified_flag_roundtrip(store: Store) -> None:
     assert [r.entity_id for r in store.rank("lead", limit=10)] == ["b"]
     got = store.rank("lead", limit=10, include_disqualified=True)
     assert [(r.entity_id, r.disqualified) for r in got] == [("a", True), ("b", False)]
+
+
+def test_write_without_tracking_changes_upserts_scores_only(store: Store) -> None:
+    before = store.last_tier_change_id()
+    first = store.write_scores(
+        "lead@shadow", 2, scores(["a", "b"], [80, 30], ["hot", "cold"]), "m1", track_changes=False
+    )
+    again = store.write_scores(
+        "lead@shadow", 3, scores(["a"], [50], ["warm"], ts=2000.0), track_changes=False
+    )
+    assert first == again == []
+    stored = store.get_scores("lead@shadow", ["a", "b"])
+    assert (stored["a"].score, stored["a"].tier, stored["a"].profile_version) == (50, "warm", 3)
+    assert stored["a"].updated == 2000.0 and stored["b"].score == 30
+    assert store.score_history("a", None, limit=10) == []
+    assert store.last_tier_change_id() == before
+    # The rows rank like any profile's.
+    assert [s.entity_id for s in store.rank("lead@shadow", limit=10)] == ["a", "b"]
+
+
+def test_score_rows_pages_by_entity_id(store: Store) -> None:
+    ids = [f"e{i:02d}" for i in range(7)]
+    rows = scores(
+        ids, [float(i) for i in range(7)], ["cold"] * 7, disqualified=[i == 3 for i in range(7)]
+    )
+    store.write_scores("lead", 1, rows)
+    chunks, after = [], None
+    while True:
+        chunk = store.score_rows("lead", after=after, limit=3)
+        if not len(chunk):
+            break
+        chunks.append(chunk)
+        after = chunk.entity_id[-1]
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    assert [e for c in chunks for e in c.entity_id] == ids
+    assert np.concatenate([c.score for c in chunks]).tolist() == [float(i) for i in range(7)]
+    assert np.concatenate([c.disqualified for c in chunks]).tolist() == [i == 3 for i in range(7)]
+    assert chunks[0].reasons == list(rows.reasons[:3]) and chunks[0].ts == 0.0
+    # Written back under another key, they are the same scores.
+    store.write_scores("copy", 1, chunks[0])
+    assert (
+        store.get_scores("copy", ids[:3])["e01"].engagement
+        == store.get_scores("lead", ["e01"])["e01"].engagement
+    )
+    assert len(store.score_rows("nobody", limit=5)) == 0
+
+
+def test_shadow_candidates_persist_and_delete_with_their_scores(store: Store) -> None:
+    assert store.shadows() == []
+    store.save_shadow(StoredShadow("lead", "[profile]\nversion = 2", "a.toml", 5.0))
+    store.save_shadow(StoredShadow("churn", "x", "c.toml", 6.0))
+    store.save_shadow(StoredShadow("lead", "[profile]\nversion = 3", "b.toml", 7.0))  # replaces
+    assert store.shadows() == [
+        StoredShadow("churn", "x", "c.toml", 6.0),
+        StoredShadow("lead", "[profile]\nversion = 3", "b.toml", 7.0),
+    ]
+    store.write_scores("lead@shadow", 3, scores(["a"], [10], ["cold"]), track_changes=False)
+    store.write_scores("lead", 1, scores(["a"], [20], ["cold"]))
+    assert store.delete_shadow("lead") is True
+    assert store.get_scores("lead@shadow", ["a"]) == {}
+    assert store.get_scores("lead", ["a"])["a"].score == 20  # the active scores stay
+    assert [s.name for s in store.shadows()] == ["churn"]
+    assert store.delete_shadow("lead") is False
