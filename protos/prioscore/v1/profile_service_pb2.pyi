@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProfileSummary(_message.Message):
-    __slots__ = ("name", "version", "entity", "description", "signal_names", "tier_names", "digest", "source")
+    __slots__ = ("name", "version", "entity", "description", "signal_names", "tier_names", "digest", "source", "shadow_version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTITY_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class ProfileSummary(_message.Message):
     TIER_NAMES_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     entity: str
@@ -25,7 +26,8 @@ class ProfileSummary(_message.Message):
     tier_names: _containers.RepeatedScalarFieldContainer[str]
     digest: str
     source: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., entity: _Optional[str] = ..., description: _Optional[str] = ..., signal_names: _Optional[_Iterable[str]] = ..., tier_names: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    shadow_version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., entity: _Optional[str] = ..., description: _Optional[str] = ..., signal_names: _Optional[_Iterable[str]] = ..., tier_names: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., source: _Optional[str] = ..., shadow_version: _Optional[int] = ...) -> None: ...
 
 class ListProfilesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -266,18 +268,20 @@ class TierMove(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., from_tier: _Optional[str] = ..., to_tier: _Optional[str] = ...) -> None: ...
 
 class CompareProfilesRequest(_message.Message):
-    __slots__ = ("profile", "candidate_toml", "candidate_profile", "k", "page_size")
+    __slots__ = ("profile", "candidate_toml", "candidate_profile", "candidate_shadow", "k", "page_size")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_TOML_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SHADOW_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     profile: str
     candidate_toml: str
     candidate_profile: str
+    candidate_shadow: bool
     k: int
     page_size: int
-    def __init__(self, profile: _Optional[str] = ..., candidate_toml: _Optional[str] = ..., candidate_profile: _Optional[str] = ..., k: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+    def __init__(self, profile: _Optional[str] = ..., candidate_toml: _Optional[str] = ..., candidate_profile: _Optional[str] = ..., candidate_shadow: _Optional[bool] = ..., k: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class CompareProfilesResponse(_message.Message):
     __slots__ = ("top_k_overlap", "rank_correlation", "tier_moves", "tier_moves_total", "entities")
@@ -292,3 +296,53 @@ class CompareProfilesResponse(_message.Message):
     tier_moves_total: int
     entities: int
     def __init__(self, top_k_overlap: _Optional[float] = ..., rank_correlation: _Optional[float] = ..., tier_moves: _Optional[_Iterable[_Union[TierMove, _Mapping]]] = ..., tier_moves_total: _Optional[int] = ..., entities: _Optional[int] = ...) -> None: ...
+
+class StageProfileRequest(_message.Message):
+    __slots__ = ("toml", "filename")
+    TOML_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    toml: str
+    filename: str
+    def __init__(self, toml: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...
+
+class StageProfileResponse(_message.Message):
+    __slots__ = ("shadow", "entities_scored")
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_SCORED_FIELD_NUMBER: _ClassVar[int]
+    shadow: ProfileSummary
+    entities_scored: int
+    def __init__(self, shadow: _Optional[_Union[ProfileSummary, _Mapping]] = ..., entities_scored: _Optional[int] = ...) -> None: ...
+
+class PromoteProfileRequest(_message.Message):
+    __slots__ = ("name", "shadow_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shadow_version: int
+    def __init__(self, name: _Optional[str] = ..., shadow_version: _Optional[int] = ...) -> None: ...
+
+class PromoteProfileResponse(_message.Message):
+    __slots__ = ("profile", "previous_version", "entities_scored", "tier_changes")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_SCORED_FIELD_NUMBER: _ClassVar[int]
+    TIER_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    profile: ProfileSummary
+    previous_version: int
+    entities_scored: int
+    tier_changes: int
+    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., previous_version: _Optional[int] = ..., entities_scored: _Optional[int] = ..., tier_changes: _Optional[int] = ...) -> None: ...
+
+class DeleteShadowProfileRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteShadowProfileResponse(_message.Message):
+    __slots__ = ("deleted", "shadow_version")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    shadow_version: int
+    def __init__(self, deleted: _Optional[bool] = ..., shadow_version: _Optional[int] = ...) -> None: ...

@@ -70,6 +70,21 @@ class ProfileServiceStub:
                 request_serializer=prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesRequest.SerializeToString,
                 response_deserializer=prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesResponse.FromString,
                 _registered_method=True)
+        self.StageProfile = channel.unary_unary(
+                '/prioscore.v1.ProfileService/StageProfile',
+                request_serializer=prioscore_dot_v1_dot_profile__service__pb2.StageProfileRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_profile__service__pb2.StageProfileResponse.FromString,
+                _registered_method=True)
+        self.PromoteProfile = channel.unary_unary(
+                '/prioscore.v1.ProfileService/PromoteProfile',
+                request_serializer=prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileResponse.FromString,
+                _registered_method=True)
+        self.DeleteShadowProfile = channel.unary_unary(
+                '/prioscore.v1.ProfileService/DeleteShadowProfile',
+                request_serializer=prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -134,6 +149,40 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StageProfile(self, request, context):
+        """Stages a candidate version of a loaded profile as its shadow, named
+        "<name>@shadow": validated like ReloadProfiles would (the candidate in place of the
+        active version), then every stored entity the profile scores is scored under it.
+        From then on every ingest scores the shadow beside the active profile, without
+        history or tier changes; RankEntities and ScoreEntities accept "<name>@shadow".
+        Replaces an earlier shadow of the same profile; survives restarts. A bad candidate is
+        INVALID_ARGUMENT with a field violation per issue (key, file and line) and stages
+        nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteProfile(self, request, context):
+        """Makes the staged shadow the active version, atomically: its TOML replaces the active
+        profile's file, its stored scores become the profile's scores (with history and tier
+        changes, published to watchers) and the shadow is gone. No request sees a mix of the
+        two versions. NOT_FOUND when nothing is staged; ABORTED when `shadow_version` is set
+        and a different version is staged; FAILED_PRECONDITION when the file cannot be
+        written (nothing changes then).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteShadowProfile(self, request, context):
+        """Discards the staged shadow of a profile and its scores. Idempotent: succeeds with
+        `deleted` false when nothing is staged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +220,21 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.CompareProfiles,
                     request_deserializer=prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesRequest.FromString,
                     response_serializer=prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesResponse.SerializeToString,
+            ),
+            'StageProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.StageProfile,
+                    request_deserializer=prioscore_dot_v1_dot_profile__service__pb2.StageProfileRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_profile__service__pb2.StageProfileResponse.SerializeToString,
+            ),
+            'PromoteProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteProfile,
+                    request_deserializer=prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileResponse.SerializeToString,
+            ),
+            'DeleteShadowProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteShadowProfile,
+                    request_deserializer=prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -363,6 +427,87 @@ class ProfileService:
             '/prioscore.v1.ProfileService/CompareProfiles',
             prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesRequest.SerializeToString,
             prioscore_dot_v1_dot_profile__service__pb2.CompareProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StageProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prioscore.v1.ProfileService/StageProfile',
+            prioscore_dot_v1_dot_profile__service__pb2.StageProfileRequest.SerializeToString,
+            prioscore_dot_v1_dot_profile__service__pb2.StageProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prioscore.v1.ProfileService/PromoteProfile',
+            prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileRequest.SerializeToString,
+            prioscore_dot_v1_dot_profile__service__pb2.PromoteProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteShadowProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prioscore.v1.ProfileService/DeleteShadowProfile',
+            prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileRequest.SerializeToString,
+            prioscore_dot_v1_dot_profile__service__pb2.DeleteShadowProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,
