@@ -104,6 +104,9 @@ CONTRACT = {
         "Backtest": (False, False),
         "Calibrate": (False, False),
         "CompareProfiles": (False, False),
+        "StageProfile": (False, False),
+        "PromoteProfile": (False, False),
+        "DeleteShadowProfile": (False, False),
     },
 }
 
