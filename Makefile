@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) bench/service.py
 	$(PY) bench/batch.py
 	$(PY) bench/calibration.py
+	$(PY) bench/relations.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -100,18 +100,23 @@ def load_events(
 def load_related_scores(
     store: Store, profile: Profile, entity_ids: list[str], accounts: Sequence[str] | None
 ) -> dict[int, RelatedRows]:
-    """Stored scores each score signal reads. accounts[i] is entity_ids[i]'s account for
-    entities sent inline; None reads the accounts of stored entities from the store."""
-    related: dict[int, RelatedRows] = {}
+    """Stored scores each score signal reads, by signal index: one query per (profile
+    read, relation), shared by the signals reading it. accounts[i] is entity_ids[i]'s
+    account for entities sent inline; None reads the accounts of stored entities."""
+    wanted: dict[tuple[str, Relation | None], list[int]] = {}
     for j, signal in enumerate(profile.signals):
-        if not signal.reads_scores:
-            continue
-        if signal.of == Relation.MEMBERS:
-            related[j] = store.member_scores(signal.scores, entity_ids, signal.by)
+        if signal.reads_scores:
+            wanted.setdefault((signal.scores, signal.of), []).append(j)
+    related: dict[int, RelatedRows] = {}
+    for (read, of), signals in wanted.items():
+        if of == Relation.MEMBERS:
+            by = sorted({profile.signals[j].by for j in signals} - {""})
+            rows = store.member_scores(read, entity_ids, by)
         elif accounts is None:
-            related[j] = store.account_scores(signal.scores, entity_ids)
+            rows = store.account_scores(read, entity_ids)
         else:
-            related[j] = store.scores_of(signal.scores, accounts)
+            rows = store.scores_of(read, accounts)
+        related.update((j, rows) for j in signals)
     return related
 
 
@@ -120,7 +125,8 @@ def fill_score_signals(
 ) -> None:
     """Writes each score signal's column of the feature matrix in place."""
     for j, rows in related.items():
-        matrix[:, j] = related_feature(profile.signals[j], rows.scores, matrix.shape[0])
+        signal = profile.signals[j]
+        matrix[:, j] = related_feature(signal, rows.for_attribute(signal.by), matrix.shape[0])
 
 
 def contributors(
@@ -146,7 +152,7 @@ def contributors(
         if signal.of == Relation.MEMBERS and len(rows):
             ids.append(rows.entity_id)
             owners.append(rows.scores.owner)
-            points.append(member_score_points(signal, rows.scores))
+            points.append(member_score_points(signal, rows.for_attribute(signal.by)))
     if not profile.members and not any(s.of == Relation.MEMBERS for s in profile.signals):
         return None
     if not ids:

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,21 +22,26 @@ from prioscore.server.store_records import categorical, ids_json, json_path
 
 class RelatedRows:
     """Stored scores of related entities, one row per (owner position, related entity):
-    the engine's RelatedScores plus the related entities' ids (for explanations)."""
+    the engine's RelatedScores, the related entities' ids (for explanations) and the
+    codes of each requested string attribute (for `distinct ... by`)."""
 
-    def __init__(self, rows: list[tuple[Any, ...]], with_by: bool) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], by: Sequence[str] = ()) -> None:
         n = len(rows)
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * 5
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * (4 + len(by))
         self.entity_id = np.array(cols[1], dtype=object) if n else np.empty(0, dtype=object)
         self.scores = RelatedScores(
             owner=np.fromiter(cols[0], dtype=np.int64, count=n),
             score=np.fromiter(cols[2], dtype=np.float64, count=n),
             eligible=np.fromiter(cols[3], dtype=np.int64, count=n) == 0,
-            by=categorical(cols[4], n).codes if with_by else None,
         )
+        self.by = {name: categorical(cols[4 + i], n).codes for i, name in enumerate(by)}
 
     def __len__(self) -> int:
         return int(self.entity_id.shape[0])
+
+    def for_attribute(self, by: str) -> RelatedScores:
+        """The scores with `by` codes of one attribute ("" = none)."""
+        return replace(self.scores, by=self.by[by]) if by else self.scores
 
 
 class RelationQueries:
@@ -96,43 +102,44 @@ class RelationQueries:
         return sorted(set(ids))
 
     def member_scores(
-        self, profile: str, account_ids: Sequence[str], by: str = ""
+        self, profile: str, account_ids: Sequence[str], by: Sequence[str] = ()
     ) -> RelatedRows:
-        """Stored `profile` scores of the entities whose account is account_ids[i] (owner i);
-        with `by`, each member's string attribute of that name as well."""
-        column = "json_extract(e.attributes, ?)" if by else "NULL"
-        params: list[Any] = [json_path(by)] if by else []
+        """Stored `profile` scores of the entities whose account is account_ids[i] (owner i),
+        with each member's string attributes named in `by`: one query for every signal
+        that reads the same profile's member scores."""
+        columns = "".join(", json_extract(e.attributes, ?)" for _ in by)
+        params: list[Any] = [json_path(name) for name in by]
         params += [ids_json(account_ids), profile]
         with self._lock:
             rows = self.conn.execute(
-                f"SELECT j.key, e.id, s.score, s.disqualified, {column} FROM json_each(?) AS j"
+                f"SELECT j.key, e.id, s.score, s.disqualified{columns} FROM json_each(?) AS j"
                 " CROSS JOIN entities AS e ON e.account_id = j.value"
                 " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = e.id",
                 params,
             ).fetchall()
-        return RelatedRows(rows, with_by=bool(by))
+        return RelatedRows(rows, by)
 
     def scores_of(self, profile: str, ids: Sequence[str]) -> RelatedRows:
         """Stored `profile` scores of ids[i] (owner i; "" or unscored ids give no row)."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT j.key, s.entity_id, s.score, s.disqualified, NULL FROM json_each(?) AS j"
+                "SELECT j.key, s.entity_id, s.score, s.disqualified FROM json_each(?) AS j"
                 " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
                 (ids_json(ids), profile),
             ).fetchall()
-        return RelatedRows(rows, with_by=False)
+        return RelatedRows(rows)
 
     def account_scores(self, profile: str, ids: Sequence[str]) -> RelatedRows:
         """Stored `profile` scores of the account of each stored entity ids[i] (owner i)."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT j.key, s.entity_id, s.score, s.disqualified, NULL FROM json_each(?) AS j"
+                "SELECT j.key, s.entity_id, s.score, s.disqualified FROM json_each(?) AS j"
                 " CROSS JOIN entities AS e ON e.id = j.value"
                 " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = e.account_id"
                 " WHERE e.account_id <> ''",
                 (ids_json(ids), profile),
             ).fetchall()
-        return RelatedRows(rows, with_by=False)
+        return RelatedRows(rows)
 
     def claim_entities(self, ids: Sequence[str], kind: str, now: float) -> list[str]:
         """Make sure each id exists with `kind` and return those that have it: creates
