@@ -301,15 +301,17 @@ def run_compare(
     profile_name: str,
     candidate_toml: str = "",
     candidate_profile: str = "",
+    candidate_shadow: bool = False,
     k: int = 0,
     limit: int = 0,
 ) -> CompareResult:
     """Shadow comparison of a loaded profile and a candidate over the stored entities.
 
-    The candidate is a loaded profile (`candidate_profile`) or TOML (`candidate_toml`,
-    issues named after "<candidate>"); it must score the same entity kind. Read-only:
-    nothing is stored, the candidate is not loaded. `limit`: tier moves returned (0
-    means 100, at most 1000).
+    The candidate is a loaded profile (`candidate_profile`), TOML (`candidate_toml`,
+    issues named after "<candidate>") or the shadow staged for the profile
+    (`candidate_shadow`, server/shadows.py); it must score the same entity kind.
+    Read-only: nothing is stored, the candidate is not loaded. `limit`: tier moves
+    returned (0 means 100, at most 1000).
     """
     active = service.get_profile(profile_name, "profile")
     if candidate_toml:
@@ -319,8 +321,13 @@ def run_compare(
     elif candidate_profile:
         field = "candidate_profile"
         candidate = service.get_profile(candidate_profile, field)
+    elif candidate_shadow:
+        field = "candidate_shadow"
+        candidate = service.shadows.require(active.name, field).candidate
     else:
-        raise InvalidArgumentError.of("candidate", "required: candidate_toml or candidate_profile")
+        raise InvalidArgumentError.of(
+            "candidate", "required: candidate_toml, candidate_profile or candidate_shadow"
+        )
     if candidate.entity != active.entity:
         raise InvalidArgumentError.of(
             field,

@@ -7,12 +7,14 @@ reload; a reload that finds any bad file keeps the old mapping whole and reports
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from prioscore.server.engine.model import Aggregate, Profile
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profile import load_directory, load_profile_text
+from prioscore.server.profile_graph import dependency_order
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ProfileRegistry:
         self.directory = Path(directory)
         self._profiles: dict[str, Profile] = dict(profiles or {})
         self._lock = threading.Lock()
+        self._reload_listeners: list[Callable[[], None]] = []
 
     @classmethod
     def from_directory(cls, directory: Path) -> ProfileRegistry:
@@ -80,7 +83,27 @@ class ProfileRegistry:
             except ProfileInvalidError as error:
                 return ReloadResult((), tuple(error.issues))
             self._profiles = fresh
-            return ReloadResult(tuple(sorted(fresh)), ())
+        for listener in list(self._reload_listeners):
+            listener()
+        return ReloadResult(tuple(sorted(fresh)), ())
+
+    def on_reload(self, listener: Callable[[], None]) -> None:
+        """Calls `listener()` after every reload that replaced the set (e.g. so staged
+        shadows are checked against the new set)."""
+        self._reload_listeners.append(listener)
+
+    def replace(self, profile: Profile) -> Profile:
+        """Swaps in `profile` for the loaded profile of its name, in one reference swap;
+        returns the one it replaced. The set stays in dependency order (each profile after
+        the profiles it reads); the caller has checked the new set (check_profile_set)."""
+        with self._lock:
+            previous = self._profiles.get(profile.name)
+            if previous is None:
+                raise KeyError(profile.name)
+            fresh = dict(self._profiles)
+            fresh[profile.name] = profile
+            self._profiles = dependency_order(fresh)
+            return previous
 
     @staticmethod
     def validate(text: str, filename: str) -> tuple[Profile | None, tuple[ProfileIssue, ...]]:

@@ -9,7 +9,8 @@ does not hold usable secrets:
     scopes = ["score:read", "events:write"]
 
 Scopes: score:read (ScoringService, profile reads), events:write (EventService), admin
-(everything, including ReloadProfiles, Backtest, Calibrate, CompareProfiles). Health
+(everything, including ReloadProfiles, Backtest, Calibrate, CompareProfiles and the
+shadow calls StageProfile, PromoteProfile, DeleteShadowProfile). Health
 and reflection stay open so probes and tooling work without a token.
 """
 
@@ -31,7 +32,15 @@ from prioscore.server.rpc.errors import status_of
 SCORE_READ, EVENTS_WRITE, ADMIN = "score:read", "events:write", "admin"
 SCOPES = (SCORE_READ, EVENTS_WRITE, ADMIN)
 
-_ADMIN_METHODS = {"ReloadProfiles", "Backtest", "Calibrate", "CompareProfiles", "PromoteProfile"}
+_ADMIN_METHODS = {
+    "ReloadProfiles",
+    "Backtest",
+    "Calibrate",
+    "CompareProfiles",
+    "StageProfile",
+    "PromoteProfile",
+    "DeleteShadowProfile",
+}
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 

@@ -34,6 +34,7 @@ from prioscore.server.errors import (
     ResourceExhaustedError,
     UnauthenticatedError,
 )
+from prioscore.server.shadows import ShadowVersionMismatchError
 
 log = logging.getLogger("prioscore.rpc")
 _tracer = trace.get_tracer("prioscore.rpc")
@@ -49,6 +50,8 @@ _CODES: list[tuple[type[PrioscoreError], grpc.StatusCode]] = [
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    # A test-and-set that failed: the caller should re-read and decide again.
+    (ShadowVersionMismatchError, grpc.StatusCode.ABORTED),
 ]
 
 

@@ -1,4 +1,5 @@
-"""ProfileService servicer: list, get, validate, reload, backtest, calibrate, compare."""
+"""ProfileService servicer: list, get, validate, reload, backtest, calibrate, compare, and
+the shadow calls (stage, promote, delete)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from prioscore.server.evaluation import Outcomes, run_backtest, run_calibrate, r
 from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.profile import profile_digest, profile_to_toml
 from prioscore.server.service import Service
+from prioscore.server.shadows import SHADOW_SUFFIX, StagedProfile
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc as pb_grpc
 from prioscore.v1 import types_pb2
@@ -22,7 +24,8 @@ from prioscore.v1 import types_pb2
 Context = grpc.aio.ServicerContext
 
 
-def summary(profile: Profile) -> pb.ProfileSummary:
+def summary(profile: Profile, shadow: StagedProfile | None = None) -> pb.ProfileSummary:
+    """`shadow`: the candidate staged for this profile, if any (its version is shown)."""
     return pb.ProfileSummary(
         name=profile.name,
         version=profile.version,
@@ -32,6 +35,7 @@ def summary(profile: Profile) -> pb.ProfileSummary:
         tier_names=profile.tiers.names,
         digest=profile_digest(profile),
         source=profile.source,
+        shadow_version=shadow.version if shadow is not None else 0,
     )
 
 
@@ -39,7 +43,10 @@ def issue(item: ProfileIssue) -> types_pb2.ProfileIssue:
     return types_pb2.ProfileIssue(file=item.file, line=item.line, key=item.key, reason=item.reason)
 
 
-def detail(profile: Profile) -> pb.GetProfileResponse:
+def detail(
+    profile: Profile, *, toml: str | None = None, shadow: StagedProfile | None = None
+) -> pb.GetProfileResponse:
+    """`toml`: the source text when it is at hand (a staged candidate's, as staged)."""
     signals = [
         pb.SignalDetail(
             name=s.name,
@@ -60,8 +67,8 @@ def detail(profile: Profile) -> pb.GetProfileResponse:
         for n, t in zip(profile.tiers.names, profile.tiers.thresholds, strict=True)
     ]
     return pb.GetProfileResponse(
-        profile=summary(profile),
-        toml=profile_to_toml(profile),
+        profile=summary(profile, shadow),
+        toml=profile_to_toml(profile) if toml is None else toml,
         signals=signals,
         tier_mode=str(profile.tiers.mode),
         tiers=tiers,
@@ -122,15 +129,22 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         after = str(position[0]) if position else ""
         remaining = [p for p in profiles if p.name > after]
         page, more = remaining[:size], len(remaining) > size
+        shadows = self.service.shadows
         return pb.ListProfilesResponse(
-            profiles=[summary(p) for p in page],
+            profiles=[summary(p, shadows.get(p.name)) for p in page],
             next_page_token=encode_token(query, [page[-1].name]) if more else "",
         )
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
     ) -> pb.GetProfileResponse:
-        return detail(self.service.get_profile(request.name, "name"))
+        profile = self.service.get_profile(request.name, "name")
+        staged = self.service.shadows.get(profile.name.removesuffix(SHADOW_SUFFIX))
+        if staged is not None and profile is staged.scoring:  # "<name>@shadow" itself
+            response = detail(staged.candidate, toml=staged.toml)
+            response.profile.name = staged.key
+            return response
+        return detail(profile, shadow=staged)
 
     async def ValidateProfile(
         self, request: pb.ValidateProfileRequest, context: Context
@@ -212,6 +226,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             profile_name=request.profile,
             candidate_toml=request.candidate_toml if which == "candidate_toml" else "",
             candidate_profile=request.candidate_profile if which == "candidate_profile" else "",
+            candidate_shadow=which == "candidate_shadow" and request.candidate_shadow,
             k=request.k,
             limit=request.page_size,
         )
@@ -227,6 +242,33 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             tier_moves=moves,
             tier_moves_total=result.moves_total,
             entities=len(ids),
+        )
+
+    async def StageProfile(
+        self, request: pb.StageProfileRequest, context: Context
+    ) -> pb.StageProfileResponse:
+        result = self.service.stage_profile(request.toml, request.filename)
+        return pb.StageProfileResponse(
+            shadow=summary(result.staged.candidate), entities_scored=result.entities_scored
+        )
+
+    async def PromoteProfile(
+        self, request: pb.PromoteProfileRequest, context: Context
+    ) -> pb.PromoteProfileResponse:
+        result = self.service.promote_profile(request.name, request.shadow_version)
+        return pb.PromoteProfileResponse(
+            profile=summary(result.profile),
+            previous_version=result.previous.version,
+            entities_scored=result.entities_scored,
+            tier_changes=len(result.tier_changes),
+        )
+
+    async def DeleteShadowProfile(
+        self, request: pb.DeleteShadowProfileRequest, context: Context
+    ) -> pb.DeleteShadowProfileResponse:
+        dropped = self.service.delete_shadow_profile(request.name)
+        return pb.DeleteShadowProfileResponse(
+            deleted=dropped is not None, shadow_version=dropped.version if dropped else 0
         )
 
 

@@ -1,0 +1,428 @@
+"""Shadow profiles: a candidate version staged beside the active one, and its promotion.
+
+A candidate is a new version of a loaded profile (same name and entity, higher version).
+Staging validates it like a reload would (the file on its own, then the cross-profile
+checks over the live set with the candidate in place of its active version), scores
+every stored entity the profile scores under it, and keeps it as the profile's shadow:
+from then on ingest scores the shadow beside the active profile (Service._rescore).
+
+Shadow scores live in the `scores` table under the profile key "<name>@shadow" (AIP-162
+revision naming; profile names cannot contain '@'), without history or tier changes and
+never published to watchers. The scoring Profile of a shadow is named by that key, so
+ranking, quantile tiers and responses read and write the shadow's rows, not the active
+ones; `candidate` keeps the name as written. Candidates are persisted (shadow_profiles)
+so a restart restores them; one no longer valid against the live profiles is dropped
+with a warning, on start and after every reload.
+
+Promotion is one synchronous call on the service's thread, so no request interleaves:
+the candidate's TOML replaces the active profile's file (temp file + os.replace, so a
+reload or restart keeps it), the shadow's rows become the profile's scores in one
+transaction (history and tier changes recorded, cause "promote:<name>@<version>"), and
+the registry swaps the profile in one reference assignment. Profiles are immutable and
+every request takes one reference, so none sees half of either version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from prioscore.server.engine.model import Profile
+from prioscore.server.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PrioscoreError,
+    ProfileInvalidError,
+    ProfileIssue,
+)
+from prioscore.server.profile import load_profile_text
+from prioscore.server.profile_check import hint
+from prioscore.server.profile_graph import check_profile_set
+from prioscore.server.profile_toml import Locator
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.store import ScoreRows, Store, TierChangeRecord
+from prioscore.server.store_scores import SHADOW_SUFFIX, StoredShadow
+
+__all__ = [
+    "BACKFILL_CHUNK",
+    "SHADOW_SUFFIX",
+    "PromoteResult",
+    "ShadowSet",
+    "ShadowVersionMismatchError",
+    "StageResult",
+    "StagedProfile",
+    "shadow_key",
+]
+
+log = logging.getLogger("prioscore.server")
+
+# Entities scored (and rows moved on promotion) per vectorised chunk: bounds memory.
+BACKFILL_CHUNK = 50_000
+DEFAULT_FILENAME = "<candidate>"
+
+# Scores entity_ids under a (shadow) profile as of `now`, exactly as ingest scores the
+# active profiles; provided by the Service, which owns the scoring pipeline.
+RowScorer = Callable[[Profile, list[str], float], ScoreRows]
+
+
+def shadow_key(name: str) -> str:
+    """The profile key a shadow's scores are stored and ranked under: "<name>@shadow"."""
+    return name + SHADOW_SUFFIX
+
+
+class ShadowVersionMismatchError(PrioscoreError):
+    """PromoteProfile named a shadow version other than the staged one (ABORTED: the
+    caller should review what is staged now)."""
+
+    reason = "SHADOW_VERSION_MISMATCH"
+
+
+@dataclass(frozen=True, eq=False)
+class StagedProfile:
+    """One staged candidate."""
+
+    candidate: Profile  # as written: the profile's name; source = the filename staged as
+    scoring: Profile  # the same, named "<name>@shadow": the key of its stored scores
+    toml: str  # the text as staged (comments and all): what promotion writes
+    filename: str
+    staged: float  # epoch seconds
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name
+
+    @property
+    def version(self) -> int:
+        return self.candidate.version
+
+    @property
+    def key(self) -> str:
+        return self.scoring.name
+
+
+@dataclass(frozen=True, eq=False)
+class StageResult:
+    staged: StagedProfile
+    entities_scored: int
+
+
+@dataclass(frozen=True, eq=False)
+class PromoteResult:
+    profile: Profile  # active now
+    previous: Profile  # active before
+    entities_scored: int  # rows moved from the shadow to the profile
+    tier_changes: list[TierChangeRecord]
+
+
+def candidate_issues(
+    profiles: Mapping[str, Profile], candidate: Profile, text: str
+) -> list[ProfileIssue]:
+    """Why `candidate` cannot be the shadow of a loaded profile: name, entity, version,
+    then the cross-profile checks over `profiles` with the candidate in place of its
+    active version (unknown profiles, cycles). Issues carry file, line and key."""
+    where = Locator(text)
+
+    def issue(key: str, reason: str) -> ProfileIssue:
+        return ProfileIssue(candidate.source, where.line_of(key), key, reason)
+
+    active = profiles.get(candidate.name)
+    if active is None:
+        loaded = ", ".join(sorted(profiles)) or "none"
+        reason = (
+            f"no loaded profile named {candidate.name!r}{hint(candidate.name, list(profiles))};"
+            f" a shadow is a new version of a loaded profile (loaded: {loaded})"
+        )
+        return [issue("profile.name", reason)]
+    issues = []
+    if candidate.entity != active.entity:
+        reason = (
+            f"the candidate scores {candidate.entity!r}, but {active.name} scores"
+            f" {active.entity!r}; a shadow must score the same entity kind"
+        )
+        issues.append(issue("profile.entity", reason))
+    if candidate.version <= active.version:
+        reason = (
+            f"version {candidate.version} must be higher than the active version"
+            f" {active.version} of {active.name}"
+        )
+        issues.append(issue("profile.version", reason))
+    if issues:
+        return issues
+    live = {**profiles, candidate.name: candidate}
+    texts = {candidate.name: text}
+    for name, profile in profiles.items():  # line numbers for issues found in other files
+        if name != candidate.name and profile.reads_profiles and profile.source:
+            with suppress(OSError, UnicodeDecodeError):
+                texts[name] = Path(profile.source).read_text(encoding="utf-8")
+    return check_profile_set(live, texts)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replaces `path` with `text`: a temp file in the same directory, fsync, os.replace
+    (readers see the old file or the new one, never a part), keeping the file's mode."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with suppress(OSError):
+            shutil.copymode(path, temp)
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    with suppress(OSError):  # the rename itself durable too (best effort)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+class ShadowSet:
+    """The staged shadows by profile name, their stored scores and their promotion.
+
+    Methods are synchronous and run on the service's thread (like Service's), so a
+    stage, a promotion or a discard is never interleaved with a request.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ProfileRegistry,
+        score_rows: RowScorer,
+        *,
+        chunk: int = BACKFILL_CHUNK,
+    ) -> None:
+        if chunk < 1:
+            raise ValueError("chunk must be >= 1")
+        self._store = store
+        self._registry = registry
+        self._score_rows = score_rows
+        self._chunk = chunk
+        self._staged: dict[str, StagedProfile] = {}
+        self.restore()
+        registry.on_reload(self.reconcile)
+
+    # -- lookups
+
+    def get(self, name: str) -> StagedProfile | None:
+        """The shadow staged for profile `name`, if any."""
+        return self._staged.get(name)
+
+    def all(self) -> list[StagedProfile]:
+        return list(self._staged.values())
+
+    def resolve(self, key: str) -> Profile | None:
+        """The scoring profile of a shadow key ("<name>@shadow"), or None."""
+        if not key.endswith(SHADOW_SUFFIX):
+            return None
+        staged = self._staged.get(key.removesuffix(SHADOW_SUFFIX))
+        return staged.scoring if staged is not None else None
+
+    def require(self, name: str, field: str) -> StagedProfile:
+        """The shadow of loaded profile `name`; NotFoundError naming `field` otherwise."""
+        if not name:
+            raise InvalidArgumentError.of(field, "required")
+        if self._registry.get(name) is None:
+            raise NotFoundError("profile", name, field)
+        staged = self._staged.get(name)
+        if staged is None:
+            raise NotFoundError("profile", shadow_key(name), field)
+        return staged
+
+    # -- stage
+
+    def check(self, text: str, filename: str) -> Profile:
+        """The candidate of `text`, valid as a shadow of the live set, or
+        ProfileInvalidError with every issue (file, line, key)."""
+        candidate = load_profile_text(text, filename)
+        profiles = {p.name: p for p in self._registry.all()}
+        issues = candidate_issues(profiles, candidate, text)
+        if issues:
+            raise ProfileInvalidError(issues)
+        return candidate
+
+    def stage(self, text: str, filename: str, now: float) -> StageResult:
+        """Validates, persists and backfills a candidate, replacing an earlier shadow of
+        its profile; all in one transaction, so a failure stages nothing."""
+        if not text.strip():
+            raise InvalidArgumentError.of("toml", "required: the candidate profile's TOML")
+        filename = filename or DEFAULT_FILENAME
+        candidate = self.check(text, filename)
+        key = shadow_key(candidate.name)
+        staged = StagedProfile(candidate, replace(candidate, name=key), text, filename, now)
+        with self._store.transaction():
+            self._store.delete_shadow(candidate.name)  # an earlier shadow and its scores
+            self._store.save_shadow(StoredShadow(candidate.name, text, filename, now))
+            scored = self._backfill(staged, now)
+        self._staged[candidate.name] = staged
+        log.info(
+            "staged %s v%d as %s (%d entities scored)", candidate.name, staged.version, key, scored
+        )
+        return StageResult(staged, scored)
+
+    def _backfill(self, staged: StagedProfile, now: float) -> int:
+        """Scores every stored entity the profile scores (its kind, and entities of unknown
+        kind, as ingest does) under the shadow, a chunk of ids at a time."""
+        entity = staged.scoring.entity
+        ids = self._store.entity_ids(kind=entity)
+        if entity:
+            ids = sorted(ids + self._store.entity_ids(kind=""))
+        for start in range(0, len(ids), self._chunk):
+            self.score(staged, ids[start : start + self._chunk], now)
+        return len(ids)
+
+    # -- ingest
+
+    def score(self, staged: StagedProfile, entity_ids: list[str], now: float) -> None:
+        """Scores entity_ids under the shadow and stores them (no history, no changes)."""
+        if not entity_ids:
+            return
+        rows = self._score_rows(staged.scoring, entity_ids, now)
+        self._store.write_scores(staged.key, staged.version, rows, track_changes=False)
+
+    def rescore(self, name: str, entity_ids: list[str], now: float) -> int:
+        """After profile `name` was rescored for entity_ids: its shadow too, if staged.
+        Runs inside the caller's transaction; returns how many entities it scored."""
+        staged = self._staged.get(name)
+        if staged is None or not entity_ids:
+            return 0
+        self.score(staged, entity_ids, now)
+        return len(entity_ids)
+
+    # -- promote
+
+    def promote(self, name: str, expected_version: int, now: float) -> PromoteResult:
+        """Makes the shadow of `name` its active version; see the module docstring.
+
+        Order: the file first (nothing else changes when it cannot be written), then
+        one transaction for the scores (the old file is put back if it fails), then the
+        registry swap. The caller publishes `tier_changes` after this returns.
+        """
+        staged = self.require(name, "name")
+        if expected_version < 0:
+            raise InvalidArgumentError.of("shadow_version", "must be >= 0 (0: any)")
+        if expected_version and expected_version != staged.version:
+            raise ShadowVersionMismatchError(
+                f"{staged.key} is version {staged.version}, not {expected_version}:"
+                " review what is staged now"
+            )
+        active = self._registry.get(name)
+        assert active is not None  # require() checked
+        if not active.source or not Path(active.source).is_file():
+            raise FailedPreconditionError(
+                f"{name} has no profile file to write the promoted version to"
+                f" (source {active.source!r})"
+            )
+        source = Path(active.source)
+        # As a reload will read it back: the staged text under the active file's name.
+        promoted = load_profile_text(staged.toml, str(source))
+        profiles = {p.name: p for p in self._registry.all()}
+        issues = candidate_issues(profiles, promoted, staged.toml)
+        if issues:  # reconcile() drops such shadows on reload; checked again regardless
+            raise ProfileInvalidError(issues)
+        try:
+            previous_text = source.read_text(encoding="utf-8")
+            _write_atomically(source, staged.toml)
+        except (OSError, UnicodeDecodeError) as error:
+            raise FailedPreconditionError(
+                f"cannot write the promoted version of {name} to {source}: {error}"
+            ) from error
+        try:
+            with self._store.transaction():
+                changes, moved = self._move_scores(staged, now)
+                self._store.delete_shadow(name)
+        except BaseException:
+            try:
+                _write_atomically(source, previous_text)
+            except OSError:
+                log.exception("promotion of %s failed and %s could not be restored", name, source)
+            raise
+        previous = self._registry.replace(promoted)
+        del self._staged[name]
+        log.info(
+            "promoted %s v%d -> v%d (%d entities, %d tier changes)",
+            name,
+            previous.version,
+            promoted.version,
+            moved,
+            len(changes),
+        )
+        return PromoteResult(promoted, previous, moved, changes)
+
+    def _move_scores(self, staged: StagedProfile, now: float) -> tuple[list[TierChangeRecord], int]:
+        """Writes the shadow's stored rows as the profile's scores, a chunk at a time, with
+        history and tier changes (the caller's transaction; the caller deletes the rows)."""
+        cause = f"promote:{staged.name}@{staged.version}"
+        changes: list[TierChangeRecord] = []
+        moved = 0
+        after: str | None = None
+        while True:
+            rows = self._store.score_rows(staged.key, after=after, limit=self._chunk)
+            if not len(rows):
+                return changes, moved
+            rows = replace(rows, ts=now)
+            changes.extend(self._store.write_scores(staged.name, staged.version, rows, cause))
+            moved += len(rows)
+            after = rows.entity_id[-1]
+
+    # -- discard, restore, reconcile
+
+    def discard(self, name: str) -> StagedProfile | None:
+        """Drops the shadow of `name` and its scores; None when none was staged.
+        NotFoundError for a name that is neither loaded nor staged."""
+        if not name:
+            raise InvalidArgumentError.of("name", "required")
+        if self._registry.get(name) is None and name not in self._staged:
+            raise NotFoundError("profile", name, "name")
+        if name not in self._staged:
+            return None
+        self._store.delete_shadow(name)
+        return self._staged.pop(name)
+
+    def restore(self) -> None:
+        """Re-stages the persisted candidates (on start): their scores are still stored;
+        one no longer valid against the loaded profiles is dropped with a warning."""
+        for stored in self._store.shadows():
+            try:
+                candidate = self.check(stored.toml, stored.filename)
+            except ProfileInvalidError as error:
+                self._drop_invalid(stored.name, error.issues)
+                continue
+            if candidate.name != stored.name:  # only by editing the table by hand
+                self._drop_invalid(stored.name, [])
+                continue
+            scoring = replace(candidate, name=shadow_key(candidate.name))
+            self._staged[candidate.name] = StagedProfile(
+                candidate, scoring, stored.toml, stored.filename, stored.staged
+            )
+
+    def reconcile(self) -> None:
+        """After a reload: drops every shadow no longer valid against the new set (its
+        profile gone, another entity kind, a version no longer higher, a broken score
+        signal), with a warning."""
+        for staged in self.all():
+            try:
+                self.check(staged.toml, staged.filename)
+            except ProfileInvalidError as error:
+                self._drop_invalid(staged.name, error.issues)
+
+    def _drop_invalid(self, name: str, issues: list[ProfileIssue]) -> None:
+        why = "; ".join(str(i) for i in issues) or "it names another profile"
+        log.warning(
+            "dropping the staged shadow %s: no longer valid against the loaded profiles: %s",
+            shadow_key(name),
+            why,
+        )
+        self._store.delete_shadow(name)
+        self._staged.pop(name, None)
