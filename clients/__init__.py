@@ -13,6 +13,7 @@ AsyncPrioscoreClient is the same API over grpc.aio (the core the sync client wra
 
 from prioscore.clients.client import AsyncPrioscoreClient
 from prioscore.clients.errors import (
+    AbortedError,
     CancelledError,
     DeadlineExceededError,
     FailedPreconditionError,
@@ -33,6 +34,7 @@ from prioscore.clients.sync import PrioscoreClient
 
 __all__ = [
     "NO_RETRY",
+    "AbortedError",
     "AsyncPrioscoreClient",
     "CancelledError",
     "DeadlineExceededError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -60,7 +60,7 @@ def client() -> PrioscoreClient:
     return settings().client()
 
 
-def fail(lines: list[str]) -> None:
+def fail(lines: list[str]) -> NoReturn:
     """Prints lines to stderr and exits 1."""
     for line in lines:
         click.echo(line, err=True)

@@ -1,4 +1,9 @@
-"""`prioscore profiles list|show|validate|reload` (a group: backtest/calibrate can join)."""
+"""`prioscore profiles list|show|validate|reload|stage|promote|discard` (a group).
+
+stage / promote / discard manage a shadow: a candidate version scored beside the active
+one on every ingest (ranked as "<name>@shadow", compared with `prioscore compare
+--shadow`), then made active atomically or thrown away.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from pathlib import Path
 import click
 
 from prioscore.clients.cli_common import client, fail
+from prioscore.clients.errors import InvalidArgumentError
 from prioscore.clients.output import emit, output_options
 from prioscore.v1 import types_pb2
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _issue_line(issue: types_pb2.ProfileIssue) -> str:
@@ -32,11 +40,12 @@ def list_profiles(fmt: str) -> None:
             "entity": p.entity,
             "signals": len(p.signal_names),
             "tiers": list(p.tier_names),
+            "shadow": p.shadow_version or None,
             "description": p.description,
         }
         for p in client().list_profiles()
     ]
-    emit(rows, ["name", "version", "entity", "signals", "tiers", "description"], fmt)
+    emit(rows, ["name", "version", "entity", "signals", "tiers", "shadow", "description"], fmt)
 
 
 @profiles.command("show")
@@ -111,3 +120,85 @@ def reload(fmt: str) -> None:
             ["error: reload not applied; the previous profiles keep serving"]
             + [_issue_line(i) for i in result.issues]
         )
+
+
+@profiles.command("stage")
+@click.argument("file", type=_FILE)
+@output_options
+def stage(file: Path, fmt: str) -> None:
+    """Stage FILE, a new version of a loaded profile, as its shadow (admin scope).
+
+    The server checks it like a reload (nothing is staged if it has an issue), scores
+    every stored entity with it and from then on scores it beside the active version on
+    every ingest: `rank NAME@shadow`, `compare NAME --shadow`, then `profiles promote`.
+    """
+    try:
+        result = client().stage_profile(file.read_text(encoding="utf-8"), filename=str(file))
+    except InvalidArgumentError as error:
+        # One violation per profile issue, described "file:line: key: reason".
+        lines = [v.description if v.field in v.description else str(v) for v in error.violations]
+        fail(["error: candidate not staged", *(f"  {line}" for line in lines)])
+    shadow = result.shadow
+    record = {
+        "name": shadow.name,
+        "shadow": f"{shadow.name}@shadow",
+        "version": shadow.version,
+        "entities_scored": result.entities_scored,
+    }
+    if fmt != "table":
+        emit([record], list(record), fmt)
+        return
+    click.echo(
+        f"staged {shadow.name} v{shadow.version} as {record['shadow']}:"
+        f" {result.entities_scored} stored entities scored"
+    )
+
+
+@profiles.command("promote")
+@click.argument("name")
+@click.option(
+    "--version",
+    "shadow_version",
+    type=click.IntRange(min=1),
+    help="The shadow version you reviewed; refused if another version is staged.",
+)
+@output_options
+def promote(name: str, shadow_version: int | None, fmt: str) -> None:
+    """Make NAME's staged shadow the active version, atomically (admin scope).
+
+    The candidate's TOML replaces the profile's file on the server, its scores become
+    NAME's scores (tier changes are recorded and reach watchers) and the shadow is gone.
+    """
+    result = client().promote_profile(name, shadow_version or 0)
+    record = {
+        "name": result.profile.name,
+        "version": result.profile.version,
+        "previous_version": result.previous_version,
+        "entities_scored": result.entities_scored,
+        "tier_changes": result.tier_changes,
+        "source": result.profile.source,
+    }
+    if fmt != "table":
+        emit([record], list(record), fmt)
+        return
+    click.echo(
+        f"promoted {name} v{result.previous_version} -> v{result.profile.version}"
+        f" ({result.profile.source}): {result.entities_scored} entities,"
+        f" {result.tier_changes} tier changes"
+    )
+
+
+@profiles.command("discard")
+@click.argument("name")
+@output_options
+def discard(name: str, fmt: str) -> None:
+    """Discard NAME's staged shadow and its scores (idempotent; admin scope)."""
+    result = client().delete_shadow_profile(name)
+    record = {"name": name, "deleted": result.deleted, "shadow_version": result.shadow_version}
+    if fmt != "table":
+        emit([record], list(record), fmt)
+        return
+    if result.deleted:
+        click.echo(f"discarded {name}@shadow (v{result.shadow_version})")
+    else:
+        click.echo(f"{name} has no staged shadow; nothing to discard")

@@ -124,6 +124,31 @@ class AsyncPrioscoreClient(BulkScoring):
         request = profiles_pb.ReloadProfilesRequest()
         return await self._unary("ReloadProfiles", self._profiles.ReloadProfiles, request)
 
+    async def stage_profile(
+        self, toml: str, filename: str = ""
+    ) -> profiles_pb.StageProfileResponse:
+        """Stages candidate TOML (a loaded profile's name, a higher version) as that
+        profile's shadow "<name>@shadow", scored beside it on every ingest (admin scope).
+        A bad candidate raises InvalidArgumentError with one violation per issue."""
+        request = profiles_pb.StageProfileRequest(toml=toml, filename=filename)
+        return await self._unary("StageProfile", self._profiles.StageProfile, request)
+
+    async def promote_profile(
+        self, name: str, shadow_version: int = 0
+    ) -> profiles_pb.PromoteProfileResponse:
+        """Makes the staged shadow of `name` its active version, atomically (admin scope).
+        `shadow_version`: the version reviewed; AbortedError if another one is staged.
+        Never retried: a repeat after a lost answer would report "nothing staged"."""
+        request = profiles_pb.PromoteProfileRequest(name=name, shadow_version=shadow_version)
+        return await self._unary(
+            "PromoteProfile", self._profiles.PromoteProfile, request, retry=False
+        )
+
+    async def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
+        """Discards the staged shadow of `name` (idempotent; admin scope)."""
+        request = profiles_pb.DeleteShadowProfileRequest(name=name)
+        return await self._unary("DeleteShadowProfile", self._profiles.DeleteShadowProfile, request)
+
     # -- scoring ------------------------------------------------------------------------
 
     async def score_entities(

@@ -93,6 +93,11 @@ class ResourceExhaustedError(PrioscoreClientError):
     """A size or rate limit was hit (message size, rows per batch, watcher overrun)."""
 
 
+class AbortedError(PrioscoreClientError):
+    """A test-and-set lost: e.g. PromoteProfile named a shadow version that is no longer
+    the staged one. Re-read the state, decide again."""
+
+
 class UnavailableError(PrioscoreClientError):
     """The server could not be reached (retried for idempotent calls before surfacing)."""
 
@@ -118,6 +123,7 @@ _BY_CODE: dict[grpc.StatusCode, type[PrioscoreClientError]] = {
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.ABORTED: AbortedError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,

@@ -132,14 +132,18 @@ async def acompare(
     *,
     candidate_toml: str = "",
     candidate_profile: str = "",
+    candidate_shadow: bool = False,
     k: int = 0,
     page_size: int = 0,
 ) -> profiles_pb.CompareProfilesResponse:
-    """Shadow-compare a loaded profile with a candidate (TOML, or another loaded profile)
-    over the stored entities, as of now; the largest tier moves come first."""
+    """Shadow-compare a loaded profile with a candidate (TOML, another loaded profile or
+    the shadow staged for it) over the stored entities, as of now; the largest tier
+    moves come first."""
     request = profiles_pb.CompareProfilesRequest(profile=profile, k=k, page_size=page_size)
     if candidate_toml:
         request.candidate_toml = candidate_toml
+    elif candidate_shadow:
+        request.candidate_shadow = True
     else:
         request.candidate_profile = candidate_profile
     return await client._unary("CompareProfiles", client._profiles.CompareProfiles, request)

@@ -184,6 +184,12 @@ def calibrate(
     help="Candidate profile TOML (e.g. from `prioscore calibrate --out`); not loaded.",
 )
 @click.option("--with", "other", metavar="NAME", help="Compare with this loaded profile instead.")
+@click.option(
+    "--shadow",
+    "shadow",
+    is_flag=True,
+    help="Compare with the shadow staged for PROFILE (`prioscore profiles stage`).",
+)
 @click.option("--k", type=click.IntRange(min=0), default=0, help="k of the top-k overlap (0: 100).")
 @click.option(
     "--limit",
@@ -193,20 +199,27 @@ def calibrate(
 )
 @output_options
 def compare(
-    profile: str, candidate: Path | None, other: str | None, k: int, limit: int, fmt: str
+    profile: str,
+    candidate: Path | None,
+    other: str | None,
+    shadow: bool,
+    k: int,
+    limit: int,
+    fmt: str,
 ) -> None:
     """How a candidate would re-rank PROFILE's stored entities today (read-only).
 
     Every stored entity PROFILE scores is scored as of now under both; the report gives
     the top-k overlap, the rank correlation and the entities that would change tier.
     """
-    if (candidate is None) == (other is None):
-        raise click.UsageError("give exactly one of --candidate FILE or --with NAME")
+    if (candidate is not None) + (other is not None) + shadow != 1:
+        raise click.UsageError("give exactly one of --candidate FILE, --with NAME or --shadow")
     response = evaluation.compare(
         client(),
         profile,
         candidate_toml=candidate.read_text(encoding="utf-8") if candidate else "",
         candidate_profile=other or "",
+        candidate_shadow=shadow,
         k=k,
         page_size=limit,
     )
@@ -219,7 +232,7 @@ def compare(
         return
     record = {
         "profile": profile,
-        "candidate": str(candidate) if candidate else other,
+        "candidate": str(candidate) if candidate else other or f"{profile}@shadow",
         "entities": response.entities,
         "top_k_overlap": response.top_k_overlap,
         "rank_correlation": response.rank_correlation,

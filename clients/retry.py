@@ -9,12 +9,15 @@ answer, not a transport hiccup):
 * IngestEvents: the server dedupes on message_id, so re-sending a batch that was in fact
   stored only counts it as duplicates (the client replays the current stream's batches);
 * ReloadProfiles: re-reads the same files, all or nothing;
+* StageProfile and DeleteShadowProfile: staging the same candidate again replaces the
+  shadow with the same one; a discarded shadow stays discarded;
 * EraseEntity: the end state ("nothing stored about X") is the same however often it
   runs; a retry that finds nothing left reports that instead of failing.
 
 Not retried: UpsertEntities (a late retry could overwrite attributes another writer set
-in between: merge-on-write is not idempotent under concurrency) and WatchTierChanges
-(a silent reconnect would drop the changes made while disconnected).
+in between: merge-on-write is not idempotent under concurrency), WatchTierChanges
+(a silent reconnect would drop the changes made while disconnected) and PromoteProfile
+(a repeat after a promotion whose answer was lost reports "nothing staged").
 
 Each attempt gets the full per-call deadline: the deadline bounds one attempt and the
 policy bounds how many attempts there are.

@@ -157,6 +157,17 @@ class PrioscoreClient:
     def reload_profiles(self) -> profiles_pb.ReloadProfilesResponse:
         return self._run(self.aio.reload_profiles())
 
+    def stage_profile(self, toml: str, filename: str = "") -> profiles_pb.StageProfileResponse:
+        return self._run(self.aio.stage_profile(toml, filename))
+
+    def promote_profile(
+        self, name: str, shadow_version: int = 0
+    ) -> profiles_pb.PromoteProfileResponse:
+        return self._run(self.aio.promote_profile(name, shadow_version))
+
+    def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
+        return self._run(self.aio.delete_shadow_profile(name))
+
     # -- scoring ----------------------------------------------------------------------
 
     def score_entities(
