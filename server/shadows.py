@@ -20,6 +20,11 @@ reload or restart keeps it), the shadow's rows become the profile's scores in on
 transaction (history and tier changes recorded, cause "promote:<name>@<version>"), and
 the registry swaps the profile in one reference assignment. Profiles are immutable and
 every request takes one reference, so none sees half of either version.
+
+Cost: staging (the backfill) and promotion each hold the service's thread for the whole
+population, about 1.5 s per 100k entities each on a laptop-class machine (test_leads,
+three events per entity); other requests wait meanwhile. The chunks bound memory, not
+latency.
 """
 
 from __future__ import annotations
