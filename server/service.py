@@ -48,6 +48,7 @@ from prioscore.server.relations import (
     load_events,
     load_related_scores,
 )
+from prioscore.server.shadows import PromoteResult, ShadowSet, StagedProfile, StageResult
 from prioscore.server.store import (
     EraseCounts,
     EventBatch,
@@ -126,6 +127,7 @@ class Service:
         self.limits = limits or Limits()
         self.hub = TierChangeHub()
         self._clock = clock
+        self.shadows = ShadowSet(store, registry, self._shadow_rows)
 
     def now(self) -> float:
         return self._clock()
@@ -135,7 +137,7 @@ class Service:
     def get_profile(self, name: str, field: str = "profile") -> Profile:
         if not name:
             raise InvalidArgumentError.of(field, "required")
-        profile = self.profiles.get(name)
+        profile = self.profiles.get(name) or self.shadows.resolve(name)  # "<name>@shadow"
         if profile is None:
             raise NotFoundError("profile", name, field)
         return profile
@@ -244,6 +246,7 @@ class Service:
             self._tier_against_population(scored)
             rows = self._score_rows(scored, now)
             changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
+            self._rescore_shadow(profile, chosen, now)
             rescored[profile.name] = chosen
         count = sum(len(ids) for ids in rescored.values())
         _entities_scored.add(count)
@@ -488,3 +491,28 @@ class Service:
         if wanted.profile:
             self.get_profile(wanted.profile)
         return self.hub.watch(wanted)
+
+    # -- shadows ----------------------------------------------------------------------
+    # Candidate versions staged beside their active profile; the logic is server/shadows.py.
+
+    def _rescore_shadow(self, profile: Profile, entity_ids: list[str], now: float) -> None:
+        """After `profile` was rescored for entity_ids (in _rescore): its shadow too."""
+        self.shadows.rescore(profile.name, entity_ids, now)
+
+    def _shadow_rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
+        """Rows of entity_ids under a shadow's scoring profile, computed as _rescore does."""
+        scored = self._score_from_store(profile, entity_ids, now)
+        self._tier_against_population(scored)
+        return self._score_rows(scored, now)
+
+    def stage_profile(self, toml: str, filename: str = "") -> StageResult:
+        return self.shadows.stage(toml, filename, self._clock())
+
+    def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
+        result = self.shadows.promote(name, shadow_version, self._clock())
+        self.hub.publish(result.tier_changes, self._accounts_of(result.tier_changes))
+        _tier_changes.add(len(result.tier_changes))
+        return result
+
+    def delete_shadow_profile(self, name: str) -> StagedProfile | None:
+        return self.shadows.discard(name)
