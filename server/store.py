@@ -447,15 +447,13 @@ class Store(ScoreTables, RelationQueries):
             conn = self.conn
             events = conn.execute("DELETE FROM events WHERE entity_id = ?", (entity_id,)).rowcount
             # scores has no index on entity_id alone: every scores row has history (a first
-            # score always appends a point), so history names the profiles to look in;
-            # a staged shadow ("<profile>@shadow") writes no history but scores the same
-            # entities as its profile.
+            # score always appends a point), so history names the profiles to look in.
+            # Shadow rows ("<profile>@shadow", no history) go with the entity row: a
+            # trigger of schema v2 deletes them.
             scores = conn.execute(
-                "DELETE FROM scores WHERE entity_id = ?1 AND profile IN"
-                " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?1"
-                "  UNION SELECT DISTINCT profile || '@shadow' FROM score_history"
-                "  WHERE entity_id = ?1)",
-                (entity_id,),
+                "DELETE FROM scores WHERE entity_id = ? AND profile IN"
+                " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?)",
+                (entity_id, entity_id),
             ).rowcount
             history = conn.execute(
                 "DELETE FROM score_history WHERE entity_id = ?", (entity_id,)
