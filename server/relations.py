@@ -66,9 +66,7 @@ def _take(events: EventColumns, rows: np.ndarray, entity: np.ndarray) -> EventCo
         event_type=events.event_type[rows],
         ts=events.ts[rows],
         value=events.value[rows],
-        strings={
-            k: replace(c, codes=c.codes[rows]) for k, c in events.strings.items()
-        },
+        strings={k: replace(c, codes=c.codes[rows]) for k, c in events.strings.items()},
         numbers={k: v[rows] for k, v in events.numbers.items()},
     )
 

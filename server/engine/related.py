@@ -31,9 +31,7 @@ class RelatedScores:
 
     @classmethod
     def empty(cls) -> RelatedScores:
-        return cls(
-            np.empty(0, np.int64), np.empty(0), np.empty(0, bool), np.empty(0, np.int32)
-        )
+        return cls(np.empty(0, np.int64), np.empty(0), np.empty(0, bool), np.empty(0, np.int32))
 
     def counted(self, signal: Signal) -> np.ndarray:
         """Rows the signal counts: eligible and scoring at least its min_score."""
