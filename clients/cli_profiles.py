@@ -61,8 +61,11 @@ def show(name: str, as_toml: bool, fmt: str) -> None:
     signals = [
         {
             "signal": s.name,
-            "event": s.event,
-            "match": [f"{m.key}={'|'.join(m.values)}" for m in s.match],
+            # A score signal reads another profile's scores of related entities.
+            "event": s.event or f"{s.scores} scores of {s.relation}",
+            "match": [f"{m.key}={'|'.join(m.values)}" for m in s.match]
+            + ([f"score>={s.min_score:g}"] if s.min_score else [])
+            + ([f"by={s.by}"] if s.by else []),
             "aggregate": s.aggregate,
             "weight": s.weight,
             "cap": s.cap if s.HasField("cap") else None,
@@ -76,6 +79,8 @@ def show(name: str, as_toml: bool, fmt: str) -> None:
         return
     summary = profile.profile
     click.echo(f"{summary.name} v{summary.version} — scores {summary.entity}")
+    if profile.members:
+        click.echo(f"rolls up the events of its {profile.members} members")
     if summary.description:
         click.echo(summary.description)
     tiers = ", ".join(f"{t.name} >= {t.threshold:g}" for t in profile.tiers)

@@ -59,6 +59,10 @@ def detail(
             missing=s.missing,
             match=[pb.SignalMatch(key=k, values=v) for k, v in s.match.items()],
             description=s.description,
+            scores=s.scores,
+            relation=s.of.value if s.of else "",
+            min_score=s.min_score,
+            by=s.by,
         )
         for s in profile.signals
     ]
@@ -73,6 +77,7 @@ def detail(
         tier_mode=str(profile.tiers.mode),
         tiers=tiers,
         fit_weight=profile.fit_weight,
+        members=profile.members,
     )
 
 

@@ -23,3 +23,13 @@ def test_rank_and_explain_accounts_name_their_contributors(cli: Cli) -> None:
     assert "top contributors: " + contact in shown
     table = cli("rank", "account_engagement", "--limit", "3").stdout
     assert "CONTRIBUTORS" in table.splitlines()[0]
+
+
+def test_profiles_show_names_what_a_score_signal_reads(cli: Cli) -> None:
+    shown = cli("profiles", "show", "account_engagement").stdout
+    assert "rolls up the events of its contact members" in shown
+    assert "lead_qualification scores of members" in shown
+    assert "score>=40" in shown and "by=seniority" in shown
+    signals = cli.json("profiles", "show", "ticket_triage")
+    churn = next(s for s in signals if s["signal"] == "account_churn_risk")
+    assert churn["event"] == "churn_risk scores of account" and churn["aggregate"] == "score"

@@ -60,7 +60,7 @@ class SignalMatch(_message.Message):
     def __init__(self, key: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignalDetail(_message.Message):
-    __slots__ = ("name", "event", "aggregate", "weight", "cap", "half_life_days", "window_days", "missing", "match", "description")
+    __slots__ = ("name", "event", "aggregate", "weight", "cap", "half_life_days", "window_days", "missing", "match", "description", "scores", "relation", "min_score", "by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,10 @@ class SignalDetail(_message.Message):
     MISSING_FIELD_NUMBER: _ClassVar[int]
     MATCH_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    RELATION_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     event: str
     aggregate: str
@@ -81,7 +85,11 @@ class SignalDetail(_message.Message):
     missing: float
     match: _containers.RepeatedCompositeFieldContainer[SignalMatch]
     description: str
-    def __init__(self, name: _Optional[str] = ..., event: _Optional[str] = ..., aggregate: _Optional[str] = ..., weight: _Optional[float] = ..., cap: _Optional[float] = ..., half_life_days: _Optional[float] = ..., window_days: _Optional[float] = ..., missing: _Optional[float] = ..., match: _Optional[_Iterable[_Union[SignalMatch, _Mapping]]] = ..., description: _Optional[str] = ...) -> None: ...
+    scores: str
+    relation: str
+    min_score: float
+    by: str
+    def __init__(self, name: _Optional[str] = ..., event: _Optional[str] = ..., aggregate: _Optional[str] = ..., weight: _Optional[float] = ..., cap: _Optional[float] = ..., half_life_days: _Optional[float] = ..., window_days: _Optional[float] = ..., missing: _Optional[float] = ..., match: _Optional[_Iterable[_Union[SignalMatch, _Mapping]]] = ..., description: _Optional[str] = ..., scores: _Optional[str] = ..., relation: _Optional[str] = ..., min_score: _Optional[float] = ..., by: _Optional[str] = ...) -> None: ...
 
 class TierThreshold(_message.Message):
     __slots__ = ("name", "threshold")
@@ -92,20 +100,22 @@ class TierThreshold(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class GetProfileResponse(_message.Message):
-    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight")
+    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight", "members")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TOML_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     TIER_MODE_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     FIT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     profile: ProfileSummary
     toml: str
     signals: _containers.RepeatedCompositeFieldContainer[SignalDetail]
     tier_mode: str
     tiers: _containers.RepeatedCompositeFieldContainer[TierThreshold]
     fit_weight: float
-    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ...) -> None: ...
+    members: str
+    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ..., members: _Optional[str] = ...) -> None: ...
 
 class ValidateProfileRequest(_message.Message):
     __slots__ = ("toml", "filename")
