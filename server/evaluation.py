@@ -39,6 +39,7 @@ from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.paging import page_size
 from prioscore.server.profile import load_profile_text, profile_to_toml
 from prioscore.server.profiles import profile_inputs
+from prioscore.server.relations import load_events
 from prioscore.server.service import Service
 
 __all__ = [
@@ -166,9 +167,9 @@ def _point_in_time(
     ids = list(outcomes.entity_ids)
     needs = profile_inputs(profile)
     # No `until`: each entity has its own cutoff, applied by features_as_of_outcomes.
-    events = service.store.load_events(
-        ids, profile.event_types, needs.string_properties, needs.numeric_properties
-    )
+    # Rollup profiles see their members' events, as when scoring; score signals read
+    # their `missing` value (stored scores are current, not point-in-time).
+    events, _ = load_events(service.store, profile, ids, needs, until=None)
     features = features_as_of_outcomes(
         profile, events, len(ids), np.asarray(outcomes.times, dtype=np.float64), horizon_days
     )

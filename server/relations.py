@@ -76,7 +76,7 @@ def load_events(
     profile: Profile,
     entity_ids: list[str],
     needs: ProfileInputs,
-    until: float,
+    until: float | None,
 ) -> tuple[EventColumns, Members | None]:
     """The profile's events of entity_ids, with members' events rolled up into their
     account's row when the profile has `members`."""

@@ -285,3 +285,26 @@ def test_erasing_a_contact_or_an_account_rescores_what_read_it(api: Api) -> None
     assert "acme" not in api.ranked("account_engagement")  # not brought back by its contacts
     api.ingest(event("ann", "contact", "page_view", 0, url="/pricing"))
     assert "acme" not in api.ranked("account_engagement")
+
+
+def test_backtest_of_an_account_profile_sees_its_contacts_events(api: Api) -> None:
+    """Only the contacts act, so the account profile can only rank accounts if the
+    backtest rolls their events up (point in time) as scoring does."""
+    outcome_time = 1_900_000_000 - 10 * 86_400
+    events: list[types_pb2.Event] = []
+    outcomes: list[types_pb2.Outcome] = []
+    for i in range(24):
+        account, contact, converted = f"a{i}", f"a{i}-c", i % 2 == 0
+        events += member(contact, "contact", account, seniority="vp")
+        visits = 6 if converted else 1
+        events += [
+            event(contact, "contact", "page_view", 12 + d, url="/pricing") for d in range(visits)
+        ]
+        outcome = types_pb2.Outcome(entity_id=account, label=converted)
+        outcome.outcome_time.FromSeconds(outcome_time)
+        outcomes.append(outcome)
+    api.ingest(*events)
+    report = api.profiles.Backtest(
+        pb.BacktestRequest(profile="account_engagement", outcomes=outcomes, horizon_days=1, k=5)
+    ).report
+    assert report.entities == 24 and report.auc == 1.0
