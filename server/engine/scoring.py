@@ -30,7 +30,9 @@ from prioscore.server.engine.model import (
 
 # Attribute columns: numpy arrays as in model.Attributes, or CategoricalColumn codes into
 # a vocabulary - the cheap form for strings (one gather instead of one string comparison
-# per mapped value). Mapping is covariant in its values, so plain Attributes fit here.
+# per mapped value; Store.attributes returns this form). Mapping is covariant in its
+# values, so plain Attributes fit here. A missing categorical value ("" in a str array,
+# code -1 in codes) reads as "" in both forms, so a rule keyed on "" means the same.
 AttributeColumns = Mapping[str, "np.ndarray | CategoricalColumn"]
 # A per-block computation: (start, stop) rows -> values for those rows.
 BlockFn = Callable[[int, int], np.ndarray]
@@ -55,8 +57,9 @@ def _position_fn(column: np.ndarray | CategoricalColumn, values: Sequence[str]) 
     small = np.uint8 if len(values) < 255 else np.intp
     if isinstance(column, CategoricalColumn):
         where = {v: i for i, v in reversed(list(enumerate(values, start=1)))}
-        lookup = np.zeros(len(column.vocabulary) + 1, dtype=small)  # [-1] = missing
+        lookup = np.zeros(len(column.vocabulary) + 1, dtype=small)
         lookup[:-1] = [where.get(text, 0) for text in column.vocabulary]
+        lookup[-1] = where.get("", 0)  # code -1 = missing, read as "" (AttributeColumns)
         codes = column.codes
         return lambda a, b: lookup[codes[a:b]]
     arr = np.asarray(column)
@@ -86,8 +89,9 @@ def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> Blo
     if column is None:
         return lambda a, b: np.zeros(b - a)
     if isinstance(column, CategoricalColumn):
-        lookup = np.zeros(len(column.vocabulary) + 1)  # [-1] = missing -> 0
+        lookup = np.zeros(len(column.vocabulary) + 1)
         lookup[:-1] = [float(rule.points.get(text, 0.0)) for text in column.vocabulary]
+        lookup[-1] = float(rule.points.get("", 0.0))  # code -1 = missing, read as ""
         codes = column.codes
         return lambda a, b: lookup[codes[a:b]]
     arr = np.asarray(column)

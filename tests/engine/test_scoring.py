@@ -89,6 +89,30 @@ def test_fit_accepts_dictionary_encoded_and_fixed_width_strings():
         np.testing.assert_allclose(r.fit, expected)
 
 
+def test_missing_code_reads_as_empty_string_like_str_arrays():
+    """Code -1 (missing) takes the award / disqualification of a "" key, as "" does in a
+    str column, so stored (codes) and inline (str) attributes score alike."""
+    fit = (FitRule("seniority", points={"vp": 15, "": 3}),)
+    dq = (DisqualifyRule("relationship", ("competitor", "")),)
+    prof = profile(SIGNALS, max_points=50, fit=fit, fit_weight=0.4, disqualify=dq)
+    strs = {
+        "seniority": np.array(["vp", "", "intern", ""]),
+        "relationship": np.array(["competitor", "customer", "", ""]),
+    }
+    codes = {
+        "seniority": CategoricalColumn(np.array([0, -1, 1, -1], np.int32), ("vp", "intern")),
+        "relationship": CategoricalColumn(
+            np.array([1, 0, -1, -1], np.int32), ("customer", "competitor")
+        ),
+    }
+    expected, got = score(prof, fs(), strs), score(prof, fs(), codes)
+    np.testing.assert_allclose(got.fit, 100 * np.array([15, 3, 0, 3]) / 15)
+    np.testing.assert_array_equal(got.fit, expected.fit)
+    np.testing.assert_array_equal(got.disqualified, [True, False, True, True])
+    assert got.disqualify_reason.tolist() == expected.disqualify_reason.tolist()
+    np.testing.assert_array_equal(got.tier, expected.tier)
+
+
 def test_fit_is_clipped_to_zero_and_zero_without_positive_awards():
     negative = FitRule("seniority", points={"intern": -5})
     prof = profile(SIGNALS, max_points=50, fit=(negative,), fit_weight=0.5)

@@ -2,6 +2,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from prioscore.server.engine.model import (
+    Aggregate,
+    CategoricalColumn,
+    DisqualifyRule,
+    FeatureSet,
+    FitRule,
+    Profile,
+    Signal,
+    TierMode,
+    Tiers,
+)
+from prioscore.server.engine.scoring import score
 from prioscore.server.store import EntityRecord, Store
 
 
@@ -61,6 +73,11 @@ def test_ensure_entities_creates_only_missing(store: Store) -> None:
     assert got["b"].kind == "contact" and got["b"].attributes == {}
 
 
+def texts(column: CategoricalColumn) -> list[str]:
+    """A categorical column decoded back to text, "" where missing (code -1)."""
+    return [column.vocabulary[c] if c >= 0 else "" for c in column.codes.tolist()]
+
+
 def test_attributes_columns_aligned(store: Store) -> None:
     store.upsert_entities(
         [
@@ -79,18 +96,86 @@ def test_attributes_columns_aligned(store: Store) -> None:
     cols = store.attributes(
         ["b", "ghost", "a"], ["seniority", "relationship", "employees"], ["employees", "arr"]
     )
-    assert cols["seniority"].tolist() == ["a-rather-long-value", "", "vp"]
-    assert cols["seniority"].dtype.kind == "U"
-    assert cols["relationship"].tolist() == ["", "", "customer"]
-    # a categorical lookup of a numeric attribute sees its text
-    assert cols["employees"].dtype == np.float64
+    seniority, relationship = cols["seniority"], cols["relationship"]
+    assert isinstance(seniority, CategoricalColumn)
+    assert isinstance(relationship, CategoricalColumn)
+    assert seniority.codes.dtype == np.int32
+    assert seniority.codes.tolist() == [0, -1, 1]  # vocabulary in order of first appearance
+    assert seniority.vocabulary == ("a-rather-long-value", "vp")
+    assert texts(relationship) == ["", "", "customer"]
+    # a name asked for as both categorical and numeric is returned numeric
+    assert isinstance(cols["employees"], np.ndarray) and cols["employees"].dtype == np.float64
     np.testing.assert_array_equal(cols["employees"], [7.0, np.nan, 120.0])
     np.testing.assert_array_equal(cols["arr"], [np.nan, np.nan, 3.5])
     empty = store.attributes([], ["seniority"], ["arr"])
-    assert empty["seniority"].shape == (0,) and empty["arr"].shape == (0,)
+    assert isinstance(empty["seniority"], CategoricalColumn)
+    assert empty["seniority"].codes.shape == (0,) and empty["seniority"].vocabulary == ()
+    assert empty["arr"].shape == (0,)
+
+
+def test_attributes_every_id_stored_and_none(store: Store) -> None:
+    store.upsert_entities(
+        [
+            EntityRecord(id="a", attributes={"tier": "gold"}),
+            EntityRecord(id="b", attributes={"tier": ""}),  # stored "" reads as missing
+            EntityRecord(id="c", attributes={"tier": "silver"}),
+        ]
+    )
+    column = store.attributes(["c", "a", "b", "a"], ["tier"])["tier"]
+    assert isinstance(column, CategoricalColumn)
+    assert texts(column) == ["silver", "gold", "", "gold"]
+    assert column.codes[2] == -1 and "" not in column.vocabulary
+    nobody = store.attributes(["x", "y"], ["tier"], ["arr"])
+    assert isinstance(nobody["tier"], CategoricalColumn)
+    assert nobody["tier"].codes.tolist() == [-1, -1] and nobody["tier"].vocabulary == ()
+    assert np.isnan(nobody["arr"]).all()
 
 
 def test_attributes_categorical_falls_back_to_numeric_text(store: Store) -> None:
-    store.upsert_entities([EntityRecord(id="a", numeric_attributes={"plan_id": 3})])
-    cols = store.attributes(["a"], ["plan_id"], [])
-    assert cols["plan_id"].tolist() == ["3"]
+    store.upsert_entities(
+        [
+            EntityRecord(id="a", numeric_attributes={"plan_id": 3}),
+            EntityRecord(id="b", numeric_attributes={"plan_id": 2.5}),
+        ]
+    )
+    column = store.attributes(["a", "b"], ["plan_id"], [])["plan_id"]
+    assert isinstance(column, CategoricalColumn)
+    assert texts(column) == ["3", "2.5"]
+
+
+def test_stored_attributes_score_like_str_arrays(store: Store) -> None:
+    """Codes from the store and the str arrays inline requests use score alike, a rule
+    keyed on "" (missing) included."""
+    store.upsert_entities(
+        [
+            EntityRecord(id="a", attributes={"seniority": "vp", "relationship": "customer"}),
+            EntityRecord(id="b", attributes={"seniority": "intern"}),
+            EntityRecord(id="c", attributes={"relationship": ""}),
+        ]
+    )
+    fit = (FitRule("seniority", points={"vp": 15, "intern": -5, "": 1}),)
+    dq = (DisqualifyRule("relationship", ("customer", "")),)
+    prof = Profile(
+        name="p",
+        version=1,
+        entity="contact",
+        signals=(Signal("s", "e", Aggregate.COUNT, 1.0),),
+        tiers=Tiers(TierMode.ABSOLUTE, ("cold", "hot"), (0.0, 50.0)),
+        max_points=10.0,
+        fit=fit,
+        disqualify=dq,
+        fit_weight=0.5,
+    )
+    ids = ["a", "b", "c", "ghost"]
+    features = FeatureSet(np.array([[1.0], [2.0], [3.0], [4.0]]), np.full(4, -1, np.int32))
+    stored = score(prof, features, store.attributes(ids, ["seniority", "relationship"]))
+    strs = {
+        "seniority": np.array(["vp", "intern", "", ""]),
+        "relationship": np.array(["customer", "", "", ""]),
+    }
+    inline = score(prof, features, strs)
+    np.testing.assert_array_equal(stored.fit, inline.fit)
+    np.testing.assert_array_equal(stored.score, inline.score)
+    np.testing.assert_array_equal(stored.tier, inline.tier)
+    assert stored.disqualify_reason.tolist() == inline.disqualify_reason.tolist()
+    assert stored.disqualified.tolist() == [True, True, True, True]
