@@ -339,8 +339,8 @@ def run_compare(
 
     ids = _scored_entities(service, active)
     now = service.now()
-    a = service._score_from_store(active, ids, now, explain=False).result
-    b = service._score_from_store(candidate, ids, now, explain=False).result
+    a = service.scorer.score(active, ids, now, explain=False).result
+    b = service.scorer.score(candidate, ids, now, explain=False).result
     ranked_a, from_tier = _ranked(active, a)
     ranked_b, to_tier = _ranked(candidate, b)
     comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, k)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,9 @@ from opentelemetry import metrics, trace
 
 from prioscore.server.config import Limits
 from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult, TierMode, Tiers
-from prioscore.server.engine.scoring import assign_tiers, score
+from prioscore.server.engine.model import FeatureSet, Profile
+from prioscore.server.engine.scoring import score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
-from prioscore.server.explain import encode_reasons
 from prioscore.server.inputs import (
     GROUP,
     TRACK,
@@ -38,26 +37,18 @@ from prioscore.server.inputs import (
     validate_events,
 )
 from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
-from prioscore.server.profiles import ProfileRegistry, ReloadResult, profile_inputs
-from prioscore.server.relations import (
-    Contributors,
-    RelatedInputs,
-    affected,
-    contributors,
-    fill_score_signals,
-    load_events,
-    load_related_scores,
-)
+from prioscore.server.profiles import ProfileRegistry, ReloadResult
+from prioscore.server.relations import affected, fill_score_signals, load_related_scores
 from prioscore.server.shadows import PromoteResult, ShadowSet, StagedProfile, StageResult
 from prioscore.server.store import (
     EraseCounts,
     EventBatch,
     HistoryPoint,
-    ScoreRows,
     Store,
     StoredScore,
     TierChangeRecord,
 )
+from prioscore.server.stored_scoring import Scored, StoredScorer
 from prioscore.server.watch import TierChangeHub, WatchedChange, WatchFilter
 
 _tracer = trace.get_tracer("prioscore.server")
@@ -67,16 +58,7 @@ _events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{
 _entities_scored = _meter.create_counter("prioscore.entities.scored", unit="{entity}")
 _tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
 
-
-@dataclass
-class Scored:
-    """Scores of `entity_ids` under `profile`, with the features behind them."""
-
-    profile: Profile
-    entity_ids: list[str]
-    result: ScoreResult
-    features: np.ndarray
-    contributors: Contributors | None = None
+PROMOTE_CHUNK = 50_000  # entities rescored per transaction after a promotion
 
 
 @dataclass(frozen=True)
@@ -127,7 +109,8 @@ class Service:
         self.limits = limits or Limits()
         self.hub = TierChangeHub()
         self._clock = clock
-        self.shadows = ShadowSet(store, registry, self._shadow_rows)
+        self.scorer = StoredScorer(store)
+        self.shadows = ShadowSet(store, registry, self.scorer.rows)
 
     def now(self) -> float:
         return self._clock()
@@ -242,11 +225,9 @@ class Service:
                 chosen = sorted(set(chosen).union(claimed))
             if not chosen:
                 continue
-            scored = self._score_from_store(profile, chosen, now)
-            self._tier_against_population(scored)
-            rows = self._score_rows(scored, now)
+            rows = self.scorer.rows(profile, chosen, now)
             changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
-            self._rescore_shadow(profile, chosen, now)
+            self.shadows.rescore(profile.name, chosen, now)
             rescored[profile.name] = chosen
         count = sum(len(ids) for ids in rescored.values())
         _entities_scored.add(count)
@@ -282,31 +263,9 @@ class Service:
             if entity_id not in known:
                 raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
         when = self._clock() if as_of is None else as_of
-        scored = self._score_from_store(
-            profile, ids, when, explain=explain, top_reasons=top_reasons
-        )
-        self._tier_against_population(scored)
+        scored = self.scorer.score(profile, ids, when, explain=explain, top_reasons=top_reasons)
+        self.scorer.tier_against_population(scored)
         return scored
-
-    def _tier_against_population(self, scored: Scored) -> None:
-        """Quantile tiers of stored entities are relative to the whole stored population,
-        not to the handful of entities one ingest batch or request happens to touch."""
-        tiers = scored.profile.tiers
-        if tiers.mode != TierMode.QUANTILE:
-            return
-        result = scored.result
-        eligible = ~result.disqualified
-        population = np.concatenate(
-            [
-                self.store.population_scores(scored.profile.name, scored.entity_ids),
-                result.score[eligible],
-            ]
-        )
-        if population.size == 0:
-            return
-        cuts = np.quantile(population, tiers.thresholds)
-        absolute = Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
-        result.tier = assign_tiers(absolute, result.score, eligible)
 
     def score_events(
         self,
@@ -382,44 +341,6 @@ class Service:
                 field, f"{rows} rows exceed the per-request limit {self.limits.max_rows_per_batch}"
             )
 
-    def _score_from_store(
-        self,
-        profile: Profile,
-        entity_ids: list[str],
-        as_of: float,
-        *,
-        explain: bool = True,
-        top_reasons: int = 3,
-    ) -> Scored:
-        needs = profile_inputs(profile)
-        events, members = load_events(self.store, profile, entity_ids, needs, as_of)
-        attrs = self.store.attributes(
-            entity_ids, needs.categorical_attributes, needs.numeric_attributes
-        )
-        features = compute_features(profile, events, len(entity_ids), as_of)
-        related = load_related_scores(self.store, profile, entity_ids, None)
-        fill_score_signals(profile, features.matrix, related)
-        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        inputs = RelatedInputs(members, related)
-        named = (
-            contributors(profile, len(entity_ids), inputs, as_of, top_reasons) if explain else None
-        )
-        return Scored(profile, entity_ids, result, features.matrix, named)
-
-    def _score_rows(self, scored: Scored, now: float) -> ScoreRows:
-        result = scored.result
-        names = np.asarray((*scored.profile.tiers.names, ""), dtype=object)
-        return ScoreRows(
-            entity_id=scored.entity_ids,
-            score=result.score,
-            engagement=result.engagement,
-            fit=result.fit,
-            tier=list(names[result.tier]),
-            disqualified=result.disqualified,
-            reasons=encode_reasons(scored),
-            ts=now,
-        )
-
     # -- queries ----------------------------------------------------------------------
 
     def rank(self, query: RankQuery) -> RankPage:
@@ -494,25 +415,31 @@ class Service:
 
     # -- shadows ----------------------------------------------------------------------
     # Candidate versions staged beside their active profile; the logic is server/shadows.py.
-
-    def _rescore_shadow(self, profile: Profile, entity_ids: list[str], now: float) -> None:
-        """After `profile` was rescored for entity_ids (in _rescore): its shadow too."""
-        self.shadows.rescore(profile.name, entity_ids, now)
-
-    def _shadow_rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
-        """Rows of entity_ids under a shadow's scoring profile, computed as _rescore does."""
-        scored = self._score_from_store(profile, entity_ids, now)
-        self._tier_against_population(scored)
-        return self._score_rows(scored, now)
-
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
         return self.shadows.stage(toml, filename, self._clock())
 
     def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
-        result = self.shadows.promote(name, shadow_version, self._clock())
-        self.hub.publish(result.tier_changes, self._accounts_of(result.tier_changes))
-        _tier_changes.add(len(result.tier_changes))
-        return result
+        """Promotes the shadow, then rescores the profiles that read its scores (and those
+        reading theirs), so no score signal keeps reading the old version's scores."""
+        now = self._clock()
+        result = self.shadows.promote(name, shadow_version, now)
+        changes = list(result.tier_changes)
+        moved = {name}
+        for profile in self.profiles.all():  # dependency order: readers after the read
+            if profile.reads_profiles & moved:
+                ids = self.store.entity_ids(kind=profile.entity)
+                for start in range(0, len(ids), PROMOTE_CHUNK):
+                    with self.store.transaction():
+                        chunk = ids[start : start + PROMOTE_CHUNK]
+                        rows = self.scorer.rows(profile, chunk, now)
+                        cause = f"promote:{name}@{result.profile.version}"
+                        changes += self.store.write_scores(
+                            profile.name, profile.version, rows, cause
+                        )
+                moved.add(profile.name)
+        self.hub.publish(changes, self._accounts_of(changes))
+        _tier_changes.add(len(changes))
+        return replace(result, tier_changes=changes)
 
     def delete_shadow_profile(self, name: str) -> StagedProfile | None:
         return self.shadows.discard(name)

@@ -24,8 +24,8 @@ from prioscore.server.explain import (
     reasons_of,
 )
 from prioscore.server.inputs import GROUP, IDENTIFY, TRACK, IncomingEntity, IncomingEvents
-from prioscore.server.service import Scored
 from prioscore.server.store import StoredScore, TierChangeRecord
+from prioscore.server.stored_scoring import Scored
 from prioscore.v1 import types_pb2
 
 _KINDS = {

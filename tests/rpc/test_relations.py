@@ -308,3 +308,33 @@ def test_backtest_of_an_account_profile_sees_its_contacts_events(api: Api) -> No
         pb.BacktestRequest(profile="account_engagement", outcomes=outcomes, horizon_days=1, k=5)
     ).report
     assert report.entities == 24 and report.auc == 1.0
+
+
+def test_promoting_a_read_profile_rescores_its_readers(
+    start_grpc_server: Callable[..., ServerHandle], tmp_path: Path
+) -> None:
+    directory = tmp_path / "profiles"
+    shutil.copytree(PROFILES, directory)
+    handle = start_grpc_server(directory)
+    handle.service._clock = lambda: 1_900_000_000.0
+    api = Api(handle)
+    api.ingest(
+        *member("t1", "ticket", "acme", impact="moderate"),
+        event("t1", "ticket", "ticket_opened", 1),
+        event("acme", "account", "payment_failed", 2),
+    )
+    before = api.ranked("ticket_triage")["t1"].score
+    candidate = (directory / "churn_risk.toml").read_text()
+    candidate = candidate.replace("version = 1", "version = 2", 1).replace(
+        "weight = 8\ncap = 24", "weight = 24\ncap = 24", 1
+    )
+    api.profiles.StageProfile(pb.StageProfileRequest(toml=candidate, filename="churn_v2.toml"))
+    api.profiles.PromoteProfile(pb.PromoteProfileRequest(name="churn_risk", shadow_version=2))
+
+    churn = api.explain("churn_risk", "acme")
+    assert churn.profile_version == 2
+    ticket = api.ranked("ticket_triage")["t1"]  # stored: rescored by the promotion itself
+    assert ticket.score > before
+    fresh = api.explain("ticket_triage", "t1")
+    assert ticket.score == pytest.approx(fresh.score)
+    assert contribution(fresh, "account_churn_risk").feature == pytest.approx(churn.score)

@@ -1,0 +1,110 @@
+"""Scoring stored entities under one profile: the path ingest, ScoreEntities(stored),
+shadow profiles and CompareProfiles share.
+
+Stored events (with members' events rolled up), related stored scores for score signals
+and stored attributes go through the engine; quantile tiers are cut on the stored
+population; the result becomes rows for the scores table. Kept apart from the Service so
+every caller scores stored entities the same way, and the Service keeps to orchestration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.model import Profile, ScoreResult, TierMode, Tiers
+from prioscore.server.engine.scoring import assign_tiers, score
+from prioscore.server.explain import encode_reasons
+from prioscore.server.profiles import profile_inputs
+from prioscore.server.relations import (
+    Contributors,
+    RelatedInputs,
+    contributors,
+    fill_score_signals,
+    load_events,
+    load_related_scores,
+)
+from prioscore.server.store import ScoreRows, Store
+
+
+@dataclass
+class Scored:
+    """Scores of `entity_ids` under `profile`, with the features behind them."""
+
+    profile: Profile
+    entity_ids: list[str]
+    result: ScoreResult
+    features: np.ndarray
+    contributors: Contributors | None = None
+
+
+class StoredScorer:
+    """Scores stored entities from what the store holds about them (read-only)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def score(
+        self,
+        profile: Profile,
+        entity_ids: list[str],
+        as_of: float,
+        *,
+        explain: bool = True,
+        top_reasons: int = 3,
+    ) -> Scored:
+        """The engine's result for entity_ids as of `as_of` (tiers before re-cutting)."""
+        needs = profile_inputs(profile)
+        events, members = load_events(self.store, profile, entity_ids, needs, as_of)
+        attrs = self.store.attributes(
+            entity_ids, needs.categorical_attributes, needs.numeric_attributes
+        )
+        features = compute_features(profile, events, len(entity_ids), as_of)
+        related = load_related_scores(self.store, profile, entity_ids, None)
+        fill_score_signals(profile, features.matrix, related)
+        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
+        named = None
+        if explain:
+            inputs = RelatedInputs(members, related)
+            named = contributors(profile, len(entity_ids), inputs, as_of, top_reasons)
+        return Scored(profile, entity_ids, result, features.matrix, named)
+
+    def tier_against_population(self, scored: Scored) -> None:
+        """Quantile tiers of stored entities are relative to the whole stored population,
+        not to the handful of entities one ingest batch or request happens to touch."""
+        tiers = scored.profile.tiers
+        if tiers.mode != TierMode.QUANTILE:
+            return
+        result = scored.result
+        eligible = ~result.disqualified
+        population = np.concatenate(
+            [
+                self.store.population_scores(scored.profile.name, scored.entity_ids),
+                result.score[eligible],
+            ]
+        )
+        if population.size == 0:
+            return
+        cuts = np.quantile(population, tiers.thresholds)
+        absolute = Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+        result.tier = assign_tiers(absolute, result.score, eligible)
+
+    def rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
+        """Rows for the scores table: scored as of now, tiered against the population,
+        with the top reasons (and contributors) encoded."""
+        scored = self.score(profile, entity_ids, now)
+        self.tier_against_population(scored)
+        result = scored.result
+        names = np.asarray((*profile.tiers.names, ""), dtype=object)
+        return ScoreRows(
+            entity_id=entity_ids,
+            score=result.score,
+            engagement=result.engagement,
+            fit=result.fit,
+            tier=list(names[result.tier]),
+            disqualified=result.disqualified,
+            reasons=encode_reasons(scored),
+            ts=now,
+        )
