@@ -19,7 +19,9 @@ the candidate's TOML replaces the active profile's file (temp file + os.replace,
 reload or restart keeps it), the shadow's rows become the profile's scores in one
 transaction (history and tier changes recorded, cause "promote:<name>@<version>"), and
 the registry swaps the profile in one reference assignment. Profiles are immutable and
-every request takes one reference, so none sees half of either version.
+every request takes one reference, so none sees half of either version. Service then
+rescores the profiles whose score signals read the promoted one (transitively), so no
+reader keeps the old version's scores.
 
 Cost: staging (the backfill) and promotion each hold the service's thread for the whole
 population, about 1.5 s per 100k entities each on a laptop-class machine (test_leads,
