@@ -392,8 +392,8 @@ class Store(ScoreTables, RelationQueries):
         numeric: Collection[str] = (),
     ) -> dict[str, np.ndarray | CategoricalColumn]:
         """Attribute columns aligned to entity_ids, as engine.scoring.AttributeColumns:
-        CategoricalColumn for categorical attributes (code -1 where missing or ""; the
-        vocabulary in order of first appearance), float64 (NaN missing) for numeric. A
+        CategoricalColumn for categorical attributes (code -1 where missing or "", sorted
+        vocabulary), float64 (NaN missing) for numeric. A
         categorical attribute only present among the numeric ones is read as its text
         ("3", "2.5"), so fit rules may key on either; a name asked for as both is
         returned numeric."""

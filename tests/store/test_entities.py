@@ -15,6 +15,7 @@ from prioscore.server.engine.model import (
 )
 from prioscore.server.engine.scoring import score
 from prioscore.server.store import EntityRecord, Store
+from prioscore.server.store_records import categorical, texts_to_codes
 
 
 def test_upsert_merges_attributes_and_keeps_created(store: Store) -> None:
@@ -100,8 +101,8 @@ def test_attributes_columns_aligned(store: Store) -> None:
     assert isinstance(seniority, CategoricalColumn)
     assert isinstance(relationship, CategoricalColumn)
     assert seniority.codes.dtype == np.int32
-    assert seniority.codes.tolist() == [0, -1, 1]  # vocabulary in order of first appearance
-    assert seniority.vocabulary == ("a-rather-long-value", "vp")
+    assert seniority.codes.tolist() == [0, -1, 1]
+    assert seniority.vocabulary == ("a-rather-long-value", "vp")  # sorted
     assert texts(relationship) == ["", "", "customer"]
     # a name asked for as both categorical and numeric is returned numeric
     assert isinstance(cols["employees"], np.ndarray) and cols["employees"].dtype == np.float64
@@ -124,7 +125,8 @@ def test_attributes_every_id_stored_and_none(store: Store) -> None:
     column = store.attributes(["c", "a", "b", "a"], ["tier"])["tier"]
     assert isinstance(column, CategoricalColumn)
     assert texts(column) == ["silver", "gold", "", "gold"]
-    assert column.codes[2] == -1 and "" not in column.vocabulary
+    assert column.vocabulary == ("gold", "silver")  # sorted, whatever the id order
+    assert column.codes[2] == -1
     nobody = store.attributes(["x", "y"], ["tier"], ["arr"])
     assert isinstance(nobody["tier"], CategoricalColumn)
     assert nobody["tier"].codes.tolist() == [-1, -1] and nobody["tier"].vocabulary == ()
@@ -179,3 +181,30 @@ def test_stored_attributes_score_like_str_arrays(store: Store) -> None:
     np.testing.assert_array_equal(stored.tier, inline.tier)
     assert stored.disqualify_reason.tolist() == inline.disqualify_reason.tolist()
     assert stored.disqualified.tolist() == [True, True, True, True]
+
+
+def test_factorise_helpers_match_np_unique() -> None:
+    """categorical (event properties) keeps "" as a value; texts_to_codes (attributes)
+    codes it -1 like None; both give np.unique's sorted vocabulary and codes."""
+    rng = np.random.default_rng(7)
+    values = np.array(["/b", "/a", "", "/é", "Z", "x"], dtype=object)
+    raw = [None if i == 6 else values[i] for i in rng.integers(0, 7, 500).tolist()]
+    present = np.array([v is not None for v in raw])
+    vocabulary, inverse = np.unique(
+        np.array(raw, dtype=object)[present].astype(str), return_inverse=True
+    )
+    expected = np.full(len(raw), -1)
+    expected[present] = inverse
+    got = categorical(raw, len(raw))
+    assert got.vocabulary == tuple(vocabulary.tolist())
+    np.testing.assert_array_equal(got.codes, expected)
+    assert got.codes.dtype == np.int32
+    attrs = texts_to_codes(raw, len(raw))
+    assert attrs.vocabulary == tuple(v for v in vocabulary.tolist() if v)
+    assert [attrs.vocabulary[c] if c >= 0 else None for c in attrs.codes.tolist()] == [
+        v or None for v in raw
+    ]
+    numbers = categorical(["a", 3, None, 2.5, "3"], 5)  # non-str values code as their str()
+    assert numbers.vocabulary == ("2.5", "3", "a")
+    assert numbers.codes.tolist() == [2, 1, -1, 0, 1]
+    assert categorical([], 0).vocabulary == () and texts_to_codes([], 0).codes.shape == (0,)
