@@ -3,7 +3,7 @@
     .venv/bin/python bench/batch.py [--rows 1000000] [--profile lead_qualification]
                                     [--repeats 3] [--quick]
 
-One server process (bench/service.py --serve: the real server plus a raw-bytes echo
+One server process (bench/_service_common.py --serve: the real server plus a raw-bytes echo
 stream on the same stack), the client here, so they never share a GIL. Same data for
 every figure: ROWS x the profile's signals, float64, in chunks of 10k rows.
 
@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import info, median
-from service import ECHO_STREAM, PROFILES, ServerProcess
+from _service_common import ECHO_STREAM, PROFILES, ServerProcess
 
 from prioscore.clients import PrioscoreClient
 from prioscore.clients.arrays import encode_stream_request
