@@ -136,6 +136,8 @@ def contributors(
 ) -> Contributors | None:
     """The k members adding the most points to each entity (events and member scores
     together), or None when the profile reads no members."""
+    if not profile.members and not any(s.of == Relation.MEMBERS for s in profile.signals):
+        return None
     ids: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     points: list[np.ndarray] = []
@@ -151,8 +153,6 @@ def contributors(
             ids.append(rows.entity_id)
             owners.append(rows.scores.owner)
             points.append(member_score_points(signal, rows.for_attribute(signal.by)))
-    if not profile.members and not any(s.of == Relation.MEMBERS for s in profile.signals):
-        return None
     if not ids:
         return Contributors(np.full((n_entities, k), "", dtype=object), np.zeros((n_entities, k)))
     all_ids = np.concatenate(ids)
@@ -178,11 +178,12 @@ def affected(
     found: set[str] = set()
     if profile.members:
         found.update(store.accounts_of(touched, profile.members))
-    for signal in profile.signals:
-        moved = rescored.get(signal.scores) if signal.reads_scores else None
+    # Signals reading the same profile through the same relation reach the same entities.
+    for read, of in {(s.scores, s.of) for s in profile.signals if s.reads_scores}:
+        moved = rescored.get(read)
         if not moved:
             continue
-        if signal.of == Relation.MEMBERS:
+        if of == Relation.MEMBERS:
             found.update(store.accounts_of(moved))
         else:
             found.update(store.entities_of_accounts(moved, profile.entity))
