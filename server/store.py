@@ -31,6 +31,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -247,15 +248,23 @@ class Store(EntityTables, ScoreTables, RelationQueries):
             with self._lock:
                 rows = self.conn.execute(sql, params).fetchall()
         n = len(rows)
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * len(columns)
+
+        # Columns by a C-level itemgetter map, as in attributes(): zip(*rows) allocates an
+        # iterator per row, and those allocations set off the garbage collector.
+        def column(i: int) -> Iterator[Any]:
+            return map(itemgetter(i), rows)
+
         return EventColumns(
-            entity=np.fromiter(cols[0], dtype=np.int64, count=n),
-            event_type=np.fromiter(cols[1], dtype=np.int32, count=n),
-            ts=np.fromiter(cols[2], dtype=np.float64, count=n),
-            value=np.fromiter(cols[3], dtype=np.float64, count=n),
+            entity=np.fromiter(column(0), dtype=np.int64, count=n),
+            event_type=np.fromiter(column(1), dtype=np.int32, count=n),
+            ts=np.fromiter(column(2), dtype=np.float64, count=n),
+            value=np.fromiter(column(3), dtype=np.float64, count=n),
             event_types=types,
-            strings={s: categorical(cols[4 + i], n) for i, s in enumerate(strings)},
-            numbers={s: floats(cols[4 + len(strings) + i], n) for i, s in enumerate(numbers)},
+            # Lists, not iterators: categorical() reads its column twice, floats() takes a list.
+            strings={s: categorical(list(column(4 + i)), n) for i, s in enumerate(strings)},
+            numbers={
+                s: floats(list(column(4 + len(strings) + i)), n) for i, s in enumerate(numbers)
+            },
         )
 
     def count_events(self, entity_id: str | None = None) -> int:
