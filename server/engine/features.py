@@ -16,7 +16,7 @@ three half-lives over page views pays for one filter, one age computation and on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from prioscore.server.engine.model import (
     Profile,
     Signal,
 )
+from prioscore.server.engine.plans import profile_plan
 
 # Above this many (entity, day) cells distinct_days falls back from a dense bitmap to np.unique.
 _DENSE_DAY_CELLS = 1 << 26
@@ -51,12 +52,21 @@ def assign_categories(rules: Sequence[CategoryRule], events: EventColumns) -> np
     (code -1) land on an appended -1 sentinel, so the gather needs no masking. A rule
     whose property the events do not carry matches nothing.
     """
-    n = len(events)
-    result: np.ndarray | None = None
     by_property: dict[str, list[int]] = {}
     for i, rule in enumerate(rules):
         by_property.setdefault(rule.property, []).append(i)
-    for prop, indices in by_property.items():
+    return _assign(rules, tuple((p, tuple(ix)) for p, ix in by_property.items()), events)
+
+
+def _assign(
+    rules: Sequence[CategoryRule],
+    by_property: Sequence[tuple[str, tuple[int, ...]]],
+    events: EventColumns,
+) -> np.ndarray:
+    """assign_categories with the rules already grouped by property (in first-rule order)."""
+    n = len(events)
+    result: np.ndarray | None = None
+    for prop, indices in by_property:
         column = events.strings.get(prop)
         if column is None:
             continue
@@ -78,6 +88,67 @@ def assign_categories(rules: Sequence[CategoryRule], events: EventColumns) -> np
     return result.astype(np.int32, copy=False)
 
 
+_Match = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
+
+
+class _Step(NamedTuple):
+    """One signal's work, decided from the profile once (see _FeaturePlan)."""
+
+    aggregate: Aggregate | None  # None: a score signal, filled by the caller
+    group: int  # index into _FeaturePlan.groups (-1 for score signals)
+    param: float  # decayed: half-life in days; windowed: window width in seconds
+    missing: float
+
+
+class _FeaturePlan:
+    """Everything compute_features derives from the profile alone, built once per Profile
+    object (engine.plans): validated aggregates and parameters, the (event type, match)
+    groups that share a selection, category lookups per match and the rules per
+    property. It holds no reference to the Profile (the cache entry must not keep it
+    alive)."""
+
+    def __init__(self, profile: Profile) -> None:
+        rules = profile.categories
+        self.categories = rules
+        by_property: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            by_property.setdefault(rule.property, []).append(i)
+        self.rules_by_property = tuple((p, tuple(ix)) for p, ix in by_property.items())
+        self.eliminatory = tuple(i for i, r in enumerate(rules) if r.eliminatory)
+        self.eliminatory_lookup = np.zeros(len(rules) + 1, dtype=bool)
+        self.eliminatory_lookup[list(self.eliminatory)] = True
+        groups: dict[tuple[str, _Match], int] = {}
+        self.category_lookups: dict[tuple[str, ...], np.ndarray] = {}
+        steps = []
+        for signal in profile.signals:
+            if signal.reads_scores:
+                steps.append(_Step(None, -1, 0.0, float(signal.missing)))
+                continue
+            agg = Aggregate(signal.aggregate)
+            param = 0.0
+            if agg in (Aggregate.DECAYED_COUNT, Aggregate.DECAYED_SUM):
+                param = _require(signal.half_life_days, "half_life_days", signal)
+            elif agg in (Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND):
+                param = _require(signal.window_days, "window_days", signal) * SECONDS_PER_DAY
+            elif agg not in _EVENT_AGGREGATES:
+                raise ValueError(f"signal {signal.name!r}: unknown aggregate {signal.aggregate!r}")
+            match = tuple(sorted((k, tuple(sorted(v))) for k, v in signal.match.items()))
+            for key, values in match:
+                if key == "category" and values not in self.category_lookups:
+                    names = set(values)
+                    lookup = np.zeros(len(rules) + 1, dtype=bool)
+                    lookup[:-1] = [rule.name in names for rule in rules]
+                    self.category_lookups[values] = lookup
+            group = groups.setdefault((signal.event, match), len(groups))
+            steps.append(_Step(agg, group, param, float(signal.missing)))
+        self.steps = tuple(steps)
+        self.groups = tuple(groups)
+
+
+def _feature_plan(profile: Profile) -> _FeaturePlan:
+    return profile_plan(profile, "features", _FeaturePlan)
+
+
 class _Selection:
     """The events one group of signals folds, gathered lazily and at most once.
 
@@ -85,7 +156,8 @@ class _Selection:
     number of selected events per entity, shared by every aggregate that needs it
     (missing detection, means). Columns a profile never reads (values for pure counts,
     timestamps except for distinct_days) are never gathered, and the decay buffers are
-    reused across half-lives: fewer 50 MB temporaries, fewer page faults.
+    reused across half-lives: fewer 50 MB temporaries, fewer page faults. (Plain lazy
+    attributes, not functools.cached_property: that takes a lock per access on 3.11.)
     """
 
     def __init__(
@@ -95,30 +167,52 @@ class _Selection:
         self.index = index  # positions in the full event arrays; None = all events
         self.cut = cut if isinstance(cut, float) or index is None else cut[index]
         self.n_entities = n
+        self._entity: np.ndarray | None = None
+        self._value: np.ndarray | None = None
+        self._age: np.ndarray | None = None
+        self._counts: np.ndarray | None = None
+        self._empty: np.ndarray | None = None
         self._f32: np.ndarray | None = None
         self._f64: np.ndarray | None = None
 
     def gather(self, column: np.ndarray) -> np.ndarray:
         return column if self.index is None else column.take(self.index)
 
-    @cached_property
+    @property
     def entity(self) -> np.ndarray:
-        return self.gather(self.events.entity)
+        if self._entity is None:
+            self._entity = self.gather(self.events.entity)
+        return self._entity
 
-    @cached_property
+    @property
     def value(self) -> np.ndarray:
-        return np.asarray(self.gather(self.events.value), dtype=np.float64)
+        if self._value is None:
+            self._value = np.asarray(self.gather(self.events.value), dtype=np.float64)
+        return self._value
 
-    @cached_property
+    @property
     def age(self) -> np.ndarray:
-        if self.index is None:
-            return np.subtract(self.cut, self.events.ts)
-        age = self.events.ts.take(self.index)
-        return np.subtract(self.cut, age, out=age)
+        if self._age is None:
+            if self.index is None:
+                self._age = np.subtract(self.cut, self.events.ts)
+            else:
+                age = self.events.ts.take(self.index)
+                self._age = np.subtract(self.cut, age, out=age)
+        return self._age
 
-    @cached_property
+    @property
     def counts(self) -> np.ndarray:
-        return np.bincount(self.entity, minlength=self.n_entities)
+        if self._counts is None:
+            self._counts = np.bincount(self.entity, minlength=self.n_entities)
+        return self._counts
+
+    @property
+    def empty(self) -> np.ndarray | None:
+        """Entities without a selected event, or None when there are none."""
+        if self._empty is None:
+            empty = self.counts == 0
+            self._empty = empty if empty.any() else _NO_EMPTY
+        return None if self._empty is _NO_EMPTY else self._empty
 
     def total(
         self, weights: np.ndarray | None = None, mask: np.ndarray | None = None
@@ -146,6 +240,9 @@ class _Selection:
         return self._f64
 
 
+_NO_EMPTY = np.zeros(0, dtype=bool)  # sentinel: _Selection.empty computed, nobody empty
+
+
 def _as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
     """Scalar as_of stays scalar (no 10M gather); an array is gathered per event."""
     if np.ndim(as_of) == 0:
@@ -167,28 +264,29 @@ def _vocab_lookup(vocabulary: Sequence[str], allowed: Sequence[str]) -> np.ndarr
 
 
 class _Selector:
-    """Builds and caches event selections per (event type, match filter)."""
+    """Builds and caches event selections per (event type, match filter) group."""
 
     def __init__(
         self,
-        profile: Profile,
+        plan: _FeaturePlan,
         events: EventColumns,
         n_entities: int,
-        as_of: float | np.ndarray,
+        cut: float | np.ndarray,
     ) -> None:
-        self.profile = profile
+        self.plan = plan
         self.events = events
         self.n_entities = n_entities
-        self.cut = _as_of_per_event(as_of, events, n_entities)
+        self.cut = cut  # as_of per event (_as_of_per_event)
         self.valid = events.ts <= self.cut  # no leakage: future events never count
         self._categories: np.ndarray | None = None
         self._by_type: dict[str, np.ndarray | None] = {}
-        self._by_key: dict[tuple[object, ...], _Selection] = {}
+        self._by_group: list[_Selection | None] = [None] * len(plan.groups)
 
     @property
     def categories(self) -> np.ndarray:
         if self._categories is None:
-            self._categories = assign_categories(self.profile.categories, self.events)
+            plan = self.plan
+            self._categories = _assign(plan.categories, plan.rules_by_property, self.events)
         return self._categories
 
     def _type_index(self, event: str) -> np.ndarray | None:
@@ -205,44 +303,38 @@ class _Selector:
             self._by_type[event] = None if mask.all() else np.flatnonzero(mask)
         return self._by_type[event]
 
-    def _match_lookup(self, key: str, values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _match_lookup(self, key: str, values: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(lookup, codes) for one match key; gather lookup[codes] to get the event mask."""
-        if key == "category" and (self.profile.categories or "category" not in self.events.strings):
-            names = set(values)
-            lookup = np.zeros(len(self.profile.categories) + 1, dtype=bool)
-            for i, rule in enumerate(self.profile.categories):
-                lookup[i] = rule.name in names
-            return lookup, self.categories
+        if key == "category" and (self.plan.categories or "category" not in self.events.strings):
+            return self.plan.category_lookups[values], self.categories
         column = self.events.strings.get(key)
         if column is None:  # the events do not carry this property: nothing matches
             return np.zeros(1, dtype=bool), np.full(len(self.events), -1, dtype=np.int32)
         return _vocab_lookup(column.vocabulary, values), column.codes
 
-    def select(self, signal: Signal) -> _Selection:
-        match = tuple(sorted((k, tuple(sorted(v))) for k, v in signal.match.items()))
-        key = (signal.event, match)
-        if key in self._by_key:
-            return self._by_key[key]
-        index = self._type_index(signal.event)
+    def select(self, group: int) -> _Selection:
+        sel = self._by_group[group]
+        if sel is not None:
+            return sel
+        event, match = self.plan.groups[group]
+        index = self._type_index(event)
         for prop, values in match:
             lookup, codes = self._match_lookup(prop, values)
             keep = lookup[codes if index is None else codes[index]]
             index = np.flatnonzero(keep) if index is None else index[keep]
-        sel = _Selection(self.events, index, self.cut, self.n_entities)
-        self._by_key[key] = sel
+        sel = self._by_group[group] = _Selection(self.events, index, self.cut, self.n_entities)
         return sel
 
     def eliminated_by(self) -> np.ndarray:
         """Smallest eliminatory category index any non-future event of an entity falls in."""
         out = np.full(self.n_entities, -1, dtype=np.int32)
-        rules = self.profile.categories
-        eliminatory = [i for i, r in enumerate(rules) if r.eliminatory]
+        eliminatory = self.plan.eliminatory
         if not eliminatory:
             return out
-        lookup = np.zeros(len(rules) + 1, dtype=bool)
-        lookup[eliminatory] = True
         cats = self.categories
-        hit = lookup[cats] & self.valid
+        hit = self.plan.eliminatory_lookup[cats] & self.valid
+        if not hit.any():
+            return out
         entity, cat = self.events.entity[hit], cats[hit]
         for i in reversed(eliminatory):  # per rule, so the smallest index is written last
             out[entity[cat == i]] = i
@@ -255,9 +347,27 @@ def _require(value: float | None, what: str, signal: Signal) -> float:
     return float(value)
 
 
-def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray]) -> np.ndarray:
+_EVENT_AGGREGATES = frozenset(
+    {
+        Aggregate.COUNT,
+        Aggregate.EXISTS,
+        Aggregate.SUM,
+        Aggregate.DECAYED_COUNT,
+        Aggregate.DECAYED_SUM,
+        Aggregate.WINDOW_COUNT,
+        Aggregate.WINDOW_SUM,
+        Aggregate.TREND,
+        Aggregate.DAYS_SINCE_LAST,
+        Aggregate.DAYS_SINCE_FIRST,
+        Aggregate.DISTINCT_DAYS,
+        Aggregate.DENSITY,
+    }
+)
+
+
+def _aggregate(step: _Step, sel: _Selection, numbers: Mapping[str, np.ndarray]) -> np.ndarray:
     """One feature column (float64 [n_entities]); rows without events are fixed up later."""
-    agg = Aggregate(signal.aggregate)
+    agg = step.aggregate
     n = sel.n_entities
     if agg is Aggregate.COUNT:
         return sel.counts.astype(np.float64)
@@ -266,12 +376,12 @@ def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray
     if agg is Aggregate.SUM:
         return sel.total(sel.value)
     if agg is Aggregate.DECAYED_COUNT:
-        return sel.total(sel.decay(_require(signal.half_life_days, "half_life_days", signal)))
+        return sel.total(sel.decay(step.param))
     if agg is Aggregate.DECAYED_SUM:
-        decay = sel.decay(_require(signal.half_life_days, "half_life_days", signal))
+        decay = sel.decay(step.param)
         return sel.total(np.multiply(sel.value, decay, out=decay))
-    if agg in (Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND):
-        width = _require(signal.window_days, "window_days", signal) * SECONDS_PER_DAY
+    if agg is Aggregate.WINDOW_COUNT or agg is Aggregate.WINDOW_SUM or agg is Aggregate.TREND:
+        width = step.param
         recent = sel.age < width  # ts in (as_of - width, as_of]; future events are gone
         if agg is Aggregate.WINDOW_COUNT:
             return sel.total(mask=recent)
@@ -290,15 +400,14 @@ def _aggregate(signal: Signal, sel: _Selection, numbers: Mapping[str, np.ndarray
         return out / SECONDS_PER_DAY
     if agg is Aggregate.DISTINCT_DAYS:
         return _distinct_days(sel)
-    if agg is Aggregate.DENSITY:
-        clicks = numbers.get("clicks")
-        weight = sel.value
-        if clicks is not None:
-            c = np.asarray(sel.gather(np.asarray(clicks)), dtype=np.float64)
-            weight = weight * np.where(np.isnan(c), 1.0, c)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return sel.total(weight) / sel.counts
-    raise ValueError(f"signal {signal.name!r}: unknown aggregate {signal.aggregate!r}")
+    # Aggregate.DENSITY (the plan admits nothing else)
+    clicks = numbers.get("clicks")
+    weight = sel.value
+    if clicks is not None:
+        c = np.asarray(sel.gather(np.asarray(clicks)), dtype=np.float64)
+        weight = weight * np.where(np.isnan(c), 1.0, c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sel.total(weight) / sel.counts
 
 
 def _distinct_days(sel: _Selection) -> np.ndarray:
@@ -336,13 +445,18 @@ def compute_features(
     n_events = len(events)
     if n_events and (int(events.entity.min()) < 0 or int(events.entity.max()) >= n_entities):
         raise ValueError(f"event entity indices must lie in [0, {n_entities})")
-    selector = _Selector(profile, events, n_entities, as_of)
-    matrix = np.empty((n_entities, len(profile.signals)), dtype=np.float64, order="F")
-    for j, signal in enumerate(profile.signals):
-        if signal.reads_scores:  # filled from related scores by the caller (engine.related)
-            matrix[:, j] = signal.missing
+    cut = _as_of_per_event(as_of, events, n_entities)
+    plan = _feature_plan(profile)
+    selector = _Selector(plan, events, n_entities, cut)
+    matrix = np.empty((n_entities, len(plan.steps)), dtype=np.float64, order="F")
+    for j, step in enumerate(plan.steps):
+        if step.aggregate is None:  # filled from related scores by the caller (engine.related)
+            matrix[:, j] = step.missing
             continue
-        sel = selector.select(signal)
-        column = _aggregate(signal, sel, events.numbers)
-        np.copyto(matrix[:, j], np.where(sel.counts > 0, column, signal.missing))
+        sel = selector.select(step.group)
+        column = matrix[:, j]
+        np.copyto(column, _aggregate(step, sel, events.numbers))
+        empty = sel.empty
+        if empty is not None:
+            np.copyto(column, step.missing, where=empty)
     return FeatureSet(matrix=matrix, eliminated_by=selector.eliminated_by())

@@ -224,3 +224,29 @@ def test_matrix_layout_and_dtype():
     assert fs.eliminated_by.dtype == np.int32
     empty = compute_features(prof, events([]), 3, AS_OF)
     np.testing.assert_array_equal(empty.matrix, np.zeros((3, 3)))
+
+
+def test_profile_plan_is_reused_and_leaves_with_its_profile():
+    import gc
+
+    from prioscore.server.engine import plans
+
+    sig = signal("decayed_count", half_life_days=14, match={"category": ("pricing",)})
+    prof = profile([sig, signal("count")], categories=CATEGORIES)
+    first = compute_features(prof, events(ROWS), 4, AS_OF)
+    key = id(prof)
+    plan = plans._plans[key]["features"]
+    again = compute_features(prof, events(ROWS[:3]), 4, AS_OF)  # other events, same plan
+    assert plans._plans[key]["features"] is plan
+    np.testing.assert_array_equal(again.matrix[:1], first.matrix[:1])
+    np.testing.assert_array_equal(again.matrix[1:], 0.0)
+    del prof, plan
+    gc.collect()
+    assert key not in plans._plans
+
+
+def test_invalid_profile_errors_on_every_call_not_only_the_first():
+    prof = profile([signal("count"), signal("decayed_count", name="d")])
+    for _ in range(2):
+        with pytest.raises(ValueError, match="half_life_days"):
+            compute_features(prof, events(ROWS), 4, AS_OF)
