@@ -27,6 +27,7 @@ from prioscore.server.engine.model import (
     TierMode,
     Tiers,
 )
+from prioscore.server.engine.plans import profile_plan
 
 # Attribute columns: numpy arrays as in model.Attributes, or CategoricalColumn codes into
 # a vocabulary - the cheap form for strings (one gather instead of one string comparison
@@ -46,17 +47,30 @@ _PARALLEL_MIN_ROWS = 2 * _SPAN_ROWS
 _MAX_WORKERS = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+# Up to this many rows a fit range is one searchsorted rather than one compare per edge.
+_FEW_ROWS = 64
 
 
-def _position_fn(column: np.ndarray | CategoricalColumn, values: Sequence[str]) -> BlockFn:
+def _positions(values: Sequence[str]) -> dict[str, int]:
+    """value -> i + 1 of its first occurrence in `values` (for _position_fn)."""
+    return {v: i for i, v in reversed(list(enumerate(values, start=1)))}
+
+
+def _position_fn(
+    column: np.ndarray | CategoricalColumn,
+    values: Sequence[str],
+    where: Mapping[str, int] | None = None,
+) -> BlockFn:
     """Block fn -> which of `values` the attribute equals: i + 1 for values[i], 0 for none.
 
     Codes: decided per vocabulary string, then one gather. Numbers: compared with values
     that parse as numbers. Strings: one comparison per value, within a cache-sized span.
+    `where` is _positions(values) when the caller has it already.
     """
     small = np.uint8 if len(values) < 255 else np.intp
     if isinstance(column, CategoricalColumn):
-        where = {v: i for i, v in reversed(list(enumerate(values, start=1)))}
+        if where is None:
+            where = _positions(values)
         lookup = np.zeros(len(column.vocabulary) + 1, dtype=small)
         lookup[:-1] = [where.get(text, 0) for text in column.vocabulary]
         lookup[-1] = where.get("", 0)  # code -1 = missing, read as "" (AttributeColumns)
@@ -83,11 +97,37 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
+class _FitPlan:
+    """What a fit rule's block fns need from the rule alone: the award per vocabulary
+    string is per request, the key table and the numeric range table are not."""
+
+    def __init__(self, rule: FitRule) -> None:
+        self.rule = rule
+        self.keys = tuple(rule.points)
+        self.key_points = np.array([0.0, *(float(rule.points[k]) for k in self.keys)])
+        # Numeric ranges [low, high) as a table over the segments between all range
+        # edges: membership is constant per segment, so the first matching range is
+        # decided once per segment (by its left end).
+        edges = sorted({e for r in rule.ranges for e in (r.low, r.high) if e is not None})
+        table = []
+        for left in [-np.inf, *edges]:
+            award = 0.0
+            for rng in rule.ranges:  # profile order: the first range containing `left` wins
+                if (rng.low is None or left >= rng.low) and (rng.high is None or left < rng.high):
+                    award = float(rng.points)
+                    break
+            table.append(award)
+        self.segment_points = np.array(table)
+        self.cuts = np.array(edges, dtype=np.float64)
+        self.nan_needs_fix = bool(self.segment_points[0] != 0.0)  # NaN passes no edge
+
+
+def _fit_fn(plan: _FitPlan, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
     """Block fn -> fit points of one rule; missing, unmapped or out-of-range -> 0. Each
     form is one gather from a small table: per vocabulary string, range segment or key."""
     if column is None:
         return lambda a, b: np.zeros(b - a)
+    rule = plan.rule
     if isinstance(column, CategoricalColumn):
         lookup = np.zeros(len(column.vocabulary) + 1)
         lookup[:-1] = [float(rule.points.get(text, 0.0)) for text in column.vocabulary]
@@ -96,33 +136,19 @@ def _fit_fn(rule: FitRule, column: np.ndarray | CategoricalColumn | None) -> Blo
         return lambda a, b: lookup[codes[a:b]]
     arr = np.asarray(column)
     if arr.dtype.kind in "fiub":
-        return _range_fn(rule, arr.astype(np.float64, copy=False))
-    keys = tuple(rule.points)
-    table = np.array([0.0, *(float(rule.points[k]) for k in keys)])  # [0] = no key matched
-    position = _position_fn(arr, keys)
+        return _range_fn(plan, arr.astype(np.float64, copy=False))
+    table = plan.key_points  # [0] = no key matched
+    position = _position_fn(arr, plan.keys)
     return lambda a, b: table[position(a, b)]
 
 
-def _range_fn(rule: FitRule, x: np.ndarray) -> BlockFn:
-    """Numeric ranges [low, high) as a table over the segments between all range edges:
-    membership is constant per segment, so the first matching range is decided once per
-    segment (by its left end) and each value only counts the edges it has passed."""
-    edges = sorted({e for r in rule.ranges for e in (r.low, r.high) if e is not None})
-    table = []
-    for left in [-np.inf, *edges]:
-        award = 0.0
-        for rng in rule.ranges:  # profile order: the first range containing `left` wins
-            if (rng.low is None or left >= rng.low) and (rng.high is None or left < rng.high):
-                award = float(rng.points)
-                break
-        table.append(award)
-    lookup = np.array(table)
-    cuts = np.array(edges, dtype=np.float64)
-    nan_needs_fix = lookup[0] != 0.0  # NaN passes no edge and would land in segment 0
+def _range_fn(plan: _FitPlan, x: np.ndarray) -> BlockFn:
+    """Numeric ranges: each value counts the range edges it has passed (_FitPlan)."""
+    lookup, cuts, nan_needs_fix = plan.segment_points, plan.cuts, plan.nan_needs_fix
 
     def points(a: int, b: int) -> np.ndarray:
         v = x[a:b]
-        if cuts.size > 64:
+        if cuts.size > 64 or b - a <= _FEW_ROWS:  # few rows: one call beats one per edge
             segment = np.searchsorted(cuts, v, side="right")
             segment[np.isnan(v)] = 0
         else:
@@ -155,6 +181,54 @@ def _cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 break
             high[over] = np.nextafter(high[over], 0.0)
     return w, -high, high
+
+
+class _ScorePlan:
+    """What score() derives from the profile alone, built once per Profile object
+    (engine.plans): weights and cap bounds (tiled lazily for C-order input), fit rule
+    tables, normalisation constants, disqualifier texts and tier cut points. Arrays are
+    read-only (shared by concurrent requests); no reference to the Profile is kept."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.columns = (*profile.signal_names, *(f"fit:{rule.attribute}" for rule in profile.fit))
+        self.w, self.lo, self.hi = _frozen(*_cap_bounds(profile))
+        self.capped = bool(np.isfinite(self.hi).any())
+        self._tiled: tuple[np.ndarray, np.ndarray] | None = None
+        self.fits = tuple((rule.attribute, _FitPlan(rule)) for rule in profile.fit)
+        self.fit_max = sum(_fit_award(rule) for rule in profile.fit)
+        self.fit_scale = 100.0 / self.fit_max if self.fit_max > 0 else 0.0
+        self.max_points = float(profile.max_points)
+        self.eng_scale = 100.0 / self.max_points if self.max_points > 0 else 0.0
+        self.blend = float(profile.fit_weight) if profile.fit else 0.0
+        self.disqualify = tuple(
+            (
+                rule.attribute,
+                rule.values,
+                tuple(rule.reason or f"{rule.attribute} is {v}" for v in rule.values),
+                _positions(rule.values),
+            )
+            for rule in profile.disqualify
+            if rule.values
+        )
+        self.absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
+        (self.cuts,) = _frozen(np.asarray(profile.tiers.thresholds, dtype=np.float64))
+
+    def tiled_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) repeated for a full block of C-order rows; callers slice [: rows * s]."""
+        if self._tiled is None:
+            lo, hi = _frozen(np.tile(self.lo, _BLOCK_ROWS), np.tile(self.hi, _BLOCK_ROWS))
+            self._tiled = lo, hi
+        return self._tiled
+
+
+def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
+def _score_plan(profile: Profile) -> _ScorePlan:
+    return profile_plan(profile, "scoring", _ScorePlan)
 
 
 def _absolute_tiers(cuts: np.ndarray, score: np.ndarray, out: np.ndarray) -> None:
@@ -227,8 +301,15 @@ def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -
     """fn(start, stop, scratch) over row spans; big n is split over a thread pool. Each
     worker owns a contiguous run and its scratch: threads share only read-only inputs."""
     global _pool
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = max(1, min(cores or 1, _MAX_WORKERS)) if n >= _PARALLEL_MIN_ROWS else 1
+    if n <= _SPAN_ROWS:  # one span: no thread pool, no CPU count
+        if n:
+            fn(0, n, {})
+        return
+    workers = 1
+    if n >= _PARALLEL_MIN_ROWS:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+        workers = max(1, min(cores or 1, _MAX_WORKERS))
 
     def part(first: int, last: int) -> None:
         scratch: dict[str, np.ndarray] = {}
@@ -276,29 +357,22 @@ def score(
     eliminated_by = np.asarray(features.eliminated_by)
     if eliminated_by.shape != (n,):
         raise ValueError(f"eliminated_by must have shape ({n},), got {eliminated_by.shape}")
-    columns = (*profile.signal_names, *(f"fit:{rule.attribute}" for rule in profile.fit))
-
-    w, lo, hi = _cap_bounds(profile)
-    capped = bool(np.isfinite(hi).any())
+    plan = _score_plan(profile)
+    columns = plan.columns
+    w, lo, hi, capped = plan.w, plan.lo, plan.hi, plan.capped
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
     if not fortran:  # C order: clip flat against tiled bounds (a (rows, s) broadcast would
         matrix = np.ascontiguousarray(matrix)  # make numpy loop s elements at a time)
-        reps = max(1, min(n, _BLOCK_ROWS))  # a one-row request must not tile 8192 rows
-        tiled_lo, tiled_hi = np.tile(lo, reps), np.tile(hi, reps)
-    fit_fns = [_fit_fn(rule, attributes.get(rule.attribute)) for rule in profile.fit]
-    fit_max = sum(_fit_award(rule) for rule in profile.fit)
-    fit_scale = 100.0 / fit_max if fit_max > 0 else 0.0
-    max_points = float(profile.max_points)
-    eng_scale = 100.0 / max_points if max_points > 0 else 0.0
-    blend = float(profile.fit_weight) if profile.fit else 0.0
+        tiled_lo, tiled_hi = plan.tiled_bounds()
+    fit_fns = [_fit_fn(fp, attributes.get(attribute)) for attribute, fp in plan.fits]
+    fit_max, fit_scale, max_points = plan.fit_max, plan.fit_scale, plan.max_points
+    eng_scale, blend = plan.eng_scale, plan.blend
     disqualifiers: list[tuple[BlockFn, tuple[str, ...]]] = []
-    for rule in profile.disqualify:
-        column = attributes.get(rule.attribute)
-        if column is not None and rule.values:
-            texts = tuple(rule.reason or f"{rule.attribute} is {v}" for v in rule.values)
-            disqualifiers.append((_position_fn(column, rule.values), texts))
-    absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
-    cuts = np.asarray(profile.tiers.thresholds, dtype=np.float64)
+    for attribute, values, texts, where in plan.disqualify:
+        column = attributes.get(attribute)
+        if column is not None:
+            disqualifiers.append((_position_fn(column, values, where), texts))
+    absolute, cuts = plan.absolute, plan.cuts
 
     engagement, fit, total = np.empty(n), np.empty(n), np.empty(n)
     tier = np.empty(n, dtype=np.int32)

@@ -288,3 +288,33 @@ def test_empty_population_scores_to_empty_arrays():
     r = score(prof, fs(np.zeros((0, 3))), empty, explain=True)
     assert r.score.shape == (0,) and r.tier.shape == (0,) and r.reasons.shape == (0, 3)
     assert r.contributions.shape == (0, 5)
+
+
+@pytest.mark.parametrize("rows", [3, 65, 200])
+def test_fit_ranges_agree_for_few_and_many_rows(rows):
+    # Up to 64 rows a range fit is one searchsorted, above it one compare per edge.
+    rule = FitRule("x", ranges=(NumericRange(None, 0.0, 4), NumericRange(0.0, 10, 2)))
+    prof = profile(SIGNALS, max_points=50, fit=(rule,), fit_weight=1.0)
+    x = np.resize(np.array([-5.0, -0.0, 0.0, 3.0, 10.0, np.inf, -np.inf, np.nan]), rows)
+    r = score(prof, fs(np.zeros((rows, 3))), {"x": x}, explain=True)
+    expected = np.resize(np.array([4.0, 2, 2, 2, 0, 0, 4, 0]), rows)
+    np.testing.assert_array_equal(r.contributions[:, 3], expected)
+
+
+def test_cached_plan_follows_a_replaced_profile():
+    from dataclasses import replace
+
+    prof = profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.4, disqualify=DISQUALIFY)
+    r1 = score(prof, fs(), ATTRS)
+    r2 = score(replace(prof, max_points=25.0, fit_weight=0.0), fs(), ATTRS)
+    np.testing.assert_allclose(r2.score, np.clip([7, 13, 200, -12], 0, 25) * 4)
+    np.testing.assert_array_equal(score(prof, fs(), ATTRS).score, r1.score)  # unchanged
+
+
+def test_one_c_order_row_uses_the_tiled_bounds_correctly():
+    prof = profile(SIGNALS, max_points=50)
+    many = score(prof, fs(), {}, explain=True)
+    for i, row in enumerate(F):
+        one = score(prof, fs(np.ascontiguousarray(row[None, :])), {}, explain=True)
+        np.testing.assert_array_equal(one.contributions[0], many.contributions[i])
+        assert one.engagement[0] == many.engagement[i]
