@@ -185,6 +185,7 @@ def _factorise(raw: Sequence[Any], n: int, missing: tuple[str | None, ...]) -> C
     seen: dict[Any, Any] = dict.fromkeys(raw)
     for value in missing:
         seen.pop(value, None)
+    index: dict[Any, int]
     if set(map(type, seen)) <= {str}:
         vocabulary: tuple[str, ...] = tuple(sorted(seen))
         index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
