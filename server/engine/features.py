@@ -62,20 +62,27 @@ def _assign(
     rules: Sequence[CategoryRule],
     by_property: Sequence[tuple[str, tuple[int, ...]]],
     events: EventColumns,
+    cache: _VocabCache | None = None,
 ) -> np.ndarray:
-    """assign_categories with the rules already grouped by property (in first-rule order)."""
+    """assign_categories with the rules already grouped by property (in first-rule order);
+    `cache` keeps the per-vocabulary lookups of small vocabularies across requests."""
     n = len(events)
     result: np.ndarray | None = None
     for prop, indices in by_property:
         column = events.strings.get(prop)
         if column is None:
             continue
-        lookup = np.full(len(column.vocabulary) + 1, -1, dtype=np.int32)
-        for v, text in enumerate(column.vocabulary):
-            for i in indices:
-                if _rule_matches(rules[i], text):
-                    lookup[v] = i
-                    break
+        vocabulary = column.vocabulary
+        lookup = None if cache is None else cache.get(("rules", prop, vocabulary))
+        if lookup is None:
+            lookup = np.full(len(vocabulary) + 1, -1, dtype=np.int32)
+            for v, text in enumerate(vocabulary):
+                for i in indices:
+                    if _rule_matches(rules[i], text):
+                        lookup[v] = i
+                        break
+            if cache is not None:
+                cache.put(("rules", prop, vocabulary), lookup)
         gathered = lookup[column.codes]
         if result is None:
             result = gathered
@@ -89,6 +96,43 @@ def _assign(
 
 
 _Match = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
+
+# Up to this many events, the type of every event is sorted once per request and each
+# event type's positions are a slice of that order (~8 numpy calls for all types instead
+# of ~4 per type); above it one mask per type is cheaper than the sort.
+_SORTED_TYPES_MAX_EVENTS = 4096
+
+
+# ("rules", property, vocabulary) -> category index per string (int32, -1 = none);
+# ("match", (key, values), vocabulary) -> string allowed by a match filter (bool).
+_VocabKey = tuple[str, object, tuple[str, ...]]
+
+
+class _VocabCache:
+    """Lookup arrays per (kind, what, vocabulary) for small vocabularies: a request's
+    vocabulary is a fresh tuple (store.load_events and inline events build it per call),
+    but usually equal to an earlier one, so the per-string Python work (category rules,
+    match filters) runs once per distinct vocabulary. Bounded: cleared when full. The
+    arrays are read-only; concurrent requests may at worst compute one twice."""
+
+    MAX_VOCABULARY = 256
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._lookups: dict[_VocabKey, np.ndarray] = {}
+
+    def get(self, key: _VocabKey) -> np.ndarray | None:
+        if len(key[2]) > self.MAX_VOCABULARY:
+            return None
+        return self._lookups.get(key)
+
+    def put(self, key: _VocabKey, lookup: np.ndarray) -> None:
+        if len(key[2]) > self.MAX_VOCABULARY:
+            return
+        if len(self._lookups) >= self.MAX_ENTRIES:
+            self._lookups = {}
+        lookup.setflags(write=False)
+        self._lookups[key] = lookup
 
 
 class _Step(NamedTuple):
@@ -143,6 +187,7 @@ class _FeaturePlan:
             steps.append(_Step(agg, group, param, float(signal.missing)))
         self.steps = tuple(steps)
         self.groups = tuple(groups)
+        self.vocabularies = _VocabCache()
 
 
 def _feature_plan(profile: Profile) -> _FeaturePlan:
@@ -280,19 +325,43 @@ class _Selector:
         self.valid = events.ts <= self.cut  # no leakage: future events never count
         self._categories: np.ndarray | None = None
         self._by_type: dict[str, np.ndarray | None] = {}
+        self._by_type_order: tuple[np.ndarray, list[int], list[int]] | None = None
         self._by_group: list[_Selection | None] = [None] * len(plan.groups)
 
     @property
     def categories(self) -> np.ndarray:
         if self._categories is None:
             plan = self.plan
-            self._categories = _assign(plan.categories, plan.rules_by_property, self.events)
+            self._categories = _assign(
+                plan.categories, plan.rules_by_property, self.events, plan.vocabularies
+            )
         return self._categories
+
+    def _sorted_types(self) -> tuple[np.ndarray, list[int], list[int]]:
+        """(positions of the non-future events in (type, position) order, first and end
+        offset of each type code in it); see _SORTED_TYPES_MAX_EVENTS."""
+        if self._by_type_order is None:
+            position = np.flatnonzero(self.valid)
+            types = self.events.event_type.take(position)
+            order = np.argsort(types, kind="stable")  # stable: positions stay ascending
+            types = types.take(order)
+            codes = np.arange(len(self.events.event_types))
+            first = np.searchsorted(types, codes, side="left").tolist()
+            end = np.searchsorted(types, codes, side="right").tolist()
+            self._by_type_order = position.take(order), first, end
+        return self._by_type_order
 
     def _type_index(self, event: str) -> np.ndarray | None:
         """Positions of non-future events of type `event` (None = every event qualifies)."""
         if event not in self._by_type:
             codes = [i for i, name in enumerate(self.events.event_types) if name == event]
+            n_events = len(self.events)
+            if len(codes) == 1 and n_events <= _SORTED_TYPES_MAX_EVENTS:
+                order, first, end = self._sorted_types()
+                c = codes[0]
+                index = order[first[c] : end[c]]
+                self._by_type[event] = None if index.size == n_events else index
+                return self._by_type[event]
             if len(codes) == 0:
                 mask = np.zeros(len(self.events), dtype=bool)
             elif len(codes) == 1:
@@ -310,7 +379,13 @@ class _Selector:
         column = self.events.strings.get(key)
         if column is None:  # the events do not carry this property: nothing matches
             return np.zeros(1, dtype=bool), np.full(len(self.events), -1, dtype=np.int32)
-        return _vocab_lookup(column.vocabulary, values), column.codes
+        cache = self.plan.vocabularies
+        cache_key = ("match", (key, values), column.vocabulary)
+        lookup = cache.get(cache_key)
+        if lookup is None:
+            lookup = _vocab_lookup(column.vocabulary, values)
+            cache.put(cache_key, lookup)
+        return lookup, column.codes
 
     def select(self, group: int) -> _Selection:
         sel = self._by_group[group]

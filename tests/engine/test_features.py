@@ -250,3 +250,90 @@ def test_invalid_profile_errors_on_every_call_not_only_the_first():
     for _ in range(2):
         with pytest.raises(ValueError, match="half_life_days"):
             compute_features(prof, events(ROWS), 4, AS_OF)
+
+
+def _all_aggregates_profile():
+    sigs = [
+        signal(a, name=f"{a}-{e}", event=e, half_life_days=7, window_days=10)
+        for a in ("count", "decayed_sum", "window_sum", "trend", "days_since_last")
+        for e in ("page_view", "email_open", "absent")
+    ]
+    sigs.append(signal("sum", name="pricing", match={"category": ("pricing",)}))
+    sigs.append(signal("count", name="blog-url", match={"url": ("/blog/a",)}))
+    return profile(sigs, categories=CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ("page_view", "email_open"),
+        ("email_open", "page_view", "page_view"),  # a repeated name: codes 1 and 2
+        ("page_view",),  # email_open events carry an out-of-range code below
+    ],
+)
+def test_small_batch_type_slices_equal_the_per_type_masks(monkeypatch, types):
+    from prioscore.server.engine import features
+
+    rng = np.random.default_rng(7)
+    rows = [
+        Ev(int(e), str(t), float(a), url=str(u))
+        for e, t, a, u in zip(
+            rng.integers(0, 3, 40),
+            rng.choice(["page_view", "email_open"], 40),
+            rng.uniform(-3, 30, 40),
+            rng.choice(["/pricing", "/blog/a", "/careers"], 40),
+            strict=True,
+        )
+    ]
+    cols = events(rows, ("page_view", "email_open"))
+    matching = [[c for c, name in enumerate(types) if name == r.type] or [7] for r in rows]
+    codes = np.array([rng.choice(m) for m in matching])  # 7: not a code of event_types
+    cols.event_type = codes.astype(np.int32)
+    cols.event_types = types
+    prof = _all_aggregates_profile()
+    sliced = compute_features(prof, cols, 3, AS_OF)
+    monkeypatch.setattr(features, "_SORTED_TYPES_MAX_EVENTS", -1)
+    masked = compute_features(prof, cols, 3, AS_OF)
+    assert sliced.matrix.tobytes() == masked.matrix.tobytes()
+    np.testing.assert_array_equal(sliced.eliminated_by, masked.eliminated_by)
+
+
+def test_vocabulary_lookups_are_reused_only_for_equal_vocabularies(monkeypatch):
+    from prioscore.server.engine import features
+
+    prof = _all_aggregates_profile()
+    uncached = features._VocabCache()
+    monkeypatch.setattr(uncached, "get", lambda key: None)
+
+    def run(rows):
+        return compute_features(prof, events(rows), 2, AS_OF).matrix
+
+    batches = [
+        [Ev(0, "page_view", 1, url="/pricing"), Ev(1, "page_view", 2, url="/blog/a")],
+        [Ev(1, "page_view", 1, url="/pricing"), Ev(0, "page_view", 2, url="/blog/a")],
+        [Ev(0, "page_view", 1, url="/blog/a"), Ev(1, "page_view", 2, url="/careers")],
+        [Ev(0, "page_view", 1, url=f"/u{i}") for i in range(300)]  # too big to cache
+        + [Ev(1, "page_view", 2, url="/pricing")],
+    ]
+    cached = [run(rows) for rows in batches + batches]
+    plan = features._feature_plan(prof)
+    assert all(
+        len(key[2]) <= plan.vocabularies.MAX_VOCABULARY for key in plan.vocabularies._lookups
+    )
+    monkeypatch.setattr(plan, "vocabularies", uncached)
+    fresh = [run(rows) for rows in batches + batches]
+    for a, b in zip(cached, fresh, strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert cached[0][:, -2:].tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_vocabulary_cache_is_bounded(monkeypatch):
+    from prioscore.server.engine import features
+
+    monkeypatch.setattr(features._VocabCache, "MAX_ENTRIES", 3)
+    prof = _all_aggregates_profile()
+    for i in range(10):
+        rows = [Ev(0, "page_view", 1, url=f"/pricing/{i}"), Ev(0, "page_view", 1, url="/blog/a")]
+        fs = compute_features(prof, events(rows), 1, AS_OF)
+        assert fs.matrix[0, -2:].tolist() == [1.0, 1.0]
+    assert len(features._feature_plan(prof).vocabularies._lookups) <= 3
