@@ -341,7 +341,7 @@ class _Selector:
         """(positions of the non-future events in (type, position) order, first and end
         offset of each type code in it); see _SORTED_TYPES_MAX_EVENTS."""
         if self._by_type_order is None:
-            position = np.flatnonzero(self.valid)
+            position = self.valid.nonzero()[0]
             types = self.events.event_type.take(position)
             order = np.argsort(types, kind="stable")  # stable: positions stay ascending
             types = types.take(order)
@@ -402,7 +402,8 @@ class _Selector:
 
     def eliminated_by(self) -> np.ndarray:
         """Smallest eliminatory category index any non-future event of an entity falls in."""
-        out = np.full(self.n_entities, -1, dtype=np.int32)
+        out = np.empty(self.n_entities, dtype=np.int32)
+        out.fill(-1)  # np.full costs a Python-level wrapper per request
         eliminatory = self.plan.eliminatory
         if not eliminatory:
             return out
@@ -466,11 +467,13 @@ def _aggregate(step: _Step, sel: _Selection, numbers: Mapping[str, np.ndarray]) 
         now, before = sel.total(mask=recent), sel.total(mask=prior)
         return (now - before) / (before + 1.0)
     if agg is Aggregate.DAYS_SINCE_LAST:
-        out = np.full(n, np.inf)
+        out = np.empty(n)
+        out.fill(np.inf)
         np.minimum.at(out, sel.entity, sel.age)
         return out / SECONDS_PER_DAY
     if agg is Aggregate.DAYS_SINCE_FIRST:
-        out = np.full(n, -np.inf)
+        out = np.empty(n)
+        out.fill(-np.inf)
         np.maximum.at(out, sel.entity, sel.age)
         return out / SECONDS_PER_DAY
     if agg is Aggregate.DISTINCT_DAYS:

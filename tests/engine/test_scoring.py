@@ -318,3 +318,11 @@ def test_one_c_order_row_uses_the_tiled_bounds_correctly():
         one = score(prof, fs(np.ascontiguousarray(row[None, :])), {}, explain=True)
         np.testing.assert_array_equal(one.contributions[0], many.contributions[i])
         assert one.engagement[0] == many.engagement[i]
+
+
+def test_a_fit_rule_without_its_attribute_awards_zero_next_to_one_with_it():
+    prof = profile(SIGNALS, max_points=50, fit=FIT, fit_weight=0.4)
+    r = score(prof, fs(), {"seniority": ATTRS["seniority"]}, explain=True)
+    np.testing.assert_array_equal(r.contributions[:, 3], [15, -5, 0, 20])
+    np.testing.assert_array_equal(r.contributions[:, 4], 0.0)
+    np.testing.assert_allclose(r.fit, 100 * np.clip([15, -5, 0, 20], 0, None) / FIT_MAX)
