@@ -337,3 +337,60 @@ def test_vocabulary_cache_is_bounded(monkeypatch):
         fs = compute_features(prof, events(rows), 1, AS_OF)
         assert fs.matrix[0, -2:].tolist() == [1.0, 1.0]
     assert len(features._feature_plan(prof).vocabularies._lookups) <= 3
+
+
+def _every_kind_profile(categories=CATEGORIES):
+    from prioscore.server.engine.model import Relation, Signal
+
+    sigs = [
+        signal(a, name=f"{a}-{e}-{h}", event=e, half_life_days=h, window_days=h, missing=-h)
+        for a in Aggregate
+        if a not in SCORE_ONLY_AGGREGATES
+        for e in ("page_view", "email_open", "absent")
+        for h in (3.0, 10.0)
+    ]
+    sigs.insert(3, Signal("related", "", Aggregate.MAX, 1.0, scores="p", of=Relation.MEMBERS))
+    sigs.append(signal("sum", name="pricing", match={"category": ("pricing", "blog")}))
+    sigs.append(
+        signal("trend", name="pricing-trend", window_days=4, match={"category": ("pricing",)})
+    )
+    sigs.append(signal("count", name="blog-url", match={"url": ("/blog/a", "/nope")}))
+    sigs.append(signal("count", name="plan", match={"plan": ("pro",), "url": ("/pricing",)}))
+    sigs.append(signal("sum", name="no-such-property", match={"colour": ("red",)}))
+    return profile(sigs, categories=categories)
+
+
+@pytest.mark.parametrize("categories", [CATEGORIES, ()])
+@pytest.mark.parametrize("n_events", [0, 1, 5, 60])
+@pytest.mark.parametrize("per_entity_as_of", [False, True])
+def test_fused_small_batch_path_equals_the_per_group_path(
+    monkeypatch, categories, n_events, per_entity_as_of
+):
+    """Small batches fold every sum-like aggregate in one bincount (features._Fused); it
+    must give exactly the bytes of the per-group path, for every aggregate, group kind
+    (event type absent, category and string filters, an absent property), missing values,
+    score signals between event signals, and a scalar or per-entity as_of."""
+    from prioscore.server.engine import features
+
+    rng = np.random.default_rng(n_events)
+    rows = [
+        Ev(
+            int(rng.integers(0, 4)),
+            str(rng.choice(["page_view", "email_open"])),
+            float(rng.choice([0.0, 0.5, 3.0, 4.0, 10.0, 20.0, -1.0, rng.uniform(-2, 40)])),
+            value=float(rng.choice([1.0, 2.5, np.nan, -3.0])),
+            url=rng.choice(["/pricing", "/blog/a", "/careers", None]),
+            clicks=float(rng.choice([np.nan, 0.0, 2.0])),
+            plan=rng.choice(["pro", "free", None]),
+        )
+        for _ in range(n_events)
+    ]
+    prof = _every_kind_profile(categories)
+    as_of = AS_OF - np.array([0.0, 1.0, 2.5, 0.0, 9.0]) * DAY if per_entity_as_of else AS_OF
+    fused = compute_features(prof, events(rows), 5, as_of)
+    assert features._feature_plan(prof).fused.n_rows > 10
+    monkeypatch.setattr(features, "_FUSED_MAX_EVENTS", -1)
+    grouped = compute_features(prof, events(rows), 5, as_of)
+    assert fused.matrix.flags.f_contiguous
+    assert fused.matrix.tobytes() == grouped.matrix.tobytes()
+    np.testing.assert_array_equal(fused.eliminated_by, grouped.eliminated_by)
