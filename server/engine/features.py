@@ -257,7 +257,7 @@ class _Selection:
         """Entities without a selected event, or None when there are none."""
         if self._empty is None:
             empty = self.counts == 0
-            self._empty = empty if empty.any() else _NO_EMPTY
+            self._empty = empty if np.count_nonzero(empty) else _NO_EMPTY
         return None if self._empty is _NO_EMPTY else self._empty
 
     def total(
@@ -410,7 +410,7 @@ class _Selector:
             return out
         cats = self.categories
         hit = self.plan.eliminatory_lookup[cats] & self.valid
-        if not hit.any():
+        if not np.count_nonzero(hit):
             return out
         entity, cat = self.events.entity[hit], cats[hit]
         for i in reversed(eliminatory):  # per rule, so the smallest index is written last
@@ -727,7 +727,7 @@ def _fused_columns(
         selected = _Selection(events, masks[group].nonzero()[0], selector.cut, n)
         values[p] = _distinct_days(selected)
     empty = sums[fused.count_rows] == 0
-    if empty.any():
+    if np.count_nonzero(empty):
         values = np.where(empty[fused.count_of], fused.missing, values)
     if fused.all_columns:
         np.copyto(matrix, values.T)

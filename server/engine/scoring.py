@@ -136,6 +136,11 @@ class _FitPlan:
         self.segment_points = np.array(table)
         self.cuts = np.array(edges, dtype=np.float64)
         self.nan_needs_fix = bool(self.segment_points[0] != 0.0)  # NaN passes no edge
+        # What NaN scores (segment 0's award if that is a zero, else 0.0), and whether
+        # searchsorted's segment for NaN (the last) already gives exactly that.
+        nan_award = self.segment_points[0] if not self.nan_needs_fix else np.float64(0.0)
+        self.nan_award = float(nan_award)
+        self.nan_in_last = self.segment_points[-1:].tobytes() == np.float64(nan_award).tobytes()
 
 
 def _fit_fn(plan: _FitPlan, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
@@ -161,10 +166,16 @@ def _fit_fn(plan: _FitPlan, column: np.ndarray | CategoricalColumn | None) -> Bl
 def _range_fn(plan: _FitPlan, x: np.ndarray) -> BlockFn:
     """Numeric ranges: each value counts the range edges it has passed (_FitPlan)."""
     lookup, cuts, nan_needs_fix = plan.segment_points, plan.cuts, plan.nan_needs_fix
+    nan_award, nan_in_last = plan.nan_award, plan.nan_in_last
 
     def points(a: int, b: int) -> np.ndarray:
         v = x[a:b]
-        if cuts.size > 64 or b - a <= _FEW_ROWS:  # few rows: one call beats one per edge
+        if b - a <= _FEW_ROWS:  # few rows: one searchsorted beats one compare per edge;
+            out = lookup[np.searchsorted(cuts, v, side="right")]  # NaN sorts last
+            if not nan_in_last:
+                out[np.isnan(v)] = nan_award
+            return out
+        if cuts.size > 64:
             segment = np.searchsorted(cuts, v, side="right")
             segment[np.isnan(v)] = 0
         else:
@@ -499,7 +510,7 @@ def _disqualify_block(
         hit = pos > 0
         if any_hit:
             hit &= ~hit_any
-        if not hit.any():
+        if not np.count_nonzero(hit):  # ~4x cheaper than hit.any() on a few rows
             continue
         any_hit = True
         if len(set(texts)) == 1:
@@ -512,7 +523,7 @@ def _disqualify_block(
     hit = elim >= 0
     if any_hit:
         hit &= ~hit_any
-    if hit.any():
+    if np.count_nonzero(hit):
         for index in np.unique(elim[hit]):
             cats = profile.categories
             name = cats[index].name if 0 <= index < len(cats) else f"category #{index}"

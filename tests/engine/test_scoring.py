@@ -326,3 +326,22 @@ def test_a_fit_rule_without_its_attribute_awards_zero_next_to_one_with_it():
     np.testing.assert_array_equal(r.contributions[:, 3], [15, -5, 0, 20])
     np.testing.assert_array_equal(r.contributions[:, 4], 0.0)
     np.testing.assert_allclose(r.fit, 100 * np.clip([15, -5, 0, 20], 0, None) / FIT_MAX)
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        (NumericRange(None, 0.0, -0.0), NumericRange(0.0, 5.0, 3)),  # NaN scores -0.0
+        (NumericRange(None, 0.0, 2), NumericRange(0.0, None, -0.0)),  # NaN scores 0.0
+        (NumericRange(1.0, 2.0, 1), NumericRange(2.0, None, 0.0)),
+        (NumericRange(None, None, 7),),
+        (),
+    ],
+)
+def test_few_row_range_fit_is_bytewise_the_many_row_one(ranges):
+    prof = profile(SIGNALS, max_points=50, fit=(FitRule("x", ranges=ranges),), fit_weight=1.0)
+    x = np.array([np.nan, -np.inf, -1.0, -0.0, 0.0, 1.0, 1.5, 2.0, 4.9, 5.0, np.inf])
+    many = np.resize(x, 100)
+    few_r = score(prof, fs(np.zeros((x.size, 3))), {"x": x}, explain=True)
+    many_r = score(prof, fs(np.zeros((many.size, 3))), {"x": many}, explain=True)
+    assert few_r.contributions[:, 3].tobytes() == many_r.contributions[: x.size, 3].tobytes()
