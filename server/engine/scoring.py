@@ -240,12 +240,16 @@ class _ScorePlan:
         self.absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
         (self.cuts,) = _frozen(np.asarray(profile.tiers.thresholds, dtype=np.float64))
 
-    def tiled_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(lo, hi) repeated for a full block of C-order rows; callers slice [: rows * s]."""
-        if self._tiled is None:
-            lo, hi = _frozen(np.tile(self.lo, _BLOCK_ROWS), np.tile(self.hi, _BLOCK_ROWS))
-            self._tiled = lo, hi
-        return self._tiled
+    def tiled_bounds(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) repeated for `rows` C-order rows (at most a block; callers slice
+        [: rows * s]); kept and grown to the largest request seen, so one-row requests
+        hold a few bytes, not a whole block's worth."""
+        reps = max(1, min(rows, _BLOCK_ROWS))
+        tiled = self._tiled
+        if tiled is None or tiled[0].size < reps * self.lo.size:
+            lo, hi = _frozen(np.tile(self.lo, reps), np.tile(self.hi, reps))
+            tiled = self._tiled = lo, hi
+        return tiled
 
 
 def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -390,7 +394,7 @@ def score(
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
     if not fortran:  # C order: clip flat against tiled bounds (a (rows, s) broadcast would
         matrix = np.ascontiguousarray(matrix)  # make numpy loop s elements at a time)
-        tiled_lo, tiled_hi = plan.tiled_bounds()
+        tiled_lo, tiled_hi = plan.tiled_bounds(n)
     # Fit rules whose attribute the request lacks award 0: no block fn, just 0 points.
     fit_fns: list[tuple[int, BlockFn]] = []
     no_fit: list[int] = []

@@ -345,3 +345,12 @@ def test_few_row_range_fit_is_bytewise_the_many_row_one(ranges):
     few_r = score(prof, fs(np.zeros((x.size, 3))), {"x": x}, explain=True)
     many_r = score(prof, fs(np.zeros((many.size, 3))), {"x": many}, explain=True)
     assert few_r.contributions[:, 3].tobytes() == many_r.contributions[: x.size, 3].tobytes()
+
+
+def test_tiled_bounds_grow_with_the_largest_c_order_request():
+    prof = profile(SIGNALS, max_points=50)
+    fortran = score(prof, fs(np.asfortranarray(F)), {}, explain=True)
+    for rows in (1, 4, 2, 4, 1):
+        r = score(prof, fs(np.ascontiguousarray(F[:rows])), {}, explain=True)
+        assert r.contributions.tobytes() == fortran.contributions[:rows].tobytes()
+        assert r.engagement.tobytes() == fortran.engagement[:rows].tobytes()
