@@ -244,14 +244,6 @@ class FeatureSet:
     eliminated_by: np.ndarray
 
 
-# Attributes of the scored entities as plain arrays, column per attribute: a float64 array
-# for numeric attributes (NaN = missing) or a str/object array for categorical ones ("" /
-# None = missing). The engine takes the wider engine.scoring.AttributeColumns, in which a
-# categorical column may also be a CategoricalColumn (codes, -1 = missing): the form
-# Store.attributes returns, since comparing codes is cheaper than comparing strings.
-Attributes = Mapping[str, np.ndarray]
-
-
 @dataclass
 class ScoreResult:
     """Scores of n entities under one profile.

@@ -31,11 +31,12 @@ from prioscore.server.engine.model import (
 )
 from prioscore.server.engine.plans import profile_plan
 
-# Attribute columns: numpy arrays as in model.Attributes, or CategoricalColumn codes into
-# a vocabulary - the cheap form for strings (one gather instead of one string comparison
-# per mapped value; Store.attributes returns this form). Mapping is covariant in its
-# values, so plain Attributes fit here. A missing categorical value ("" in a str array,
-# code -1 in codes) reads as "" in both forms, so a rule keyed on "" means the same.
+# Attributes of the scored entities, column per attribute: a float64 array for numeric
+# attributes (NaN = missing); for categorical ones a str/object array or CategoricalColumn
+# codes into a vocabulary - the cheap form for strings (one gather instead of one string
+# comparison per mapped value; Store.attributes returns this form). A missing categorical
+# value ("" or None in an array, code -1 in codes) reads as "" in both forms, so a rule
+# keyed on "" means the same.
 AttributeColumns = Mapping[str, "np.ndarray | CategoricalColumn"]
 # A per-block computation: (start, stop) rows -> values for those rows.
 BlockFn = Callable[[int, int], np.ndarray]
