@@ -17,6 +17,15 @@ import grpc
 # Matches the server's default max_message_bytes: a 100k x 32 float64 batch is ~25 MB.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_TARGET = "127.0.0.1:50051"
+# gRPC's own reconnect backoff starts at 1 s and grows to 120 s, and a call made while the
+# connection backs off fails at once. Our retries (retry.py) wait 0.1-2 s, so with the
+# defaults every retry after a server restart could land inside that backoff; these keep
+# reconnecting at the retries' pace.
+RECONNECT_BACKOFF_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -35,6 +44,7 @@ class ChannelConfig:
         options = [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
+            *RECONNECT_BACKOFF_OPTIONS,
             *self.options,
         ]
         if self.credentials is None:

@@ -9,7 +9,7 @@ from prioscore.clients.cli_scores import iso, split_list
 from prioscore.clients.errors import DeadlineExceededError
 from prioscore.clients.output import emit_line, output_options
 
-COLUMNS = ["time", "profile", "entity_id", "previous_tier", "tier", "score", "cause"]
+COLUMNS = ["change_id", "time", "profile", "entity_id", "previous_tier", "tier", "score", "cause"]
 
 
 @click.command()
@@ -23,6 +23,12 @@ COLUMNS = ["time", "profile", "entity_id", "previous_tier", "tier", "score", "ca
     type=click.FloatRange(min=0.001),
     help="Stop after S seconds (exit 0 even with no change).",
 )
+@click.option(
+    "--after",
+    "after_change_id",
+    type=click.IntRange(min=0),
+    help="First replay the stored changes after this change_id (resume a watch).",
+)
 @output_options
 def watch(
     profile: str,
@@ -30,24 +36,33 @@ def watch(
     account: str,
     count: int | None,
     duration: float | None,
+    after_change_id: int | None,
     fmt: str,
 ) -> None:
     """Print tier changes as they happen (entities moving tier after ingest or reload).
 
     Runs until Ctrl-C, or until --count changes / --timeout seconds for scripts and
-    tests. Only changes after the watch starts are seen. --json prints one JSON object
-    per line. Without --timeout the watch re-subscribes when its stream deadline
-    passes (a change in that instant could be missed; a note goes to stderr).
+    tests. --after N replays the stored changes after change N first (each change
+    prints its change_id). --json prints one JSON object per line. Without --timeout
+    the watch re-subscribes after the last change seen when its stream deadline
+    passes, and a dropped connection resumes the same way: nothing is missed.
     """
     api = client()
     seen = 0
+    cursor = after_change_id
     while True:
         try:
             for change in api.watch(
-                profile=profile, tiers=split_list(tiers), account_id=account, duration=duration
+                profile=profile,
+                tiers=split_list(tiers),
+                account_id=account,
+                duration=duration,
+                after_change_id=cursor,
             ):
                 seen += 1
+                cursor = change.change_id
                 record = {
+                    "change_id": change.change_id,
                     "time": iso(change.time),
                     "profile": change.profile,
                     "entity_id": change.entity_id,

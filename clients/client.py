@@ -11,6 +11,9 @@ it), or a target plus optional TLS credentials / token and the client owns its c
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,6 +37,8 @@ from prioscore.v1 import profile_service_pb2_grpc as profiles_grpc
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import scoring_service_pb2_grpc as scoring_grpc
 from prioscore.v1 import types_pb2
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
@@ -292,28 +297,45 @@ class AsyncPrioscoreClient(BulkScoring):
         tiers: Sequence[str] = (),
         account_id: str = "",
         duration: float | None = None,
+        after_change_id: int | None = None,
     ) -> AsyncIterator[types_pb2.TierChange]:
         """Tier changes as they happen, until the caller stops iterating.
 
+        `after_change_id` first replays the stored changes after it (resume after a
+        restart of the caller). A dropped connection (UNAVAILABLE: the server restarting)
+        is resumed after the last change received, with the retry policy's backoff and
+        for as long as the watch's deadline allows, so no change is missed or repeated.
         `duration` (seconds) is the watch's deadline, and reaching it simply ends the
         iteration; without it the deadline is `stream_timeout` and reaching it raises
-        DeadlineExceededError (re-subscribe to keep watching). Not retried: a silent
-        reconnect would miss the changes made in between.
+        DeadlineExceededError (re-subscribe with after_change_id to keep watching).
         """
-        request = scoring_pb.WatchTierChangesRequest(
-            profile=profile, tiers=tiers, account_id=account_id
-        )
         deadline = duration if duration is not None else self.stream_timeout
-        call = self._scoring.WatchTierChanges(request, timeout=deadline, metadata=self._metadata)
-        try:
-            async for response in call:
-                yield response.change
-        except grpc.RpcError as error:
-            if duration is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        end = time.monotonic() + deadline
+        cursor, failures = after_change_id, 0
+        while True:
+            request = scoring_pb.WatchTierChangesRequest(
+                profile=profile, tiers=tiers, account_id=account_id, after_change_id=cursor
+            )
+            call = self._scoring.WatchTierChanges(
+                request, timeout=max(end - time.monotonic(), 0.001), metadata=self._metadata
+            )
+            try:
+                async for response in call:
+                    cursor, failures = response.change.change_id, 0
+                    yield response.change
                 return
-            raise from_rpc_error(error, "WatchTierChanges") from None
-        finally:
-            call.cancel()
+            except grpc.RpcError as error:
+                if duration is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    return
+                failures += 1
+                resumable = error.code() == grpc.StatusCode.UNAVAILABLE and cursor is not None
+                delay = self.retry.backoff(failures)
+                if not resumable or time.monotonic() + delay >= end:
+                    raise from_rpc_error(error, "WatchTierChanges") from None
+            finally:
+                call.cancel()
+            log.info("WatchTierChanges dropped; resuming after change %s in %.2fs", cursor, delay)
+            await asyncio.sleep(delay)
 
     def _open_ingest(self, requests: AsyncIterator[Any]) -> grpc.aio.StreamUnaryCall:
         return self._events.IngestEvents(

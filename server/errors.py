@@ -93,3 +93,9 @@ class ResourceExhaustedError(PrioscoreError):
     """A per-request limit (message size, rows per batch, stream length) was exceeded."""
 
     reason = "RESOURCE_EXHAUSTED"
+
+
+class UnavailableError(PrioscoreError):
+    """The server is shutting down: the call may be repeated (or resumed) elsewhere or later."""
+
+    reason = "UNAVAILABLE"

@@ -49,7 +49,7 @@ from prioscore.server.store import (
     TierChangeRecord,
 )
 from prioscore.server.stored_scoring import Scored, StoredScorer
-from prioscore.server.watch import TierChangeHub, WatchedChange, WatchFilter
+from prioscore.server.watch import TierChangeHub, WatchedChange, WatchFilter, stored_changes
 
 _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
@@ -408,10 +408,17 @@ class Service:
 
     # -- watch ------------------------------------------------------------------------
 
-    def watch_tier_changes(self, wanted: WatchFilter) -> AsyncIterator[WatchedChange]:
+    def watch_tier_changes(
+        self, wanted: WatchFilter, after_change_id: int | None = None
+    ) -> AsyncIterator[WatchedChange]:
+        """Live tier changes; with after_change_id, the stored ones after it first."""
         if wanted.profile:
             self.get_profile(wanted.profile)
-        return self.hub.watch(wanted)
+        if after_change_id is None:
+            return self.hub.watch(wanted)
+        if after_change_id < 0:
+            raise InvalidArgumentError.of("after_change_id", "must be >= 0")
+        return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
 
     # -- shadows ----------------------------------------------------------------------
     # Candidate versions staged beside their active profile; the logic is server/shadows.py.

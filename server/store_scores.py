@@ -383,18 +383,33 @@ class ScoreTables:
             return [HistoryPoint(*r) for r in self.conn.execute(sql, params)]
 
     def tier_changes_since(
-        self, change_id: int, *, limit: int | None = None, profile: str | None = None
+        self,
+        change_id: int,
+        *,
+        limit: int | None = None,
+        profile: str | None = None,
+        tiers: Collection[str] = (),
+        account_id: str = "",
     ) -> list[TierChangeRecord]:
-        """Tier changes with id > change_id, oldest first (a watch cursor)."""
+        """Tier changes with id > change_id, oldest first (a watch cursor), optionally
+        only those under `profile`, into one of `tiers`, of entities of `account_id`."""
         sql = (
-            "SELECT id, entity_id, profile, previous_tier, tier, previous_score, score, ts,"
-            " cause_message_id FROM tier_changes WHERE id > ?"
+            "SELECT c.id, c.entity_id, c.profile, c.previous_tier, c.tier, c.previous_score,"
+            " c.score, c.ts, c.cause_message_id FROM tier_changes AS c"
         )
-        params: list[Any] = [int(change_id)]
+        params: list[Any] = []
+        if account_id:
+            sql += " JOIN entities AS e ON e.id = c.entity_id AND e.account_id = ?"
+            params.append(account_id)
+        sql += " WHERE c.id > ?"
+        params.append(int(change_id))
         if profile is not None:
-            sql += " AND profile = ?"
+            sql += " AND c.profile = ?"
             params.append(profile)
-        sql += " ORDER BY id"
+        if tiers:
+            sql += f" AND c.tier IN ({', '.join('?' * len(tiers))})"
+            params += sorted(tiers)
+        sql += " ORDER BY c.id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))

@@ -1,8 +1,10 @@
-"""Fan-out of tier changes to live watchers (WatchTierChanges).
+"""Fan-out of tier changes to live watchers (WatchTierChanges), and the replay of stored
+changes that lets a watcher resume after a disconnect.
 
 One asyncio queue per watcher, bounded so a stalled watcher cannot grow memory without
-limit: when its queue is full the watcher is marked overrun and its stream ends with an
-error instead of silently missing changes.
+limit: when its queue is full its stream ends with RESOURCE_EXHAUSTED instead of silently
+missing changes, and at shutdown with UNAVAILABLE; either way the client resumes with
+after_change_id and misses nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import asyncio
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 
-from prioscore.server.errors import ResourceExhaustedError
-from prioscore.server.store import TierChangeRecord
+from prioscore.server.errors import PrioscoreError, ResourceExhaustedError, UnavailableError
+from prioscore.server.store import Store, TierChangeRecord
 
 WATCHER_QUEUE_SIZE = 10_000
+REPLAY_PAGE = 500  # stored tier changes read per step when a watch resumes
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class _Watcher:
     queue: asyncio.Queue[WatchedChange | None] = field(
         default_factory=lambda: asyncio.Queue(WATCHER_QUEUE_SIZE)
     )
-    overrun: bool = False
+    ended: PrioscoreError | None = None  # why the stream ends, once it must
 
 
 class TierChangeHub:
@@ -48,6 +51,7 @@ class TierChangeHub:
 
     def __init__(self) -> None:
         self._watchers: set[_Watcher] = set()
+        self._closed = False  # after close(), new watchers are refused (UNAVAILABLE)
 
     @property
     def watcher_count(self) -> int:
@@ -69,39 +73,85 @@ class TierChangeHub:
         for record in changes:
             change = WatchedChange(record, accounts.get(record.entity_id, ""))
             for watcher in self._watchers:
-                if watcher.overrun or not _matches(watcher.filter, change):
+                if watcher.ended or not _matches(watcher.filter, change):
                     continue
                 try:
                     watcher.queue.put_nowait(change)
                 except asyncio.QueueFull:
-                    watcher.overrun = True
-                    _terminate(watcher)
+                    _terminate(
+                        watcher,
+                        ResourceExhaustedError(
+                            f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
+                            " resume with after_change_id = the last change_id received"
+                        ),
+                    )
 
-    async def watch(self, wanted: WatchFilter) -> AsyncIterator[WatchedChange]:
-        """Yields matching changes until the caller stops iterating (or is overrun)."""
+    async def watch(
+        self, wanted: WatchFilter, replay: AsyncIterator[WatchedChange] | None = None
+    ) -> AsyncIterator[WatchedChange]:
+        """Yields matching changes until the caller stops iterating (or is overrun).
+
+        `replay` (stored changes after a client's cursor, oldest first) is read only once
+        the watcher is registered, so a change committed meanwhile is queued rather than
+        lost, and queued changes the replay already yielded are skipped by id: a resumed
+        watch has no gap and no repeat.
+        """
+        if self._closed:
+            raise _shutting_down()
         watcher = _Watcher(wanted)
         self._watchers.add(watcher)
         try:
+            last_replayed = 0
+            if replay is not None:
+                async for stored in replay:
+                    last_replayed = stored.record.id
+                    yield stored
             while True:
                 change = await watcher.queue.get()
                 if change is None:
-                    if not watcher.overrun:
-                        return
-                    raise ResourceExhaustedError(
-                        f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind"
-                    )
-                yield change
+                    assert watcher.ended is not None  # set with the end-of-stream marker
+                    raise watcher.ended
+                if change.record.id > last_replayed:
+                    yield change
         finally:
             self._watchers.discard(watcher)
 
     def close(self) -> None:
-        """Ends every watch stream (server shutdown)."""
+        """Ends every watch stream with UNAVAILABLE (server shutdown): clients resume
+        against the next server with after_change_id."""
+        self._closed = True
         for watcher in self._watchers:
-            _terminate(watcher)
+            _terminate(watcher, _shutting_down())
 
 
-def _terminate(watcher: _Watcher) -> None:
+async def stored_changes(
+    store: Store, wanted: WatchFilter, after_change_id: int
+) -> AsyncIterator[WatchedChange]:
+    """Stored changes after a resuming watcher's cursor that pass its filter, oldest
+    first, a page at a time; the event loop serves other calls between pages."""
+    while page := store.tier_changes_since(
+        after_change_id,
+        limit=REPLAY_PAGE,
+        profile=wanted.profile or None,
+        tiers=wanted.tiers,
+        account_id=wanted.account_id,
+    ):
+        stored = store.entity_columns([c.entity_id for c in page])
+        for record in page:
+            yield WatchedChange(record, stored.get(record.entity_id, ("", ""))[1])
+        after_change_id = page[-1].id
+        await asyncio.sleep(0)
+
+
+def _shutting_down() -> UnavailableError:
+    return UnavailableError(
+        "server shutting down; resume with after_change_id = the last change_id received"
+    )
+
+
+def _terminate(watcher: _Watcher, reason: PrioscoreError) -> None:
     """Replaces whatever is queued with the end-of-stream marker the reader awaits."""
+    watcher.ended = reason
     while not watcher.queue.empty():
         watcher.queue.get_nowait()
     watcher.queue.put_nowait(None)

@@ -219,4 +219,5 @@ def tier_change_to_proto(change: TierChangeRecord, account_id: str = "") -> type
         time=timestamp(change.ts),
         cause_message_id=change.cause_message_id,
         account_id=account_id,
+        change_id=change.id,
     )

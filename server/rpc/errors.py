@@ -33,6 +33,7 @@ from prioscore.server.errors import (
     PrioscoreError,
     ResourceExhaustedError,
     UnauthenticatedError,
+    UnavailableError,
 )
 from prioscore.server.shadows import ShadowVersionMismatchError
 
@@ -50,6 +51,7 @@ _CODES: list[tuple[type[PrioscoreError], grpc.StatusCode]] = [
     (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     # A test-and-set that failed: the caller should re-read and decide again.
     (ShadowVersionMismatchError, grpc.StatusCode.ABORTED),
 ]

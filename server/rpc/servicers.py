@@ -176,7 +176,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self, request: scoring_pb.WatchTierChangesRequest, context: Context
     ) -> AsyncIterator[scoring_pb.WatchTierChangesResponse]:
         wanted = WatchFilter(request.profile, tier_set(request.tiers), request.account_id)
-        async for change in self.service.watch_tier_changes(wanted):
+        after = request.after_change_id if request.HasField("after_change_id") else None
+        async for change in self.service.watch_tier_changes(wanted, after):
             yield scoring_pb.WatchTierChangesResponse(
                 change=convert.tier_change_to_proto(change.record, change.account_id)
             )

@@ -149,14 +149,16 @@ class GetScoreHistoryResponse(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[ScoreHistoryPoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchTierChangesRequest(_message.Message):
-    __slots__ = ("profile", "tiers", "account_id")
+    __slots__ = ("profile", "tiers", "account_id", "after_change_id")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
     profile: str
     tiers: _containers.RepeatedScalarFieldContainer[str]
     account_id: str
-    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ...) -> None: ...
+    after_change_id: int
+    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ..., after_change_id: _Optional[int] = ...) -> None: ...
 
 class WatchTierChangesResponse(_message.Message):
     __slots__ = ("change",)

@@ -219,7 +219,7 @@ class Score(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., profile_version: _Optional[int] = ..., score: _Optional[float] = ..., engagement: _Optional[float] = ..., fit: _Optional[float] = ..., tier: _Optional[str] = ..., disqualified: _Optional[bool] = ..., disqualify_reason: _Optional[str] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., top_reasons: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_contributors: _Optional[_Iterable[_Union[Contributor, _Mapping]]] = ...) -> None: ...
 
 class TierChange(_message.Message):
-    __slots__ = ("entity_id", "profile", "previous_tier", "tier", "previous_score", "score", "time", "cause_message_id", "account_id")
+    __slots__ = ("entity_id", "profile", "previous_tier", "tier", "previous_score", "score", "time", "cause_message_id", "account_id", "change_id")
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class TierChange(_message.Message):
     TIME_FIELD_NUMBER: _ClassVar[int]
     CAUSE_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
     entity_id: str
     profile: str
     previous_tier: str
@@ -238,7 +239,8 @@ class TierChange(_message.Message):
     time: _timestamp_pb2.Timestamp
     cause_message_id: str
     account_id: str
-    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., previous_tier: _Optional[str] = ..., tier: _Optional[str] = ..., previous_score: _Optional[float] = ..., score: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_message_id: _Optional[str] = ..., account_id: _Optional[str] = ...) -> None: ...
+    change_id: int
+    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., previous_tier: _Optional[str] = ..., tier: _Optional[str] = ..., previous_score: _Optional[float] = ..., score: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_message_id: _Optional[str] = ..., account_id: _Optional[str] = ..., change_id: _Optional[int] = ...) -> None: ...
 
 class ProfileIssue(_message.Message):
     __slots__ = ("file", "line", "key", "reason")
