@@ -58,8 +58,6 @@ _events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{
 _entities_scored = _meter.create_counter("prioscore.entities.scored", unit="{entity}")
 _tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
 
-PROMOTE_CHUNK = 50_000  # entities rescored per transaction after a promotion
-
 
 @dataclass(frozen=True)
 class RankQuery:
@@ -110,7 +108,7 @@ class Service:
         self.hub = TierChangeHub()
         self._clock = clock
         self.scorer = StoredScorer(store)
-        self.shadows = ShadowSet(store, registry, self.scorer.rows)
+        self.shadows = ShadowSet(store, registry, self.scorer)
 
     def now(self) -> float:
         return self._clock()
@@ -432,14 +430,12 @@ class Service:
         result = self.shadows.promote(name, shadow_version, now)
         changes = list(result.tier_changes)
         moved = {name}
+        cause = f"promote:{name}@{result.profile.version}"
         for profile in self.profiles.all():  # dependency order: readers after the read
             if profile.reads_profiles & moved:
-                ids = self.store.entity_ids(kind=profile.entity)
-                for start in range(0, len(ids), PROMOTE_CHUNK):
+                for ids in self.scorer.population(profile):
                     with self.store.transaction():
-                        chunk = ids[start : start + PROMOTE_CHUNK]
-                        rows = self.scorer.rows(profile, chunk, now)
-                        cause = f"promote:{name}@{result.profile.version}"
+                        rows = self.scorer.rows(profile, ids, now)
                         changes += self.store.write_scores(
                             profile.name, profile.version, rows, cause
                         )

@@ -35,7 +35,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,11 +54,11 @@ from prioscore.server.profile_check import hint
 from prioscore.server.profile_graph import check_profile_set
 from prioscore.server.profile_toml import Locator
 from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.store import ScoreRows, Store, TierChangeRecord
+from prioscore.server.store import Store, TierChangeRecord
 from prioscore.server.store_scores import SHADOW_SUFFIX, StoredShadow
+from prioscore.server.stored_scoring import POPULATION_CHUNK, StoredScorer
 
 __all__ = [
-    "BACKFILL_CHUNK",
     "SHADOW_SUFFIX",
     "PromoteResult",
     "ShadowSet",
@@ -70,13 +70,7 @@ __all__ = [
 
 log = logging.getLogger("prioscore.server")
 
-# Entities scored (and rows moved on promotion) per vectorised chunk: bounds memory.
-BACKFILL_CHUNK = 50_000
 DEFAULT_FILENAME = "<candidate>"
-
-# Scores entity_ids under a (shadow) profile as of `now`, exactly as ingest scores the
-# active profiles; provided by the Service, which owns the scoring pipeline.
-RowScorer = Callable[[Profile, list[str], float], ScoreRows]
 
 
 def shadow_key(name: str) -> str:
@@ -206,15 +200,15 @@ class ShadowSet:
         self,
         store: Store,
         registry: ProfileRegistry,
-        score_rows: RowScorer,
+        scorer: StoredScorer,
         *,
-        chunk: int = BACKFILL_CHUNK,
+        chunk: int = POPULATION_CHUNK,
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be >= 1")
         self._store = store
         self._registry = registry
-        self._score_rows = score_rows
+        self._scorer = scorer
         self._chunk = chunk
         self._staged: dict[str, StagedProfile] = {}
         self.restore()
@@ -279,15 +273,13 @@ class ShadowSet:
         return StageResult(staged, scored)
 
     def _backfill(self, staged: StagedProfile, now: float) -> int:
-        """Scores every stored entity the profile scores (its kind, and entities of unknown
-        kind, as ingest does) under the shadow, a chunk of ids at a time."""
-        entity = staged.scoring.entity
-        ids = self._store.entity_ids(kind=entity)
-        if entity:
-            ids = sorted(ids + self._store.entity_ids(kind=""))
-        for start in range(0, len(ids), self._chunk):
-            self.score(staged, ids[start : start + self._chunk], now)
-        return len(ids)
+        """Scores every stored entity the profile scores under the shadow, a chunk of ids
+        at a time."""
+        scored = 0
+        for ids in self._scorer.population(staged.scoring, self._chunk):
+            self.score(staged, ids, now)
+            scored += len(ids)
+        return scored
 
     # -- ingest
 
@@ -295,7 +287,7 @@ class ShadowSet:
         """Scores entity_ids under the shadow and stores them (no history, no changes)."""
         if not entity_ids:
             return
-        rows = self._score_rows(staged.scoring, entity_ids, now)
+        rows = self._scorer.rows(staged.scoring, entity_ids, now)
         self._store.write_scores(staged.key, staged.version, rows, track_changes=False)
 
     def rescore(self, name: str, entity_ids: list[str], now: float) -> int:

@@ -9,6 +9,7 @@ every caller scores stored entities the same way, and the Service keeps to orche
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +41,23 @@ class Scored:
     contributors: Contributors | None = None
 
 
+POPULATION_CHUNK = 50_000  # ids per step when a whole population is (re)scored
+
+
 class StoredScorer:
     """Scores stored entities from what the store holds about them (read-only)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def population(self, profile: Profile, chunk: int = POPULATION_CHUNK) -> Iterator[list[str]]:
+        """Every stored entity `profile` scores (its kind, and entities of unknown kind,
+        as ingest does), `chunk` ids at a time: memory stays bounded for any store."""
+        ids = self.store.entity_ids(kind=profile.entity)
+        if profile.entity:
+            ids = sorted(ids + self.store.entity_ids(kind=""))
+        for start in range(0, len(ids), chunk):
+            yield ids[start : start + chunk]
 
     def score(
         self,
