@@ -1,0 +1,104 @@
+"""The per-profile feature plan: what compute_features derives from the profile alone.
+
+Validates each signal's aggregate and parameters once and groups signals by (event type,
+`match` filter): signals of one group share one event selection (engine.selection). Also
+prepares the category lookups per filter and the small-batch recipe (engine.small_batch).
+Built once per Profile object and cached by engine.plans, so requests skip all of it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, Profile, Signal
+from prioscore.server.engine.plans import profile_plan
+from prioscore.server.engine.small_batch import _Fused
+from prioscore.server.engine.vocabulary import _VocabCache
+
+_Match = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
+
+
+class _Step(NamedTuple):
+    """One signal's work, decided from the profile once (see _FeaturePlan)."""
+
+    aggregate: Aggregate | None  # None: a score signal, filled by the caller
+    group: int  # index into _FeaturePlan.groups (-1 for score signals)
+    param: float  # decayed: half-life in days; windowed: window width in seconds
+    missing: float
+
+
+class _FeaturePlan:
+    """Everything compute_features derives from the profile alone, built once per Profile
+    object (engine.plans): validated aggregates and parameters, the (event type, match)
+    groups that share a selection, category lookups per match and the rules per
+    property. It holds no reference to the Profile (the cache entry must not keep it
+    alive)."""
+
+    def __init__(self, profile: Profile) -> None:
+        rules = profile.categories
+        self.categories = rules
+        by_property: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            by_property.setdefault(rule.property, []).append(i)
+        self.rules_by_property = tuple((p, tuple(ix)) for p, ix in by_property.items())
+        self.eliminatory = tuple(i for i, r in enumerate(rules) if r.eliminatory)
+        self.eliminatory_lookup = np.zeros(len(rules) + 1, dtype=bool)
+        self.eliminatory_lookup[list(self.eliminatory)] = True
+        groups: dict[tuple[str, _Match], int] = {}
+        self.category_lookups: dict[tuple[str, ...], np.ndarray] = {}
+        steps = []
+        for signal in profile.signals:
+            if signal.reads_scores:
+                steps.append(_Step(None, -1, 0.0, float(signal.missing)))
+                continue
+            agg = Aggregate(signal.aggregate)
+            param = 0.0
+            if agg in (Aggregate.DECAYED_COUNT, Aggregate.DECAYED_SUM):
+                param = _require(signal.half_life_days, "half_life_days", signal)
+            elif agg in (Aggregate.WINDOW_COUNT, Aggregate.WINDOW_SUM, Aggregate.TREND):
+                param = _require(signal.window_days, "window_days", signal) * SECONDS_PER_DAY
+            elif agg not in _EVENT_AGGREGATES:
+                raise ValueError(f"signal {signal.name!r}: unknown aggregate {signal.aggregate!r}")
+            match = tuple(sorted((k, tuple(sorted(v))) for k, v in signal.match.items()))
+            for key, values in match:
+                if key == "category" and values not in self.category_lookups:
+                    names = set(values)
+                    lookup = np.zeros(len(rules) + 1, dtype=bool)
+                    lookup[:-1] = [rule.name in names for rule in rules]
+                    self.category_lookups[values] = lookup
+            group = groups.setdefault((signal.event, match), len(groups))
+            steps.append(_Step(agg, group, param, float(signal.missing)))
+        self.steps = tuple(steps)
+        self.groups = tuple(groups)
+        self.vocabularies = _VocabCache()
+        self.fused = _Fused(self.steps, self.groups, rules, self.category_lookups)
+
+
+def _feature_plan(profile: Profile) -> _FeaturePlan:
+    return profile_plan(profile, "features", _FeaturePlan)
+
+
+def _require(value: float | None, what: str, signal: Signal) -> float:
+    if value is None or not value > 0:
+        raise ValueError(f"signal {signal.name!r}: {signal.aggregate} needs {what} > 0")
+    return float(value)
+
+
+_EVENT_AGGREGATES = frozenset(
+    {
+        Aggregate.COUNT,
+        Aggregate.EXISTS,
+        Aggregate.SUM,
+        Aggregate.DECAYED_COUNT,
+        Aggregate.DECAYED_SUM,
+        Aggregate.WINDOW_COUNT,
+        Aggregate.WINDOW_SUM,
+        Aggregate.TREND,
+        Aggregate.DAYS_SINCE_LAST,
+        Aggregate.DAYS_SINCE_FIRST,
+        Aggregate.DISTINCT_DAYS,
+        Aggregate.DENSITY,
+    }
+)
