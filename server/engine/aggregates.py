@@ -18,14 +18,14 @@ import numpy as np
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate
 
 if TYPE_CHECKING:
-    from prioscore.server.engine.feature_plan import _Step
-    from prioscore.server.engine.selection import _Selection
+    from prioscore.server.engine.feature_plan import SignalStep
+    from prioscore.server.engine.selection import Selection
 
 # Above this many (entity, day) cells distinct_days falls back from a dense bitmap to np.unique.
-_DENSE_DAY_CELLS = 1 << 26
+DENSE_DAY_CELLS = 1 << 26
 
 
-def _aggregate(step: _Step, sel: _Selection, numbers: Mapping[str, np.ndarray]) -> np.ndarray:
+def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarray]) -> np.ndarray:
     """One feature column (float64 [n_entities]); rows without events are fixed up later."""
     agg = step.aggregate
     n = sel.n_entities
@@ -61,7 +61,7 @@ def _aggregate(step: _Step, sel: _Selection, numbers: Mapping[str, np.ndarray]) 
         np.maximum.at(out, sel.entity, sel.age)
         return out / SECONDS_PER_DAY
     if agg is Aggregate.DISTINCT_DAYS:
-        return _distinct_days(sel)
+        return count_distinct_days(sel)
     # Aggregate.DENSITY (the plan admits nothing else)
     clicks = numbers.get("clicks")
     weight = sel.value
@@ -72,7 +72,7 @@ def _aggregate(step: _Step, sel: _Selection, numbers: Mapping[str, np.ndarray]) 
         return sel.total(weight) / sel.counts
 
 
-def _distinct_days(sel: _Selection) -> np.ndarray:
+def count_distinct_days(sel: Selection) -> np.ndarray:
     """Distinct UTC days per entity: a dense (entity, day) bitmap when small, else np.unique."""
     n = sel.n_entities
     if sel.entity.size == 0:
@@ -81,7 +81,7 @@ def _distinct_days(sel: _Selection) -> np.ndarray:
     first = int(day.min())
     span = int(day.max()) - first + 1
     cell = sel.entity * span + (day - first)
-    if n * span <= _DENSE_DAY_CELLS:
+    if n * span <= DENSE_DAY_CELLS:
         seen = np.zeros(n * span, dtype=bool)
         seen[cell] = True
         owners = np.flatnonzero(seen) // span

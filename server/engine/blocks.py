@@ -18,26 +18,26 @@ import numpy as np
 # Matrix blocks: 8192 x 32 float64 = 2 MB stays in L2; measured on 1M x 32, 4096 rows is
 # 20% and 16384 rows 2-4x slower (32 column streams thrash the cache). Per-entity vector
 # work (fit, normalisation, tiers) runs on 8x larger row spans to amortise call overhead.
-_BLOCK_ROWS = 8192
-_SPAN_ROWS = 8 * _BLOCK_ROWS
+BLOCK_ROWS = 8192
+_SPAN_ROWS = 8 * BLOCK_ROWS
 _PARALLEL_MIN_ROWS = 2 * _SPAN_ROWS
 _MAX_WORKERS = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _scratch(
+def block_scratch(
     scratch: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: type = np.float64
 ) -> np.ndarray:
     """A per-thread reusable Fortran buffer (a fresh 2 MB array per block = page faults)."""
     buf = scratch.get(name)
     if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:]:
-        buf = np.empty((max(shape[0], _BLOCK_ROWS), *shape[1:]), dtype=dtype, order="F")
+        buf = np.empty((max(shape[0], BLOCK_ROWS), *shape[1:]), dtype=dtype, order="F")
         scratch[name] = buf
     return buf[: shape[0]]
 
 
-def _run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -> None:
+def run_blocks(n: int, fn: Callable[[int, int, dict[str, np.ndarray]], None]) -> None:
     """fn(start, stop, scratch) over row spans; big n is split over a thread pool. Each
     worker owns a contiguous run and its scratch: threads share only read-only inputs."""
     global _pool

@@ -14,22 +14,22 @@ import numpy as np
 
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, Profile, Signal
 from prioscore.server.engine.plans import profile_plan
-from prioscore.server.engine.small_batch import _Fused
-from prioscore.server.engine.vocabulary import _VocabCache
+from prioscore.server.engine.small_batch import Fused
+from prioscore.server.engine.vocabulary import VocabCache
 
-_Match = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
+MatchFilter = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
 
 
-class _Step(NamedTuple):
-    """One signal's work, decided from the profile once (see _FeaturePlan)."""
+class SignalStep(NamedTuple):
+    """One signal's work, decided from the profile once (see FeaturePlan)."""
 
     aggregate: Aggregate | None  # None: a score signal, filled by the caller
-    group: int  # index into _FeaturePlan.groups (-1 for score signals)
+    group: int  # index into FeaturePlan.groups (-1 for score signals)
     param: float  # decayed: half-life in days; windowed: window width in seconds
     missing: float
 
 
-class _FeaturePlan:
+class FeaturePlan:
     """Everything compute_features derives from the profile alone, built once per Profile
     object (engine.plans): validated aggregates and parameters, the (event type, match)
     groups that share a selection, category lookups per match and the rules per
@@ -46,12 +46,12 @@ class _FeaturePlan:
         self.eliminatory = tuple(i for i, r in enumerate(rules) if r.eliminatory)
         self.eliminatory_lookup = np.zeros(len(rules) + 1, dtype=bool)
         self.eliminatory_lookup[list(self.eliminatory)] = True
-        groups: dict[tuple[str, _Match], int] = {}
+        groups: dict[tuple[str, MatchFilter], int] = {}
         self.category_lookups: dict[tuple[str, ...], np.ndarray] = {}
         steps = []
         for signal in profile.signals:
             if signal.reads_scores:
-                steps.append(_Step(None, -1, 0.0, float(signal.missing)))
+                steps.append(SignalStep(None, -1, 0.0, float(signal.missing)))
                 continue
             agg = Aggregate(signal.aggregate)
             param = 0.0
@@ -69,15 +69,15 @@ class _FeaturePlan:
                     lookup[:-1] = [rule.name in names for rule in rules]
                     self.category_lookups[values] = lookup
             group = groups.setdefault((signal.event, match), len(groups))
-            steps.append(_Step(agg, group, param, float(signal.missing)))
+            steps.append(SignalStep(agg, group, param, float(signal.missing)))
         self.steps = tuple(steps)
         self.groups = tuple(groups)
-        self.vocabularies = _VocabCache()
-        self.fused = _Fused(self.steps, self.groups, rules, self.category_lookups)
+        self.vocabularies = VocabCache()
+        self.fused = Fused(self.steps, self.groups, rules, self.category_lookups)
 
 
-def _feature_plan(profile: Profile) -> _FeaturePlan:
-    return profile_plan(profile, "features", _FeaturePlan)
+def feature_plan_of(profile: Profile) -> FeaturePlan:
+    return profile_plan(profile, "features", FeaturePlan)
 
 
 def _require(value: float | None, what: str, signal: Signal) -> float:

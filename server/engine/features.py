@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from prioscore.server.engine.aggregates import _aggregate
-from prioscore.server.engine.feature_plan import _feature_plan
+from prioscore.server.engine.aggregates import fold_signal
+from prioscore.server.engine.feature_plan import feature_plan_of
 from prioscore.server.engine.model import EventColumns, FeatureSet, Profile
-from prioscore.server.engine.selection import _as_of_per_event, _Selector
-from prioscore.server.engine.small_batch import _fused_columns
+from prioscore.server.engine.selection import Selector, as_of_per_event
+from prioscore.server.engine.small_batch import fused_columns
 from prioscore.server.engine.vocabulary import assign_categories
 
 
@@ -44,21 +44,21 @@ def compute_features(
     n_events = len(events)
     if n_events and (int(events.entity.min()) < 0 or int(events.entity.max()) >= n_entities):
         raise ValueError(f"event entity indices must lie in [0, {n_entities})")
-    cut = _as_of_per_event(as_of, events, n_entities)
-    plan = _feature_plan(profile)
-    selector = _Selector(plan, events, n_entities, cut)
+    cut = as_of_per_event(as_of, events, n_entities)
+    plan = feature_plan_of(profile)
+    selector = Selector(plan, events, n_entities, cut)
     matrix = np.empty((n_entities, len(plan.steps)), dtype=np.float64, order="F")
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:  # filled from related scores by the caller (engine.related)
             matrix[:, j] = step.missing
-    if _fused_columns(plan.fused, selector, plan.steps, matrix):
+    if fused_columns(plan.fused, selector, plan.steps, matrix):
         return FeatureSet(matrix=matrix, eliminated_by=selector.eliminated_by())
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:
             continue
         sel = selector.select(step.group)
         column = matrix[:, j]
-        np.copyto(column, _aggregate(step, sel, events.numbers))
+        np.copyto(column, fold_signal(step, sel, events.numbers))
         empty = sel.empty
         if empty is not None:
             np.copyto(column, step.missing, where=empty)

@@ -3,7 +3,7 @@
 Both read the scored entities' attribute columns (scoring.AttributeColumns) and turn
 each rule into a block fn, (start, stop) rows -> values, that is one gather from a small
 table decided per vocabulary string, range segment or key - never per entity. The
-tables that depend on the rule alone (_FitPlan) are built once per profile by
+tables that depend on the rule alone (FitPlan) are built once per profile by
 engine.scoring_plan; the per-request part (the vocabulary) is built here per call.
 """
 
@@ -19,15 +19,15 @@ from prioscore.server.engine.model import CategoricalColumn, FitRule, Profile
 BlockFn = Callable[[int, int], np.ndarray]
 
 # Up to this many rows a fit range is one searchsorted rather than one compare per edge.
-_FEW_ROWS = 64
+FEW_ROWS = 64
 
 
-def _positions(values: Sequence[str]) -> dict[str, int]:
-    """value -> i + 1 of its first occurrence in `values` (for _position_fn)."""
+def first_positions(values: Sequence[str]) -> dict[str, int]:
+    """value -> i + 1 of its first occurrence in `values` (for position_fn)."""
     return {v: i for i, v in reversed(list(enumerate(values, start=1)))}
 
 
-def _position_fn(
+def position_fn(
     column: np.ndarray | CategoricalColumn,
     values: Sequence[str],
     where: Mapping[str, int] | None = None,
@@ -36,12 +36,12 @@ def _position_fn(
 
     Codes: decided per vocabulary string, then one gather. Numbers: compared with values
     that parse as numbers. Strings: one comparison per value, within a cache-sized span.
-    `where` is _positions(values) when the caller has it already.
+    `where` is first_positions(values) when the caller has it already.
     """
     small = np.uint8 if len(values) < 255 else np.intp
     if isinstance(column, CategoricalColumn):
         if where is None:
-            where = _positions(values)
+            where = first_positions(values)
         lookup = np.zeros(len(column.vocabulary) + 1, dtype=small)
         lookup[:-1] = [where.get(text, 0) for text in column.vocabulary]
         lookup[-1] = where.get("", 0)  # code -1 = missing, read as "" (AttributeColumns)
@@ -68,7 +68,7 @@ def _number(text: str) -> float | None:
         return None
 
 
-class _FitPlan:
+class FitPlan:
     """What a fit rule's block fns need from the rule alone: the award per vocabulary
     string is per request, the key table and the numeric range table are not."""
 
@@ -98,7 +98,7 @@ class _FitPlan:
         self.nan_in_last = self.segment_points[-1:].tobytes() == np.float64(nan_award).tobytes()
 
 
-def _fit_fn(plan: _FitPlan, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
+def fit_fn(plan: FitPlan, column: np.ndarray | CategoricalColumn | None) -> BlockFn:
     """Block fn -> fit points of one rule; missing, unmapped or out-of-range -> 0. Each
     form is one gather from a small table: per vocabulary string, range segment or key."""
     if column is None:
@@ -114,18 +114,18 @@ def _fit_fn(plan: _FitPlan, column: np.ndarray | CategoricalColumn | None) -> Bl
     if arr.dtype.kind in "fiub":
         return _range_fn(plan, arr.astype(np.float64, copy=False))
     table = plan.key_points  # [0] = no key matched
-    position = _position_fn(arr, plan.keys)
+    position = position_fn(arr, plan.keys)
     return lambda a, b: table[position(a, b)]
 
 
-def _range_fn(plan: _FitPlan, x: np.ndarray) -> BlockFn:
-    """Numeric ranges: each value counts the range edges it has passed (_FitPlan)."""
+def _range_fn(plan: FitPlan, x: np.ndarray) -> BlockFn:
+    """Numeric ranges: each value counts the range edges it has passed (FitPlan)."""
     lookup, cuts, nan_needs_fix = plan.segment_points, plan.cuts, plan.nan_needs_fix
     nan_award, nan_in_last = plan.nan_award, plan.nan_in_last
 
     def points(a: int, b: int) -> np.ndarray:
         v = x[a:b]
-        if b - a <= _FEW_ROWS:  # few rows: one searchsorted beats one compare per edge;
+        if b - a <= FEW_ROWS:  # few rows: one searchsorted beats one compare per edge;
             out = lookup[np.searchsorted(cuts, v, side="right")]  # NaN sorts last
             if not nan_in_last:
                 out[np.isnan(v)] = nan_award
@@ -145,13 +145,13 @@ def _range_fn(plan: _FitPlan, x: np.ndarray) -> BlockFn:
     return points
 
 
-def _fit_award(rule: FitRule) -> float:
+def fit_award(rule: FitRule) -> float:
     """The rule's largest award, floored at 0: its share of fit_max."""
     awards = [*rule.points.values(), *(r.points for r in rule.ranges)]
     return max(0.0, *awards) if awards else 0.0
 
 
-def _disqualify_block(
+def disqualify_block(
     a: int,
     b: int,
     disqualifiers: list[tuple[BlockFn, tuple[str, ...]]],

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from prioscore.server.engine.blocks import _BLOCK_ROWS, _run_blocks, _scratch
-from prioscore.server.engine.fit import BlockFn, _disqualify_block, _fit_fn, _position_fn
+from prioscore.server.engine.blocks import BLOCK_ROWS, block_scratch, run_blocks
+from prioscore.server.engine.fit import BlockFn, disqualify_block, fit_fn, position_fn
 from prioscore.server.engine.model import CategoricalColumn, FeatureSet, Profile, ScoreResult
-from prioscore.server.engine.scoring_plan import _score_plan
-from prioscore.server.engine.tiers import _absolute_tiers, assign_tiers
+from prioscore.server.engine.scoring_plan import score_plan_of
+from prioscore.server.engine.tiers import absolute_tiers, assign_tiers
 
 # Attributes of the scored entities, column per attribute: a float64 array for numeric
 # attributes (NaN = missing); for categorical ones a str/object array or CategoricalColumn
@@ -98,7 +98,7 @@ def score(
     eliminated_by = np.asarray(features.eliminated_by)
     if eliminated_by.shape != (n,):
         raise ValueError(f"eliminated_by must have shape ({n},), got {eliminated_by.shape}")
-    plan = _score_plan(profile)
+    plan = score_plan_of(profile)
     columns = plan.columns
     w, lo, hi, capped = plan.w, plan.lo, plan.hi, plan.capped
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
@@ -113,14 +113,14 @@ def score(
         if column is None:
             no_fit.append(s + j)
         else:
-            fit_fns.append((s + j, _fit_fn(fit_plan, column)))
+            fit_fns.append((s + j, fit_fn(fit_plan, column)))
     fit_max, fit_scale, max_points = plan.fit_max, plan.fit_scale, plan.max_points
     eng_scale, blend = plan.eng_scale, plan.blend
     disqualifiers: list[tuple[BlockFn, tuple[str, ...]]] = []
     for attribute, values, texts, where in plan.disqualify:
         column = attributes.get(attribute)
         if column is not None:
-            disqualifiers.append((_position_fn(column, values, where), texts))
+            disqualifiers.append((position_fn(column, values, where), texts))
     absolute, cuts = plan.absolute, plan.cuts
 
     engagement, fit, total = np.empty(n), np.empty(n), np.empty(n)
@@ -137,13 +137,13 @@ def score(
         rows = b - a
         if fortran:
             c = contributions
-            buf = _scratch(scratch, "clip", (rows, s)) if c is None else c[a:b, :s]
+            buf = block_scratch(scratch, "clip", (rows, s)) if c is None else c[a:b, :s]
             if capped:
                 _clip(matrix[a:b], lo, hi, out=buf)
             else:
                 np.copyto(buf, matrix[a:b])
         else:
-            flat = _scratch(scratch, "flat", (_BLOCK_ROWS * s,))[: rows * s]
+            flat = block_scratch(scratch, "flat", (BLOCK_ROWS * s,))[: rows * s]
             if capped:
                 _clip(matrix[a:b].reshape(-1), tiled_lo[: rows * s], tiled_hi[: rows * s], out=flat)
             else:
@@ -166,8 +166,8 @@ def score(
         if contributions is not None:
             for j in no_fit:
                 contributions[a:b, j] = 0.0
-        for start in range(a, b, _BLOCK_ROWS):
-            matrix_block(start, min(start + _BLOCK_ROWS, b), scratch)
+        for start in range(a, b, BLOCK_ROWS):
+            matrix_block(start, min(start + BLOCK_ROWS, b), scratch)
         eng = engagement[a:b]
         _clip(eng, 0.0, max_points, out=eng)
         eng *= eng_scale
@@ -177,15 +177,15 @@ def score(
         np.multiply(eng, 1.0 - blend, out=total[a:b])
         if blend:
             total[a:b] += blend * fit_span
-        any_out = _disqualify_block(
+        any_out = disqualify_block(
             a, b, disqualifiers, eliminated_by, profile, disqualified, reason
         )
         if absolute:
-            _absolute_tiers(cuts, total[a:b], tier[a:b])
+            absolute_tiers(cuts, total[a:b], tier[a:b])
             if any_out:
                 tier[a:b][disqualified[a:b]] = -1
 
-    _run_blocks(n, run)
+    run_blocks(n, run)
     if not absolute:
         tier = assign_tiers(profile.tiers, total, ~disqualified if disqualified.any() else None)
     return ScoreResult(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from prioscore.server.engine.blocks import _BLOCK_ROWS
-from prioscore.server.engine.fit import _fit_award, _FitPlan, _positions
+from prioscore.server.engine.blocks import BLOCK_ROWS
+from prioscore.server.engine.fit import FitPlan, first_positions, fit_award
 from prioscore.server.engine.model import Profile, TierMode
 from prioscore.server.engine.plans import profile_plan
 
 
-def _cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cap_bounds(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weights, low, high) so that w * clip(f, low, high) == clip(w * f, -cap, cap)."""
     w = np.array([s.weight for s in profile.signals], dtype=np.float64)
     cap = np.array([np.inf if s.cap is None else s.cap for s in profile.signals], dtype=np.float64)
@@ -38,11 +38,11 @@ class _ScorePlan:
 
     def __init__(self, profile: Profile) -> None:
         self.columns = (*profile.signal_names, *(f"fit:{rule.attribute}" for rule in profile.fit))
-        self.w, self.lo, self.hi = _frozen(*_cap_bounds(profile))
+        self.w, self.lo, self.hi = _frozen(*cap_bounds(profile))
         self.capped = bool(np.isfinite(self.hi).any())
         self._tiled: tuple[np.ndarray, np.ndarray] | None = None
-        self.fits = tuple((rule.attribute, _FitPlan(rule)) for rule in profile.fit)
-        self.fit_max = sum(_fit_award(rule) for rule in profile.fit)
+        self.fits = tuple((rule.attribute, FitPlan(rule)) for rule in profile.fit)
+        self.fit_max = sum(fit_award(rule) for rule in profile.fit)
         self.fit_scale = 100.0 / self.fit_max if self.fit_max > 0 else 0.0
         self.max_points = float(profile.max_points)
         self.eng_scale = 100.0 / self.max_points if self.max_points > 0 else 0.0
@@ -52,7 +52,7 @@ class _ScorePlan:
                 rule.attribute,
                 rule.values,
                 tuple(rule.reason or f"{rule.attribute} is {v}" for v in rule.values),
-                _positions(rule.values),
+                first_positions(rule.values),
             )
             for rule in profile.disqualify
             if rule.values
@@ -64,7 +64,7 @@ class _ScorePlan:
         """(lo, hi) repeated for `rows` C-order rows (at most a block; callers slice
         [: rows * s]); kept and grown to the largest request seen, so one-row requests
         hold a few bytes, not a whole block's worth."""
-        reps = max(1, min(rows, _BLOCK_ROWS))
+        reps = max(1, min(rows, BLOCK_ROWS))
         tiled = self._tiled
         if tiled is None or tiled[0].size < reps * self.lo.size:
             lo, hi = _frozen(np.tile(self.lo, reps), np.tile(self.hi, reps))
@@ -78,5 +78,5 @@ def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-def _score_plan(profile: Profile) -> _ScorePlan:
+def score_plan_of(profile: Profile) -> _ScorePlan:
     return profile_plan(profile, "scoring", _ScorePlan)

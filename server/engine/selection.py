@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from prioscore.server.engine.model import SECONDS_PER_DAY, EventColumns
-from prioscore.server.engine.vocabulary import _assign, _vocab_lookup
+from prioscore.server.engine.vocabulary import assign_rules, vocab_lookup
 
 if TYPE_CHECKING:
-    from prioscore.server.engine.feature_plan import _FeaturePlan
+    from prioscore.server.engine.feature_plan import FeaturePlan
 
 # Up to this many events, the type of every event is sorted once per request and each
 # event type's positions are a slice of that order (~8 numpy calls for all types instead
 # of ~4 per type); above it one mask per type is cheaper than the sort.
-_SORTED_TYPES_MAX_EVENTS = 4096
+SORTED_TYPES_MAX_EVENTS = 4096
 
 
-class _Selection:
+class Selection:
     """The events one group of signals folds, gathered lazily and at most once.
 
     `age` is as_of - ts in seconds (float64 so window edges are exact); `counts` is the
@@ -116,10 +116,10 @@ class _Selection:
         return self._f64
 
 
-_NO_EMPTY = np.zeros(0, dtype=bool)  # sentinel: _Selection.empty computed, nobody empty
+_NO_EMPTY = np.zeros(0, dtype=bool)  # sentinel: Selection.empty computed, nobody empty
 
 
-def _as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
+def as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
     """Scalar as_of stays scalar (no 10M gather); an array is gathered per event."""
     if np.ndim(as_of) == 0:
         return float(as_of)  # type: ignore[arg-type]
@@ -129,12 +129,12 @@ def _as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities
     return cut[events.entity]
 
 
-class _Selector:
+class Selector:
     """Builds and caches event selections per (event type, match filter) group."""
 
     def __init__(
         self,
-        plan: _FeaturePlan,
+        plan: FeaturePlan,
         events: EventColumns,
         n_entities: int,
         cut: float | np.ndarray,
@@ -142,25 +142,25 @@ class _Selector:
         self.plan = plan
         self.events = events
         self.n_entities = n_entities
-        self.cut = cut  # as_of per event (_as_of_per_event)
+        self.cut = cut  # as_of per event (as_of_per_event)
         self.valid = events.ts <= self.cut  # no leakage: future events never count
         self._categories: np.ndarray | None = None
         self._by_type: dict[str, np.ndarray | None] = {}
         self._by_type_order: tuple[np.ndarray, list[int], list[int]] | None = None
-        self._by_group: list[_Selection | None] = [None] * len(plan.groups)
+        self._by_group: list[Selection | None] = [None] * len(plan.groups)
 
     @property
     def categories(self) -> np.ndarray:
         if self._categories is None:
             plan = self.plan
-            self._categories = _assign(
+            self._categories = assign_rules(
                 plan.categories, plan.rules_by_property, self.events, plan.vocabularies
             )
         return self._categories
 
     def _sorted_types(self) -> tuple[np.ndarray, list[int], list[int]]:
         """(positions of the non-future events in (type, position) order, first and end
-        offset of each type code in it); see _SORTED_TYPES_MAX_EVENTS."""
+        offset of each type code in it); see SORTED_TYPES_MAX_EVENTS."""
         if self._by_type_order is None:
             position = self.valid.nonzero()[0]
             types = self.events.event_type.take(position)
@@ -177,7 +177,7 @@ class _Selector:
         if event not in self._by_type:
             codes = [i for i, name in enumerate(self.events.event_types) if name == event]
             n_events = len(self.events)
-            if len(codes) == 1 and n_events <= _SORTED_TYPES_MAX_EVENTS:
+            if len(codes) == 1 and n_events <= SORTED_TYPES_MAX_EVENTS:
                 order, first, end = self._sorted_types()
                 c = codes[0]
                 index = order[first[c] : end[c]]
@@ -204,11 +204,11 @@ class _Selector:
         cache_key = ("match", (key, values), column.vocabulary)
         lookup = cache.get(cache_key)
         if lookup is None:
-            lookup = _vocab_lookup(column.vocabulary, values)
+            lookup = vocab_lookup(column.vocabulary, values)
             cache.put(cache_key, lookup)
         return lookup, column.codes
 
-    def select(self, group: int) -> _Selection:
+    def select(self, group: int) -> Selection:
         sel = self._by_group[group]
         if sel is not None:
             return sel
@@ -218,7 +218,7 @@ class _Selector:
             lookup, codes = self._match_lookup(prop, values)
             keep = lookup[codes if index is None else codes[index]]
             index = np.flatnonzero(keep) if index is None else index[keep]
-        sel = self._by_group[group] = _Selection(self.events, index, self.cut, self.n_entities)
+        sel = self._by_group[group] = Selection(self.events, index, self.cut, self.n_entities)
         return sel
 
     def eliminated_by(self) -> np.ndarray:

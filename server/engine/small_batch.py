@@ -1,8 +1,8 @@
-"""Small batches: every event signal's column folded in a few 2-D numpy calls (_Fused).
+"""Small batches: every event signal's column folded in a few 2-D numpy calls (Fused).
 
 Scoring one entity folds a handful of events, where numpy's per-call overhead, not the
 data, is the cost; this path replaces ~100 small calls with one bincount over (row,
-entity) keys. It is taken up to _FUSED_MAX_EVENTS events and _FUSED_MAX_BINS bins and
+entity) keys. It is taken up to FUSED_MAX_EVENTS events and FUSED_MAX_BINS bins and
 must give exactly the bytes of the per-group path (engine.aggregates).
 """
 
@@ -13,23 +13,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prioscore.server.engine.aggregates import _distinct_days
+from prioscore.server.engine.aggregates import count_distinct_days
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, CategoryRule
-from prioscore.server.engine.selection import _Selection
+from prioscore.server.engine.selection import Selection
 
 if TYPE_CHECKING:
-    from prioscore.server.engine.feature_plan import _Match, _Step
-    from prioscore.server.engine.selection import _Selector
+    from prioscore.server.engine.feature_plan import MatchFilter, SignalStep
+    from prioscore.server.engine.selection import Selector
 
-# Up to this many events and (row, entity) bins a request takes this path (_fused_columns).
-_FUSED_MAX_EVENTS = 2048
-_FUSED_MAX_BINS = 1 << 20
+# Up to this many events and (row, entity) bins a request takes this path (fused_columns).
+FUSED_MAX_EVENTS = 2048
+FUSED_MAX_BINS = 1 << 20
 
-# Row kinds of _Fused: per-event weight, summed per (row, entity) by one bincount.
+# Row kinds of Fused: per-event weight, summed per (row, entity) by one bincount.
 _ONES, _VALUE, _DECAY, _VALUE_DECAY, _DENSITY = range(5)
 
 
-class _Fused:
+class Fused:
     """Profile-level recipe for folding a small batch in a few 2-D numpy calls.
 
     With a handful of events per request (scoring one entity) numpy's per-call overhead,
@@ -46,8 +46,8 @@ class _Fused:
 
     def __init__(
         self,
-        steps: Sequence[_Step],
-        groups: Sequence[tuple[str, _Match]],
+        steps: Sequence[SignalStep],
+        groups: Sequence[tuple[str, MatchFilter]],
         categories: Sequence[CategoryRule],
         category_lookups: Mapping[tuple[str, ...], np.ndarray],
     ) -> None:
@@ -166,7 +166,7 @@ class _Fused:
         )
 
 
-def _group_masks(selector: _Selector) -> np.ndarray | None:
+def _group_masks(selector: Selector) -> np.ndarray | None:
     """[groups, events] bool: the non-future events each group selects (None when an
     event name has several codes: the per-group path handles that)."""
     events, plan = selector.events, selector.plan
@@ -197,13 +197,13 @@ def _group_masks(selector: _Selector) -> np.ndarray | None:
     return masks
 
 
-def _fused_columns(
-    fused: _Fused, selector: _Selector, steps: Sequence[_Step], matrix: np.ndarray
+def fused_columns(
+    fused: Fused, selector: Selector, steps: Sequence[SignalStep], matrix: np.ndarray
 ) -> bool:
     """Writes every event signal's column of `matrix` (False: not applicable - too many
     events or bins, or an event name with several codes - and `matrix` is untouched)."""
     events, n = selector.events, selector.n_entities
-    if len(events) > _FUSED_MAX_EVENTS or fused.n_rows * n > _FUSED_MAX_BINS:
+    if len(events) > FUSED_MAX_EVENTS or fused.n_rows * n > FUSED_MAX_BINS:
         return False
     masks = _group_masks(selector)
     if masks is None:
@@ -259,8 +259,8 @@ def _fused_columns(
         high = _extreme(np.maximum, -np.inf, masks[fused.high_groups], events.entity, age, n)
         values[fused.first] = high[fused.first_of] / SECONDS_PER_DAY
     for p, group in fused.distinct:
-        selected = _Selection(events, masks[group].nonzero()[0], selector.cut, n)
-        values[p] = _distinct_days(selected)
+        selected = Selection(events, masks[group].nonzero()[0], selector.cut, n)
+        values[p] = count_distinct_days(selected)
     empty = sums[fused.count_rows] == 0
     if np.count_nonzero(empty):
         values = np.where(empty[fused.count_of], fused.missing, values)

@@ -11,7 +11,7 @@ import numpy as np
 from prioscore.server.engine.model import TierMode, Tiers
 
 
-def _absolute_tiers(cuts: np.ndarray, score: np.ndarray, out: np.ndarray) -> None:
+def absolute_tiers(cuts: np.ndarray, score: np.ndarray, out: np.ndarray) -> None:
     """out = last cut <= score (searchsorted side="right" - 1, floored at 0); with few
     cuts, counting the cuts passed is the same answer ~5x faster on 1M unsorted scores."""
     if cuts.size > 8:
@@ -35,7 +35,7 @@ def assign_tiers(tiers: Tiers, score: np.ndarray, eligible: np.ndarray | None = 
         population = score if mask is None else score[mask]
         cuts = np.quantile(population, cuts) if population.size else np.full_like(cuts, np.inf)
     tier = np.empty(score.shape[0], dtype=np.int32)
-    _absolute_tiers(cuts, score, tier)
+    absolute_tiers(cuts, score, tier)
     if mask is not None:
         tier[~mask] = -1
     return tier

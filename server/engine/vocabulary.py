@@ -4,7 +4,7 @@ String columns arrive dictionary-encoded (codes into a vocabulary). String match
 (categories, `match` filters) therefore runs once per *vocabulary string* and is then
 gathered through the integer codes, so a million events over a few thousand URLs cost a
 few thousand `str` operations plus one array gather. Vocabularies recur across requests,
-so small ones keep their lookup arrays in a bounded per-profile cache (_VocabCache).
+so small ones keep their lookup arrays in a bounded per-profile cache (VocabCache).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from prioscore.server.engine.model import CategoryRule, EventColumns
 
 
-def _rule_matches(rule: CategoryRule, text: str) -> bool:
+def rule_matches(rule: CategoryRule, text: str) -> bool:
     """One rule against one vocabulary string (called once per unique string, not per event)."""
     return (
         text in rule.equals
@@ -36,14 +36,14 @@ def assign_categories(rules: Sequence[CategoryRule], events: EventColumns) -> np
     by_property: dict[str, list[int]] = {}
     for i, rule in enumerate(rules):
         by_property.setdefault(rule.property, []).append(i)
-    return _assign(rules, tuple((p, tuple(ix)) for p, ix in by_property.items()), events)
+    return assign_rules(rules, tuple((p, tuple(ix)) for p, ix in by_property.items()), events)
 
 
-def _assign(
+def assign_rules(
     rules: Sequence[CategoryRule],
     by_property: Sequence[tuple[str, tuple[int, ...]]],
     events: EventColumns,
-    cache: _VocabCache | None = None,
+    cache: VocabCache | None = None,
 ) -> np.ndarray:
     """assign_categories with the rules already grouped by property (in first-rule order);
     `cache` keeps the per-vocabulary lookups of small vocabularies across requests."""
@@ -59,7 +59,7 @@ def _assign(
             lookup = np.full(len(vocabulary) + 1, -1, dtype=np.int32)
             for v, text in enumerate(vocabulary):
                 for i in indices:
-                    if _rule_matches(rules[i], text):
+                    if rule_matches(rules[i], text):
                         lookup[v] = i
                         break
             if cache is not None:
@@ -81,7 +81,7 @@ def _assign(
 _VocabKey = tuple[str, object, tuple[str, ...]]
 
 
-class _VocabCache:
+class VocabCache:
     """Lookup arrays per (kind, what, vocabulary) for small vocabularies: a request's
     vocabulary is a fresh tuple (store.load_events and inline events build it per call),
     but usually equal to an earlier one, so the per-string Python work (category rules,
@@ -108,7 +108,7 @@ class _VocabCache:
         self._lookups[key] = lookup
 
 
-def _vocab_lookup(vocabulary: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
+def vocab_lookup(vocabulary: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
     """Bool per vocabulary string (+ a False sentinel for code -1) saying it is allowed."""
     allowed_set = set(allowed)
     lookup = np.zeros(len(vocabulary) + 1, dtype=bool)

@@ -89,7 +89,7 @@ def test_distinct_days_sort_fallback_matches_bitmap(monkeypatch):
 
     rows = [Ev(e, "page_view", a) for e in range(3) for a in (0, 0.4, 2, 2.2, 9)]
     expected = features_of(signal("distinct_days"), rows=rows, n=3).matrix
-    monkeypatch.setattr(aggregates, "_DENSE_DAY_CELLS", 0)
+    monkeypatch.setattr(aggregates, "DENSE_DAY_CELLS", 0)
     fallback = features_of(signal("distinct_days"), rows=rows, n=3).matrix
     np.testing.assert_array_equal(fallback, expected)
 
@@ -292,7 +292,7 @@ def test_small_batch_type_slices_equal_the_per_type_masks(monkeypatch, types):
     cols.event_types = types
     prof = _all_aggregates_profile()
     sliced = compute_features(prof, cols, 3, AS_OF)
-    monkeypatch.setattr(selection, "_SORTED_TYPES_MAX_EVENTS", -1)
+    monkeypatch.setattr(selection, "SORTED_TYPES_MAX_EVENTS", -1)
     masked = compute_features(prof, cols, 3, AS_OF)
     assert sliced.matrix.tobytes() == masked.matrix.tobytes()
     np.testing.assert_array_equal(sliced.eliminated_by, masked.eliminated_by)
@@ -302,7 +302,7 @@ def test_vocabulary_lookups_are_reused_only_for_equal_vocabularies(monkeypatch):
     from prioscore.server.engine import feature_plan, vocabulary
 
     prof = _all_aggregates_profile()
-    uncached = vocabulary._VocabCache()
+    uncached = vocabulary.VocabCache()
     monkeypatch.setattr(uncached, "get", lambda key: None)
 
     def run(rows):
@@ -316,7 +316,7 @@ def test_vocabulary_lookups_are_reused_only_for_equal_vocabularies(monkeypatch):
         + [Ev(1, "page_view", 2, url="/pricing")],
     ]
     cached = [run(rows) for rows in batches + batches]
-    plan = feature_plan._feature_plan(prof)
+    plan = feature_plan.feature_plan_of(prof)
     assert all(
         len(key[2]) <= plan.vocabularies.MAX_VOCABULARY for key in plan.vocabularies._lookups
     )
@@ -330,13 +330,13 @@ def test_vocabulary_lookups_are_reused_only_for_equal_vocabularies(monkeypatch):
 def test_vocabulary_cache_is_bounded(monkeypatch):
     from prioscore.server.engine import feature_plan, vocabulary
 
-    monkeypatch.setattr(vocabulary._VocabCache, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(vocabulary.VocabCache, "MAX_ENTRIES", 3)
     prof = _all_aggregates_profile()
     for i in range(10):
         rows = [Ev(0, "page_view", 1, url=f"/pricing/{i}"), Ev(0, "page_view", 1, url="/blog/a")]
         fs = compute_features(prof, events(rows), 1, AS_OF)
         assert fs.matrix[0, -2:].tolist() == [1.0, 1.0]
-    assert len(feature_plan._feature_plan(prof).vocabularies._lookups) <= 3
+    assert len(feature_plan.feature_plan_of(prof).vocabularies._lookups) <= 3
 
 
 def _every_kind_profile(categories=CATEGORIES):
@@ -366,7 +366,7 @@ def _every_kind_profile(categories=CATEGORIES):
 def test_fused_small_batch_path_equals_the_per_group_path(
     monkeypatch, categories, n_events, per_entity_as_of
 ):
-    """Small batches fold every sum-like aggregate in one bincount (small_batch._Fused); it
+    """Small batches fold every sum-like aggregate in one bincount (small_batch.Fused); it
     must give exactly the bytes of the per-group path, for every aggregate, group kind
     (event type absent, category and string filters, an absent property), missing values,
     score signals between event signals, and a scalar or per-entity as_of."""
@@ -388,8 +388,8 @@ def test_fused_small_batch_path_equals_the_per_group_path(
     prof = _every_kind_profile(categories)
     as_of = AS_OF - np.array([0.0, 1.0, 2.5, 0.0, 9.0]) * DAY if per_entity_as_of else AS_OF
     fused = compute_features(prof, events(rows), 5, as_of)
-    assert feature_plan._feature_plan(prof).fused.n_rows > 10
-    monkeypatch.setattr(small_batch, "_FUSED_MAX_EVENTS", -1)
+    assert feature_plan.feature_plan_of(prof).fused.n_rows > 10
+    monkeypatch.setattr(small_batch, "FUSED_MAX_EVENTS", -1)
     grouped = compute_features(prof, events(rows), 5, as_of)
     assert fused.matrix.flags.f_contiguous
     assert fused.matrix.tobytes() == grouped.matrix.tobytes()
