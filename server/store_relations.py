@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,14 +28,18 @@ class RelatedRows:
 
     def __init__(self, rows: list[tuple[Any, ...]], by: Sequence[str] = ()) -> None:
         n = len(rows)
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if n else [()] * (4 + len(by))
-        self.entity_id = np.array(cols[1], dtype=object) if n else np.empty(0, dtype=object)
+
+        # Columns by a C-level itemgetter map, as Store.load_events reads its rows.
+        def column(i: int) -> Iterator[Any]:
+            return map(itemgetter(i), rows)
+
+        self.entity_id = np.fromiter(column(1), dtype=object, count=n)
         self.scores = RelatedScores(
-            owner=np.fromiter(cols[0], dtype=np.int64, count=n),
-            score=np.fromiter(cols[2], dtype=np.float64, count=n),
-            eligible=np.fromiter(cols[3], dtype=np.int64, count=n) == 0,
+            owner=np.fromiter(column(0), dtype=np.int64, count=n),
+            score=np.fromiter(column(2), dtype=np.float64, count=n),
+            eligible=np.fromiter(column(3), dtype=np.int64, count=n) == 0,
         )
-        self.by = {name: categorical(cols[4 + i], n).codes for i, name in enumerate(by)}
+        self.by = {name: categorical(list(column(4 + i)), n).codes for i, name in enumerate(by)}
 
     def __len__(self) -> int:
         return int(self.entity_id.shape[0])
@@ -63,8 +68,8 @@ class RelationQueries:
                 " CROSS JOIN entities AS e ON e.account_id = j.value WHERE e.kind = ?",
                 (ids_json(account_ids), kind),
             ).fetchall()
-        owner = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return [r[1] for r in rows], owner
+        owner = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+        return list(map(itemgetter(1), rows)), owner
 
     def accounts_of(self, ids: Sequence[str], kind: str | None = None) -> list[str]:
         """Distinct non-empty accounts of `ids` (only entities of `kind` when given)."""
