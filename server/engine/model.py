@@ -1,6 +1,6 @@
 """The engine's view of a scoring profile and of its inputs and outputs.
 
-`prioscore.server.profile` parses and validates TOML into these types; the engine modules
+`prioscore.server.profiles.loading` parses and validates TOML into these types; the engine modules
 (features, scoring, ranking, calibration) consume them. They are plain frozen dataclasses
 and numpy arrays so the engine stays free of I/O, TOML and transport concerns.
 """

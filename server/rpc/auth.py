@@ -27,7 +27,7 @@ import grpc
 
 from prioscore.server.config import Settings
 from prioscore.server.errors import PermissionDeniedError, UnauthenticatedError
-from prioscore.server.rpc.errors import status_of
+from prioscore.server.rpc.interceptor import status_of
 
 SCORE_READ, EVENTS_WRITE, ADMIN = "score:read", "events:write", "admin"
 SCOPES = (SCORE_READ, EVENTS_WRITE, ADMIN)

@@ -15,7 +15,14 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.explain import (
+from prioscore.server.handlers.requests import (
+    GROUP,
+    IDENTIFY,
+    TRACK,
+    IncomingEntity,
+    IncomingEvents,
+)
+from prioscore.server.scoring.reasons import (
     Contributor,
     Reason,
     contributors_of,
@@ -23,9 +30,8 @@ from prioscore.server.explain import (
     decode_reasons,
     reasons_of,
 )
-from prioscore.server.inputs import GROUP, IDENTIFY, TRACK, IncomingEntity, IncomingEvents
-from prioscore.server.store import StoredScore, TierChangeRecord
-from prioscore.server.stored_scoring import Scored
+from prioscore.server.scoring.stored import Scored
+from prioscore.server.store.database import StoredScore, TierChangeRecord
 from prioscore.v1 import types_pb2
 
 _KINDS = {

@@ -12,11 +12,11 @@ import numpy as np
 from prioscore.server.engine.backtest import DISQUALIFIED, BacktestReport
 from prioscore.server.engine.model import Profile
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.evaluation import Outcomes, run_backtest, run_calibrate, run_compare
-from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
-from prioscore.server.profile import profile_digest, profile_to_toml
-from prioscore.server.service import Service
-from prioscore.server.shadows import SHADOW_SUFFIX, StagedProfile
+from prioscore.server.handlers.evaluation import Outcomes, run_backtest, run_calibrate, run_compare
+from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
+from prioscore.server.handlers.service import Service
+from prioscore.server.handlers.shadows import SHADOW_SUFFIX, StagedProfile
+from prioscore.server.profiles.loading import profile_digest, profile_to_toml
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc as pb_grpc
 from prioscore.v1 import types_pb2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
-from prioscore.server.profile import load_profile_text
+from prioscore.server.profiles.loading import load_profile_text
 
 FILE = "profiles/base.toml"
 MARK = "# <-"

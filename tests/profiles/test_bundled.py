@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from prioscore.server.engine.model import Aggregate, Profile, Relation, TierMode
-from prioscore.server.profile import (
+from prioscore.server.profiles.loading import (
     load_directory,
     load_profile,
     load_profile_text,

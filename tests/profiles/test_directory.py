@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prioscore.server.errors import ProfileInvalidError
-from prioscore.server.profile import load_directory, load_profile
+from prioscore.server.profiles.loading import load_directory, load_profile
 
 from .base import BASE, mutate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prioscore.server.errors import InvalidArgumentError, ProfileInvalidError
-from prioscore.server.profile import load_profile_text
+from prioscore.server.profiles.loading import load_profile_text
 
 from .base import (
     BASE,

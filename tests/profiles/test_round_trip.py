@@ -29,7 +29,7 @@ from prioscore.server.engine.model import (
     TierMode,
     Tiers,
 )
-from prioscore.server.profile import load_profile_text, profile_digest, profile_to_toml
+from prioscore.server.profiles.loading import load_profile_text, profile_digest, profile_to_toml
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 texts = st.text(max_size=40)

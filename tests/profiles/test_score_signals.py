@@ -9,7 +9,7 @@ import pytest
 
 from prioscore.server.engine.model import Aggregate, Relation
 from prioscore.server.errors import ProfileInvalidError
-from prioscore.server.profile import load_directory, load_profile_text
+from prioscore.server.profiles.loading import load_directory, load_profile_text
 
 from .base import FILE, assert_issue, mutate
 

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from prioscore.server.profile_toml import Locator, key, number, string, syntax_error_line
+from prioscore.server.profiles.toml_text import Locator, key, number, string, syntax_error_line
 
 TEXT = """\
 # comment = not a key

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from prioscore.server.store import EventBatch, ScoreRows
+from prioscore.server.store.database import EventBatch, ScoreRows
 
 
 def events(rows: Sequence[tuple[Any, ...]]) -> EventBatch:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from prioscore.server.store import Store
+from prioscore.server.store.database import Store
 
 
 @pytest.fixture

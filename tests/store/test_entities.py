@@ -14,8 +14,8 @@ from prioscore.server.engine.model import (
     Tiers,
 )
 from prioscore.server.engine.scoring import score
-from prioscore.server.store import EntityRecord, Store
-from prioscore.server.store_records import categorical, texts_to_codes
+from prioscore.server.store.database import EntityRecord, Store
+from prioscore.server.store.records import categorical, texts_to_codes
 
 
 def test_upsert_merges_attributes_and_keeps_created(store: Store) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from prioscore.server.errors import FailedPreconditionError
-from prioscore.server.store import EventBatch, Store
+from prioscore.server.store.database import EventBatch, Store
 
 from .builders import events
 
@@ -90,7 +90,7 @@ def test_nested_transaction_is_an_error(store: Store) -> None:
 
 
 def _entity(id_: str):
-    from prioscore.server.store import EntityRecord
+    from prioscore.server.store.database import EntityRecord
 
     return EntityRecord(id=id_, kind="contact")
 

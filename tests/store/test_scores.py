@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from prioscore.server.store import EntityRecord, ScoreRows, Store
-from prioscore.server.store_scores import StoredShadow
+from prioscore.server.store.database import EntityRecord, ScoreRows, Store
+from prioscore.server.store.scores import StoredShadow
 
 from .builders import scores
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prioscore.server.store_records import (
+from prioscore.server.store.records import (
     HistoryPoint,
     ScoreRows,
     StoredScore,
@@ -27,7 +27,7 @@ from prioscore.server.store_records import (
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
 
-# A shadow profile's scores are stored under "<name>@shadow" (server/shadows.py); the
+# A shadow profile's scores are stored under "<name>@shadow" (server/handlers/shadows.py); the
 # schema's erase trigger (store_schema._v2) uses the same suffix.
 SHADOW_SUFFIX = "@shadow"
 

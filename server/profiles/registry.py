@@ -13,8 +13,8 @@ from pathlib import Path
 
 from prioscore.server.engine.model import Aggregate, Profile
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
-from prioscore.server.profile import load_directory, load_profile_text
-from prioscore.server.profile_graph import dependency_order
+from prioscore.server.profiles.graph import dependency_order
+from prioscore.server.profiles.loading import load_directory, load_profile_text
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ so `signals[2].half_life_days` maps to the line of that key in the third `[[sign
 block. `to_toml` is the inverse of the loader, used to write calibrated candidate
 profiles; it writes the same readable layout the bundled profiles use.
 
-Kept apart from `prioscore.server.profile` so that module stays about the format and its
+Kept apart from `prioscore.server.profiles.loading` so that module stays about the format and its
 rules rather than about text scanning.
 """
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from prioscore.server.engine.model import Profile
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.profile_check import hint
-from prioscore.server.profile_toml import Locator
+from prioscore.server.profiles.check import hint
+from prioscore.server.profiles.toml_text import Locator
 
 
 def _issue(profile: Profile, text: str | None, key: str, reason: str) -> ProfileIssue:

@@ -36,11 +36,11 @@ from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
 from prioscore.server.engine.scoring import AttributeColumns
 from prioscore.server.engine.scoring import score as score_entities
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
-from prioscore.server.paging import page_size
-from prioscore.server.profile import load_profile_text, profile_to_toml
-from prioscore.server.profiles import profile_inputs
-from prioscore.server.relations import load_events
-from prioscore.server.service import Service
+from prioscore.server.handlers.paging import page_size
+from prioscore.server.handlers.service import Service
+from prioscore.server.profiles.loading import load_profile_text, profile_to_toml
+from prioscore.server.profiles.registry import profile_inputs
+from prioscore.server.scoring.relations import load_events
 
 __all__ = [
     "DEFAULT_K",
@@ -310,7 +310,7 @@ def run_compare(
 
     The candidate is a loaded profile (`candidate_profile`), TOML (`candidate_toml`,
     issues named after "<candidate>") or the shadow staged for the profile
-    (`candidate_shadow`, server/shadows.py); it must score the same entity kind.
+    (`candidate_shadow`, server/handlers/shadows.py); it must score the same entity kind.
     Read-only: nothing is stored, the candidate is not loaded. `limit`: tier moves
     returned (0 means 100, at most 1000).
     """

@@ -40,8 +40,8 @@ from sqlite_utils import Database
 
 from prioscore.server.engine.model import EventColumns
 from prioscore.server.errors import FailedPreconditionError
-from prioscore.server.store_entities import EntityTables
-from prioscore.server.store_records import (
+from prioscore.server.store.entities import EntityTables
+from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
     EventBatch,
@@ -55,9 +55,9 @@ from prioscore.server.store_records import (
     json_path,
     ordered,
 )
-from prioscore.server.store_relations import RelatedRows, RelationQueries
-from prioscore.server.store_schema import SCHEMA_VERSION, migrate, schema_version
-from prioscore.server.store_scores import SCORE_EPSILON, ScoreTables
+from prioscore.server.store.relations import RelatedRows, RelationQueries
+from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
+from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
 
 __all__ = [
     "SCHEMA_VERSION",

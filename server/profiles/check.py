@@ -1,10 +1,10 @@
-"""Validation of the profile format's arrays of tables (the format: prioscore.server.profile).
+"""Validation of the profile format's arrays of tables (the format: prioscore.server.profiles.loading).
 
 `Checker` collects *every* issue (file, line, key path, reason) instead of stopping at the
 first; the section readers here build engine types from whatever they could read.
 Placeholders (weight 0.0, Aggregate.COUNT, ...) stand in for bad values only so checking
 can continue past them: the loader raises when any issue exists, so a half-built Profile
-never escapes. [profile], [scoring] and [tiers] are checked in prioscore.server.profile.
+never escapes. [profile], [scoring] and [tiers] are checked in prioscore.server.profiles.loading.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from prioscore.server.engine.model import (
     Signal,
 )
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.profile_toml import Locator
+from prioscore.server.profiles.toml_text import Locator
 
 TABLES = ("profile", "scoring", "tiers")
 ARRAYS = ("categories", "signals", "fit", "disqualify")

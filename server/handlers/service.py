@@ -21,7 +21,8 @@ from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.model import FeatureSet, Profile
 from prioscore.server.engine.scoring import score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
-from prioscore.server.inputs import (
+from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
+from prioscore.server.handlers.requests import (
     GROUP,
     TRACK,
     IncomingEntity,
@@ -36,11 +37,17 @@ from prioscore.server.inputs import (
     validate_entities,
     validate_events,
 )
-from prioscore.server.paging import decode_token, encode_token, fingerprint, page_size
-from prioscore.server.profiles import ProfileRegistry, ReloadResult
-from prioscore.server.relations import affected, fill_score_signals, load_related_scores
-from prioscore.server.shadows import PromoteResult, ShadowSet, StagedProfile, StageResult
-from prioscore.server.store import (
+from prioscore.server.handlers.shadows import PromoteResult, ShadowSet, StagedProfile, StageResult
+from prioscore.server.handlers.watch import (
+    TierChangeHub,
+    WatchedChange,
+    WatchFilter,
+    stored_changes,
+)
+from prioscore.server.profiles.registry import ProfileRegistry, ReloadResult
+from prioscore.server.scoring.relations import affected, fill_score_signals, load_related_scores
+from prioscore.server.scoring.stored import Scored, StoredScorer
+from prioscore.server.store.database import (
     EraseCounts,
     EventBatch,
     HistoryPoint,
@@ -48,8 +55,6 @@ from prioscore.server.store import (
     StoredScore,
     TierChangeRecord,
 )
-from prioscore.server.stored_scoring import Scored, StoredScorer
-from prioscore.server.watch import TierChangeHub, WatchedChange, WatchFilter, stored_changes
 
 _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
@@ -419,7 +424,7 @@ class Service:
         return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
 
     # -- shadows ----------------------------------------------------------------------
-    # Candidate versions staged beside their active profile; the logic is server/shadows.py.
+    # Candidate versions staged beside their active profile; the logic is server/handlers/shadows.py.
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
         return self.shadows.stage(toml, filename, self._clock())
 

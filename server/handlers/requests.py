@@ -15,8 +15,8 @@ import numpy as np
 
 from prioscore.server.engine.model import CategoricalColumn, EventColumns, Profile
 from prioscore.server.errors import FieldViolation, InvalidArgumentError
-from prioscore.server.profiles import profile_inputs
-from prioscore.server.store import EntityRecord
+from prioscore.server.profiles.registry import profile_inputs
+from prioscore.server.store.database import EntityRecord
 
 TRACK, IDENTIFY, GROUP = "track", "identify", "group"
 EVENT_KINDS = (TRACK, IDENTIFY, GROUP)

@@ -35,7 +35,7 @@ from prioscore.server.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from prioscore.server.shadows import ShadowVersionMismatchError
+from prioscore.server.handlers.shadows import ShadowVersionMismatchError
 
 log = logging.getLogger("prioscore.rpc")
 _tracer = trace.get_tracer("prioscore.rpc")

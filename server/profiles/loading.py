@@ -100,7 +100,7 @@ from typing import Any
 
 from prioscore.server.engine.model import Profile, Signal, TierMode, Tiers
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
-from prioscore.server.profile_check import (
+from prioscore.server.profiles.check import (
     ARRAYS,
     DEFAULT_FIT_WEIGHT,
     KEYS,
@@ -116,8 +116,8 @@ from prioscore.server.profile_check import (
     read_fit,
     read_signals,
 )
-from prioscore.server.profile_graph import check_profile_set, dependency_order
-from prioscore.server.profile_toml import Locator, syntax_error_line, to_toml
+from prioscore.server.profiles.graph import check_profile_set, dependency_order
+from prioscore.server.profiles.toml_text import Locator, syntax_error_line, to_toml
 
 __all__ = [
     "load_directory",

@@ -28,8 +28,8 @@ from prioscore.server.engine.related import (
     related_feature,
     top_members,
 )
-from prioscore.server.profiles import ProfileInputs
-from prioscore.server.store import RelatedRows, Store
+from prioscore.server.profiles.registry import ProfileInputs
+from prioscore.server.store.database import RelatedRows, Store
 
 
 @dataclass

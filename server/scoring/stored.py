@@ -17,9 +17,9 @@ import numpy as np
 from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.model import Profile, ScoreResult, TierMode, Tiers
 from prioscore.server.engine.scoring import assign_tiers, score
-from prioscore.server.explain import encode_reasons
-from prioscore.server.profiles import profile_inputs
-from prioscore.server.relations import (
+from prioscore.server.profiles.registry import profile_inputs
+from prioscore.server.scoring.reasons import encode_reasons
+from prioscore.server.scoring.relations import (
     Contributors,
     RelatedInputs,
     contributors,
@@ -27,7 +27,7 @@ from prioscore.server.relations import (
     load_events,
     load_related_scores,
 )
-from prioscore.server.store import ScoreRows, Store
+from prioscore.server.store.database import ScoreRows, Store
 
 
 @dataclass

@@ -49,14 +49,14 @@ from prioscore.server.errors import (
     ProfileInvalidError,
     ProfileIssue,
 )
-from prioscore.server.profile import load_profile_text
-from prioscore.server.profile_check import hint
-from prioscore.server.profile_graph import check_profile_set
-from prioscore.server.profile_toml import Locator
-from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.store import Store, TierChangeRecord
-from prioscore.server.store_scores import SHADOW_SUFFIX, StoredShadow
-from prioscore.server.stored_scoring import POPULATION_CHUNK, StoredScorer
+from prioscore.server.profiles.check import hint
+from prioscore.server.profiles.graph import check_profile_set
+from prioscore.server.profiles.loading import load_profile_text
+from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.profiles.toml_text import Locator
+from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
+from prioscore.server.store.database import Store, TierChangeRecord
+from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
 
 __all__ = [
     "SHADOW_SUFFIX",

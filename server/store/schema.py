@@ -112,7 +112,7 @@ def _v1(db: Database) -> None:
 
 
 def _v2(db: Database) -> None:
-    """Shadow profiles: candidates staged beside their active profile (server/shadows.py).
+    """Shadow profiles: candidates staged beside their active profile (server/handlers/shadows.py).
 
     A staged candidate's TOML is kept here so a restart restores it; its scores live in
     `scores` under the profile key "<name>@shadow" (no history, no tier changes). Those

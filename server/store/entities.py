@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prioscore.server.engine.model import CategoricalColumn
-from prioscore.server.store_records import (
+from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
     floats,
