@@ -18,8 +18,8 @@ import numpy as np
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate
 
 if TYPE_CHECKING:
-    from prioscore.server.engine.feature_plan import SignalStep
     from prioscore.server.engine.selection import Selection
+    from prioscore.server.engine.steps import SignalStep
 
 # Above this many (entity, day) cells distinct_days falls back from a dense bitmap to np.unique.
 DENSE_DAY_CELLS = 1 << 26

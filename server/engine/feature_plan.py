@@ -2,31 +2,18 @@
 
 Validates each signal's aggregate and parameters once and groups signals by (event type,
 `match` filter): signals of one group share one event selection (engine.selection). Also
-prepares the category lookups per filter and the small-batch recipe (engine.small_batch).
+prepares the category lookups per filter (the small-batch recipe is engine.small_batch's).
 Built once per Profile object and cached by engine.plans, so requests skip all of it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, Profile, Signal
 from prioscore.server.engine.plans import profile_plan
-from prioscore.server.engine.small_batch import Fused
+from prioscore.server.engine.steps import MatchFilter, SignalStep
 from prioscore.server.engine.vocabulary import VocabCache
-
-MatchFilter = tuple[tuple[str, tuple[str, ...]], ...]  # a signal's match filter, sorted
-
-
-class SignalStep(NamedTuple):
-    """One signal's work, decided from the profile once (see FeaturePlan)."""
-
-    aggregate: Aggregate | None  # None: a score signal, filled by the caller
-    group: int  # index into FeaturePlan.groups (-1 for score signals)
-    param: float  # decayed: half-life in days; windowed: window width in seconds
-    missing: float
 
 
 class FeaturePlan:
@@ -73,7 +60,6 @@ class FeaturePlan:
         self.steps = tuple(steps)
         self.groups = tuple(groups)
         self.vocabularies = VocabCache()
-        self.fused = Fused(self.steps, self.groups, rules, self.category_lookups)
 
 
 def feature_plan_of(profile: Profile) -> FeaturePlan:

@@ -23,7 +23,7 @@ from prioscore.server.engine.aggregates import fold_signal
 from prioscore.server.engine.feature_plan import feature_plan_of
 from prioscore.server.engine.model import EventColumns, FeatureSet, Profile
 from prioscore.server.engine.selection import Selector, as_of_per_event
-from prioscore.server.engine.small_batch import fused_columns
+from prioscore.server.engine.small_batch import fused_columns, fused_plan_of
 from prioscore.server.engine.vocabulary import assign_categories
 
 
@@ -51,7 +51,7 @@ def compute_features(
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:  # filled from related scores by the caller (engine.related)
             matrix[:, j] = step.missing
-    if fused_columns(plan.fused, selector, plan.steps, matrix):
+    if fused_columns(fused_plan_of(profile), selector, plan.steps, matrix):
         return FeatureSet(matrix=matrix, eliminated_by=selector.eliminated_by())
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:

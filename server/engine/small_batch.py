@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from prioscore.server.engine.aggregates import count_distinct_days
-from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, CategoryRule
+from prioscore.server.engine.feature_plan import feature_plan_of
+from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, CategoryRule, Profile
+from prioscore.server.engine.plans import profile_plan
 from prioscore.server.engine.selection import Selection
+from prioscore.server.engine.steps import MatchFilter, SignalStep
 
 if TYPE_CHECKING:
-    from prioscore.server.engine.feature_plan import MatchFilter, SignalStep
     from prioscore.server.engine.selection import Selector
 
 # Up to this many events and (row, entity) bins a request takes this path (fused_columns).
@@ -166,7 +168,7 @@ class Fused:
         )
 
 
-def _group_masks(selector: Selector) -> np.ndarray | None:
+def _group_masks(selector: Selector, fused: Fused) -> np.ndarray | None:
     """[groups, events] bool: the non-future events each group selects (None when an
     event name has several codes: the per-group path handles that)."""
     events, plan = selector.events, selector.plan
@@ -186,7 +188,6 @@ def _group_masks(selector: Selector) -> np.ndarray | None:
     if absent:
         masks[absent] = False
     masks &= selector.valid
-    fused = plan.fused
     matches = fused.matches
     if fused.category_groups.size:  # every category filter in one gather (profile rules)
         masks[fused.category_groups] &= fused.category_table[:, selector.categories]
@@ -197,6 +198,16 @@ def _group_masks(selector: Selector) -> np.ndarray | None:
     return masks
 
 
+def _build_fused(profile: Profile) -> Fused:
+    plan = feature_plan_of(profile)
+    return Fused(plan.steps, plan.groups, plan.categories, plan.category_lookups)
+
+
+def fused_plan_of(profile: Profile) -> Fused:
+    """The profile's small-batch recipe, built once per Profile object (engine.plans)."""
+    return profile_plan(profile, "fused", _build_fused)
+
+
 def fused_columns(
     fused: Fused, selector: Selector, steps: Sequence[SignalStep], matrix: np.ndarray
 ) -> bool:
@@ -205,7 +216,7 @@ def fused_columns(
     events, n = selector.events, selector.n_entities
     if len(events) > FUSED_MAX_EVENTS or fused.n_rows * n > FUSED_MAX_BINS:
         return False
-    masks = _group_masks(selector)
+    masks = _group_masks(selector, fused)
     if masks is None:
         return False
     age = np.subtract(selector.cut, events.ts)

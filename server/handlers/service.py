@@ -424,7 +424,7 @@ class Service:
         return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
 
     # -- shadows ----------------------------------------------------------------------
-    # Candidate versions staged beside their active profile; the logic is server/handlers/shadows.py.
+    # Candidate versions staged beside their active profile; the logic is handlers/shadows.py.
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
         return self.shadows.stage(toml, filename, self._clock())
 

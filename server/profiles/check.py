@@ -1,4 +1,4 @@
-"""Validation of the profile format's arrays of tables (the format: prioscore.server.profiles.loading).
+"""Validation of the profile format's arrays of tables (the format: profiles.loading).
 
 `Checker` collects *every* issue (file, line, key path, reason) instead of stopping at the
 first; the section readers here build engine types from whatever they could read.

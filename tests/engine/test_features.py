@@ -370,7 +370,7 @@ def test_fused_small_batch_path_equals_the_per_group_path(
     must give exactly the bytes of the per-group path, for every aggregate, group kind
     (event type absent, category and string filters, an absent property), missing values,
     score signals between event signals, and a scalar or per-entity as_of."""
-    from prioscore.server.engine import feature_plan, small_batch
+    from prioscore.server.engine import small_batch
 
     rng = np.random.default_rng(n_events)
     rows = [
@@ -388,7 +388,7 @@ def test_fused_small_batch_path_equals_the_per_group_path(
     prof = _every_kind_profile(categories)
     as_of = AS_OF - np.array([0.0, 1.0, 2.5, 0.0, 9.0]) * DAY if per_entity_as_of else AS_OF
     fused = compute_features(prof, events(rows), 5, as_of)
-    assert feature_plan.feature_plan_of(prof).fused.n_rows > 10
+    assert small_batch.fused_plan_of(prof).n_rows > 10
     monkeypatch.setattr(small_batch, "FUSED_MAX_EVENTS", -1)
     grouped = compute_features(prof, events(rows), 5, as_of)
     assert fused.matrix.flags.f_contiguous
