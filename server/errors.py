@@ -2,6 +2,10 @@
 
 The rpc layer maps these to gRPC codes with google.rpc.BadRequest / ErrorInfo details;
 the CLI prints them. Keeping codes out of here lets the service run without gRPC.
+
+Every error carries a specific `reason` (AIP-193: UPPER_SNAKE_CASE, unique within the
+domain "prioscore.v1"), sent as google.rpc.ErrorInfo.reason so a client can branch on
+what went wrong without parsing messages. The reasons are listed in types.proto.
 """
 
 from __future__ import annotations
@@ -36,19 +40,27 @@ class PrioscoreError(Exception):
 
     reason = "PRIOSCORE_ERROR"
 
+    def __init__(self, message: str = "", *, reason: str = "") -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
 
 class InvalidArgumentError(PrioscoreError):
     """The request is malformed; nothing was written."""
 
-    reason = "INVALID_ARGUMENT"
+    reason = "FIELD_INVALID"
 
-    def __init__(self, violations: list[FieldViolation] | FieldViolation) -> None:
+    def __init__(
+        self, violations: list[FieldViolation] | FieldViolation, *, reason: str = ""
+    ) -> None:
         self.violations = violations if isinstance(violations, list) else [violations]
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+        message = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(message, reason=reason)
 
     @classmethod
-    def of(cls, field: str, description: str) -> InvalidArgumentError:
-        return cls(FieldViolation(field, description))
+    def of(cls, field: str, description: str, *, reason: str = "") -> InvalidArgumentError:
+        return cls(FieldViolation(field, description), reason=reason)
 
 
 class ProfileInvalidError(InvalidArgumentError):
@@ -62,13 +74,12 @@ class ProfileInvalidError(InvalidArgumentError):
 
 
 class NotFoundError(PrioscoreError):
-    """A named resource (profile, entity) does not exist."""
-
-    reason = "NOT_FOUND"
+    """A named resource (profile, entity) does not exist; the reason names its kind
+    (PROFILE_NOT_FOUND, ENTITY_NOT_FOUND)."""
 
     def __init__(self, kind: str, name: str, field: str = "") -> None:
         self.kind, self.name, self.field = kind, name, field
-        super().__init__(f"{kind} {name!r} not found")
+        super().__init__(f"{kind} {name!r} not found", reason=f"{kind.upper()}_NOT_FOUND")
 
 
 class FailedPreconditionError(PrioscoreError):
@@ -77,25 +88,32 @@ class FailedPreconditionError(PrioscoreError):
     reason = "FAILED_PRECONDITION"
 
 
+class ShadowVersionMismatchError(PrioscoreError):
+    """PromoteProfile named a shadow version other than the staged one (ABORTED: the
+    caller should review what is staged now)."""
+
+    reason = "SHADOW_VERSION_MISMATCH"
+
+
 class UnauthenticatedError(PrioscoreError):
     """No valid credentials were presented."""
 
-    reason = "UNAUTHENTICATED"
+    reason = "TOKEN_INVALID"
 
 
 class PermissionDeniedError(PrioscoreError):
     """Valid credentials without the scope the method needs."""
 
-    reason = "PERMISSION_DENIED"
+    reason = "SCOPE_MISSING"
 
 
 class ResourceExhaustedError(PrioscoreError):
     """A per-request limit (message size, rows per batch, stream length) was exceeded."""
 
-    reason = "RESOURCE_EXHAUSTED"
+    reason = "LIMIT_EXCEEDED"
 
 
 class UnavailableError(PrioscoreError):
     """The server is shutting down: the call may be repeated (or resumed) elsewhere or later."""
 
-    reason = "UNAVAILABLE"
+    reason = "SHUTTING_DOWN"

@@ -13,6 +13,8 @@ from typing import Any
 
 from prioscore.server.errors import InvalidArgumentError
 
+_BAD_TOKEN = "PAGE_TOKEN_INVALID"
+
 
 def fingerprint(*parts: object) -> str:
     return hashlib.blake2s(repr(parts).encode(), digest_size=6).hexdigest()
@@ -33,11 +35,15 @@ def decode_token(token: str, query: str, field: str = "page_token") -> list[Any]
         position = data["p"]
         issued_for = data["q"]
     except (ValueError, KeyError, TypeError) as error:
-        raise InvalidArgumentError.of(field, "not a token this server issued") from error
+        raise InvalidArgumentError.of(
+            field, "not a token this server issued", reason=_BAD_TOKEN
+        ) from error
     if issued_for != query:
-        raise InvalidArgumentError.of(field, "was issued for a different query; start again")
+        raise InvalidArgumentError.of(
+            field, "was issued for a different query; start again", reason=_BAD_TOKEN
+        )
     if not isinstance(position, list):
-        raise InvalidArgumentError.of(field, "not a token this server issued")
+        raise InvalidArgumentError.of(field, "not a token this server issued", reason=_BAD_TOKEN)
     return position
 
 

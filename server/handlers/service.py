@@ -370,7 +370,9 @@ class Service:
         after = None
         if position is not None:
             if len(position) != 2:
-                raise InvalidArgumentError.of("page_token", "not a token this server issued")
+                raise InvalidArgumentError.of(
+                    "page_token", "not a token this server issued", reason="PAGE_TOKEN_INVALID"
+                )
             after = (float(position[0]), str(position[1]))
         filters: dict[str, Any] = dict(
             tiers=query.tiers,

@@ -45,9 +45,9 @@ from prioscore.server.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
-    PrioscoreError,
     ProfileInvalidError,
     ProfileIssue,
+    ShadowVersionMismatchError,
 )
 from prioscore.server.profiles.check import hint
 from prioscore.server.profiles.graph import check_profile_set
@@ -62,7 +62,6 @@ __all__ = [
     "SHADOW_SUFFIX",
     "PromoteResult",
     "ShadowSet",
-    "ShadowVersionMismatchError",
     "StageResult",
     "StagedProfile",
     "shadow_key",
@@ -76,13 +75,6 @@ DEFAULT_FILENAME = "<candidate>"
 def shadow_key(name: str) -> str:
     """The profile key a shadow's scores are stored and ranked under: "<name>@shadow"."""
     return name + SHADOW_SUFFIX
-
-
-class ShadowVersionMismatchError(PrioscoreError):
-    """PromoteProfile named a shadow version other than the staged one (ABORTED: the
-    caller should review what is staged now)."""
-
-    reason = "SHADOW_VERSION_MISMATCH"
 
 
 @dataclass(frozen=True, eq=False)

@@ -82,7 +82,8 @@ class TierChangeHub:
                         watcher,
                         ResourceExhaustedError(
                             f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
-                            " resume with after_change_id = the last change_id received"
+                            " resume with after_change_id = the last change_id received",
+                            reason="WATCHER_TOO_SLOW",
                         ),
                     )
 

@@ -115,10 +115,10 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         metadata = dict(handler_call_details.invocation_metadata or ())
         header = str(metadata.get("authorization", ""))
         if not header.lower().startswith("bearer "):
-            return _rejection(UnauthenticatedError("missing bearer token"))
+            return _rejection(UnauthenticatedError("missing bearer token", reason="TOKEN_MISSING"))
         scopes = self._scopes_for(header[7:].strip())
         if scopes is None:
-            return _rejection(UnauthenticatedError("unknown bearer token"))
+            return _rejection(UnauthenticatedError("unknown bearer token", reason="TOKEN_UNKNOWN"))
         if needed not in scopes and ADMIN not in scopes:
             return _rejection(PermissionDeniedError(f"token lacks scope {needed}"))
         return await continuation(handler_call_details)

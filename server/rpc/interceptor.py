@@ -32,10 +32,10 @@ from prioscore.server.errors import (
     PermissionDeniedError,
     PrioscoreError,
     ResourceExhaustedError,
+    ShadowVersionMismatchError,
     UnauthenticatedError,
     UnavailableError,
 )
-from prioscore.server.handlers.shadows import ShadowVersionMismatchError
 
 log = logging.getLogger("prioscore.rpc")
 _tracer = trace.get_tracer("prioscore.rpc")

@@ -113,7 +113,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             received += 1
             if received > self.settings.max_stream_messages:
                 raise ResourceExhaustedError(
-                    f"stream exceeds {self.settings.max_stream_messages} messages"
+                    f"stream exceeds {self.settings.max_stream_messages} messages",
+                    reason="STREAM_TOO_LONG",
                 )
             matrix = convert.matrix_from_proto(request.features, "features")
             rows += matrix.shape[0]
@@ -196,7 +197,8 @@ class EventServicer(events_grpc.EventServiceServicer):
             received += 1
             if received > self.settings.max_stream_messages:
                 raise ResourceExhaustedError(
-                    f"stream exceeds {self.settings.max_stream_messages} messages"
+                    f"stream exceeds {self.settings.max_stream_messages} messages",
+                    reason="STREAM_TOO_LONG",
                 )
             events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
             result = self.service.ingest(events)

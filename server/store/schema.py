@@ -164,7 +164,8 @@ def migrate(db: Database) -> int:
         if found > SCHEMA_VERSION:
             raise FailedPreconditionError(
                 f"database schema version {found} is newer than this prioscore "
-                f"understands ({SCHEMA_VERSION})"
+                f"understands ({SCHEMA_VERSION})",
+                reason="SCHEMA_TOO_NEW",
             )
         for version in range(found, SCHEMA_VERSION):
             MIGRATIONS[version](db)

@@ -237,13 +237,14 @@ def test_bearer_tokens_and_scopes(token_server: ServerHandle) -> None:
             assert _code(call) == unauthenticated
         assert _code(rank_as(*_bearer("nope"))) == unauthenticated
         assert _code(ingest_as(("authorization", TOKENS["writer"]))) == unauthenticated
-        assert _reason(rank_as(*_bearer("nope"))) == "UNAUTHENTICATED"
+        assert _reason(rank_as(*_bearer("nope"))) == "TOKEN_UNKNOWN"
+        assert _reason(rank_as()) == "TOKEN_MISSING"
         # A valid token without the method's scope.
         denied = grpc.StatusCode.PERMISSION_DENIED
         assert _code(rank_as(*_bearer(TOKENS["writer"]))) == denied
         assert _code(reload_as(*_bearer(TOKENS["reader"]))) == denied
         assert _code(ingest_as(*_bearer(TOKENS["reader"]))) == denied
-        assert _reason(reload_as(*_bearer(TOKENS["reader"]))) == "PERMISSION_DENIED"
+        assert _reason(reload_as(*_bearer(TOKENS["reader"]))) == "SCOPE_MISSING"
         # The right scope works; admin covers everything (the digest-only entry).
         assert _code(ingest_as(*_bearer(TOKENS["writer"]))) == grpc.StatusCode.OK
         assert _code(rank_as(*_bearer(TOKENS["reader"]))) == grpc.StatusCode.OK
