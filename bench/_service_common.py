@@ -78,10 +78,10 @@ def serve(db: str, profiles: str, profile_out: str | None) -> None:
     import logging
 
     from prioscore.server.config import Settings
-    from prioscore.server.handlers.service import Service
-    from prioscore.server.profiles.registry import ProfileRegistry
+    from prioscore.server.handlers import Service
+    from prioscore.server.profiles import ProfileRegistry
     from prioscore.server.rpc.server import start_server
-    from prioscore.server.store.database import Store
+    from prioscore.server.store import Store
 
     logging.basicConfig(level=logging.WARNING)
     settings = Settings(address="127.0.0.1:0", db=Path(db), profiles=Path(profiles))

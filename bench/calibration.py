@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from prioscore.server.engine.calibration import LogisticFit, fit_logistic
+from prioscore.server.engine import LogisticFit, fit_logistic
 
 
 def interleaved_best(fns: list[Callable[[], object]], repeats: int) -> list[tuple[float, object]]:

@@ -29,8 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import (
+from prioscore.server.engine import (
     Aggregate,
     CategoricalColumn,
     DisqualifyRule,
@@ -42,9 +41,10 @@ from prioscore.server.engine.model import (
     Signal,
     TierMode,
     Tiers,
+    compute_features,
+    score,
+    top_k,
 )
-from prioscore.server.engine.ranking import top_k
-from prioscore.server.engine.scoring import score
 
 DAY = 86_400.0
 AS_OF = 1_750_000_000.0

@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 from _common import figure, info, median
 
-from prioscore.server.handlers.requests import GROUP, IDENTIFY, TRACK, IncomingEvents
-from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.registry import ProfileRegistry
-from prioscore.server.store.database import Store
+from prioscore.server.handlers import GROUP, IDENTIFY, TRACK, IncomingEvents, Service
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400.0

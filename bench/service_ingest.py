@@ -56,7 +56,7 @@ def raw_executemany(
     rows: list[tuple[Any, ...]], batch: int, workdir: Path, name: str, one_txn: bool
 ) -> float:
     """Seconds to INSERT OR IGNORE the rows into a fresh db with the store's schema."""
-    from prioscore.server.store.database import Store
+    from prioscore.server.store import Store
 
     path = workdir / f"{name}.db"
     for suffix in ("", "-wal", "-shm"):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prioscore.server.store.database import PAGE_CACHE_KIB, EventBatch, Store
+from prioscore.server.store import PAGE_CACHE_KIB, EventBatch, Store
 
 EVENT_TYPES = ("page_view", "email_open", "form_submit", "login")
 URLS = (*(f"/docs/{i}" for i in range(40)), "/pricing", "/careers", "/demo")

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
-from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.handlers import Service
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.auth import TokensFileError
 from prioscore.server.rpc.server import run_until_signalled
-from prioscore.server.store.database import Store
+from prioscore.server.store import Store
 from prioscore.server.telemetry import TelemetryUnavailableError, configure
 
 log = logging.getLogger("prioscore.server")

@@ -18,10 +18,10 @@ import grpc
 import pytest
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.handlers import Service
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
-from prioscore.server.store.database import Store
+from prioscore.server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"

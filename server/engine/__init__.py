@@ -1,1 +1,93 @@
-"""Pure numpy engine: features, scores, ranking, calibration (numpy and stdlib only)."""
+"""The pure numpy engine: profiles as data, events to features, features to scores,
+tiers and reasons, related folds, calibration and backtest metrics. Imports numpy and the
+standard library only.
+"""
+
+from prioscore.server.engine.backtest import (
+    DISQUALIFIED,
+    BacktestReport,
+    Comparison,
+    backtest,
+    compare_rankings,
+)
+from prioscore.server.engine.calibration import (
+    Calibration,
+    LogisticFit,
+    calibrate_profile,
+    features_as_of_outcomes,
+    fit_logistic,
+)
+from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.inputs import ProfileInputs, profile_inputs
+from prioscore.server.engine.model import (
+    NEEDS_HALF_LIFE,
+    NEEDS_WINDOW,
+    RELATED_AGGREGATES,
+    SCORE_ONLY_AGGREGATES,
+    Aggregate,
+    CategoricalColumn,
+    CategoryRule,
+    DisqualifyRule,
+    EventColumns,
+    FeatureSet,
+    FitRule,
+    NumericRange,
+    Profile,
+    Relation,
+    ScoreResult,
+    Signal,
+    TierMode,
+    Tiers,
+)
+from prioscore.server.engine.ranking import top_k
+from prioscore.server.engine.related import (
+    RelatedScores,
+    member_event_points,
+    member_score_points,
+    related_feature,
+    top_members,
+)
+from prioscore.server.engine.scoring import AttributeColumns, assign_tiers, score
+
+__all__ = [
+    "DISQUALIFIED",
+    "NEEDS_HALF_LIFE",
+    "NEEDS_WINDOW",
+    "RELATED_AGGREGATES",
+    "SCORE_ONLY_AGGREGATES",
+    "Aggregate",
+    "AttributeColumns",
+    "BacktestReport",
+    "Calibration",
+    "CategoricalColumn",
+    "CategoryRule",
+    "Comparison",
+    "DisqualifyRule",
+    "EventColumns",
+    "FeatureSet",
+    "FitRule",
+    "LogisticFit",
+    "NumericRange",
+    "Profile",
+    "ProfileInputs",
+    "RelatedScores",
+    "Relation",
+    "ScoreResult",
+    "Signal",
+    "TierMode",
+    "Tiers",
+    "assign_tiers",
+    "backtest",
+    "calibrate_profile",
+    "compare_rankings",
+    "compute_features",
+    "features_as_of_outcomes",
+    "fit_logistic",
+    "member_event_points",
+    "member_score_points",
+    "profile_inputs",
+    "related_feature",
+    "score",
+    "top_k",
+    "top_members",
+]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate
+from prioscore.server.engine.model import DENSITY_PROPERTY, SECONDS_PER_DAY, Aggregate
 
 if TYPE_CHECKING:
     from prioscore.server.engine.selection import Selection
@@ -63,7 +63,7 @@ def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarr
     if agg is Aggregate.DISTINCT_DAYS:
         return count_distinct_days(sel)
     # Aggregate.DENSITY (the plan admits nothing else)
-    clicks = numbers.get("clicks")
+    clicks = numbers.get(DENSITY_PROPERTY)
     weight = sel.value
     if clicks is not None:
         c = np.asarray(sel.gather(np.asarray(clicks)), dtype=np.float64)

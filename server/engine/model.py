@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import numpy as np
 
+# The numeric event property a `density` signal divides by (clicks per page view, say).
+DENSITY_PROPERTY = "clicks"
 SECONDS_PER_DAY = 86_400.0
 
 

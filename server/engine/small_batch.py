@@ -15,7 +15,13 @@ import numpy as np
 
 from prioscore.server.engine.aggregates import count_distinct_days
 from prioscore.server.engine.feature_plan import feature_plan_of
-from prioscore.server.engine.model import SECONDS_PER_DAY, Aggregate, CategoryRule, Profile
+from prioscore.server.engine.model import (
+    DENSITY_PROPERTY,
+    SECONDS_PER_DAY,
+    Aggregate,
+    CategoryRule,
+    Profile,
+)
 from prioscore.server.engine.plans import profile_plan
 from prioscore.server.engine.selection import Selection
 from prioscore.server.engine.steps import MatchFilter, SignalStep
@@ -243,7 +249,7 @@ def fused_columns(
             weight[fused.value_decay] = value * decay[fused.value_decay_of]
     if fused.density.size:
         density = value
-        clicks = events.numbers.get("clicks")
+        clicks = events.numbers.get(DENSITY_PROPERTY)
         if clicks is not None:
             c = np.asarray(clicks, dtype=np.float64)
             density = value * np.where(np.isnan(c), 1.0, c)

@@ -21,26 +21,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prioscore.server.engine.backtest import (
+from prioscore.server.engine import (
+    AttributeColumns,
     BacktestReport,
-    Comparison,
-    backtest,
-    compare_rankings,
-)
-from prioscore.server.engine.calibration import (
     Calibration,
+    Comparison,
+    FeatureSet,
+    Profile,
+    ScoreResult,
+    backtest,
     calibrate_profile,
+    compare_rankings,
     features_as_of_outcomes,
+    profile_inputs,
 )
-from prioscore.server.engine.model import FeatureSet, Profile, ScoreResult
-from prioscore.server.engine.scoring import AttributeColumns
-from prioscore.server.engine.scoring import score as score_entities
+from prioscore.server.engine import score as score_entities
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.paging import page_size
 from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.loading import load_profile_text, profile_to_toml
-from prioscore.server.profiles.registry import profile_inputs
-from prioscore.server.scoring.relations import load_events
+from prioscore.server.profiles import load_profile_text, profile_to_toml
+from prioscore.server.scoring import load_events
 
 __all__ = [
     "DEFAULT_K",

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prioscore.server.engine.model import CategoricalColumn, EventColumns, Profile
+from prioscore.server.engine import CategoricalColumn, EventColumns, Profile, profile_inputs
 from prioscore.server.errors import FieldViolation, InvalidArgumentError
-from prioscore.server.profiles.registry import profile_inputs
-from prioscore.server.store.database import EntityRecord
+from prioscore.server.store import EntityRecord
 
 TRACK, IDENTIFY, GROUP = "track", "identify", "group"
 EVENT_KINDS = (TRACK, IDENTIFY, GROUP)

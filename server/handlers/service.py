@@ -17,9 +17,7 @@ import numpy as np
 from opentelemetry import metrics, trace
 
 from prioscore.server.config import Limits
-from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import FeatureSet, Profile
-from prioscore.server.engine.scoring import score
+from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.handlers.requests import (
@@ -44,10 +42,15 @@ from prioscore.server.handlers.watch import (
     WatchFilter,
     stored_changes,
 )
-from prioscore.server.profiles.registry import ProfileRegistry, ReloadResult
-from prioscore.server.scoring.relations import affected, fill_score_signals, load_related_scores
-from prioscore.server.scoring.stored import Scored, StoredScorer
-from prioscore.server.store.database import (
+from prioscore.server.profiles import ProfileRegistry, ReloadResult
+from prioscore.server.scoring import (
+    Scored,
+    StoredScorer,
+    affected,
+    fill_score_signals,
+    load_related_scores,
+)
+from prioscore.server.store import (
     EraseCounts,
     EventBatch,
     HistoryPoint,

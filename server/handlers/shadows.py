@@ -40,7 +40,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from prioscore.server.engine.model import Profile
+from prioscore.server.engine import Profile
 from prioscore.server.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -49,14 +49,15 @@ from prioscore.server.errors import (
     ProfileIssue,
     ShadowVersionMismatchError,
 )
-from prioscore.server.profiles.check import hint
-from prioscore.server.profiles.graph import check_profile_set
-from prioscore.server.profiles.loading import load_profile_text
-from prioscore.server.profiles.registry import ProfileRegistry
-from prioscore.server.profiles.toml_text import Locator
-from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
-from prioscore.server.store.database import Store, TierChangeRecord
-from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
+from prioscore.server.profiles import (
+    Locator,
+    ProfileRegistry,
+    check_profile_set,
+    hint,
+    load_profile_text,
+)
+from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer
+from prioscore.server.store import SHADOW_SUFFIX, Store, StoredShadow, TierChangeRecord
 
 __all__ = [
     "SHADOW_SUFFIX",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 
 from prioscore.server.errors import PrioscoreError, ResourceExhaustedError, UnavailableError
-from prioscore.server.store.database import Store, TierChangeRecord
+from prioscore.server.store import Store, TierChangeRecord
 
 WATCHER_QUEUE_SIZE = 10_000
 REPLAY_PAGE = 500  # stored tier changes read per step when a watch resumes

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from prioscore.server.engine.model import (
+from prioscore.server.engine import (
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
     RELATED_AGGREGATES,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prioscore.server.engine.model import Profile
+from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.profiles.check import hint
 from prioscore.server.profiles.toml_text import Locator

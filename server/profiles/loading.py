@@ -98,7 +98,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prioscore.server.engine.model import Profile, Signal, TierMode, Tiers
+from prioscore.server.engine import Profile, Signal, TierMode, Tiers
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profiles.check import (
     ARRAYS,

@@ -11,38 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prioscore.server.engine.model import Aggregate, Profile
+from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profiles.graph import dependency_order
 from prioscore.server.profiles.loading import load_directory, load_profile_text
-
-
-@dataclass(frozen=True)
-class ProfileInputs:
-    """What a profile reads besides event names, so the store fetches only that."""
-
-    string_properties: tuple[str, ...]
-    numeric_properties: tuple[str, ...]
-    categorical_attributes: tuple[str, ...]
-    numeric_attributes: tuple[str, ...]
-
-
-def profile_inputs(profile: Profile) -> ProfileInputs:
-    """Computed per call: a handful of set operations, cheaper than any cache key."""
-    strings = {c.property for c in profile.categories}
-    strings |= {key for s in profile.signals for key in s.match if key != "category"}
-    numeric = (
-        {"clicks"} if any(s.aggregate == Aggregate.DENSITY for s in profile.signals) else set()
-    )
-    categorical = {f.attribute for f in profile.fit if f.points}
-    categorical |= {d.attribute for d in profile.disqualify}
-    numeric_attrs = {f.attribute for f in profile.fit if f.ranges}
-    return ProfileInputs(
-        tuple(sorted(strings)),
-        tuple(sorted(numeric)),
-        tuple(sorted(categorical)),
-        tuple(sorted(numeric_attrs)),
-    )
 
 
 @dataclass(frozen=True)

@@ -15,23 +15,23 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.handlers.requests import (
+from prioscore.server.handlers import (
     GROUP,
     IDENTIFY,
     TRACK,
     IncomingEntity,
     IncomingEvents,
 )
-from prioscore.server.scoring.reasons import (
+from prioscore.server.scoring import (
     Contributor,
     Reason,
+    Scored,
     contributors_of,
     decode_contributors,
     decode_reasons,
     reasons_of,
 )
-from prioscore.server.scoring.stored import Scored
-from prioscore.server.store.database import StoredScore, TierChangeRecord
+from prioscore.server.store import StoredScore, TierChangeRecord
 from prioscore.v1 import types_pb2
 
 _KINDS = {

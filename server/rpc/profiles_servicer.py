@@ -9,14 +9,22 @@ from collections.abc import Sequence
 import grpc
 import numpy as np
 
-from prioscore.server.engine.backtest import DISQUALIFIED, BacktestReport
-from prioscore.server.engine.model import Profile
+from prioscore.server.engine import DISQUALIFIED, BacktestReport, Profile
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.handlers.evaluation import Outcomes, run_backtest, run_calibrate, run_compare
-from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
-from prioscore.server.handlers.service import Service
-from prioscore.server.handlers.shadows import SHADOW_SUFFIX, StagedProfile
-from prioscore.server.profiles.loading import profile_digest, profile_to_toml
+from prioscore.server.handlers import (
+    SHADOW_SUFFIX,
+    Outcomes,
+    Service,
+    StagedProfile,
+    decode_token,
+    encode_token,
+    fingerprint,
+    page_size,
+    run_backtest,
+    run_calibrate,
+    run_compare,
+)
+from prioscore.server.profiles import profile_digest, profile_to_toml
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc as pb_grpc
 from prioscore.v1 import types_pb2

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers.service import Service
+from prioscore.server.handlers import Service
 from prioscore.server.rpc.auth import build_auth_interceptor, server_credentials
 from prioscore.server.rpc.interceptor import ErrorTranslationInterceptor
 from prioscore.server.rpc.servicers import SERVICE_NAMES, add_servicers

@@ -16,8 +16,7 @@ from opentelemetry import trace
 
 from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
-from prioscore.server.handlers.service import RankQuery, Service
-from prioscore.server.handlers.watch import WatchFilter, tier_set
+from prioscore.server.handlers import RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
 from prioscore.v1 import (
     event_service_pb2 as events_pb,

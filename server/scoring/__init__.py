@@ -1,0 +1,36 @@
+"""Stored entities through the engine: the stored scorer, account rollups and score signals,
+the compact reasons encoding, and the result type the handlers return.
+"""
+
+from prioscore.server.scoring.reasons import (
+    Contributor,
+    Reason,
+    contributors_of,
+    decode_contributors,
+    decode_reasons,
+    reasons_of,
+)
+from prioscore.server.scoring.relations import (
+    affected,
+    fill_score_signals,
+    load_events,
+    load_related_scores,
+)
+from prioscore.server.scoring.results import Scored
+from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
+
+__all__ = [
+    "POPULATION_CHUNK",
+    "Contributor",
+    "Reason",
+    "Scored",
+    "StoredScorer",
+    "affected",
+    "contributors_of",
+    "decode_contributors",
+    "decode_reasons",
+    "fill_score_signals",
+    "load_events",
+    "load_related_scores",
+    "reasons_of",
+]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from prioscore.server.scoring.stored import Scored
+    from prioscore.server.scoring.results import Scored
 
 SEPARATOR, FIELD = "|", "@"
 SECTION, MEMBER = "\x1e", "\x1f"

@@ -20,16 +20,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import EventColumns, Profile, Relation
-from prioscore.server.engine.related import (
+from prioscore.server.engine import (
+    EventColumns,
+    Profile,
+    ProfileInputs,
+    Relation,
+    compute_features,
     member_event_points,
     member_score_points,
     related_feature,
     top_members,
 )
-from prioscore.server.profiles.registry import ProfileInputs
-from prioscore.server.store.database import RelatedRows, Store
+from prioscore.server.store import RelatedRows, Store
 
 
 @dataclass

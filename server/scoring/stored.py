@@ -10,36 +10,28 @@ every caller scores stored entities the same way, and the Service keeps to orche
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from prioscore.server.engine.features import compute_features
-from prioscore.server.engine.model import Profile, ScoreResult, TierMode, Tiers
-from prioscore.server.engine.scoring import assign_tiers, score
-from prioscore.server.profiles.registry import profile_inputs
+from prioscore.server.engine import (
+    Profile,
+    TierMode,
+    Tiers,
+    assign_tiers,
+    compute_features,
+    profile_inputs,
+    score,
+)
 from prioscore.server.scoring.reasons import encode_reasons
 from prioscore.server.scoring.relations import (
-    Contributors,
     RelatedInputs,
     contributors,
     fill_score_signals,
     load_events,
     load_related_scores,
 )
-from prioscore.server.store.database import ScoreRows, Store
-
-
-@dataclass
-class Scored:
-    """Scores of `entity_ids` under `profile`, with the features behind them."""
-
-    profile: Profile
-    entity_ids: list[str]
-    result: ScoreResult
-    features: np.ndarray
-    contributors: Contributors | None = None
-
+from prioscore.server.scoring.results import Scored
+from prioscore.server.store import ScoreRows, Store
 
 POPULATION_CHUNK = 50_000  # ids per step when a whole population is (re)scored
 

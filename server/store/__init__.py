@@ -1,0 +1,33 @@
+"""SQLite, the durable truth: schema and migrations, events (deduplicated on message_id),
+entities, scores, history, tier changes and relations. Numpy columns and frozen records
+out; no protobuf, no engine calls.
+"""
+
+from prioscore.server.store.database import (
+    PAGE_CACHE_KIB,
+    EntityRecord,
+    EraseCounts,
+    EventBatch,
+    HistoryPoint,
+    RelatedRows,
+    ScoreRows,
+    Store,
+    StoredScore,
+    TierChangeRecord,
+)
+from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
+
+__all__ = [
+    "PAGE_CACHE_KIB",
+    "SHADOW_SUFFIX",
+    "EntityRecord",
+    "EraseCounts",
+    "EventBatch",
+    "HistoryPoint",
+    "RelatedRows",
+    "ScoreRows",
+    "Store",
+    "StoredScore",
+    "StoredShadow",
+    "TierChangeRecord",
+]

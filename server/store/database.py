@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from prioscore.server.engine.model import EventColumns
+from prioscore.server.engine import EventColumns
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store.entities import EntityTables
 from prioscore.server.store.records import (

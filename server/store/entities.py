@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prioscore.server.engine.model import CategoricalColumn
+from prioscore.server.engine import CategoricalColumn
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from prioscore.server.engine.model import CategoricalColumn
+from prioscore.server.engine import CategoricalColumn
 
 # --------------------------------------------------------------------------- records
 

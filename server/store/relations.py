@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prioscore.server.engine.related import RelatedScores
+from prioscore.server.engine import RelatedScores
 from prioscore.server.store.records import categorical, ids_json, json_path
 
 

@@ -20,10 +20,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.handlers import Service
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import start_server
-from prioscore.server.store.database import Store
+from prioscore.server.store import Store
 from prioscore.server.telemetry import configure
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2

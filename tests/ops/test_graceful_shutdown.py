@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2
 from prioscore.v1 import scoring_service_pb2 as sc
 from tests.ops.conftest import (

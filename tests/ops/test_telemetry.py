@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.profiles import ProfileRegistry
 from tests.ops.conftest import PROFILES, ROOT
 
 SCORE = "/prioscore.v1.ScoringService/ScoreEntities"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prioscore.server.engine.model import Aggregate, Profile, Relation, TierMode
+from prioscore.server.engine import Aggregate, Profile, Relation, TierMode
 from prioscore.server.profiles.loading import (
     load_directory,
     load_profile,

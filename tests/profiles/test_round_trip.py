@@ -13,7 +13,7 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioscore.server.engine.model import (
+from prioscore.server.engine import (
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
     RELATED_AGGREGATES,

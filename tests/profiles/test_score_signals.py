@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prioscore.server.engine.model import Aggregate, Relation
+from prioscore.server.engine import Aggregate, Relation
 from prioscore.server.errors import ProfileInvalidError
 from prioscore.server.profiles.loading import load_directory, load_profile_text
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from prioscore.clients.events import timestamp
-from prioscore.server.profiles.loading import load_profile_text
+from prioscore.server.profiles import load_profile_text
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import scoring_service_pb2 as sc

@@ -16,10 +16,10 @@ import grpc
 import pytest
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers.service import Service
-from prioscore.server.profiles.registry import ProfileRegistry
+from prioscore.server.handlers import Service
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
-from prioscore.server.store.database import Store
+from prioscore.server.store import Store
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import event_service_pb2_grpc as ev_grpc
 from prioscore.v1 import profile_service_pb2 as pb

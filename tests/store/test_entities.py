@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prioscore.server.engine.model import (
+from prioscore.server.engine import (
     Aggregate,
     CategoricalColumn,
     DisqualifyRule,
@@ -12,8 +12,8 @@ from prioscore.server.engine.model import (
     Signal,
     TierMode,
     Tiers,
+    score,
 )
-from prioscore.server.engine.scoring import score
 from prioscore.server.store.database import EntityRecord, Store
 from prioscore.server.store.records import categorical, texts_to_codes
 
