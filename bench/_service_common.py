@@ -78,7 +78,7 @@ def serve(db: str, profiles: str, profile_out: str | None) -> None:
     import logging
 
     from prioscore.server.config import Settings
-    from prioscore.server.handlers import Service
+    from prioscore.server.handlers import build_handlers
     from prioscore.server.profiles import ProfileRegistry
     from prioscore.server.rpc.server import start_server
     from prioscore.server.store import Store
@@ -87,12 +87,12 @@ def serve(db: str, profiles: str, profile_out: str | None) -> None:
     settings = Settings(address="127.0.0.1:0", db=Path(db), profiles=Path(profiles))
 
     async def run() -> None:
-        service = Service(
+        handlers = build_handlers(
             Store(settings.db),
             ProfileRegistry.from_directory(settings.profiles),
             limits=settings.limits,
         )
-        running = await start_server(service, settings, extra_handlers=[_echo_handler()])
+        running = await start_server(handlers, settings, extra_handlers=[_echo_handler()])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -102,7 +102,7 @@ def serve(db: str, profiles: str, profile_out: str | None) -> None:
         print(f"PORT {running.port}", flush=True)
         await stop.wait()
         await running.stop(0.5)
-        service.store.close()
+        handlers.close()
 
     if profile_out:
         import cProfile

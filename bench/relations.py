@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 from _common import figure, info, median
 
-from prioscore.server.handlers import GROUP, IDENTIFY, TRACK, IncomingEvents, Service
+from prioscore.server.clock import Clock
+from prioscore.server.handlers import (
+    GROUP,
+    IDENTIFY,
+    TRACK,
+    IncomingEvents,
+    build_handlers,
+)
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
 
@@ -98,7 +105,10 @@ def ingest_rate(
     for name in profiles:
         shutil.copy(ROOT / "profiles" / f"{name}.toml", directory)
     db = work / f"{directory.name}-{time.monotonic_ns()}.db"
-    service = Service(Store(db), ProfileRegistry.from_directory(directory), clock=lambda: NOW)
+    registry = ProfileRegistry.from_directory(directory)
+    clock = Clock()
+    clock.set(NOW)
+    service = build_handlers(Store(db), registry, clock=clock).service
     service.ingest(setup)
     start = time.perf_counter()
     for a in range(0, len(load), batch):

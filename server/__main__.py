@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
-from prioscore.server.handlers import Service
+from prioscore.server.handlers import Handlers, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.auth import TokensFileError
 from prioscore.server.rpc.server import run_until_signalled
@@ -19,10 +19,10 @@ from prioscore.server.telemetry import TelemetryUnavailableError, configure
 log = logging.getLogger("prioscore.server")
 
 
-def build_service(settings: Settings) -> Service:
-    """Loads the profiles (all or nothing) and opens the store."""
+def build(settings: Settings) -> Handlers:
+    """Loads the profiles (all or nothing), opens the store and builds the handlers."""
     registry = ProfileRegistry.from_directory(settings.profiles)
-    return Service(Store(settings.db), registry, limits=settings.limits)
+    return build_handlers(Store(settings.db), registry, limits=settings.limits)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,18 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"prioscore: {error}", file=sys.stderr)
         return 2
     try:
-        service = build_service(settings)
+        handlers = build(settings)
     except ProfileInvalidError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_until_signalled(service, settings))
+        asyncio.run(run_until_signalled(handlers, settings))
     except (TokensFileError, OSError) as error:  # bad tokens file, unreadable cert, bind
         print(f"prioscore: {error}", file=sys.stderr)
         return 2
     finally:
-        service.store.close()
+        handlers.close()
         telemetry.shutdown()
     return 0
 

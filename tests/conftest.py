@@ -17,8 +17,9 @@ from typing import Any
 import grpc
 import pytest
 
+from prioscore.server.clock import Clock
 from prioscore.server.config import Settings
-from prioscore.server.handlers import Service
+from prioscore.server.handlers import Service, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
@@ -43,6 +44,11 @@ class ServerHandle:
     @property
     def service(self) -> Service:
         return self.running.service
+
+    @property
+    def clock(self) -> Clock:
+        """The server's clock: tests pin or advance it instead of sleeping."""
+        return self.running.handlers.clock
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Runs fn on the server's loop thread (where the service lives) and returns its value."""
@@ -76,10 +82,9 @@ def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
 
         async def boot() -> None:
             try:
-                service = Service(
-                    Store(db), ProfileRegistry.from_directory(profiles_dir), limits=settings.limits
-                )
-                ready.set_result(await start_server(service, settings))
+                registry = ProfileRegistry.from_directory(profiles_dir)
+                handlers = build_handlers(Store(db), registry, limits=settings.limits)
+                ready.set_result(await start_server(handlers, settings))
             except BaseException as error:
                 ready.set_exception(error)
 

@@ -3,8 +3,8 @@ shadows, evaluation), request validation, paging and the watch hub. The rpc and 
 layers only convert and call these.
 """
 
-from prioscore.server.handlers.evaluation import Outcomes, run_backtest, run_calibrate, run_compare
-from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
+from prioscore.server.handlers.evaluation import Outcomes
+from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.requests import (
     GROUP,
     IDENTIFY,
@@ -13,27 +13,25 @@ from prioscore.server.handlers.requests import (
     IncomingEvents,
 )
 from prioscore.server.handlers.service import RankQuery, Service
-from prioscore.server.handlers.shadows import SHADOW_SUFFIX, StagedProfile
+from prioscore.server.handlers.shadows import StagedProfile
 from prioscore.server.handlers.watch import WatchFilter, tier_set
+from prioscore.server.handlers.wiring import Handlers, build_handlers
 
 __all__ = [
     "GROUP",
     "IDENTIFY",
-    "SHADOW_SUFFIX",
     "TRACK",
+    "Handlers",
     "IncomingEntity",
     "IncomingEvents",
     "Outcomes",
+    "ProfileHandlers",
+    "ProfilePage",
+    "ProfileView",
     "RankQuery",
     "Service",
     "StagedProfile",
     "WatchFilter",
-    "decode_token",
-    "encode_token",
-    "fingerprint",
-    "page_size",
-    "run_backtest",
-    "run_calibrate",
-    "run_compare",
+    "build_handlers",
     "tier_set",
 ]

@@ -1,7 +1,8 @@
 """Backtest, Calibrate and CompareProfiles: profiles against outcomes and each other.
 
-Transport-neutral like service.py: functions over a Service's store and registry that
-take domain values and raise domain errors naming the offending field. Features are
+Transport-neutral like the Service: functions over an EvaluationContext (the store, the
+profile catalog, the stored scorer, the limits and the clock) that take domain values
+and raise domain errors naming the offending field. Features are
 point-in-time: every entity's events are loaded whole, and
 calibration.features_as_of_outcomes keeps only those at or before its own cutoff
 (outcome_time - horizon_days), so nothing after the cutoff reaches a report or a fit.
@@ -16,11 +17,12 @@ active profile and under a candidate, read-only, and the two rankings are compar
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from prioscore.server.config import Limits
 from prioscore.server.engine import (
     AttributeColumns,
     BacktestReport,
@@ -37,10 +39,11 @@ from prioscore.server.engine import (
 )
 from prioscore.server.engine import score as score_entities
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.paging import page_size
-from prioscore.server.handlers.service import Service
 from prioscore.server.profiles import load_profile_text, profile_to_toml
-from prioscore.server.scoring import load_events
+from prioscore.server.scoring import StoredScorer, load_events
+from prioscore.server.store import Store
 
 __all__ = [
     "DEFAULT_K",
@@ -49,6 +52,7 @@ __all__ = [
     "BacktestResult",
     "CalibrateResult",
     "CompareResult",
+    "EvaluationContext",
     "Outcomes",
     "Shadow",
     "run_backtest",
@@ -60,6 +64,18 @@ DEFAULT_K = 100
 DEFAULT_L2 = 1.0
 DEFAULT_TIER_MOVES = 100
 MAX_TIER_MOVES = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationContext:
+    """What evaluation reads: stored events and attributes, profiles by name, the stored
+    scorer (CompareProfiles), the request limits and the clock. Read-only."""
+
+    store: Store
+    catalog: ProfileCatalog
+    scorer: StoredScorer
+    limits: Limits
+    clock: Callable[[], float]
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +139,11 @@ class _PointInTime:
     attributes: AttributeColumns
 
 
-def _check_outcomes(service: Service, outcomes: Outcomes, field: str = "outcomes") -> None:
+def _check_outcomes(ctx: EvaluationContext, outcomes: Outcomes, field: str = "outcomes") -> None:
     n = len(outcomes)
     if n == 0:
         raise InvalidArgumentError.of(field, "required: at least one outcome")
-    limit = service.limits.max_rows_per_batch
+    limit = ctx.limits.max_rows_per_batch
     if n > limit:
         raise InvalidArgumentError.of(field, f"{n} outcomes exceed the per-request limit {limit}")
     if np.shape(outcomes.labels) != (n,) or np.shape(outcomes.times) != (n,):
@@ -143,7 +159,7 @@ def _check_outcomes(service: Service, outcomes: Outcomes, field: str = "outcomes
         seen[entity_id] = i
         if not math.isfinite(float(outcomes.times[i])):
             raise InvalidArgumentError.of(f"{field}[{i}].outcome_time", "required")
-    known = service.store.get_entities(list(outcomes.entity_ids))
+    known = ctx.store.get_entities(list(outcomes.entity_ids))
     for i, entity_id in enumerate(outcomes.entity_ids):
         if entity_id not in known:
             raise NotFoundError("entity", entity_id, f"{field}[{i}].entity_id")
@@ -162,20 +178,18 @@ def _check_horizon(horizon_days: float) -> float:
 
 
 def _point_in_time(
-    service: Service, profile: Profile, outcomes: Outcomes, horizon_days: float
+    ctx: EvaluationContext, profile: Profile, outcomes: Outcomes, horizon_days: float
 ) -> _PointInTime:
     ids = list(outcomes.entity_ids)
     needs = profile_inputs(profile)
     # No `until`: each entity has its own cutoff, applied by features_as_of_outcomes.
     # Rollup profiles see their members' events, as when scoring; score signals read
     # their `missing` value (stored scores are current, not point-in-time).
-    events, _ = load_events(service.store, profile, ids, needs, until=None)
+    events, _ = load_events(ctx.store, profile, ids, needs, until=None)
     features = features_as_of_outcomes(
         profile, events, len(ids), np.asarray(outcomes.times, dtype=np.float64), horizon_days
     )
-    attributes = service.store.attributes(
-        ids, needs.categorical_attributes, needs.numeric_attributes
-    )
+    attributes = ctx.store.attributes(ids, needs.categorical_attributes, needs.numeric_attributes)
     return _PointInTime(features, attributes)
 
 
@@ -200,7 +214,7 @@ def _labels(outcomes: Outcomes) -> np.ndarray:
 
 
 def run_backtest(
-    service: Service,
+    ctx: EvaluationContext,
     outcomes: Outcomes,
     *,
     profile_name: str = "",
@@ -218,24 +232,24 @@ def run_backtest(
         # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
         subject = load_profile_text(candidate_toml, "<candidate>")
     elif profile_name:
-        subject = service.get_profile(profile_name, "profile")
+        subject = ctx.catalog.get(profile_name, "profile")
     else:
         raise InvalidArgumentError.of("profile", "required: a profile name or candidate_toml")
     k = _check_k(k)
     horizon_days = _check_horizon(horizon_days)
     baseline: Profile | None = None
     if shadow_profile:
-        baseline = service.get_profile(shadow_profile, "shadow_profile")
+        baseline = ctx.catalog.get(shadow_profile, "shadow_profile")
     elif candidate_toml:
-        baseline = service.profiles.get(subject.name)
-    _check_outcomes(service, outcomes)
+        baseline = ctx.catalog.active(subject.name)
+    _check_outcomes(ctx, outcomes)
 
     y = _labels(outcomes)
-    data = _point_in_time(service, subject, outcomes, horizon_days)
+    data = _point_in_time(ctx, subject, outcomes, horizon_days)
     report = backtest(subject, data.features, data.attributes, y, k)
     shadow = None
     if baseline is not None:
-        base_data = _point_in_time(service, baseline, outcomes, horizon_days)
+        base_data = _point_in_time(ctx, baseline, outcomes, horizon_days)
         score_a, names_a = _ranking(subject, data)
         score_b, names_b = _ranking(baseline, base_data)
         comparison = compare_rankings(score_a, score_b, names_a, names_b, k)
@@ -244,7 +258,7 @@ def run_backtest(
 
 
 def run_calibrate(
-    service: Service,
+    ctx: EvaluationContext,
     outcomes: Outcomes,
     *,
     profile_name: str,
@@ -253,13 +267,13 @@ def run_calibrate(
     k: int = 0,
 ) -> CalibrateResult:
     """Fits the loaded profile's weights to outcomes; the candidate is returned, not loaded."""
-    profile = service.get_profile(profile_name, "profile")
+    profile = ctx.catalog.get(profile_name, "profile")
     if not math.isfinite(l2) or l2 < 0:
         raise InvalidArgumentError.of("l2", "must be a finite number >= 0 (0 means 1.0)")
     l2 = l2 or DEFAULT_L2
     k = _check_k(k)
     horizon_days = _check_horizon(horizon_days)
-    _check_outcomes(service, outcomes)
+    _check_outcomes(ctx, outcomes)
     y = _labels(outcomes)
     positives = int(y.sum())
     if positives == 0 or positives == y.size:
@@ -267,7 +281,7 @@ def run_calibrate(
             "outcomes", "calibration needs both positive and negative labels"
         )
 
-    data = _point_in_time(service, profile, outcomes, horizon_days)
+    data = _point_in_time(ctx, profile, outcomes, horizon_days)
     calibration = calibrate_profile(profile, data.features, y, l2=l2)
     candidate = calibration.candidate
     # The fitted logit intercept on the points scale the candidate's weights use.
@@ -288,16 +302,16 @@ def run_calibrate(
     )
 
 
-def _scored_entities(service: Service, profile: Profile) -> list[str]:
+def _scored_entities(ctx: EvaluationContext, profile: Profile) -> list[str]:
     """Stored entities the profile scores on ingest: its kind, and those of unknown kind."""
-    ids = service.store.entity_ids(kind=profile.entity)
+    ids = ctx.store.entity_ids(kind=profile.entity)
     if profile.entity:
-        ids = sorted(ids + service.store.entity_ids(kind=""))
+        ids = sorted(ids + ctx.store.entity_ids(kind=""))
     return ids
 
 
 def run_compare(
-    service: Service,
+    ctx: EvaluationContext,
     *,
     profile_name: str,
     candidate_toml: str = "",
@@ -314,17 +328,17 @@ def run_compare(
     Read-only: nothing is stored, the candidate is not loaded. `limit`: tier moves
     returned (0 means 100, at most 1000).
     """
-    active = service.get_profile(profile_name, "profile")
+    active = ctx.catalog.get(profile_name, "profile")
     if candidate_toml:
         field = "candidate_toml"
         # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
         candidate = load_profile_text(candidate_toml, "<candidate>")
     elif candidate_profile:
         field = "candidate_profile"
-        candidate = service.get_profile(candidate_profile, field)
+        candidate = ctx.catalog.get(candidate_profile, field)
     elif candidate_shadow:
         field = "candidate_shadow"
-        candidate = service.shadows.require(active.name, field).candidate
+        candidate = ctx.catalog.require_shadow(active.name, field).candidate
     else:
         raise InvalidArgumentError.of(
             "candidate", "required: candidate_toml, candidate_profile or candidate_shadow"
@@ -337,10 +351,10 @@ def run_compare(
     k = _check_k(k)
     limit = page_size(limit, MAX_TIER_MOVES, default=DEFAULT_TIER_MOVES)
 
-    ids = _scored_entities(service, active)
-    now = service.now()
-    a = service.scorer.score(active, ids, now, explain=False).result
-    b = service.scorer.score(candidate, ids, now, explain=False).result
+    ids = _scored_entities(ctx, active)
+    now = ctx.clock()
+    a = ctx.scorer.score(active, ids, now, explain=False).result
+    b = ctx.scorer.score(candidate, ids, now, explain=False).result
     ranked_a, from_tier = _ranked(active, a)
     ranked_b, to_tier = _ranked(candidate, b)
     comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, k)

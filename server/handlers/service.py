@@ -1,4 +1,4 @@
-"""The one handler that holds the logic: profiles + engine + store (MLServer's DataPlane).
+"""Service: scoring and events (MLServer's DataPlane); ProfileHandlers stands beside it.
 
 Transport-neutral: the gRPC servicers only convert messages and call these methods, and
 tests drive it without gRPC. Methods are synchronous and run on the server's event-loop
@@ -8,9 +8,9 @@ work inside each call is vectorised, so calls stay short.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from opentelemetry import metrics, trace
 from prioscore.server.config import Limits
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.handlers.requests import (
     GROUP,
@@ -35,14 +36,13 @@ from prioscore.server.handlers.requests import (
     validate_entities,
     validate_events,
 )
-from prioscore.server.handlers.shadows import PromoteResult, ShadowSet, StagedProfile, StageResult
+from prioscore.server.handlers.shadows import ShadowSet
 from prioscore.server.handlers.watch import (
     TierChangeHub,
     WatchedChange,
     WatchFilter,
     stored_changes,
 )
-from prioscore.server.profiles import ProfileRegistry, ReloadResult
 from prioscore.server.scoring import (
     Scored,
     StoredScorer,
@@ -105,34 +105,38 @@ class Service:
     def __init__(
         self,
         store: Store,
-        registry: ProfileRegistry,
+        catalog: ProfileCatalog,
+        shadows: ShadowSet,
+        scorer: StoredScorer,
+        hub: TierChangeHub,
         *,
-        limits: Limits | None = None,
-        clock: Callable[[], float] = time.time,
+        limits: Limits,
+        clock: Callable[[], float],
     ) -> None:
         self.store = store
-        self.profiles = registry
-        self.limits = limits or Limits()
-        self.hub = TierChangeHub()
+        self.limits = limits
+        self.hub = hub
+        self._catalog = catalog
+        self._shadows = shadows
         self._clock = clock
-        self.scorer = StoredScorer(store)
-        self.shadows = ShadowSet(store, registry, self.scorer)
+        self.scorer = scorer
 
     def now(self) -> float:
         return self._clock()
 
-    # -- profiles ---------------------------------------------------------------------
-
     def get_profile(self, name: str, field: str = "profile") -> Profile:
-        if not name:
-            raise InvalidArgumentError.of(field, "required")
-        profile = self.profiles.get(name) or self.shadows.resolve(name)  # "<name>@shadow"
-        if profile is None:
-            raise NotFoundError("profile", name, field)
-        return profile
+        return self._catalog.get(name, field)
 
-    def reload_profiles(self) -> ReloadResult:
-        return self.profiles.reload()
+    async def watchers_drained(self, published: bool) -> None:
+        """Lets watch streams send what the last batch published (bounded wait)."""
+        if published:
+            await self.hub.drain()
+        else:
+            await asyncio.sleep(0)
+
+    def close_watches(self) -> None:
+        """Ends every watch stream with UNAVAILABLE (shutdown); clients resume elsewhere."""
+        self.hub.close()
 
     # -- ingest -----------------------------------------------------------------------
 
@@ -171,8 +175,7 @@ class Service:
                 self.store.ensure_entities(events.entity_id)
                 touched = sorted(set(events.entity_id).union(left))
                 changes, rescored = self._rescore(touched, now, events.message_id[-1])
-            accounts = self._accounts_of(changes)
-            self.hub.publish(changes, accounts)
+            self.hub.publish_changes(changes, self.store)
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
         _tier_changes.add(len(changes))
@@ -188,7 +191,7 @@ class Service:
             left = self.store.accounts_of(ids)  # accounts before: a member may be leaving
             count = self.store.upsert_entities(records)
             changes, _ = self._rescore(sorted(set(ids).union(left)), now, "")
-        self.hub.publish(changes, self._accounts_of(changes))
+        self.hub.publish_changes(changes, self.store)
         return count
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
@@ -201,7 +204,7 @@ class Service:
             neighbours = self.store.neighbours([entity_id])
             counts = self.store.erase_entity(entity_id)
             changes, _ = self._rescore(neighbours, self._clock(), "")
-        self.hub.publish(changes, self._accounts_of(changes))
+        self.hub.publish_changes(changes, self.store)
         return counts
 
     def _rescore(
@@ -219,7 +222,7 @@ class Service:
         kinds = np.asarray([stored[i][0] if i in stored else "" for i in entity_ids], object)
         changes: list[TierChangeRecord] = []
         rescored: dict[str, list[str]] = {}
-        for profile in self.profiles.all():
+        for profile in self._catalog.all():
             # An entity of unknown kind is scored by every profile; a known kind only by
             # the profiles written for it.
             chosen = [
@@ -233,18 +236,11 @@ class Service:
                 continue
             rows = self.scorer.rows(profile, chosen, now)
             changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
-            self.shadows.rescore(profile.name, chosen, now)
+            self._shadows.rescore(profile.name, chosen, now)
             rescored[profile.name] = chosen
         count = sum(len(ids) for ids in rescored.values())
         _entities_scored.add(count)
         return changes, count
-
-    def _accounts_of(self, changes: list[TierChangeRecord]) -> dict[str, str]:
-        """Account of each changed entity, for watchers' account filter (none: no query)."""
-        if not changes or not self.hub.watcher_count:
-            return {}
-        stored = self.store.entity_columns([c.entity_id for c in changes])
-        return {entity_id: account for entity_id, (_, account) in stored.items()}
 
     # -- scoring ----------------------------------------------------------------------
 
@@ -427,32 +423,3 @@ class Service:
         if after_change_id < 0:
             raise InvalidArgumentError.of("after_change_id", "must be >= 0")
         return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
-
-    # -- shadows ----------------------------------------------------------------------
-    # Candidate versions staged beside their active profile; the logic is handlers/shadows.py.
-    def stage_profile(self, toml: str, filename: str = "") -> StageResult:
-        return self.shadows.stage(toml, filename, self._clock())
-
-    def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
-        """Promotes the shadow, then rescores the profiles that read its scores (and those
-        reading theirs), so no score signal keeps reading the old version's scores."""
-        now = self._clock()
-        result = self.shadows.promote(name, shadow_version, now)
-        changes = list(result.tier_changes)
-        moved = {name}
-        cause = f"promote:{name}@{result.profile.version}"
-        for profile in self.profiles.all():  # dependency order: readers after the read
-            if profile.reads_profiles & moved:
-                for ids in self.scorer.population(profile):
-                    with self.store.transaction():
-                        rows = self.scorer.rows(profile, ids, now)
-                        changes += self.store.write_scores(
-                            profile.name, profile.version, rows, cause
-                        )
-                moved.add(profile.name)
-        self.hub.publish(changes, self._accounts_of(changes))
-        _tier_changes.add(len(changes))
-        return replace(result, tier_changes=changes)
-
-    def delete_shadow_profile(self, name: str) -> StagedProfile | None:
-        return self.shadows.discard(name)

@@ -10,6 +10,7 @@ after_change_id and misses nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,10 @@ from prioscore.server.store import Store, TierChangeRecord
 
 WATCHER_QUEUE_SIZE = 10_000
 REPLAY_PAGE = 500  # stored tier changes read per step when a watch resumes
+# How long an ingest waits, per batch, for watch streams to take the tier changes it
+# published, and how often it looks (bounded: a slow watcher cannot stall ingest).
+DRAIN_SECONDS = 0.005
+DRAIN_POLL_SECONDS = 0.0002
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,22 @@ class TierChangeHub:
     def backlog(self) -> int:
         """Changes queued for watch streams and not yet taken by them."""
         return sum(w.queue.qsize() for w in self._watchers)
+
+    def publish_changes(self, changes: list[TierChangeRecord], store: Store) -> None:
+        """publish() with each changed entity's account read from the store (only when
+        someone watches: the account filter needs it, nothing else does)."""
+        if not changes or not self._watchers:
+            return
+        stored = store.entity_columns([c.entity_id for c in changes])
+        self.publish(changes, {entity: account for entity, (_, account) in stored.items()})
+
+    async def drain(self) -> None:
+        """Yields to the watch streams until they took what was published, for at most
+        DRAIN_SECONDS, so a batch's changes go out before the next batch runs."""
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.backlog and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
 
     def publish(self, changes: Iterable[TierChangeRecord], accounts: dict[str, str]) -> None:
         """Queues each change for the watchers whose filter it passes.

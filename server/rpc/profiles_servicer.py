@@ -11,19 +11,7 @@ import numpy as np
 
 from prioscore.server.engine import DISQUALIFIED, BacktestReport, Profile
 from prioscore.server.errors import ProfileIssue
-from prioscore.server.handlers import (
-    SHADOW_SUFFIX,
-    Outcomes,
-    Service,
-    StagedProfile,
-    decode_token,
-    encode_token,
-    fingerprint,
-    page_size,
-    run_backtest,
-    run_calibrate,
-    run_compare,
-)
+from prioscore.server.handlers import Outcomes, ProfileHandlers, StagedProfile
 from prioscore.server.profiles import profile_digest, profile_to_toml
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc as pb_grpc
@@ -129,42 +117,32 @@ def report_message(profile: Profile, report: BacktestReport) -> pb.BacktestRepor
 
 
 class ProfileServicer(pb_grpc.ProfileServiceServicer):
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, handlers: ProfileHandlers) -> None:
+        self.handlers = handlers
 
     async def ListProfiles(
         self, request: pb.ListProfilesRequest, context: Context
     ) -> pb.ListProfilesResponse:
-        profiles = sorted(self.service.profiles.all(), key=lambda p: p.name)
-        size = page_size(request.page_size, self.service.limits.max_page_size, default=100)
-        query = fingerprint("profiles")
-        position = decode_token(request.page_token, query)
-        after = str(position[0]) if position else ""
-        remaining = [p for p in profiles if p.name > after]
-        page, more = remaining[:size], len(remaining) > size
-        shadows = self.service.shadows
+        page = self.handlers.list_profiles(request.page_size, request.page_token)
         return pb.ListProfilesResponse(
-            profiles=[summary(p, shadows.get(p.name)) for p in page],
-            next_page_token=encode_token(query, [page[-1].name]) if more else "",
+            profiles=[summary(p, staged) for p, staged in page.profiles],
+            next_page_token=page.next_page_token,
         )
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
     ) -> pb.GetProfileResponse:
-        profile = self.service.get_profile(request.name, "name")
-        staged = self.service.shadows.get(profile.name.removesuffix(SHADOW_SUFFIX))
-        if staged is not None and profile is staged.scoring:  # "<name>@shadow" itself
-            response = detail(staged.candidate, toml=staged.toml)
-            response.profile.name = staged.key
+        view = self.handlers.get_profile(request.name)
+        if view.toml is not None:  # "<name>@shadow" itself
+            response = detail(view.profile, toml=view.toml)
+            response.profile.name = view.name
             return response
-        return detail(profile, shadow=staged)
+        return detail(view.profile, shadow=view.shadow)
 
     async def ValidateProfile(
         self, request: pb.ValidateProfileRequest, context: Context
     ) -> pb.ValidateProfileResponse:
-        profile, issues = self.service.profiles.validate(
-            request.toml, request.filename or "<request>"
-        )
+        profile, issues = self.handlers.validate_profile(request.toml, request.filename)
         return pb.ValidateProfileResponse(
             valid=profile is not None,
             issues=[issue(i) for i in issues],
@@ -174,15 +152,14 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def ReloadProfiles(
         self, request: pb.ReloadProfilesRequest, context: Context
     ) -> pb.ReloadProfilesResponse:
-        result = self.service.reload_profiles()
+        result = self.handlers.reload_profiles()
         return pb.ReloadProfilesResponse(
             loaded=result.loaded, issues=[issue(i) for i in result.issues], applied=result.ok
         )
 
     async def Backtest(self, request: pb.BacktestRequest, context: Context) -> pb.BacktestResponse:
         subject = request.WhichOneof("subject")
-        result = run_backtest(
-            self.service,
+        result = self.handlers.backtest(
             outcomes_of(request.outcomes),
             profile_name=request.profile if subject == "profile" else "",
             candidate_toml=request.candidate_toml if subject == "candidate_toml" else "",
@@ -206,8 +183,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def Calibrate(
         self, request: pb.CalibrateRequest, context: Context
     ) -> pb.CalibrateResponse:
-        result = run_calibrate(
-            self.service,
+        result = self.handlers.calibrate(
             outcomes_of(request.outcomes),
             profile_name=request.profile,
             l2=request.l2,
@@ -234,8 +210,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         self, request: pb.CompareProfilesRequest, context: Context
     ) -> pb.CompareProfilesResponse:
         which = request.WhichOneof("candidate")
-        result = run_compare(
-            self.service,
+        result = self.handlers.compare(
             profile_name=request.profile,
             candidate_toml=request.candidate_toml if which == "candidate_toml" else "",
             candidate_profile=request.candidate_profile if which == "candidate_profile" else "",
@@ -260,7 +235,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def StageProfile(
         self, request: pb.StageProfileRequest, context: Context
     ) -> pb.StageProfileResponse:
-        result = self.service.stage_profile(request.toml, request.filename)
+        result = self.handlers.stage_profile(request.toml, request.filename)
         return pb.StageProfileResponse(
             shadow=summary(result.staged.candidate), entities_scored=result.entities_scored
         )
@@ -268,7 +243,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def PromoteProfile(
         self, request: pb.PromoteProfileRequest, context: Context
     ) -> pb.PromoteProfileResponse:
-        result = self.service.promote_profile(request.name, request.shadow_version)
+        result = self.handlers.promote_profile(request.name, request.shadow_version)
         return pb.PromoteProfileResponse(
             profile=summary(result.profile),
             previous_version=result.previous.version,
@@ -279,11 +254,11 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def DeleteShadowProfile(
         self, request: pb.DeleteShadowProfileRequest, context: Context
     ) -> pb.DeleteShadowProfileResponse:
-        dropped = self.service.delete_shadow_profile(request.name)
+        dropped = self.handlers.delete_shadow_profile(request.name)
         return pb.DeleteShadowProfileResponse(
             deleted=dropped is not None, shadow_version=dropped.version if dropped else 0
         )
 
 
-def add_to_server(server: grpc.aio.Server, service: Service) -> None:
-    pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(service), server)
+def add_to_server(server: grpc.aio.Server, handlers: ProfileHandlers) -> None:
+    pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(handlers), server)

@@ -18,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers import Service
+from prioscore.server.handlers import Handlers, Service
 from prioscore.server.rpc.auth import build_auth_interceptor, server_credentials
 from prioscore.server.rpc.interceptor import ErrorTranslationInterceptor
 from prioscore.server.rpc.servicers import SERVICE_NAMES, add_servicers
@@ -33,7 +33,11 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped in grpcio)
-    service: Service
+    handlers: Handlers
+
+    @property
+    def service(self) -> Service:
+        return self.handlers.service
 
     @property
     def target(self) -> str:
@@ -42,12 +46,12 @@ class RunningServer:
     async def stop(self, grace: float | None = 5.0) -> None:
         """Stops accepting calls, lets in-flight ones finish within `grace`, then ends."""
         await self.health.enter_graceful_shutdown()
-        self.service.hub.close()
+        self.handlers.service.close_watches()
         await self.server.stop(grace)
 
 
 async def start_server(
-    service: Service,
+    handlers: Handlers,
     settings: Settings,
     *,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
@@ -68,7 +72,7 @@ async def start_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(interceptors=interceptors, options=options)
-    add_servicers(server, service, settings)
+    add_servicers(server, handlers, settings)
     if extra_handlers:  # e.g. the benchmark's echo method, served by the same stack
         server.add_generic_rpc_handlers(tuple(extra_handlers))
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -86,12 +90,12 @@ async def start_server(
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("prioscore serving on %s (port %d)", settings.address, port)
-    return RunningServer(server, port, health_servicer, service)
+    return RunningServer(server, port, health_servicer, handlers)
 
 
-async def run_until_signalled(service: Service, settings: Settings) -> None:
+async def run_until_signalled(handlers: Handlers, settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then drains for settings.grace_seconds."""
-    running = await start_server(service, settings)
+    running = await start_server(handlers, settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

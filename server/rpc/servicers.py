@@ -6,8 +6,6 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +14,7 @@ from opentelemetry import trace
 
 from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
-from prioscore.server.handlers import RankQuery, Service, WatchFilter, tier_set
+from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
@@ -47,12 +45,6 @@ def _annotate(profile: str, batch: int) -> None:
     span = trace.get_current_span()
     span.set_attribute("prioscore.profile", profile)
     span.set_attribute("prioscore.batch_size", batch)
-
-
-# How long IngestEvents waits, per stream message, for watch streams to take the tier
-# changes it published, and how often it looks.
-_WATCH_DRAIN_SECONDS = 0.005
-_WATCH_DRAIN_POLL_SECONDS = 0.0002
 
 
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
@@ -207,14 +199,8 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
-            # Each message is one synchronous transaction on the loop thread: let watch
-            # streams send the changes it published before the next message's batch runs
-            # (bounded, so a slow watcher cannot stall ingest; it is cut off when overrun).
-            await asyncio.sleep(0)
-            if result.tier_changes:
-                deadline = time.monotonic() + _WATCH_DRAIN_SECONDS
-                while self.service.hub.backlog and time.monotonic() < deadline:
-                    await asyncio.sleep(_WATCH_DRAIN_POLL_SECONDS)
+            # Let watch streams send this batch's changes before the next batch runs.
+            await self.service.watchers_drained(bool(result.tier_changes))
         return events_pb.IngestEventsResponse(
             accepted=accepted,
             duplicates=duplicates,
@@ -240,7 +226,8 @@ class EventServicer(events_grpc.EventServiceServicer):
         )
 
 
-def add_servicers(server: grpc.aio.Server, service: Service, settings: Settings) -> None:
+def add_servicers(server: grpc.aio.Server, handlers: Handlers, settings: Settings) -> None:
+    service = handlers.service
     scoring_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(service, settings), server)
     events_grpc.add_EventServiceServicer_to_server(EventServicer(service, settings), server)
-    profiles_servicer.add_to_server(server, service)
+    profiles_servicer.add_to_server(server, handlers.profiles)

@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers import Service
+from prioscore.server.handlers import build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import start_server
 from prioscore.server.store import Store
@@ -111,15 +111,15 @@ async def main() -> dict[str, Any]:
         settings = Settings(
             address="127.0.0.1:0", db=Path(tmp) / "t.db", profiles=PROFILES, tokens_file=tokens
         )
-        service = Service(Store(settings.db), ProfileRegistry.from_directory(PROFILES))
-        running = await start_server(service, settings)
+        handlers = build_handlers(Store(settings.db), ProfileRegistry.from_directory(PROFILES))
+        running = await start_server(handlers, settings)
         try:
-            lead = service.profiles.get("lead_qualification")
+            lead = handlers.registry.get("lead_qualification")
             assert lead is not None
             calls = await exercise(running.target, len(lead.signals))
         finally:
             await running.stop(grace=1.0)
-            service.store.close()
+            handlers.close()
     metrics: dict[str, list[dict[str, Any]]] = {}
     data = reader.get_metrics_data()
     for resource in data.resource_metrics if data else []:

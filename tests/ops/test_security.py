@@ -319,7 +319,7 @@ def test_too_many_events_in_one_message_names_the_field(start_grpc_server: Start
 
 def test_too_many_stream_messages_is_resource_exhausted(start_grpc_server: Start) -> None:
     handle = start_grpc_server(max_stream_messages=3)
-    lead = handle.service.profiles.get("lead_qualification")
+    lead = handle.running.handlers.registry.get("lead_qualification")
     assert lead is not None
     columns = len(lead.signals)
     matrix = types_pb2.Matrix(

@@ -109,7 +109,7 @@ def contribution(score: types_pb2.Score, name: str) -> types_pb2.Contribution:
 @pytest.fixture(autouse=True)
 def frozen_clock(grpc_server: ServerHandle) -> None:
     """Events are stamped near 1.9e9 s; score as of then so decay is deterministic."""
-    grpc_server.service._clock = lambda: 1_900_000_000.0
+    grpc_server.clock.set(1_900_000_000.0)
 
 
 def test_account_rolls_up_its_contacts(api: Api) -> None:
@@ -316,7 +316,7 @@ def test_promoting_a_read_profile_rescores_its_readers(
     directory = tmp_path / "profiles"
     shutil.copytree(PROFILES, directory)
     handle = start_grpc_server(directory)
-    handle.service._clock = lambda: 1_900_000_000.0
+    handle.clock.set(1_900_000_000.0)
     api = Api(handle)
     api.ingest(
         *member("t1", "ticket", "acme", impact="moderate"),

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from prioscore.server.config import Settings
-from prioscore.server.handlers import Service
+from prioscore.server.handlers import build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
@@ -298,9 +298,9 @@ class Restarts:
 
         async def boot() -> RunningServer:
             registry = ProfileRegistry.from_directory(handle.profiles_dir)
-            service = Service(Store(handle.db), registry)
+            handlers = build_handlers(Store(handle.db), registry)
             settings = Settings(address="127.0.0.1:0", db=handle.db, profiles=handle.profiles_dir)
-            return await start_server(service, settings)
+            return await start_server(handlers, settings)
 
         running = asyncio.run_coroutine_threadsafe(boot(), handle.loop).result(30)
         self.running.append(running)
