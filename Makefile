@@ -8,7 +8,7 @@ DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
 BUF := .tools/buf/node_modules/.bin/buf
 
-.PHONY: venv serve test proto lint format bench clean
+.PHONY: venv serve test proto check lint format bench clean
 
 venv: $(STAMP)
 
@@ -30,8 +30,9 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos \
 		--pyi_out=protos $(PROTO_SRC)
 
+# The gate CI runs beside the tests: ruff check, ruff format --check, mypy and buf lint.
 # mypy cannot follow the editable-install path mapping, so it reads a symlinked tree.
-lint: $(STAMP)
+check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	@mkdir -p .mypy_src/prioscore
@@ -45,6 +46,8 @@ lint: $(STAMP)
 		[ -x $(BUF) ] || npm install --silent --prefix .tools/buf @bufbuild/buf; \
 		$(BUF) lint protos && $(BUF) format --diff --exit-code protos; \
 	else echo "npm not found: buf lint skipped"; fi
+
+lint: check
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
