@@ -119,7 +119,9 @@ class Selection:
 _NO_EMPTY = np.zeros(0, dtype=bool)  # sentinel: Selection.empty computed, nobody empty
 
 
-def as_of_per_event(as_of: float | np.ndarray, events: EventColumns, n_entities: int):
+def as_of_per_event(
+    as_of: float | np.ndarray, events: EventColumns, n_entities: int
+) -> float | np.ndarray:
     """Scalar as_of stays scalar (no 10M gather); an array is gathered per event."""
     if np.ndim(as_of) == 0:
         return float(as_of)  # type: ignore[arg-type]
