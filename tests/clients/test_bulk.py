@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prioscore.clients import AsyncPrioscoreClient, InvalidArgumentError, PrioscoreClient
-from prioscore.clients.batchrun import SignalTable
+from prioscore.clients.cli.batchrun import SignalTable
 from tests.conftest import ServerHandle
 
 PROFILE = "lead_qualification"

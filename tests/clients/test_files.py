@@ -13,11 +13,11 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.clients import events
-from prioscore.clients.batchio import open_features, read_chunks
-from prioscore.clients.eventfile import check_events, read_events
+from prioscore.clients.cli.batchio import open_features, read_chunks
+from prioscore.clients.cli.eventfile import check_events, read_events
+from prioscore.clients.cli.output import table
+from prioscore.clients.cli.report import risky_tiers, trend_of
 from prioscore.clients.inputerrors import InputFileError
-from prioscore.clients.output import table
-from prioscore.clients.report import risky_tiers, trend_of
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 

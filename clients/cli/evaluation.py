@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from prioscore.clients import evaluation
-from prioscore.clients.cli_common import client
-from prioscore.clients.output import emit, output_options
+from prioscore.clients.cli.common import client
+from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import profile_service_pb2 as profiles_pb
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

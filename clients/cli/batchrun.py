@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from prioscore.clients.batchio import Chunk, file_format, open_features, read_chunks
+from prioscore.clients.cli.batchio import Chunk, file_format, open_features, read_chunks
 from prioscore.clients.inputerrors import InputFileError, Problem
 from prioscore.clients.models import MatrixScores
 from prioscore.clients.sync import PrioscoreClient
