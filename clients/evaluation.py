@@ -1,23 +1,16 @@
-"""Backtest, Calibrate and CompareProfiles calls, and the outcomes CSV they read.
+"""The outcomes CSV that backtest and calibrate read (entity_id,label,outcome_time).
 
-Functions over the existing clients (kept apart so client.py and sync.py stay small):
-`abacktest` / `acalibrate` / `acompare` take an AsyncPrioscoreClient, `backtest` /
-`calibrate` / `compare` a PrioscoreClient. All three RPCs are read-only, so they carry
-the client's retry policy.
-`read_outcomes` checks a whole CSV (entity_id,label,outcome_time) before anything is sent.
+`read_outcomes` checks the whole file before anything is sent. The RPCs themselves are
+client methods (AsyncPrioscoreClient.backtest / calibrate / compare).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
 from pathlib import Path
 
-from prioscore.clients.client import AsyncPrioscoreClient
 from prioscore.clients.events import timestamp
 from prioscore.clients.inputerrors import MAX_PROBLEMS, InputFileError, Problem
-from prioscore.clients.sync import PrioscoreClient
-from prioscore.v1 import profile_service_pb2 as profiles_pb
 from prioscore.v1 import types_pb2
 
 OUTCOME_COLUMNS = ("entity_id", "label", "outcome_time")
@@ -87,81 +80,3 @@ def _outcome(
     if len(problems) > before or when is None:
         return None
     return types_pb2.Outcome(entity_id=entity_id, label=label, outcome_time=when)
-
-
-async def abacktest(
-    client: AsyncPrioscoreClient,
-    outcomes: Sequence[types_pb2.Outcome],
-    *,
-    profile: str = "",
-    candidate_toml: str = "",
-    k: int = 0,
-    horizon_days: float = 0.0,
-    shadow_profile: str = "",
-) -> profiles_pb.BacktestResponse:
-    """Backtest a loaded profile (by name) or candidate TOML against known outcomes."""
-    request = profiles_pb.BacktestRequest(
-        outcomes=outcomes, k=k, horizon_days=horizon_days, shadow_profile=shadow_profile
-    )
-    if candidate_toml:
-        request.candidate_toml = candidate_toml
-    else:
-        request.profile = profile
-    return await client._unary("Backtest", client._profiles.Backtest, request)
-
-
-async def acalibrate(
-    client: AsyncPrioscoreClient,
-    profile: str,
-    outcomes: Sequence[types_pb2.Outcome],
-    *,
-    l2: float = 0.0,
-    horizon_days: float = 0.0,
-    k: int = 0,
-) -> profiles_pb.CalibrateResponse:
-    """Fit a loaded profile's weights to outcomes; returns the (unloaded) candidate."""
-    request = profiles_pb.CalibrateRequest(
-        profile=profile, outcomes=outcomes, l2=l2, horizon_days=horizon_days, k=k
-    )
-    return await client._unary("Calibrate", client._profiles.Calibrate, request)
-
-
-async def acompare(
-    client: AsyncPrioscoreClient,
-    profile: str,
-    *,
-    candidate_toml: str = "",
-    candidate_profile: str = "",
-    candidate_shadow: bool = False,
-    k: int = 0,
-    page_size: int = 0,
-) -> profiles_pb.CompareProfilesResponse:
-    """Shadow-compare a loaded profile with a candidate (TOML, another loaded profile or
-    the shadow staged for it) over the stored entities, as of now; the largest tier
-    moves come first."""
-    request = profiles_pb.CompareProfilesRequest(profile=profile, k=k, page_size=page_size)
-    if candidate_toml:
-        request.candidate_toml = candidate_toml
-    elif candidate_shadow:
-        request.candidate_shadow = True
-    else:
-        request.candidate_profile = candidate_profile
-    return await client._unary("CompareProfiles", client._profiles.CompareProfiles, request)
-
-
-def backtest(
-    client: PrioscoreClient, outcomes: Sequence[types_pb2.Outcome], **options: object
-) -> profiles_pb.BacktestResponse:
-    return client._run(abacktest(client.aio, outcomes, **options))  # type: ignore[arg-type]
-
-
-def calibrate(
-    client: PrioscoreClient, profile: str, outcomes: Sequence[types_pb2.Outcome], **options: object
-) -> profiles_pb.CalibrateResponse:
-    return client._run(acalibrate(client.aio, profile, outcomes, **options))  # type: ignore[arg-type]
-
-
-def compare(
-    client: PrioscoreClient, profile: str, **options: object
-) -> profiles_pb.CompareProfilesResponse:
-    return client._run(acompare(client.aio, profile, **options))  # type: ignore[arg-type]

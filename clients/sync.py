@@ -168,6 +168,63 @@ class PrioscoreClient:
     def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
         return self._run(self.aio.delete_shadow_profile(name))
 
+    # -- evaluation -------------------------------------------------------------------
+
+    def backtest(
+        self,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        profile: str = "",
+        candidate_toml: str = "",
+        k: int = 0,
+        horizon_days: float = 0.0,
+        shadow_profile: str = "",
+    ) -> profiles_pb.BacktestResponse:
+        return self._run(
+            self.aio.backtest(
+                outcomes,
+                profile=profile,
+                candidate_toml=candidate_toml,
+                k=k,
+                horizon_days=horizon_days,
+                shadow_profile=shadow_profile,
+            )
+        )
+
+    def calibrate(
+        self,
+        profile: str,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        l2: float = 0.0,
+        horizon_days: float = 0.0,
+        k: int = 0,
+    ) -> profiles_pb.CalibrateResponse:
+        return self._run(
+            self.aio.calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
+        )
+
+    def compare(
+        self,
+        profile: str,
+        *,
+        candidate_toml: str = "",
+        candidate_profile: str = "",
+        candidate_shadow: bool = False,
+        k: int = 0,
+        page_size: int = 0,
+    ) -> profiles_pb.CompareProfilesResponse:
+        return self._run(
+            self.aio.compare(
+                profile,
+                candidate_toml=candidate_toml,
+                candidate_profile=candidate_profile,
+                candidate_shadow=candidate_shadow,
+                k=k,
+                page_size=page_size,
+            )
+        )
+
     # -- scoring ----------------------------------------------------------------------
 
     def score_entities(

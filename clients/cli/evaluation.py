@@ -80,8 +80,7 @@ def backtest(
     """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only)."""
     outcomes = evaluation.read_outcomes(outcomes_csv)
     candidate_toml = candidate.read_text(encoding="utf-8") if candidate else ""
-    response = evaluation.backtest(
-        client(),
+    response = client().backtest(
         outcomes,
         profile=profile,
         candidate_toml=candidate_toml,
@@ -135,9 +134,7 @@ def calibrate(
 ) -> None:
     """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only)."""
     outcomes = evaluation.read_outcomes(outcomes_csv)
-    response = evaluation.calibrate(
-        client(), profile, outcomes, l2=l2, horizon_days=horizon_days, k=k
-    )
+    response = client().calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
     if out is not None:
         out.write_text(response.candidate_toml, encoding="utf-8")
     weights = [
@@ -214,8 +211,7 @@ def compare(
     """
     if (candidate is not None) + (other is not None) + shadow != 1:
         raise click.UsageError("give exactly one of --candidate FILE, --with NAME or --shadow")
-    response = evaluation.compare(
-        client(),
+    response = client().compare(
         profile,
         candidate_toml=candidate.read_text(encoding="utf-8") if candidate else "",
         candidate_profile=other or "",
