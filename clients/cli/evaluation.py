@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from prioscore.clients import evaluation
 from prioscore.clients.cli.common import client
+from prioscore.clients.cli.outcomes import read_outcomes
 from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import profile_service_pb2 as profiles_pb
 
@@ -78,7 +78,7 @@ def backtest(
     fmt: str,
 ) -> None:
     """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only)."""
-    outcomes = evaluation.read_outcomes(outcomes_csv)
+    outcomes = read_outcomes(outcomes_csv)
     candidate_toml = candidate.read_text(encoding="utf-8") if candidate else ""
     response = client().backtest(
         outcomes,
@@ -133,7 +133,7 @@ def calibrate(
     fmt: str,
 ) -> None:
     """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only)."""
-    outcomes = evaluation.read_outcomes(outcomes_csv)
+    outcomes = read_outcomes(outcomes_csv)
     response = client().calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
     if out is not None:
         out.write_text(response.candidate_toml, encoding="utf-8")

@@ -15,9 +15,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from prioscore.clients import events
 from prioscore.clients.cli.batchio import open_features, read_chunks
 from prioscore.clients.cli.eventfile import check_events, read_events
+from prioscore.clients.cli.inputerrors import InputFileError
 from prioscore.clients.cli.output import table
 from prioscore.clients.cli.report import risky_tiers, trend_of
-from prioscore.clients.inputerrors import InputFileError
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from prioscore.clients.cli.inputerrors import MAX_PROBLEMS, InputFileError, Problem
 from prioscore.clients.events import timestamp
-from prioscore.clients.inputerrors import MAX_PROBLEMS, InputFileError, Problem
 from prioscore.v1 import types_pb2
 
 OUTCOME_COLUMNS = ("entity_id", "label", "outcome_time")
