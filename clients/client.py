@@ -316,13 +316,32 @@ class AsyncPrioscoreClient(BulkScoring):
         return Page(list(response.scores), response.next_page_token, response.total_size)
 
     async def rank(
-        self, profile: str, *, limit: int | None = None, page_size: int = 200, **filters: Any
+        self,
+        profile: str,
+        *,
+        limit: int | None = None,
+        page_size: int = 200,
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+        top_reasons: int = 3,
     ) -> AsyncIterator[types_pb2.Score]:
-        """Stored scores highest first across pages, stopping after `limit` (None: all)."""
+        """Stored scores highest first across pages, stopping after `limit` (None: all);
+        the filters are rank_page's."""
         token, seen = "", 0
         while limit is None or seen < limit:
             size = page_size if limit is None else min(page_size, limit - seen)
-            page = await self.rank_page(profile, page_size=size, page_token=token, **filters)
+            page = await self.rank_page(
+                profile,
+                page_size=size,
+                page_token=token,
+                tiers=tiers,
+                account_id=account_id,
+                min_score=min_score,
+                include_disqualified=include_disqualified,
+                top_reasons=top_reasons,
+            )
             for score in page.items:
                 yield score
             seen += len(page.items)
