@@ -1,8 +1,8 @@
 """`prioscore`: the command-line client (console script, or python -m prioscore.clients.cli).
 
 This module only declares the group and its connection options and attaches the
-commands, which live one concern per module (cli_*.py). Later commands (backtest,
-calibrate) attach the same way: `main.add_command(...)`.
+commands, which live one concern per module beside it (scores.py, events.py, ...).
+A new command attaches the same way: `main.add_command(...)`.
 """
 
 from __future__ import annotations
@@ -94,7 +94,3 @@ main.add_command(profiles)
 main.add_command(backtest)
 main.add_command(calibrate)
 main.add_command(compare)
-
-
-if __name__ == "__main__":
-    main()
