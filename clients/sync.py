@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from prioscore.clients.channel import DEFAULT_TARGET, ChannelConfig
+from prioscore.clients.channel import DEFAULT_TARGET
 from prioscore.clients.client import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, AsyncPrioscoreClient
 from prioscore.clients.ingesting import Progress
 from prioscore.clients.models import EraseResult, IngestSummary, MatrixScores, Page
@@ -69,20 +69,23 @@ class PrioscoreClient:
         )
         self._thread.start()
         self._closed = False
+        self._channel: grpc.aio.Channel | None = None
 
         async def build() -> AsyncPrioscoreClient:
-            channel = channel_factory() if channel_factory else None
-            client = AsyncPrioscoreClient(
+            # A handed-in channel is not the async client's to close, so this wrapper
+            # closes it; without a factory the async client opens and owns its own.
+            self._channel = channel_factory() if channel_factory else None
+            return AsyncPrioscoreClient(
                 target,
-                channel=channel or ChannelConfig(target, credentials, tuple(options)).open(),
+                channel=self._channel,
+                credentials=credentials,
                 token=token,
                 metadata=metadata,
                 timeout=timeout,
                 stream_timeout=stream_timeout,
                 retry=retry,
+                options=options,
             )
-            client._owns_channel = True  # we opened (or were handed) it for this client
-            return client
 
         self.aio = self._run(build())
 
@@ -135,6 +138,8 @@ class PrioscoreClient:
         if self._closed:
             return
         self._run(self.aio.close())
+        if self._channel is not None:
+            self._run(self._channel.close(None))
         self._run(_drain())
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)

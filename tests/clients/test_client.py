@@ -198,6 +198,20 @@ def test_async_client_on_an_injected_channel(grpc_server: ServerHandle) -> None:
     assert "churn_risk" in names and accepted == 5
 
 
+def test_sync_client_on_a_channel_factory_closes_that_channel(grpc_server: ServerHandle) -> None:
+    made: list[grpc.aio.Channel] = []
+
+    def factory() -> grpc.aio.Channel:
+        made.append(grpc.aio.insecure_channel(grpc_server.target))
+        return made[-1]
+
+    with PrioscoreClient(channel_factory=factory, timeout=10) as api:
+        assert "churn_risk" in [p.name for p in api.list_profiles()]
+        assert api.aio.channel is made[0]
+    # the channel was closed on the client's loop before it stopped: it is unusable now
+    assert made[0].get_state() == grpc.ChannelConnectivity.SHUTDOWN
+
+
 async def _async_events(items: list[types_pb2.Event]):  # type: ignore[no-untyped-def]
     for item in items:
         yield item
