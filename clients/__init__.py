@@ -1,4 +1,4 @@
-"""prioscore client library and CLI; talks to the server only through the generated stubs.
+"""prioscore client library: talks to the server only through the generated stubs.
 
     from prioscore.clients import PrioscoreClient, events
 
@@ -9,6 +9,9 @@
         scores, tiers, tier_names, disqualified = client.score_matrix("churn_risk", matrix)
 
 AsyncPrioscoreClient is the same API over grpc.aio (the core the sync client wraps).
+Event builders are in prioscore.clients.events. The `prioscore` command
+(prioscore.clients.cli) is built on this library; the library never imports it, so
+using it pulls in neither click nor pyarrow.
 """
 
 from prioscore.clients.client import AsyncPrioscoreClient

@@ -154,6 +154,71 @@ class AsyncPrioscoreClient(BulkScoring):
         request = profiles_pb.DeleteShadowProfileRequest(name=name)
         return await self._unary("DeleteShadowProfile", self._profiles.DeleteShadowProfile, request)
 
+    # -- evaluation ---------------------------------------------------------------------
+    # Backtest, Calibrate and CompareProfiles are read-only by contract (nothing is stored
+    # or loaded), so they carry the retry policy like the other reads.
+
+    async def backtest(
+        self,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        profile: str = "",
+        candidate_toml: str = "",
+        k: int = 0,
+        horizon_days: float = 0.0,
+        shadow_profile: str = "",
+    ) -> profiles_pb.BacktestResponse:
+        """How well a loaded profile (by name) or candidate TOML ranked known outcomes.
+
+        `candidate_toml`, when given, is backtested instead of `profile`;
+        `shadow_profile` adds a comparison of the ranking with that loaded profile.
+        """
+        request = profiles_pb.BacktestRequest(
+            outcomes=outcomes, k=k, horizon_days=horizon_days, shadow_profile=shadow_profile
+        )
+        if candidate_toml:
+            request.candidate_toml = candidate_toml
+        else:
+            request.profile = profile
+        return await self._unary("Backtest", self._profiles.Backtest, request)
+
+    async def calibrate(
+        self,
+        profile: str,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        l2: float = 0.0,
+        horizon_days: float = 0.0,
+        k: int = 0,
+    ) -> profiles_pb.CalibrateResponse:
+        """Fits a loaded profile's weights to outcomes; the candidate comes back unloaded."""
+        request = profiles_pb.CalibrateRequest(
+            profile=profile, outcomes=outcomes, l2=l2, horizon_days=horizon_days, k=k
+        )
+        return await self._unary("Calibrate", self._profiles.Calibrate, request)
+
+    async def compare(
+        self,
+        profile: str,
+        *,
+        candidate_toml: str = "",
+        candidate_profile: str = "",
+        candidate_shadow: bool = False,
+        k: int = 0,
+        page_size: int = 0,
+    ) -> profiles_pb.CompareProfilesResponse:
+        """Shadow-compares a loaded profile with a candidate over the stored entities, as
+        of now: candidate TOML, another loaded profile, or (`candidate_shadow`) the shadow
+        staged for it. The largest tier moves come first."""
+        request = profiles_pb.CompareProfilesRequest(profile=profile, k=k, page_size=page_size)
+        if candidate_toml:
+            request.candidate_toml = candidate_toml
+        elif candidate_shadow:
+            request.candidate_shadow = True
+        else:
+            request.candidate_profile = candidate_profile
+        return await self._unary("CompareProfiles", self._profiles.CompareProfiles, request)
+
     # -- scoring ------------------------------------------------------------------------
 
     async def score_entities(
@@ -251,13 +316,32 @@ class AsyncPrioscoreClient(BulkScoring):
         return Page(list(response.scores), response.next_page_token, response.total_size)
 
     async def rank(
-        self, profile: str, *, limit: int | None = None, page_size: int = 200, **filters: Any
+        self,
+        profile: str,
+        *,
+        limit: int | None = None,
+        page_size: int = 200,
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+        top_reasons: int = 3,
     ) -> AsyncIterator[types_pb2.Score]:
-        """Stored scores highest first across pages, stopping after `limit` (None: all)."""
+        """Stored scores highest first across pages, stopping after `limit` (None: all);
+        the filters are rank_page's."""
         token, seen = "", 0
         while limit is None or seen < limit:
             size = page_size if limit is None else min(page_size, limit - seen)
-            page = await self.rank_page(profile, page_size=size, page_token=token, **filters)
+            page = await self.rank_page(
+                profile,
+                page_size=size,
+                page_token=token,
+                tiers=tiers,
+                account_id=account_id,
+                min_score=min_score,
+                include_disqualified=include_disqualified,
+                top_reasons=top_reasons,
+            )
             for score in page.items:
                 yield score
             seen += len(page.items)

@@ -99,8 +99,6 @@ class BulkScoring:
         ]
         return MatrixScores.concatenate(parts)
 
-    # -- events -------------------------------------------------------------------------
-
 
 async def _async_of(items: Iterable[T]) -> AsyncIterator[T]:
     """In-memory items (cheap numpy views) need no worker thread."""

@@ -25,7 +25,6 @@ KINDS = {
     "identify": types_pb2.EVENT_KIND_IDENTIFY,
     "group": types_pb2.EVENT_KIND_GROUP,
 }
-KIND_NAMES = {code: name for name, code in KINDS.items()}
 # Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 MILLISECONDS_ABOVE = 1e11
 

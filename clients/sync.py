@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
 import numpy as np
 
-from prioscore.clients.channel import DEFAULT_TARGET, ChannelConfig
+from prioscore.clients.channel import DEFAULT_TARGET
 from prioscore.clients.client import DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT, AsyncPrioscoreClient
+from prioscore.clients.ingesting import Progress
 from prioscore.clients.models import EraseResult, IngestSummary, MatrixScores, Page
 from prioscore.clients.retry import RetryPolicy
 from prioscore.clients.sources import Source
@@ -38,6 +40,10 @@ _DONE = object()
 
 class PrioscoreClient:
     """Blocking client with the same methods as AsyncPrioscoreClient.
+
+    Each method spells out its async twin's parameters (documented there) instead of
+    forwarding **options, so type checkers and editors see them; a test keeps the two
+    signatures identical.
 
     `channel_factory` is the injectable channel: a callable returning a grpc.aio.Channel,
     called on the client's loop thread (an aio channel belongs to the loop it was made
@@ -63,20 +69,23 @@ class PrioscoreClient:
         )
         self._thread.start()
         self._closed = False
+        self._channel: grpc.aio.Channel | None = None
 
         async def build() -> AsyncPrioscoreClient:
-            channel = channel_factory() if channel_factory else None
-            client = AsyncPrioscoreClient(
+            # A handed-in channel is not the async client's to close, so this wrapper
+            # closes it; without a factory the async client opens and owns its own.
+            self._channel = channel_factory() if channel_factory else None
+            return AsyncPrioscoreClient(
                 target,
-                channel=channel or ChannelConfig(target, credentials, tuple(options)).open(),
+                channel=self._channel,
+                credentials=credentials,
                 token=token,
                 metadata=metadata,
                 timeout=timeout,
                 stream_timeout=stream_timeout,
                 retry=retry,
+                options=options,
             )
-            client._owns_channel = True  # we opened (or were handed) it for this client
-            return client
 
         self.aio = self._run(build())
 
@@ -129,6 +138,8 @@ class PrioscoreClient:
         if self._closed:
             return
         self._run(self.aio.close())
+        if self._channel is not None:
+            self._run(self._channel.close(None))
         self._run(_drain())
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -168,67 +179,262 @@ class PrioscoreClient:
     def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
         return self._run(self.aio.delete_shadow_profile(name))
 
+    # -- evaluation -------------------------------------------------------------------
+
+    def backtest(
+        self,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        profile: str = "",
+        candidate_toml: str = "",
+        k: int = 0,
+        horizon_days: float = 0.0,
+        shadow_profile: str = "",
+    ) -> profiles_pb.BacktestResponse:
+        return self._run(
+            self.aio.backtest(
+                outcomes,
+                profile=profile,
+                candidate_toml=candidate_toml,
+                k=k,
+                horizon_days=horizon_days,
+                shadow_profile=shadow_profile,
+            )
+        )
+
+    def calibrate(
+        self,
+        profile: str,
+        outcomes: Sequence[types_pb2.Outcome],
+        *,
+        l2: float = 0.0,
+        horizon_days: float = 0.0,
+        k: int = 0,
+    ) -> profiles_pb.CalibrateResponse:
+        return self._run(
+            self.aio.calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
+        )
+
+    def compare(
+        self,
+        profile: str,
+        *,
+        candidate_toml: str = "",
+        candidate_profile: str = "",
+        candidate_shadow: bool = False,
+        k: int = 0,
+        page_size: int = 0,
+    ) -> profiles_pb.CompareProfilesResponse:
+        return self._run(
+            self.aio.compare(
+                profile,
+                candidate_toml=candidate_toml,
+                candidate_profile=candidate_profile,
+                candidate_shadow=candidate_shadow,
+                k=k,
+                page_size=page_size,
+            )
+        )
+
     # -- scoring ----------------------------------------------------------------------
 
     def score_entities(
-        self, profile: str, entity_ids: Sequence[str], **options: Any
+        self,
+        profile: str,
+        entity_ids: Sequence[str],
+        *,
+        explain: bool = False,
+        top_reasons: int = 0,
+        as_of: datetime | float | None = None,
     ) -> list[types_pb2.Score]:
-        """See AsyncPrioscoreClient.score_entities (explain, top_reasons, as_of)."""
-        return self._run(self.aio.score_entities(profile, entity_ids, **options))
+        return self._run(
+            self.aio.score_entities(
+                profile, entity_ids, explain=explain, top_reasons=top_reasons, as_of=as_of
+            )
+        )
 
     def score_features(
-        self, profile: str, features: np.ndarray, entity_ids: Sequence[str] = (), **options: Any
+        self,
+        profile: str,
+        features: np.ndarray,
+        entity_ids: Sequence[str] = (),
+        *,
+        columns: Sequence[str] = (),
+        entities: Sequence[types_pb2.Entity] = (),
+        explain: bool = False,
+        top_reasons: int = 0,
     ) -> list[types_pb2.Score]:
-        """See AsyncPrioscoreClient.score_features (columns, entities, explain, ...)."""
-        return self._run(self.aio.score_features(profile, features, entity_ids, **options))
+        return self._run(
+            self.aio.score_features(
+                profile,
+                features,
+                entity_ids,
+                columns=columns,
+                entities=entities,
+                explain=explain,
+                top_reasons=top_reasons,
+            )
+        )
 
     def score_events(
-        self, profile: str, events: Sequence[types_pb2.Event], **options: Any
+        self,
+        profile: str,
+        events: Iterable[types_pb2.Event],
+        entities: Sequence[types_pb2.Entity] = (),
+        *,
+        explain: bool = False,
+        top_reasons: int = 0,
+        as_of: datetime | float | None = None,
     ) -> list[types_pb2.Score]:
-        return self._run(self.aio.score_events(profile, events, **options))
+        return self._run(
+            self.aio.score_events(
+                profile, events, entities, explain=explain, top_reasons=top_reasons, as_of=as_of
+            )
+        )
 
-    def rank_page(self, profile: str, **options: Any) -> Page[types_pb2.Score]:
-        return self._run(self.aio.rank_page(profile, **options))
+    def rank_page(
+        self,
+        profile: str,
+        *,
+        page_size: int = 50,
+        page_token: str = "",
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+        top_reasons: int = 3,
+    ) -> Page[types_pb2.Score]:
+        return self._run(
+            self.aio.rank_page(
+                profile,
+                page_size=page_size,
+                page_token=page_token,
+                tiers=tiers,
+                account_id=account_id,
+                min_score=min_score,
+                include_disqualified=include_disqualified,
+                top_reasons=top_reasons,
+            )
+        )
 
-    def rank(self, profile: str, **options: Any) -> Iterator[types_pb2.Score]:
-        """Stored scores highest first across pages (limit=None: all of them)."""
-        return self._iterate(self.aio.rank(profile, **options))
+    def rank(
+        self,
+        profile: str,
+        *,
+        limit: int | None = None,
+        page_size: int = 200,
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        min_score: float | None = None,
+        include_disqualified: bool = False,
+        top_reasons: int = 3,
+    ) -> Iterator[types_pb2.Score]:
+        return self._iterate(
+            self.aio.rank(
+                profile,
+                limit=limit,
+                page_size=page_size,
+                tiers=tiers,
+                account_id=account_id,
+                min_score=min_score,
+                include_disqualified=include_disqualified,
+                top_reasons=top_reasons,
+            )
+        )
+
+    def history_page(
+        self, entity_id: str, profile: str, *, page_size: int = 100, page_token: str = ""
+    ) -> Page[scoring_pb.ScoreHistoryPoint]:
+        return self._run(
+            self.aio.history_page(entity_id, profile, page_size=page_size, page_token=page_token)
+        )
 
     def history(
         self, entity_id: str, profile: str, *, limit: int | None = None
     ) -> list[scoring_pb.ScoreHistoryPoint]:
         return self._run(self.aio.history(entity_id, profile, limit=limit))
 
-    def watch(self, **filters: Any) -> Iterator[types_pb2.TierChange]:
-        """Tier changes as they happen (profile, tiers, account_id filters); close to stop."""
-        return self._iterate(self.aio.watch(**filters), prefetch=64)
+    def watch(
+        self,
+        *,
+        profile: str = "",
+        tiers: Sequence[str] = (),
+        account_id: str = "",
+        duration: float | None = None,
+        after_change_id: int | None = None,
+    ) -> Iterator[types_pb2.TierChange]:
+        """Close the iterator (or stop iterating) to end the watch."""
+        agen = self.aio.watch(
+            profile=profile,
+            tiers=tiers,
+            account_id=account_id,
+            duration=duration,
+            after_change_id=after_change_id,
+        )
+        return self._iterate(agen, prefetch=64)
 
     # -- bulk -------------------------------------------------------------------------
 
-    def score_matrix(self, profile: str, features: np.ndarray, **options: Any) -> MatrixScores:
-        """Scores every row of a matrix: (scores, tiers, tier_names, disqualified)."""
-        return self._run(self.aio.score_matrix(profile, features, **options))
+    def score_matrix(
+        self,
+        profile: str,
+        features: np.ndarray,
+        *,
+        chunk_rows: int = 10_000,
+        window: int = 4,
+        columns: Sequence[str] = (),
+    ) -> MatrixScores:
+        return self._run(
+            self.aio.score_matrix(
+                profile, features, chunk_rows=chunk_rows, window=window, columns=columns
+            )
+        )
 
     def iter_scores(
-        self, profile: str, chunks: Source[np.ndarray], **options: Any
+        self,
+        profile: str,
+        chunks: Source[np.ndarray],
+        *,
+        window: int = 4,
+        columns: Sequence[str] = (),
     ) -> Iterator[MatrixScores]:
-        """Scores per chunk, in order; `chunks` is read on a worker thread."""
-        window = int(options.get("window", 4))
-        return self._iterate(self.aio.iter_scores(profile, chunks, **options), prefetch=window)
+        """`chunks` is read on a worker thread; `window` answers are prefetched."""
+        agen = self.aio.iter_scores(profile, chunks, window=window, columns=columns)
+        return self._iterate(agen, prefetch=window)
 
     def iter_tagged_scores(
-        self, profile: str, items: Source[tuple[T, np.ndarray]], **options: Any
+        self,
+        profile: str,
+        items: Source[tuple[T, np.ndarray]],
+        *,
+        window: int = 4,
+        batches_per_stream: int = 200,
+        columns: Sequence[str] = (),
     ) -> Iterator[tuple[T, MatrixScores]]:
-        """(tag, scores) per (tag, features) item, in order; items read off the caller."""
-        window = int(options.get("window", 4))
-        agen = self.aio.iter_tagged_scores(profile, items, **options)
+        """`items` is read on a worker thread; `window` answers are prefetched."""
+        agen = self.aio.iter_tagged_scores(
+            profile, items, window=window, batches_per_stream=batches_per_stream, columns=columns
+        )
         return self._iterate(agen, prefetch=window)
 
     # -- events -----------------------------------------------------------------------
 
-    def ingest(self, events: Source[types_pb2.Event], **options: Any) -> IngestSummary:
-        """Stores events (batch_size, batches_per_stream, progress callback)."""
-        return self._run(self.aio.ingest(events, **options))
+    def ingest(
+        self,
+        events: Source[types_pb2.Event],
+        *,
+        batch_size: int = 2_000,
+        batches_per_stream: int = 25,
+        progress: Progress | None = None,
+    ) -> IngestSummary:
+        return self._run(
+            self.aio.ingest(
+                events,
+                batch_size=batch_size,
+                batches_per_stream=batches_per_stream,
+                progress=progress,
+            )
+        )
 
     def upsert_entities(self, entities: Sequence[types_pb2.Entity]) -> int:
         return self._run(self.aio.upsert_entities(entities))

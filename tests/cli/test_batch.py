@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prioscore.clients import PrioscoreClient
+from prioscore.clients.cli.batchrun import SignalTable
 from tests.cli.conftest import Cli
 from tests.conftest import ServerHandle
 
@@ -121,3 +122,17 @@ def test_failed_run_leaves_an_existing_out_untouched(
     assert out.read_text() == "previous results\n"
     wrong = cli("batch", PROFILE, str(missing), str(tmp_path / "out.xlsx"), ok=False)
     assert wrong.exit_code == 1 and "out.xlsx" in wrong.stderr
+
+
+def test_client_side_reasons_match_the_servers(api: PrioscoreClient) -> None:
+    """batch computes top reasons itself (batchrun.SignalTable); they equal the server's."""
+    profile = "lead_qualification"
+    table = SignalTable.of(api.get_profile(profile))
+    x = np.random.default_rng(5).gamma(1.5, 2.0, size=(200, len(table.names)))
+    order, points = table.top_reasons(x, 3)
+    unary = api.score_features(profile, x, [f"r{i}" for i in range(200)], top_reasons=3)
+    for row, score in enumerate(unary):
+        expected = [(r.name, r.points) for r in score.top_reasons]
+        got = [(table.names[c], p) for c, p in zip(order[row], points[row], strict=True) if p]
+        assert [n for n, _ in got] == [n for n, _ in expected]
+        np.testing.assert_allclose([p for _, p in got], [p for _, p in expected])

@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 import pytest
 
-from prioscore.clients import PrioscoreClient, cli_serve
+from prioscore.clients import PrioscoreClient
 from prioscore.clients.cli import main
+from prioscore.clients.cli import serve as cli_serve
 from tests.cli.conftest import VENV_BIN, Cli
 from tests.cli.test_ingest_and_scores import lead_csv
 from tests.conftest import PROFILES, ServerHandle

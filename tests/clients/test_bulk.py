@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from prioscore.clients import AsyncPrioscoreClient, InvalidArgumentError, PrioscoreClient
-from prioscore.clients.batchrun import SignalTable
 from tests.conftest import ServerHandle
 
 PROFILE = "lead_qualification"
@@ -91,15 +90,3 @@ def test_a_bad_batch_surfaces_the_servers_field(client: PrioscoreClient) -> None
     with pytest.raises(InvalidArgumentError) as nan:
         client.score_matrix(PROFILE, x)
     assert any("features" in v.field for v in nan.value.violations)
-
-
-def test_client_side_reasons_match_the_servers(client: PrioscoreClient) -> None:
-    x = features(client, 200, seed=5)
-    table = SignalTable.of(client.get_profile(PROFILE))
-    order, points = table.top_reasons(x, 3)
-    unary = client.score_features(PROFILE, x, [f"r{i}" for i in range(200)], top_reasons=3)
-    for row, score in enumerate(unary):
-        expected = [(r.name, r.points) for r in score.top_reasons]
-        got = [(table.names[c], p) for c, p in zip(order[row], points[row], strict=True) if p]
-        assert [n for n, _ in got] == [n for n, _ in expected]
-        np.testing.assert_allclose([p for _, p in got], [p for _, p in expected])

@@ -198,6 +198,20 @@ def test_async_client_on_an_injected_channel(grpc_server: ServerHandle) -> None:
     assert "churn_risk" in names and accepted == 5
 
 
+def test_sync_client_on_a_channel_factory_closes_that_channel(grpc_server: ServerHandle) -> None:
+    made: list[grpc.aio.Channel] = []
+
+    def factory() -> grpc.aio.Channel:
+        made.append(grpc.aio.insecure_channel(grpc_server.target))
+        return made[-1]
+
+    with PrioscoreClient(channel_factory=factory, timeout=10) as api:
+        assert "churn_risk" in [p.name for p in api.list_profiles()]
+        assert api.aio.channel is made[0]
+    # the channel was closed on the client's loop before it stopped: it is unusable now
+    assert made[0].get_state() == grpc.ChannelConnectivity.SHUTDOWN
+
+
 async def _async_events(items: list[types_pb2.Event]):  # type: ignore[no-untyped-def]
     for item in items:
         yield item
@@ -209,3 +223,29 @@ def test_erase_removes_everything(client: PrioscoreClient) -> None:
     assert erased.entity_removed and erased.events_removed == 5 and not erased.after_retry
     with pytest.raises(NotFoundError):
         client.score_entities("lead_qualification", ["gone-1"])
+
+
+def test_backtest_calibrate_and_compare_are_client_methods(client: PrioscoreClient) -> None:
+    batch = [e for i in range(20) for e in lead_events(f"e{i:02d}", hot=i % 2 == 0)]
+    client.ingest(batch)
+    now = events.timestamp(time.time())
+    outcomes = [
+        types_pb2.Outcome(entity_id=f"e{i:02d}", label=i % 2 == 0, outcome_time=now)
+        for i in range(20)
+    ]
+    backtest = client.backtest(outcomes, profile="lead_qualification", k=5)
+    assert backtest.report.entities == 20 and backtest.report.positives == 10
+    assert backtest.report.auc > 0.5 and not backtest.HasField("shadow")
+
+    calibrated = client.calibrate("lead_qualification", outcomes, k=5)
+    assert calibrated.weights and "lead_qualification" in calibrated.candidate_toml
+
+    compared = client.compare("lead_qualification", candidate_toml=calibrated.candidate_toml)
+    assert compared.entities == 20
+
+    async def run() -> int:
+        async with AsyncPrioscoreClient(client.aio.target, timeout=10) as api:
+            response = await api.backtest(outcomes, profile="lead_qualification")
+            return response.report.entities
+
+    assert asyncio.run(run()) == 20

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from prioscore.clients.cli_common import client, fail
+from prioscore.clients.cli.common import client, fail
+from prioscore.clients.cli.output import emit, output_options
 from prioscore.clients.errors import InvalidArgumentError
-from prioscore.clients.output import emit, output_options
 from prioscore.v1 import types_pb2
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

@@ -36,8 +36,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from prioscore.clients.cli.inputerrors import MAX_PROBLEMS, InputFileError, Problem, RowError
 from prioscore.clients.events import KINDS, epoch_seconds, make_event
-from prioscore.clients.inputerrors import MAX_PROBLEMS, InputFileError, Problem, RowError
 from prioscore.v1 import types_pb2
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from prioscore.clients.cli_common import client, fail, progress_line
+from prioscore.clients.cli.common import client, fail, progress_line
 
 
 def _progress(rows: int, seconds: float, total: int | None) -> None:
@@ -56,7 +56,7 @@ def batch(
     apply on this path (no attributes); score stored entities for those.
     """
     try:
-        from prioscore.clients.batchrun import run_batch
+        from prioscore.clients.cli.batchrun import run_batch
     except ImportError:
         fail(["error: prioscore batch needs pyarrow (a prioscore dependency): reinstall prioscore"])
     stats = run_batch(

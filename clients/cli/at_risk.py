@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from prioscore.clients.cli_common import client, reasons_text
-from prioscore.clients.cli_scores import split_list
-from prioscore.clients.output import emit, output_options
-from prioscore.clients.report import at_risk as build_report
+from prioscore.clients.cli.common import client, reasons_text
+from prioscore.clients.cli.output import emit, output_options
+from prioscore.clients.cli.report import at_risk as build_report
+from prioscore.clients.cli.scores import split_list
 
 _ARROWS = {"rising": "↑ rising", "falling": "↓ falling", "flat": "→ flat"}
 

@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 import click
 
 from prioscore.clients.channel import tls_credentials
+from prioscore.clients.cli.inputerrors import InputFileError
 from prioscore.clients.errors import PrioscoreClientError
-from prioscore.clients.inputerrors import InputFileError
 from prioscore.clients.sync import PrioscoreClient
 from prioscore.v1 import types_pb2
 

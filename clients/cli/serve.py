@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from prioscore.clients.cli_common import settings
+from prioscore.clients.cli.common import settings
 
 
 def exec_server(argv: list[str]) -> None:

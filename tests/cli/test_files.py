@@ -1,9 +1,8 @@
-"""Event files, feature files, time parsing, trends and tables — no server needed."""
+"""Event files, feature files, trends and tables: the CLI's helpers, no server needed."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from prioscore.clients import events
-from prioscore.clients.batchio import open_features, read_chunks
-from prioscore.clients.eventfile import check_events, read_events
-from prioscore.clients.inputerrors import InputFileError
-from prioscore.clients.output import table
-from prioscore.clients.report import risky_tiers, trend_of
+from prioscore.clients.cli.batchio import open_features, read_chunks
+from prioscore.clients.cli.eventfile import check_events, read_events
+from prioscore.clients.cli.inputerrors import InputFileError
+from prioscore.clients.cli.output import table
+from prioscore.clients.cli.report import risky_tiers, trend_of
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 
@@ -30,25 +28,6 @@ m1,identify,c1,contact,,,,,,vp,250,02139
 m2,track,c1,contact,page_view,2026-05-01T10:00:00Z,42,/pricing,3,,,
 m3,track,c1,contact,page_view,1777629600000,,/docs,,,,
 """
-
-
-def test_epoch_seconds_reads_iso_epoch_and_milliseconds() -> None:
-    assert events.epoch_seconds("2026-05-01T10:00:00Z") == 1_777_629_600
-    assert events.epoch_seconds("2026-05-01T12:00:00+02:00") == 1_777_629_600
-    assert events.epoch_seconds("2026-05-01T10:00:00") == 1_777_629_600  # naive = UTC
-    assert events.epoch_seconds(1_777_629_600_000) == 1_777_629_600  # ms
-    assert events.epoch_seconds("1777629600.5") == 1_777_629_600.5
-    assert events.epoch_seconds(datetime(2026, 5, 1, 10, tzinfo=UTC)) == 1_777_629_600
-    with pytest.raises(ValueError):
-        events.epoch_seconds("yesterday")
-
-
-def test_derived_message_ids_are_stable_and_content_based() -> None:
-    a = events.track("c1", "login", time=1_700_000_000)
-    b = events.track("c1", "login", time=1_700_000_000)
-    c = events.track("c1", "login", time=1_700_000_001)
-    assert a.message_id == b.message_id != c.message_id
-    assert events.track("c1", "login", message_id="mine").message_id == "mine"
 
 
 def test_csv_rows_become_typed_events(tmp_path: Path) -> None:
@@ -203,26 +182,3 @@ def test_risky_tiers_start_at_at_risk() -> None:
 def test_table_aligns_numbers_right() -> None:
     text = table([{"name": "a", "score": 5.25}, {"name": "bb", "score": 10.0}], ["name", "score"])
     assert text.splitlines() == ["NAME  SCORE", "----  -----", "a       5.2", "bb     10.0"]
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
-def test_spliced_stream_request_equals_the_generated_encoding(dtype: type) -> None:
-    from prioscore.clients.arrays import encode_stream_request, matrix
-    from prioscore.v1 import scoring_service_pb2
-
-    x = (np.arange(3 * 4) * 1.5).reshape(3, 4).astype(dtype)
-    columns = ["a", "b", "c", "d"]
-    spliced = encode_stream_request("lead_qualification", 7, x, columns)
-    generated = scoring_service_pb2.StreamScoresRequest(
-        profile="lead_qualification",
-        sequence=7,
-        features=matrix(x, columns),
-        response_encoding=types_pb2.ARRAY_ENCODING_BYTES,
-    )
-    assert scoring_service_pb2.StreamScoresRequest.FromString(spliced) == generated
-    assert spliced == generated.SerializeToString()
-    big = np.random.default_rng(0).random((10_000, 32))  # a multi-byte length varint
-    parsed = scoring_service_pb2.StreamScoresRequest.FromString(encode_stream_request("p", 1, big))
-    np.testing.assert_array_equal(
-        np.frombuffer(parsed.features.data, "<f8").reshape(big.shape), big
-    )

@@ -1,8 +1,8 @@
 """`prioscore`: the command-line client (console script, or python -m prioscore.clients.cli).
 
 This module only declares the group and its connection options and attaches the
-commands, which live one concern per module (cli_*.py). Later commands (backtest,
-calibrate) attach the same way: `main.add_command(...)`.
+commands, which live one concern per module beside it (scores.py, events.py, ...).
+A new command attaches the same way: `main.add_command(...)`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pathlib import Path
 import click
 
 from prioscore.clients.channel import DEFAULT_TARGET
-from prioscore.clients.cli_batch import batch
-from prioscore.clients.cli_common import ReportingGroup, Settings
-from prioscore.clients.cli_events import demo, ingest
-from prioscore.clients.cli_profiles import profiles
-from prioscore.clients.cli_report import at_risk
-from prioscore.clients.cli_scores import explain, history, rank, score
-from prioscore.clients.cli_serve import serve
-from prioscore.clients.cli_watch import watch
-from prioscore.clients.evaluation_cli import backtest, calibrate, compare
+from prioscore.clients.cli.at_risk import at_risk
+from prioscore.clients.cli.batch import batch
+from prioscore.clients.cli.common import ReportingGroup, Settings
+from prioscore.clients.cli.evaluation import backtest, calibrate, compare
+from prioscore.clients.cli.events import demo, ingest
+from prioscore.clients.cli.profiles import profiles
+from prioscore.clients.cli.scores import explain, history, rank, score
+from prioscore.clients.cli.serve import serve
+from prioscore.clients.cli.watch import watch
 
 _PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -94,7 +94,3 @@ main.add_command(profiles)
 main.add_command(backtest)
 main.add_command(calibrate)
 main.add_command(compare)
-
-
-if __name__ == "__main__":
-    main()

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from prioscore.clients.cli_common import client, score_record
-from prioscore.clients.output import emit, output_options
+from prioscore.clients.cli.common import client, score_record
+from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import types_pb2
 
 _SCORE_COLUMNS = ["entity_id", "score", "tier", "engagement", "fit", "reasons"]

@@ -12,11 +12,11 @@ from pathlib import Path
 import click
 from google.protobuf.json_format import MessageToDict
 
-from prioscore.clients.cli_common import client, progress_line
-from prioscore.clients.eventfile import check_events, detect_format, read_events
+from prioscore.clients.cli.common import client, progress_line
+from prioscore.clients.cli.eventfile import check_events, detect_format, read_events
+from prioscore.clients.cli.output import emit, output_options
+from prioscore.clients.cli.synthetic import DEFAULT_COUNTS, generate
 from prioscore.clients.models import IngestSummary
-from prioscore.clients.output import emit, output_options
-from prioscore.clients.synthetic import DEFAULT_COUNTS, generate
 from prioscore.v1 import types_pb2
 
 _SUMMARY = ["accepted", "duplicates", "entities_rescored", "tier_changes", "events_sent"]

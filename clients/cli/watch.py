@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from prioscore.clients.cli_common import client
-from prioscore.clients.cli_scores import iso, split_list
+from prioscore.clients.cli.common import client
+from prioscore.clients.cli.output import emit_line, output_options
+from prioscore.clients.cli.scores import iso, split_list
 from prioscore.clients.errors import DeadlineExceededError
-from prioscore.clients.output import emit_line, output_options
 
 COLUMNS = ["change_id", "time", "profile", "entity_id", "previous_tier", "tier", "score", "cause"]
 

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from prioscore.clients.batchio import Chunk, file_format, open_features, read_chunks
-from prioscore.clients.inputerrors import InputFileError, Problem
+from prioscore.clients.cli.batchio import Chunk, file_format, open_features, read_chunks
+from prioscore.clients.cli.inputerrors import InputFileError, Problem
 from prioscore.clients.models import MatrixScores
 from prioscore.clients.sync import PrioscoreClient
 from prioscore.v1 import profile_service_pb2 as profiles_pb

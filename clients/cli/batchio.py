@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from prioscore.clients.inputerrors import InputFileError, Problem
+from prioscore.clients.cli.inputerrors import InputFileError, Problem
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 ID_CANDIDATES = ("id", "entity_id")

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from prioscore.clients import evaluation
-from prioscore.clients.cli_common import client
-from prioscore.clients.output import emit, output_options
+from prioscore.clients.cli.common import client
+from prioscore.clients.cli.outcomes import read_outcomes
+from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import profile_service_pb2 as profiles_pb
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -78,10 +78,9 @@ def backtest(
     fmt: str,
 ) -> None:
     """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only)."""
-    outcomes = evaluation.read_outcomes(outcomes_csv)
+    outcomes = read_outcomes(outcomes_csv)
     candidate_toml = candidate.read_text(encoding="utf-8") if candidate else ""
-    response = evaluation.backtest(
-        client(),
+    response = client().backtest(
         outcomes,
         profile=profile,
         candidate_toml=candidate_toml,
@@ -134,10 +133,8 @@ def calibrate(
     fmt: str,
 ) -> None:
     """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only)."""
-    outcomes = evaluation.read_outcomes(outcomes_csv)
-    response = evaluation.calibrate(
-        client(), profile, outcomes, l2=l2, horizon_days=horizon_days, k=k
-    )
+    outcomes = read_outcomes(outcomes_csv)
+    response = client().calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
     if out is not None:
         out.write_text(response.candidate_toml, encoding="utf-8")
     weights = [
@@ -214,8 +211,7 @@ def compare(
     """
     if (candidate is not None) + (other is not None) + shadow != 1:
         raise click.UsageError("give exactly one of --candidate FILE, --with NAME or --shadow")
-    response = evaluation.compare(
-        client(),
+    response = client().compare(
         profile,
         candidate_toml=candidate.read_text(encoding="utf-8") if candidate else "",
         candidate_profile=other or "",
