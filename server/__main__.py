@@ -11,8 +11,7 @@ from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
 from prioscore.server.handlers import Handlers, build_handlers
 from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.rpc.auth import TokensFileError
-from prioscore.server.rpc.server import run_until_signalled
+from prioscore.server.rpc import TokensFileError, run_until_signalled
 from prioscore.server.store import Store
 from prioscore.server.telemetry import TelemetryUnavailableError, configure
 
