@@ -3,6 +3,7 @@ shadows, evaluation), request validation, paging and the watch hub. The rpc and 
 layers only convert and call these.
 """
 
+from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.requests import (
@@ -13,7 +14,6 @@ from prioscore.server.handlers.requests import (
     IncomingEvents,
 )
 from prioscore.server.handlers.service import RankQuery, Service
-from prioscore.server.handlers.shadows import StagedProfile
 from prioscore.server.handlers.watch import WatchFilter, tier_set
 from prioscore.server.handlers.wiring import Handlers, build_handlers
 

@@ -6,9 +6,9 @@ thing to every call and neither handler needs the other to look a profile up.
 
 from __future__ import annotations
 
+from prioscore.server.core import ShadowSet, StagedProfile
 from prioscore.server.engine import Profile
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
-from prioscore.server.handlers.shadows import ShadowSet, StagedProfile
 from prioscore.server.profiles import ProfileRegistry
 
 

@@ -13,6 +13,12 @@ from dataclasses import dataclass, replace
 from opentelemetry import metrics
 
 from prioscore.server.config import Limits
+from prioscore.server.core import (
+    PromoteResult,
+    ShadowSet,
+    StagedProfile,
+    StageResult,
+)
 from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.handlers.catalog import ProfileCatalog
@@ -27,12 +33,6 @@ from prioscore.server.handlers.evaluation import (
     run_compare,
 )
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
-from prioscore.server.handlers.shadows import (
-    PromoteResult,
-    ShadowSet,
-    StagedProfile,
-    StageResult,
-)
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry, ReloadResult
 from prioscore.server.scoring import StoredScorer

@@ -101,12 +101,13 @@ def validate_events(events: IncomingEvents, max_events: int) -> None:
                     f"reused by {prefix}[{seen[mid]}] for another entity",
                 )
             )
-    for position, metrics in enumerate(events.metrics):
-        for key, number in metrics.items():
-            if not math.isfinite(number):
-                violations.append(
-                    FieldViolation(f"{prefix}[{position}].metrics[{key}]", "must be finite")
-                )
+    for name, maps in (("metrics", events.metrics), ("numeric_traits", events.numeric_traits)):
+        for position, numbers in enumerate(maps):
+            for key, number in numbers.items():
+                if not math.isfinite(number):
+                    violations.append(
+                        FieldViolation(f"{prefix}[{position}].{name}[{key}]", "must be finite")
+                    )
     if violations:
         raise InvalidArgumentError(violations[:100])
 

@@ -17,6 +17,7 @@ import numpy as np
 from opentelemetry import metrics, trace
 
 from prioscore.server.config import Limits
+from prioscore.server.core import ShadowSet
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.catalog import ProfileCatalog
@@ -36,7 +37,6 @@ from prioscore.server.handlers.requests import (
     validate_entities,
     validate_events,
 )
-from prioscore.server.handlers.shadows import ShadowSet
 from prioscore.server.handlers.watch import (
     TierChangeHub,
     WatchedChange,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
 from prioscore.server.config import Limits
+from prioscore.server.core import ShadowSet
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
 from prioscore.server.handlers.service import Service
-from prioscore.server.handlers.shadows import ShadowSet
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.scoring import StoredScorer

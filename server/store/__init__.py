@@ -15,11 +15,14 @@ from prioscore.server.store.database import (
     StoredScore,
     TierChangeRecord,
 )
-from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
+from prioscore.server.store.records import Cause
+from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
 
 __all__ = [
+    "HISTORY_INTERVAL",
     "PAGE_CACHE_KIB",
     "SHADOW_SUFFIX",
+    "Cause",
     "EntityRecord",
     "EraseCounts",
     "EventBatch",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,19 @@ class ScoreRows:
         return len(self.entity_id)
 
 
+class Cause(StrEnum):
+    """What caused a rescoring, and so its tier changes and history points (stored as
+    text; the proto's TierChangeCause names the same values)."""
+
+    EVENT = "event"  # an ingested event (its message_id is kept beside)
+    CLOCK = "clock"  # time alone: the periodic rescoring of everyone
+    RELOAD = "reload"  # a profile reload changed or added the profile
+    PROMOTION = "promotion"  # a shadow's promotion (and its readers' rescoring)
+    BACKFILL = "backfill"  # the end of a historical import
+    ENTITY_UPDATE = "entity_update"  # UpsertEntities
+    ERASURE = "erasure"  # a related entity was erased
+
+
 @dataclass(frozen=True)
 class StoredScore:
     entity_id: str
@@ -93,12 +107,16 @@ class StoredScore:
 
 @dataclass(frozen=True)
 class HistoryPoint:
+    """The score at a real time (ts: when it was computed, as of then)."""
+
     entity_id: str
     profile: str
     profile_version: int
     ts: float
     score: float
     tier: str
+    reasons: str = ""  # encoded top reasons at that time ("" for points kept before v3)
+    cause: str = ""  # Cause value ("" for points kept before v3)
 
 
 @dataclass(frozen=True)
@@ -115,6 +133,7 @@ class TierChangeRecord:
     score: float
     ts: float
     cause_message_id: str
+    cause: str = ""  # Cause value ("" for changes recorded before v3)
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,22 @@ def _v2(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
+def _v3(db: Database) -> None:
+    """Causes and honest history (the live core).
+
+    tier_changes.cause and score_history.cause say what caused a change or a point
+    (records.Cause); score_history.reasons keeps the top reasons of each point, so "why
+    did this score change?" has an answer; scores.history_ts is when the entity's last
+    history point under the profile was written, so time-driven drift is sampled (at most
+    one point per HISTORY_INTERVAL) instead of a point per clock sweep.
+    """
+    db.execute("ALTER TABLE tier_changes ADD COLUMN cause TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE score_history ADD COLUMN cause TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE score_history ADD COLUMN reasons TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE scores ADD COLUMN history_ts REAL NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

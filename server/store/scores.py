@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prioscore.server.store.records import (
+    Cause,
     HistoryPoint,
     ScoreRows,
     StoredScore,
@@ -26,6 +27,12 @@ from prioscore.server.store.records import (
 
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
+# A clock rescoring writes a score row only when it moved by at least this much (scores
+# are shown to one decimal), its tier changed or its profile version did.
+CLOCK_WRITE_EPSILON = 0.01
+# Time-driven drift keeps at most one history point per entity and profile per day (like
+# a daily health-score snapshot); tier changes and event-caused moves always keep one.
+HISTORY_INTERVAL = 86_400.0
 
 # A shadow profile's scores are stored under "<name>@shadow" (server/handlers/shadows.py); the
 # schema's erase trigger (store_schema._v2) uses the same suffix.
@@ -58,17 +65,25 @@ class ScoreTables:
         profile: str,
         version: int,
         rows: ScoreRows,
-        cause_message_id: str = "",
+        cause_message_id: str | Sequence[str] = "",
         *,
+        cause: Cause = Cause.EVENT,
         track_changes: bool = True,
     ) -> list[TierChangeRecord]:
         """Upsert the scores of `rows` under `profile`; append history and tier changes.
 
-        History: a point is appended only where the score moved by more than SCORE_EPSILON
-        or the tier changed (a first score always counts), so re-scoring unchanged entities
-        costs no history rows; the latest value is always in `scores`. Tier changes: one
-        row where the stored tier differs from the new one; returned with their ids, in
-        row order. Entity ids must be distinct within `rows`.
+        `cause` says what rescored the rows, `cause_message_id` the event behind each
+        row (one id for all, or one per row; meaningful for Cause.EVENT).
+
+        Only what changed is written. A row is upserted where the score moved by more
+        than SCORE_EPSILON, the tier or the profile version changed, or it is new; a
+        clock rescoring (Cause.CLOCK) upserts only moves of at least CLOCK_WRITE_EPSILON
+        (tiny decay is not worth a write; reads of the live snapshot are exact anyway).
+        History: a point where the tier changed or the row is new; for other movement a
+        point per rescoring, except under Cause.CLOCK, whose drift is sampled to one
+        point per HISTORY_INTERVAL (a new profile version alone adds no point). Tier
+        changes: one row where the stored tier differs; returned with their ids, in row
+        order. Entity ids must be distinct within `rows`.
 
         track_changes=False writes the scores only (no history, no tier changes, returns
         []): for shadow profiles ("<name>@shadow"), whose scores nobody watches.
@@ -79,7 +94,7 @@ class ScoreTables:
         ids = np.array(rows.entity_id, dtype=object)
         score = np.asarray(rows.score, dtype=np.float64)
         tier = np.array(rows.tier, dtype=object)
-        reasons: Sequence[str] = rows.reasons if len(rows.reasons) else ["[]"] * n
+        reasons = np.array(rows.reasons if len(rows.reasons) else ["[]"] * n, dtype=object)
         if not (
             len(score)
             == len(rows.engagement)
@@ -90,35 +105,54 @@ class ScoreTables:
             == n
         ):
             raise ValueError("ScoreRows columns differ in length")
+        if isinstance(cause_message_id, str):
+            causes = np.full(n, cause_message_id, dtype=object)
+        else:
+            causes = np.array(cause_message_id, dtype=object)
+            if len(causes) != n:
+                raise ValueError("one cause_message_id per row, or one for all")
         ts = float(rows.ts)
         with self._write():
+            everyone = np.arange(n)
             if not track_changes:
-                self._upsert_scores(profile, version, rows, score, tier, reasons, ts)
+                self._upsert_scores(profile, version, rows, everyone, score, tier, reasons, ts)
                 return []
             prev = self.conn.execute(
-                "SELECT j.key, s.score, s.tier FROM json_each(?) AS j"
+                "SELECT j.key, s.score, s.tier, s.profile_version, s.history_ts"
+                " FROM json_each(?) AS j"
                 " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
                 (ids_json(rows.entity_id), profile),
             ).fetchall()
             prev_score = np.zeros(n)
             prev_tier = np.full(n, "", dtype=object)
+            prev_version = np.full(n, -1, dtype=np.int64)
+            history_ts = np.full(n, -np.inf)
             has_prev = np.zeros(n, dtype=bool)
             if prev:
-                p_pos, p_score, p_tier = zip(*prev, strict=True)
+                p_pos, p_score, p_tier, p_version, p_history = zip(*prev, strict=True)
                 pos = np.fromiter(p_pos, dtype=np.int64, count=len(prev))
                 prev_score[pos] = p_score
                 prev_tier[pos] = p_tier
+                prev_version[pos] = p_version
+                history_ts[pos] = p_history
                 has_prev[pos] = True
             tier_changed = prev_tier != tier
-            moved = ~has_prev | (np.abs(score - prev_score) > SCORE_EPSILON)
-            history = np.flatnonzero(moved | tier_changed)
-            changed = np.flatnonzero(tier_changed)
-
-            self._upsert_scores(profile, version, rows, score, tier, reasons, ts)
+            delta = np.abs(score - prev_score)
+            fresh = ~has_prev | tier_changed
+            if cause is Cause.CLOCK:
+                moved = delta >= CLOCK_WRITE_EPSILON
+                due = ts - history_ts >= HISTORY_INTERVAL
+                history = np.flatnonzero(fresh | (moved & due))
+            else:
+                moved = delta > SCORE_EPSILON
+                history = np.flatnonzero(fresh | moved)
+            write = fresh | moved | (prev_version != int(version))
+            written = np.flatnonzero(write)
+            self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts)
             if len(history):
                 self.conn.executemany(
                     "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
-                    " tier) VALUES (?, ?, ?, ?, ?, ?)",
+                    " tier, reasons, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     zip(
                         ids[history].tolist(),
                         repeat(profile),
@@ -126,8 +160,15 @@ class ScoreTables:
                         repeat(ts),
                         score[history].tolist(),
                         tier[history].tolist(),
+                        reasons[history].tolist(),
+                        repeat(cause.value),
                     ),
                 )
+                self.conn.executemany(
+                    "UPDATE scores SET history_ts = ? WHERE profile = ? AND entity_id = ?",
+                    zip(repeat(ts), repeat(profile), ids[history].tolist()),
+                )
+            changed = np.flatnonzero(tier_changed)
             if not len(changed):
                 return []
             c_ids = ids[changed].tolist()
@@ -135,9 +176,11 @@ class ScoreTables:
             c_tier = tier[changed].tolist()
             c_prev_score = prev_score[changed].tolist()
             c_score = score[changed].tolist()
+            c_cause = causes[changed].tolist()
             self.conn.executemany(
                 "INSERT INTO tier_changes (entity_id, profile, previous_tier, tier,"
-                " previous_score, score, ts, cause_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " previous_score, score, ts, cause_message_id, cause)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 zip(
                     c_ids,
                     repeat(profile),
@@ -146,16 +189,17 @@ class ScoreTables:
                     c_prev_score,
                     c_score,
                     repeat(ts),
-                    repeat(cause_message_id),
+                    c_cause,
+                    repeat(cause.value),
                 ),
             )
             # AUTOINCREMENT under the write lock: the ids of this executemany are contiguous.
             last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         first = last - len(changed) + 1
         return [
-            TierChangeRecord(first + i, e, profile, pt, t, ps, s, ts, cause_message_id)
-            for i, (e, pt, t, ps, s) in enumerate(
-                zip(c_ids, c_prev_tier, c_tier, c_prev_score, c_score, strict=True)
+            TierChangeRecord(first + i, e, profile, pt, t, ps, s, ts, m, cause.value)
+            for i, (e, pt, t, ps, s, m) in enumerate(
+                zip(c_ids, c_prev_tier, c_tier, c_prev_score, c_score, c_cause, strict=True)
             )
         ]
 
@@ -164,11 +208,15 @@ class ScoreTables:
         profile: str,
         version: int,
         rows: ScoreRows,
+        at: np.ndarray,
         score: np.ndarray,
         tier: np.ndarray,
-        reasons: Sequence[str],
+        reasons: np.ndarray,
         ts: float,
     ) -> None:
+        """Upserts rows `at` (positions into `rows`)."""
+        if not len(at):
+            return
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
             " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -178,15 +226,15 @@ class ScoreTables:
             " disqualified = excluded.disqualified, reasons = excluded.reasons,"
             " updated = excluded.updated",
             zip(
-                rows.entity_id,
+                np.asarray(rows.entity_id, dtype=object)[at].tolist(),
                 repeat(profile),
                 repeat(int(version)),
-                score.tolist(),
-                np.asarray(rows.engagement, dtype=np.float64).tolist(),
-                np.asarray(rows.fit, dtype=np.float64).tolist(),
-                tier.tolist(),
-                np.asarray(rows.disqualified, dtype=bool).astype(np.int64).tolist(),
-                reasons,
+                score[at].tolist(),
+                np.asarray(rows.engagement, dtype=np.float64)[at].tolist(),
+                np.asarray(rows.fit, dtype=np.float64)[at].tolist(),
+                tier[at].tolist(),
+                np.asarray(rows.disqualified, dtype=bool)[at].astype(np.int64).tolist(),
+                reasons[at].tolist(),
                 repeat(ts),
             ),
         )
@@ -367,7 +415,8 @@ class ScoreTables:
         """History points of one entity (one profile or all), newest first; `before`
         keeps ts < before (page with the last point's ts)."""
         sql = (
-            "SELECT entity_id, profile, profile_version, ts, score, tier FROM score_history"
+            "SELECT entity_id, profile, profile_version, ts, score, tier, reasons, cause"
+            " FROM score_history"
             " WHERE entity_id = ?"
         )
         params: list[Any] = [entity_id]
@@ -395,7 +444,7 @@ class ScoreTables:
         only those under `profile`, into one of `tiers`, of entities of `account_id`."""
         sql = (
             "SELECT c.id, c.entity_id, c.profile, c.previous_tier, c.tier, c.previous_score,"
-            " c.score, c.ts, c.cause_message_id FROM tier_changes AS c"
+            " c.score, c.ts, c.cause_message_id, c.cause FROM tier_changes AS c"
         )
         params: list[Any] = []
         if account_id:

@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from prioscore.server.handlers import shadows as shadows_module
+from prioscore.server.core import shadows as shadows_module
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import types_pb2

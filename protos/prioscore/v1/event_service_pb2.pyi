@@ -8,10 +8,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class IngestEventsRequest(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "backfill")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    BACKFILL_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.Event]
-    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ...) -> None: ...
+    backfill: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
     __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes")

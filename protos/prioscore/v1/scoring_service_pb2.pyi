@@ -129,16 +129,20 @@ class GetScoreHistoryRequest(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ScoreHistoryPoint(_message.Message):
-    __slots__ = ("time", "score", "tier", "profile_version")
+    __slots__ = ("time", "score", "tier", "profile_version", "top_reasons", "cause")
     TIME_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     PROFILE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOP_REASONS_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
     time: _timestamp_pb2.Timestamp
     score: float
     tier: str
     profile_version: int
-    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ..., profile_version: _Optional[int] = ...) -> None: ...
+    top_reasons: _containers.RepeatedCompositeFieldContainer[_types_pb2.Contribution]
+    cause: _types_pb2.TierChangeCause
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., score: _Optional[float] = ..., tier: _Optional[str] = ..., profile_version: _Optional[int] = ..., top_reasons: _Optional[_Iterable[_Union[_types_pb2.Contribution, _Mapping]]] = ..., cause: _Optional[_Union[_types_pb2.TierChangeCause, str]] = ...) -> None: ...
 
 class GetScoreHistoryResponse(_message.Message):
     __slots__ = ("points", "next_page_token")
@@ -149,16 +153,18 @@ class GetScoreHistoryResponse(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[ScoreHistoryPoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchTierChangesRequest(_message.Message):
-    __slots__ = ("profile", "tiers", "account_id", "after_change_id")
+    __slots__ = ("profile", "tiers", "account_id", "after_change_id", "causes")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSES_FIELD_NUMBER: _ClassVar[int]
     profile: str
     tiers: _containers.RepeatedScalarFieldContainer[str]
     account_id: str
     after_change_id: int
-    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ..., after_change_id: _Optional[int] = ...) -> None: ...
+    causes: _containers.RepeatedScalarFieldContainer[_types_pb2.TierChangeCause]
+    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ..., after_change_id: _Optional[int] = ..., causes: _Optional[_Iterable[_Union[_types_pb2.TierChangeCause, str]]] = ...) -> None: ...
 
 class WatchTierChangesResponse(_message.Message):
     __slots__ = ("change",)

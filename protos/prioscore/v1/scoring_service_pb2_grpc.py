@@ -86,6 +86,9 @@ class ScoringServiceServicer:
 
     def RankEntities(self, request, context):
         """Lists stored scores of a profile, highest score first (ties by entity_id ascending).
+        Stored scores are current: the server rescores every stored entity as time passes,
+        at the latest `refresh` after the previous rescoring (a profile's [scoring] refresh,
+        default 5 minutes), and at once on start; events rescore their entities at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,8 +102,10 @@ class ScoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchTierChanges(self, request, context):
-        """Streams tier changes as they happen (caused by ingestion, upserts or reloads), until
-        the client cancels. Only changes after the call starts are sent.
+        """Streams tier changes as they happen, until the client cancels: caused by events, by
+        time alone (the clock's rescoring), by reloads, promotions, backfills, upserts and
+        erasures (TierChange.cause). Only changes after the call starts are sent, unless
+        after_change_id asks for a replay.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

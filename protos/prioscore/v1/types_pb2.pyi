@@ -37,6 +37,17 @@ class ContributionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTRIBUTION_KIND_UNSPECIFIED: _ClassVar[ContributionKind]
     CONTRIBUTION_KIND_SIGNAL: _ClassVar[ContributionKind]
     CONTRIBUTION_KIND_FIT: _ClassVar[ContributionKind]
+
+class TierChangeCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIER_CHANGE_CAUSE_UNSPECIFIED: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_EVENT: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_CLOCK: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_RELOAD: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_PROMOTION: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_BACKFILL: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_ENTITY_UPDATE: _ClassVar[TierChangeCause]
+    TIER_CHANGE_CAUSE_ERASURE: _ClassVar[TierChangeCause]
 DTYPE_UNSPECIFIED: Dtype
 DTYPE_FLOAT32: Dtype
 DTYPE_FLOAT64: Dtype
@@ -53,6 +64,14 @@ EVENT_KIND_GROUP: EventKind
 CONTRIBUTION_KIND_UNSPECIFIED: ContributionKind
 CONTRIBUTION_KIND_SIGNAL: ContributionKind
 CONTRIBUTION_KIND_FIT: ContributionKind
+TIER_CHANGE_CAUSE_UNSPECIFIED: TierChangeCause
+TIER_CHANGE_CAUSE_EVENT: TierChangeCause
+TIER_CHANGE_CAUSE_CLOCK: TierChangeCause
+TIER_CHANGE_CAUSE_RELOAD: TierChangeCause
+TIER_CHANGE_CAUSE_PROMOTION: TierChangeCause
+TIER_CHANGE_CAUSE_BACKFILL: TierChangeCause
+TIER_CHANGE_CAUSE_ENTITY_UPDATE: TierChangeCause
+TIER_CHANGE_CAUSE_ERASURE: TierChangeCause
 
 class Matrix(_message.Message):
     __slots__ = ("dtype", "shape", "data", "values", "columns")
@@ -219,7 +238,7 @@ class Score(_message.Message):
     def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., profile_version: _Optional[int] = ..., score: _Optional[float] = ..., engagement: _Optional[float] = ..., fit: _Optional[float] = ..., tier: _Optional[str] = ..., disqualified: _Optional[bool] = ..., disqualify_reason: _Optional[str] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., top_reasons: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_contributors: _Optional[_Iterable[_Union[Contributor, _Mapping]]] = ...) -> None: ...
 
 class TierChange(_message.Message):
-    __slots__ = ("entity_id", "profile", "previous_tier", "tier", "previous_score", "score", "time", "cause_message_id", "account_id", "change_id")
+    __slots__ = ("entity_id", "profile", "previous_tier", "tier", "previous_score", "score", "time", "cause_message_id", "account_id", "change_id", "cause")
     ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +249,7 @@ class TierChange(_message.Message):
     CAUSE_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
     entity_id: str
     profile: str
     previous_tier: str
@@ -240,7 +260,8 @@ class TierChange(_message.Message):
     cause_message_id: str
     account_id: str
     change_id: int
-    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., previous_tier: _Optional[str] = ..., tier: _Optional[str] = ..., previous_score: _Optional[float] = ..., score: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_message_id: _Optional[str] = ..., account_id: _Optional[str] = ..., change_id: _Optional[int] = ...) -> None: ...
+    cause: TierChangeCause
+    def __init__(self, entity_id: _Optional[str] = ..., profile: _Optional[str] = ..., previous_tier: _Optional[str] = ..., tier: _Optional[str] = ..., previous_score: _Optional[float] = ..., score: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_message_id: _Optional[str] = ..., account_id: _Optional[str] = ..., change_id: _Optional[int] = ..., cause: _Optional[_Union[TierChangeCause, str]] = ...) -> None: ...
 
 class ProfileIssue(_message.Message):
     __slots__ = ("file", "line", "key", "reason")
