@@ -50,6 +50,10 @@ class ServerHandle:
         """The server's clock: tests pin or advance it instead of sleeping."""
         return self.running.handlers.clock
 
+    def settle(self) -> None:
+        """Waits until the rescoring the clock made due is written (after moving it)."""
+        assert self.running.handlers.settle(timeout=30), "the clock's sweep did not finish"
+
     def call(self, fn: Callable[[], Any]) -> Any:
         """Runs fn on the server's loop thread (where the service lives) and returns its value."""
         future: Future[Any] = Future()

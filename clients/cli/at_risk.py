@@ -6,10 +6,17 @@ import click
 
 from prioscore.clients.cli.common import client, reasons_text
 from prioscore.clients.cli.output import emit, output_options
+from prioscore.clients.cli.report import Trend
 from prioscore.clients.cli.report import at_risk as build_report
 from prioscore.clients.cli.scores import split_list
 
 _ARROWS = {"rising": "↑ rising", "falling": "↓ falling", "flat": "→ flat"}
+
+
+def _trend_text(trend: Trend, days: float) -> str:
+    if trend.direction == "unknown":
+        return f"? {trend.span_days:.0f}d of {days:g}d history"
+    return _ARROWS[trend.direction]
 
 
 @click.command("at-risk")
@@ -43,7 +50,8 @@ def at_risk(
     Lists the entities of PROFILE (accounts for churn_risk) whose stored tier is
     at_risk or worse, highest risk first, with their top three reasons and the trend
     of their score: the current score against the score --days ago in the stored
-    history (rising / falling when it moved by --threshold points or more).
+    history (rising / falling when it moved by --threshold points or more; "?" with
+    the days of history there are when the history is younger than --days).
     """
     chosen = split_list(tiers) or None
     used, found = build_report(
@@ -60,7 +68,7 @@ def at_risk(
             "entity_id": item.score.entity_id,
             "score": item.score.score,
             "tier": item.score.tier,
-            "trend": _ARROWS[item.trend.direction] if fmt == "table" else item.trend.direction,
+            "trend": _trend_text(item.trend, days) if fmt == "table" else item.trend.direction,
             "change": item.trend.delta,
             "reasons": reasons_text(item.score),
         }

@@ -1,16 +1,19 @@
 """The customer-success at-risk report: who is at risk, why, and which way it is going.
 
-"Which way" comes from the stored score history: the current score against the score
-`days` ago (the newest point at or before that time; the oldest point when the history
-is younger). A move of at least `threshold` points is rising/falling, less is flat —
-small wobbles from decay alone should not read as a trend.
+"Which way" comes from the stored score history over a real time window: the current
+score against the score `days` before the score's own time (the newest history point at
+or before then). A move of at least `threshold` points is rising/falling, less is flat —
+small wobbles from decay alone should not read as a trend. When the history does not yet
+reach back `days`, the trend is "unknown" and says how much history there is, rather
+than reading two points seconds apart as a surge.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.clients.sync import PrioscoreClient
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
@@ -21,10 +24,11 @@ AT_RISK_NAMES = ("at_risk", "at-risk", "atrisk")
 
 @dataclass(frozen=True)
 class Trend:
-    direction: str  # rising | falling | flat
-    delta: float  # current - baseline, in score points
+    direction: str  # rising | falling | flat | unknown (history shorter than the window)
+    delta: float  # current - baseline, in score points (0 when unknown)
     baseline: float
     points: int  # history points looked at
+    span_days: float = 0.0  # how far back the history reaches from the current score
 
 
 @dataclass(frozen=True)
@@ -49,19 +53,24 @@ def trend_of(
     days: float,
     threshold: float,
 ) -> Trend:
-    """Trend from newest-first history points (see module docstring)."""
+    """Trend from newest-first history points as of `now` (see module docstring)."""
     if not points:
-        return Trend("flat", 0.0, 0.0, 0)
+        return Trend("unknown", 0.0, 0.0, 0)
     current = points[0].score
     cutoff = now - days * 86_400.0
-    baseline = points[-1].score
+    span = (now - _seconds(points[-1].time)) / 86_400.0
     for point in points:
-        if point.time.seconds + point.time.nanos / 1e9 <= cutoff:
-            baseline = point.score
-            break
-    delta = current - baseline
-    direction = "rising" if delta >= threshold else "falling" if delta <= -threshold else "flat"
-    return Trend(direction, delta, baseline, len(points))
+        if _seconds(point.time) <= cutoff:
+            delta = current - point.score
+            direction = (
+                "rising" if delta >= threshold else "falling" if delta <= -threshold else "flat"
+            )
+            return Trend(direction, delta, point.score, len(points), span)
+    return Trend("unknown", 0.0, current, len(points), span)
+
+
+def _seconds(stamp: Timestamp) -> float:
+    return stamp.seconds + stamp.nanos / 1e9
 
 
 def at_risk(
@@ -81,9 +90,9 @@ def at_risk(
     ranked = client.rank(
         profile, limit=limit, tiers=list(tiers), account_id=account_id, top_reasons=3
     )
-    now = time.time()
     found = []
     for score in ranked:
         points = client.history(score.entity_id, profile, limit=history_points)
+        now = _seconds(score.update_time)  # the server's time, not this machine's
         found.append(AtRisk(score, trend_of(points, now=now, days=days, threshold=threshold)))
     return list(tiers), found

@@ -1,6 +1,9 @@
-"""The live core: the one writer, the clock that keeps every stored score current, and
-the staged shadow profiles it keeps scored beside their active versions."""
+"""The live core: the one writer, the clock that keeps every stored score current, the
+rescoring every write goes through, and the staged shadow profiles kept scored beside
+their active versions."""
 
+from prioscore.server.core.live_core import LiveCore
+from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.shadows import (
     PromoteResult,
     ShadowSet,
@@ -8,5 +11,15 @@ from prioscore.server.core.shadows import (
     StageResult,
     shadow_key,
 )
+from prioscore.server.core.worker import CoreWorker
 
-__all__ = ["PromoteResult", "ShadowSet", "StageResult", "StagedProfile", "shadow_key"]
+__all__ = [
+    "CoreWorker",
+    "LiveCore",
+    "PromoteResult",
+    "Rescorer",
+    "ShadowSet",
+    "StageResult",
+    "StagedProfile",
+    "shadow_key",
+]

@@ -57,7 +57,7 @@ from prioscore.server.profiles import (
     load_profile_text,
 )
 from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer
-from prioscore.server.store import SHADOW_SUFFIX, Store, StoredShadow, TierChangeRecord
+from prioscore.server.store import SHADOW_SUFFIX, Cause, Store, StoredShadow, TierChangeRecord
 
 __all__ = [
     "SHADOW_SUFFIX",
@@ -355,7 +355,6 @@ class ShadowSet:
     def _move_scores(self, staged: StagedProfile, now: float) -> tuple[list[TierChangeRecord], int]:
         """Writes the shadow's stored rows as the profile's scores, a chunk at a time, with
         history and tier changes (the caller's transaction; the caller deletes the rows)."""
-        cause = f"promote:{staged.name}@{staged.version}"
         changes: list[TierChangeRecord] = []
         moved = 0
         after: str | None = None
@@ -364,7 +363,9 @@ class ShadowSet:
             if not len(rows):
                 return changes, moved
             rows = replace(rows, ts=now)
-            changes.extend(self._store.write_scores(staged.name, staged.version, rows, cause))
+            changes += self._store.write_scores(
+                staged.name, staged.version, rows, cause=Cause.PROMOTION
+            )
             moved += len(rows)
             after = rows.entity_id[-1]
 

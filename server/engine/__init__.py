@@ -20,6 +20,7 @@ from prioscore.server.engine.calibration import (
 from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.inputs import ProfileInputs, profile_inputs
 from prioscore.server.engine.model import (
+    DEFAULT_REFRESH_SECONDS,
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
     RELATED_AGGREGATES,
@@ -50,6 +51,7 @@ from prioscore.server.engine.related import (
 from prioscore.server.engine.scoring import AttributeColumns, assign_tiers, score
 
 __all__ = [
+    "DEFAULT_REFRESH_SECONDS",
     "DISQUALIFIED",
     "NEEDS_HALF_LIFE",
     "NEEDS_WINDOW",

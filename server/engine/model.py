@@ -15,6 +15,8 @@ import numpy as np
 
 # The numeric event property a `density` signal divides by (clicks per page view, say).
 DENSITY_PROPERTY = "clicks"
+# Default of [scoring] refresh: stored scores are never older than this with no event.
+DEFAULT_REFRESH_SECONDS = 300.0
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -188,6 +190,9 @@ class Profile:
     fit_weight: float = 0.0
     source: str = ""
     members: str = ""
+    # How stale a stored score may get with no new event: the live core rescores every
+    # stored entity of the profile at least this often (decay, windows, SLA age, silence).
+    refresh_seconds: float = DEFAULT_REFRESH_SECONDS
 
     @property
     def signal_names(self) -> tuple[str, ...]:

@@ -7,13 +7,16 @@ collaborators they need, and share only the catalog, the scorer and the watch hu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Concatenate, ParamSpec, TypeVar
 
 from opentelemetry import metrics
 
 from prioscore.server.config import Limits
 from prioscore.server.core import (
+    LiveCore,
     PromoteResult,
     ShadowSet,
     StagedProfile,
@@ -36,7 +39,21 @@ from prioscore.server.handlers.paging import decode_token, encode_token, fingerp
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry, ReloadResult
 from prioscore.server.scoring import StoredScorer
-from prioscore.server.store import SHADOW_SUFFIX, Store
+from prioscore.server.store import SHADOW_SUFFIX, Cause, Store
+
+S = TypeVar("S")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def threaded(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], Awaitable[T]]:
+    """An async twin of `method` that runs it in a worker thread, not on the loop."""
+
+    async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    return run
+
 
 _tier_changes = metrics.get_meter("prioscore.server").create_counter(
     "prioscore.tier_changes", unit="{change}"
@@ -73,6 +90,7 @@ class ProfileHandlers:
         catalog: ProfileCatalog,
         scorer: StoredScorer,
         hub: TierChangeHub,
+        core: LiveCore,
         *,
         limits: Limits,
         clock: Callable[[], float],
@@ -81,8 +99,8 @@ class ProfileHandlers:
         self._registry = registry
         self._shadows = shadows
         self._catalog = catalog
-        self._scorer = scorer
         self._hub = hub
+        self._core = core
         self._limits = limits
         self._clock = clock
         self._evaluation = EvaluationContext(store, catalog, scorer, limits, clock)
@@ -113,13 +131,27 @@ class ProfileHandlers:
     ) -> tuple[Profile | None, tuple[ProfileIssue, ...]]:
         return self._registry.validate(toml, filename or "<request>")
 
+    async def areload_profiles(self) -> ReloadResult:
+        """reload_profiles() on the writer (a reload may drop shadows it invalidates)."""
+        return await self._core.run(self.reload_profiles)
+
     def reload_profiles(self) -> ReloadResult:
+        """Re-reads the directory, all or nothing; the clock then rescores every stored
+        entity under each added or changed profile at once (cause RELOAD)."""
         return self._registry.reload()
 
     # -- shadows
 
+    async def astage_profile(self, toml: str, filename: str = "") -> StageResult:
+        """stage_profile() on the writer: its backfill never blocks serving."""
+        return await self._core.run(lambda: self.stage_profile(toml, filename))
+
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
         return self._shadows.stage(toml, filename, self._clock())
+
+    async def apromote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
+        """promote_profile() on the writer, awaited from the event loop."""
+        return await self._core.run(lambda: self.promote_profile(name, shadow_version))
 
     def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
         """Promotes the shadow, then rescores the profiles that read its scores (and those
@@ -128,24 +160,25 @@ class ProfileHandlers:
         result = self._shadows.promote(name, shadow_version, now)
         changes = list(result.tier_changes)
         moved = {name}
-        cause = f"promote:{name}@{result.profile.version}"
+        readers = []
         for profile in self._registry.all():  # dependency order: readers after the read
             if profile.reads_profiles & moved:
-                for ids in self._scorer.population(profile):
-                    with self._store.transaction():
-                        rows = self._scorer.rows(profile, ids, now)
-                        changes += self._store.write_scores(
-                            profile.name, profile.version, rows, cause
-                        )
+                readers.append(profile)
                 moved.add(profile.name)
+        for job in self._core.rescorer.population_jobs(readers, now, Cause.PROMOTION):
+            changes += job()
         self._hub.publish_changes(changes, self._store)
         _tier_changes.add(len(changes))
         return replace(result, tier_changes=changes)
 
+    async def adelete_shadow_profile(self, name: str) -> StagedProfile | None:
+        return await self._core.run(lambda: self.delete_shadow_profile(name))
+
     def delete_shadow_profile(self, name: str) -> StagedProfile | None:
         return self._shadows.discard(name)
 
-    # -- evaluation
+    # -- evaluation: read-only and CPU-heavy, so off the serving thread and off the
+    # writer (numpy releases the GIL on the large arrays these work on)
 
     def backtest(
         self,
@@ -204,6 +237,10 @@ class ProfileHandlers:
             k=k,
             limit=limit,
         )
+
+    abacktest = threaded(backtest)
+    acalibrate = threaded(calibrate)
+    acompare = threaded(compare)
 
 
 __all__ = ["ProfileHandlers", "ProfilePage", "ProfileView"]

@@ -9,15 +9,15 @@ work inside each call is vectorised, so calls stay short.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from opentelemetry import metrics, trace
 
 from prioscore.server.config import Limits
-from prioscore.server.core import ShadowSet
+from prioscore.server.core import LiveCore
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.catalog import ProfileCatalog
@@ -44,13 +44,14 @@ from prioscore.server.handlers.watch import (
     stored_changes,
 )
 from prioscore.server.scoring import (
+    POPULATION_CHUNK,
     Scored,
     StoredScorer,
-    affected,
     fill_score_signals,
     load_related_scores,
 )
 from prioscore.server.store import (
+    Cause,
     EraseCounts,
     EventBatch,
     HistoryPoint,
@@ -63,7 +64,6 @@ _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
 _events_ingested = _meter.create_counter("prioscore.events.ingested", unit="{event}")
 _events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{event}")
-_entities_scored = _meter.create_counter("prioscore.entities.scored", unit="{entity}")
 _tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
 
 
@@ -97,6 +97,7 @@ class IngestResult:
     duplicates: int
     entities_rescored: int
     tier_changes: list[TierChangeRecord]
+    touched: list[str] = field(default_factory=list)  # a backfill's, to rescore at its end
 
 
 class Service:
@@ -106,7 +107,7 @@ class Service:
         self,
         store: Store,
         catalog: ProfileCatalog,
-        shadows: ShadowSet,
+        core: LiveCore,
         scorer: StoredScorer,
         hub: TierChangeHub,
         *,
@@ -117,7 +118,7 @@ class Service:
         self.limits = limits
         self.hub = hub
         self._catalog = catalog
-        self._shadows = shadows
+        self._core = core
         self._clock = clock
         self.scorer = scorer
 
@@ -140,11 +141,17 @@ class Service:
 
     # -- ingest -----------------------------------------------------------------------
 
-    def ingest(self, events: IncomingEvents) -> IngestResult:
+    async def aingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
+        """ingest() on the writer, awaited from the event loop."""
+        return await self._core.run(lambda: self.ingest(events, backfill=backfill))
+
+    def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch (deduped on message_id) and rescores only the touched entities.
 
         Everything the batch writes — events, entity upserts, scores, history, tier
         changes — is one transaction; watchers hear of tier changes after it commits.
+        With `backfill` (a historical import) nothing is rescored: the result's
+        `touched` lists the entities finish_backfill() must rescore once at the end.
         """
         validate_events(events, self.limits.max_events_per_request)
         if len(events) == 0:
@@ -164,6 +171,7 @@ class Service:
         )
         with _tracer.start_as_current_span("ingest") as span:
             span.set_attribute("prioscore.batch_size", len(events))
+            span.set_attribute("prioscore.backfill", backfill)
             with self.store.transaction():
                 # A group event may move an entity to another account: the account it
                 # leaves loses a member, so it is rescored too (rollups, score signals).
@@ -174,12 +182,45 @@ class Service:
                 self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
                 self.store.ensure_entities(events.entity_id)
                 touched = sorted(set(events.entity_id).union(left))
-                changes, rescored = self._rescore(touched, now, events.message_id[-1])
+                changes: list[TierChangeRecord] = []
+                rescored = 0
+                if not backfill:
+                    # Each entity's change names its own latest event of the batch.
+                    latest = dict(zip(events.entity_id, events.message_id, strict=True))
+                    changes, rescored = self._core.rescorer.rescore(
+                        touched, now, Cause.EVENT, latest, events.message_id[-1]
+                    )
             self.hub.publish_changes(changes, self.store)
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
         _tier_changes.add(len(changes))
-        return IngestResult(accepted, len(events) - accepted, rescored, changes)
+        return IngestResult(
+            accepted, len(events) - accepted, rescored, changes, touched if backfill else []
+        )
+
+    async def afinish_backfill(self, touched: Collection[str]) -> IngestResult:
+        """finish_backfill() on the writer, awaited from the event loop."""
+        return await self._core.run(lambda: self.finish_backfill(touched))
+
+    def finish_backfill(self, touched: Collection[str]) -> IngestResult:
+        """The end of a historical import: rescores every touched entity once, as of
+        now, a chunk per transaction (one history point each; changes cause BACKFILL)."""
+        ids = sorted(touched)
+        now = self._clock()
+        changes: list[TierChangeRecord] = []
+        rescored = 0
+        for start in range(0, len(ids), POPULATION_CHUNK):
+            with self.store.transaction():
+                chunk = ids[start : start + POPULATION_CHUNK]
+                found, count = self._core.rescorer.rescore(chunk, now, Cause.BACKFILL)
+            self.hub.publish_changes(found, self.store)
+            changes += found
+            rescored += count
+        _tier_changes.add(len(changes))
+        return IngestResult(0, 0, rescored, changes)
+
+    async def aupsert_entities(self, entities: list[IncomingEntity]) -> int:
+        return await self._core.run(lambda: self.upsert_entities(entities))
 
     def upsert_entities(self, entities: list[IncomingEntity]) -> int:
         """Merges attributes and rescores the entities under every profile of their kind."""
@@ -190,9 +231,12 @@ class Service:
         with self.store.transaction():
             left = self.store.accounts_of(ids)  # accounts before: a member may be leaving
             count = self.store.upsert_entities(records)
-            changes, _ = self._rescore(sorted(set(ids).union(left)), now, "")
+            changes, _ = self._core.rescorer.rescore([*ids, *left], now, Cause.ENTITY_UPDATE)
         self.hub.publish_changes(changes, self.store)
         return count
+
+    async def aerase_entity(self, entity_id: str) -> EraseCounts:
+        return await self._core.run(lambda: self.erase_entity(entity_id))
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
         if not entity_id:
@@ -203,44 +247,9 @@ class Service:
         with self.store.transaction():
             neighbours = self.store.neighbours([entity_id])
             counts = self.store.erase_entity(entity_id)
-            changes, _ = self._rescore(neighbours, self._clock(), "")
+            changes, _ = self._core.rescorer.rescore(neighbours, self._clock(), Cause.ERASURE)
         self.hub.publish_changes(changes, self.store)
         return counts
-
-    def _rescore(
-        self, entity_ids: list[str], now: float, cause: str
-    ) -> tuple[list[TierChangeRecord], int]:
-        """Rescores entity_ids under each profile that applies to them, and whatever the
-        change reaches through accounts (relations.affected); inside a transaction.
-
-        Profiles come in dependency order, so a profile reading another's scores reads
-        the ones this batch just wrote.
-        """
-        if not entity_ids:
-            return [], 0
-        stored = self.store.entity_columns(entity_ids)
-        kinds = np.asarray([stored[i][0] if i in stored else "" for i in entity_ids], object)
-        changes: list[TierChangeRecord] = []
-        rescored: dict[str, list[str]] = {}
-        for profile in self._catalog.all():
-            # An entity of unknown kind is scored by every profile; a known kind only by
-            # the profiles written for it.
-            chosen = [
-                entity_ids[i] for i in np.flatnonzero((kinds == profile.entity) | (kinds == ""))
-            ]
-            reached = affected(self.store, profile, entity_ids, rescored)
-            if reached:
-                claimed = self.store.claim_entities(reached, profile.entity, now)
-                chosen = sorted(set(chosen).union(claimed))
-            if not chosen:
-                continue
-            rows = self.scorer.rows(profile, chosen, now)
-            changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
-            self._shadows.rescore(profile.name, chosen, now)
-            rescored[profile.name] = chosen
-        count = sum(len(ids) for ids in rescored.values())
-        _entities_scored.add(count)
-        return changes, count
 
     # -- scoring ----------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class WatchFilter:
     profile: str = ""
     tiers: frozenset[str] = frozenset()
     account_id: str = ""
+    causes: frozenset[str] = frozenset()  # Cause values
 
 
 @dataclass(eq=False)
@@ -57,6 +58,12 @@ class TierChangeHub:
     def __init__(self) -> None:
         self._watchers: set[_Watcher] = set()
         self._closed = False  # after close(), new watchers are refused (UNAVAILABLE)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the watch streams run on: changes published from another thread
+        (the writer, the clock) are handed to it, as asyncio queues require."""
+        self._loop = loop
 
     @property
     def watcher_count(self) -> int:
@@ -73,7 +80,12 @@ class TierChangeHub:
         if not changes or not self._watchers:
             return
         stored = store.entity_columns([c.entity_id for c in changes])
-        self.publish(changes, {entity: account for entity, (_, account) in stored.items()})
+        accounts = {entity: account for entity, (_, account) in stored.items()}
+        loop = self._loop
+        if loop is None or _running_in(loop):
+            self.publish(changes, accounts)
+        else:
+            loop.call_soon_threadsafe(self.publish, changes, accounts)
 
     async def drain(self) -> None:
         """Yields to the watch streams until they took what was published, for at most
@@ -160,6 +172,8 @@ async def stored_changes(
     ):
         stored = store.entity_columns([c.entity_id for c in page])
         for record in page:
+            if wanted.causes and record.cause not in wanted.causes:
+                continue
             yield WatchedChange(record, stored.get(record.entity_id, ("", ""))[1])
         after_change_id = page[-1].id
         await asyncio.sleep(0)
@@ -184,7 +198,15 @@ def _matches(wanted: WatchFilter, change: WatchedChange) -> bool:
         (not wanted.profile or wanted.profile == change.record.profile)
         and (not wanted.tiers or change.record.tier in wanted.tiers)
         and (not wanted.account_id or change.account_id == wanted.account_id)
+        and (not wanted.causes or change.record.cause in wanted.causes)
     )
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # no loop runs in this thread
+        return False
 
 
 def tier_set(tiers: Collection[str]) -> frozenset[str]:

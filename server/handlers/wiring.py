@@ -6,11 +6,12 @@ Service and ProfileHandlers always share the same catalog, scorer, shadows and h
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
 from prioscore.server.config import Limits
-from prioscore.server.core import ShadowSet
+from prioscore.server.core import LiveCore, ShadowSet
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
 from prioscore.server.handlers.service import Service
@@ -22,15 +23,33 @@ from prioscore.server.store import Store
 
 @dataclass(frozen=True)
 class Handlers:
-    """The data plane: scoring and events, and profiles, shadows and evaluation."""
+    """The data plane: scoring and events, and profiles, shadows and evaluation, over
+    the live core that writes and keeps scores current."""
 
     service: Service
     profiles: ProfileHandlers
     store: Store
     registry: ProfileRegistry
     clock: Clock
+    core: LiveCore
+    hub: TierChangeHub
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Binds the watch hub to the serving loop and starts the clock (its first sweep
+        catches every stored score up to now)."""
+        self.hub.bind(loop)
+        self.core.start()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Waits until the clock's due rescoring is written (for tests that move time)."""
+        return self.core.settle(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the clock and lets the writer finish what callers wait for."""
+        self.core.stop(timeout)
 
     def close(self) -> None:
+        self.core.stop()
         self.store.close()
 
 
@@ -47,11 +66,13 @@ def build_handlers(
     shadows = ShadowSet(store, registry, scorer)
     catalog = ProfileCatalog(registry, shadows)
     hub = TierChangeHub()
-    service = Service(store, catalog, shadows, scorer, hub, limits=limits, clock=clock.now)
+    core = LiveCore(store, registry, scorer, shadows, clock)
+    core.on_changes(lambda changes: hub.publish_changes(changes, store))
+    service = Service(store, catalog, core, scorer, hub, limits=limits, clock=clock.now)
     profiles = ProfileHandlers(
-        store, registry, shadows, catalog, scorer, hub, limits=limits, clock=clock.now
+        store, registry, shadows, catalog, scorer, hub, core, limits=limits, clock=clock.now
     )
-    return Handlers(service, profiles, store, registry, clock)
+    return Handlers(service, profiles, store, registry, clock, core, hub)
 
 
 __all__ = ["Handlers", "build_handlers"]

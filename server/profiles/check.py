@@ -35,7 +35,7 @@ TABLES = ("profile", "scoring", "tiers")
 ARRAYS = ("categories", "signals", "fit", "disqualify")
 KEYS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "version", "entity", "description", "members"),
-    "scoring": ("max_points", "fit_weight"),
+    "scoring": ("max_points", "fit_weight", "refresh"),
     "categories": ("name", "property", "equals", "prefixes", "contains", "eliminatory"),
     "signals": (
         "name",

@@ -22,6 +22,9 @@ Format (tables and keys; anything else is reported with the closest valid name):
                                  positive-weight signal needs a cap unless this is set)
     fit_weight = 0.3             0..1 share of fit in the score; default 0.3 with [[fit]]
                                  rules, 0.0 without (and it must stay 0 without them)
+    refresh = "5m"               how stale a stored score may get with no new event: the
+                                 server rescores every stored entity at least this often
+                                 ("30s", "5m", "1h", "1d" or seconds; 10s-1d; default 5m)
 
     [[categories]]               optional, tried in file order, first match wins
     name        = "hot"          referenced by signals as match = { category = "hot" }
@@ -84,8 +87,8 @@ read "0.75 = the top quarter starts here". `missing` matters for recency aggrega
 "never" is usually the worst case, so set it large (e.g. 90 days) rather than 0.
 
 Modules: this one holds the format, [profile]/[scoring]/[tiers] rules and the public API;
-profile_check.py holds the issue collector and the array-of-tables rules; profile_toml.py
-the line locator and the TOML writer (tomllib reads but neither locates keys nor writes).
+check.py holds the issue collector and the array-of-tables rules; toml_text.py the line
+locator and the TOML writer (tomllib reads but neither locates keys nor writes).
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prioscore.server.engine import Profile, Signal, TierMode, Tiers
+from prioscore.server.engine import DEFAULT_REFRESH_SECONDS, Profile, Signal, TierMode, Tiers
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profiles.check import (
     ARRAYS,
@@ -245,6 +248,31 @@ def _scoring(
     return max_points or 0.0, fit_weight
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+REFRESH_RANGE = (10.0, 86_400.0)  # at least 10 s (a sweep is not free), at most a day
+
+
+def _refresh(c: Checker, scoring: dict[str, Any]) -> float:
+    """[scoring] refresh: "30s", "5m", "1h", "1d" (or seconds as a number)."""
+    if "refresh" not in scoring:
+        return DEFAULT_REFRESH_SECONDS
+    value = scoring["refresh"]
+    seconds: float | None = None
+    if is_number(value):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    low, high = REFRESH_RANGE
+    if seconds is None or not math.isfinite(seconds) or not low <= seconds <= high:
+        c.add(
+            "scoring.refresh",
+            f'refresh must be a duration between 10s and 1d such as "5m", got {describe(value)}',
+        )
+        return DEFAULT_REFRESH_SECONDS
+    return seconds
+
+
 def _check(c: Checker, data: dict[str, Any]) -> Profile:
     """Every rule over one parsed file; read `c.issues` before trusting the result."""
     everything = TABLES + ARRAYS
@@ -276,6 +304,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     signals = read_signals(c, data, [r.name for r in categories])
     fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), _tiers(c, data)
     max_points, fit_weight = _scoring(c, scoring, signals, bool(fit))
+    refresh = _refresh(c, scoring)
     return Profile(
         name=name,
         version=version if isinstance(version, int) else 0,
@@ -290,6 +319,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         fit_weight=fit_weight,
         source=c.source,
         members=members,
+        refresh_seconds=refresh,
     )
 
 

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from prioscore.server.engine import Profile, Signal
+from prioscore.server.engine import DEFAULT_REFRESH_SECONDS, Profile, Signal
 
 _PART = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -244,6 +244,8 @@ def to_toml(
         scoring.append(f"max_points = {number(profile.max_points)}")
     if profile.fit_weight != default_fit_weight:
         scoring.append(f"fit_weight = {number(profile.fit_weight)}")
+    if profile.refresh_seconds != DEFAULT_REFRESH_SECONDS:
+        scoring.append(f"refresh = {number(profile.refresh_seconds)}")
     if scoring:
         out += ["", "[scoring]", *scoring]
     for c in profile.categories:

@@ -31,7 +31,8 @@ from prioscore.server.scoring import (
     decode_reasons,
     reasons_of,
 )
-from prioscore.server.store import StoredScore, TierChangeRecord
+from prioscore.server.store import Cause, HistoryPoint, StoredScore, TierChangeRecord
+from prioscore.v1 import scoring_service_pb2 as scoring_pb2
 from prioscore.v1 import types_pb2
 
 _KINDS = {
@@ -226,4 +227,43 @@ def tier_change_to_proto(change: TierChangeRecord, account_id: str = "") -> type
         cause_message_id=change.cause_message_id,
         account_id=account_id,
         change_id=change.id,
+        cause=cause_to_proto(change.cause),
+    )
+
+
+_CAUSES: dict[Cause, types_pb2.TierChangeCause] = {
+    Cause.EVENT: types_pb2.TIER_CHANGE_CAUSE_EVENT,
+    Cause.CLOCK: types_pb2.TIER_CHANGE_CAUSE_CLOCK,
+    Cause.RELOAD: types_pb2.TIER_CHANGE_CAUSE_RELOAD,
+    Cause.PROMOTION: types_pb2.TIER_CHANGE_CAUSE_PROMOTION,
+    Cause.BACKFILL: types_pb2.TIER_CHANGE_CAUSE_BACKFILL,
+    Cause.ENTITY_UPDATE: types_pb2.TIER_CHANGE_CAUSE_ENTITY_UPDATE,
+    Cause.ERASURE: types_pb2.TIER_CHANGE_CAUSE_ERASURE,
+}
+_CAUSE_NAMES: dict[int, str] = {int(number): cause.value for cause, number in _CAUSES.items()}
+
+
+def cause_to_proto(cause: str) -> types_pb2.TierChangeCause:
+    """The stored cause text as the enum ("" from before causes were kept: UNSPECIFIED)."""
+    return _CAUSES[Cause(cause)] if cause else types_pb2.TIER_CHANGE_CAUSE_UNSPECIFIED
+
+
+def causes_from_proto(causes: Sequence[int], field: str = "causes") -> frozenset[str]:
+    """A watch filter's causes as stored text; UNSPECIFIED or unknown values are refused."""
+    found = set()
+    for i, number in enumerate(causes):
+        if number not in _CAUSE_NAMES:
+            raise InvalidArgumentError.of(f"{field}[{i}]", f"unknown cause {number}")
+        found.add(_CAUSE_NAMES[number])
+    return frozenset(found)
+
+
+def history_point_to_proto(point: HistoryPoint) -> scoring_pb2.ScoreHistoryPoint:
+    return scoring_pb2.ScoreHistoryPoint(
+        time=timestamp(point.ts),
+        score=point.score,
+        tier=point.tier,
+        profile_version=point.profile_version,
+        top_reasons=[_contribution(r) for r in decode_reasons(point.reasons)],
+        cause=cause_to_proto(point.cause),
     )

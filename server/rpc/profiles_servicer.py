@@ -152,14 +152,14 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def ReloadProfiles(
         self, request: pb.ReloadProfilesRequest, context: Context
     ) -> pb.ReloadProfilesResponse:
-        result = self.handlers.reload_profiles()
+        result = await self.handlers.areload_profiles()
         return pb.ReloadProfilesResponse(
             loaded=result.loaded, issues=[issue(i) for i in result.issues], applied=result.ok
         )
 
     async def Backtest(self, request: pb.BacktestRequest, context: Context) -> pb.BacktestResponse:
         subject = request.WhichOneof("subject")
-        result = self.handlers.backtest(
+        result = await self.handlers.abacktest(
             outcomes_of(request.outcomes),
             profile_name=request.profile if subject == "profile" else "",
             candidate_toml=request.candidate_toml if subject == "candidate_toml" else "",
@@ -183,7 +183,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def Calibrate(
         self, request: pb.CalibrateRequest, context: Context
     ) -> pb.CalibrateResponse:
-        result = self.handlers.calibrate(
+        result = await self.handlers.acalibrate(
             outcomes_of(request.outcomes),
             profile_name=request.profile,
             l2=request.l2,
@@ -210,7 +210,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         self, request: pb.CompareProfilesRequest, context: Context
     ) -> pb.CompareProfilesResponse:
         which = request.WhichOneof("candidate")
-        result = self.handlers.compare(
+        result = await self.handlers.acompare(
             profile_name=request.profile,
             candidate_toml=request.candidate_toml if which == "candidate_toml" else "",
             candidate_profile=request.candidate_profile if which == "candidate_profile" else "",
@@ -235,7 +235,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def StageProfile(
         self, request: pb.StageProfileRequest, context: Context
     ) -> pb.StageProfileResponse:
-        result = self.handlers.stage_profile(request.toml, request.filename)
+        result = await self.handlers.astage_profile(request.toml, request.filename)
         return pb.StageProfileResponse(
             shadow=summary(result.staged.candidate), entities_scored=result.entities_scored
         )
@@ -243,7 +243,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def PromoteProfile(
         self, request: pb.PromoteProfileRequest, context: Context
     ) -> pb.PromoteProfileResponse:
-        result = self.handlers.promote_profile(request.name, request.shadow_version)
+        result = await self.handlers.apromote_profile(request.name, request.shadow_version)
         return pb.PromoteProfileResponse(
             profile=summary(result.profile),
             previous_version=result.previous.version,
@@ -254,7 +254,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def DeleteShadowProfile(
         self, request: pb.DeleteShadowProfileRequest, context: Context
     ) -> pb.DeleteShadowProfileResponse:
-        dropped = self.handlers.delete_shadow_profile(request.name)
+        dropped = await self.handlers.adelete_shadow_profile(request.name)
         return pb.DeleteShadowProfileResponse(
             deleted=dropped is not None, shadow_version=dropped.version if dropped else 0
         )

@@ -48,6 +48,8 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         self.handlers.service.close_watches()
         await self.server.stop(grace)
+        # In-flight calls are done: stop the clock and let the writer finish its queue.
+        await asyncio.to_thread(self.handlers.stop, grace or 1.0)
 
 
 async def start_server(
@@ -87,6 +89,7 @@ async def start_server(
     if port == 0:
         raise OSError(f"could not bind {settings.address}")
     await server.start()
+    handlers.start(asyncio.get_running_loop())
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("prioscore serving on %s (port %d)", settings.address, port)

@@ -152,22 +152,19 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             request.entity_id, request.profile, request.page_size, request.page_token
         )
         return scoring_pb.GetScoreHistoryResponse(
-            points=[
-                scoring_pb.ScoreHistoryPoint(
-                    time=convert.timestamp(p.ts),
-                    score=p.score,
-                    tier=p.tier,
-                    profile_version=p.profile_version,
-                )
-                for p in page.points
-            ],
+            points=[convert.history_point_to_proto(p) for p in page.points],
             next_page_token=page.next_page_token,
         )
 
     async def WatchTierChanges(
         self, request: scoring_pb.WatchTierChangesRequest, context: Context
     ) -> AsyncIterator[scoring_pb.WatchTierChangesResponse]:
-        wanted = WatchFilter(request.profile, tier_set(request.tiers), request.account_id)
+        wanted = WatchFilter(
+            request.profile,
+            tier_set(request.tiers),
+            request.account_id,
+            convert.causes_from_proto(request.causes),
+        )
         after = request.after_change_id if request.HasField("after_change_id") else None
         async for change in self.service.watch_tier_changes(wanted, after):
             yield scoring_pb.WatchTierChangesResponse(
@@ -184,6 +181,8 @@ class EventServicer(events_grpc.EventServiceServicer):
         self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
     ) -> events_pb.IngestEventsResponse:
         accepted = duplicates = rescored = changes = received = 0
+        backfill: bool | None = None  # the first message decides for the stream
+        touched: set[str] = set()
         async for request in request_iterator:
             received += 1
             if received > self.settings.max_stream_messages:
@@ -191,8 +190,16 @@ class EventServicer(events_grpc.EventServiceServicer):
                     f"stream exceeds {self.settings.max_stream_messages} messages",
                     reason="STREAM_TOO_LONG",
                 )
+            if backfill is None:
+                backfill = request.backfill
+            elif request.backfill != backfill:
+                raise InvalidArgumentError.of(
+                    f"messages[{received - 1}].backfill",
+                    f"must equal the first message's backfill ({backfill})",
+                )
             events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
-            result = self.service.ingest(events)
+            result = await self.service.aingest(events, backfill=backfill)
+            touched.update(result.touched)
             accepted += result.accepted
             # Ingest feeds every profile, so the span names none; the size is the running total.
             _annotate("", accepted + duplicates + result.duplicates)
@@ -201,6 +208,10 @@ class EventServicer(events_grpc.EventServiceServicer):
             changes += len(result.tier_changes)
             # Let watch streams send this batch's changes before the next batch runs.
             await self.service.watchers_drained(bool(result.tier_changes))
+        if touched:  # the end of a historical import: everyone it touched, once
+            result = await self.service.afinish_backfill(touched)
+            rescored += result.entities_rescored
+            changes += len(result.tier_changes)
         return events_pb.IngestEventsResponse(
             accepted=accepted,
             duplicates=duplicates,
@@ -211,13 +222,13 @@ class EventServicer(events_grpc.EventServiceServicer):
     async def UpsertEntities(
         self, request: events_pb.UpsertEntitiesRequest, context: Context
     ) -> events_pb.UpsertEntitiesResponse:
-        count = self.service.upsert_entities(convert.entities_from_proto(request.entities))
+        count = await self.service.aupsert_entities(convert.entities_from_proto(request.entities))
         return events_pb.UpsertEntitiesResponse(upserted=count)
 
     async def EraseEntity(
         self, request: events_pb.EraseEntityRequest, context: Context
     ) -> events_pb.EraseEntityResponse:
-        counts = self.service.erase_entity(request.entity_id)
+        counts = await self.service.aerase_entity(request.entity_id)
         return events_pb.EraseEntityResponse(
             events_removed=counts.events,
             scores_removed=counts.scores,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Cli
+from tests.conftest import ServerHandle
 
 SMALL = ("--contacts", "60", "--accounts", "40", "--subscriptions", "40", "--tickets", "40")
 
@@ -59,7 +59,7 @@ def test_at_risk_lists_risky_accounts_with_reasons_and_trend(
     assert report, "the demo should leave some accounts at risk"
     assert {r["tier"] for r in report} <= {"at_risk", "critical"}
     assert all(r["entity_id"].startswith("account-") and r["reasons"] for r in report)
-    assert {r["trend"] for r in report} <= {"rising", "falling", "flat"}
+    assert {r["trend"] for r in report} <= {"rising", "falling", "flat", "unknown"}
     scores = [r["score"] for r in report]
     assert scores == sorted(scores, reverse=True)
     only_critical = cli.json("at-risk", "--tiers", "critical")
@@ -67,8 +67,15 @@ def test_at_risk_lists_risky_accounts_with_reasons_and_trend(
     assert "trend over 30 days" in cli("at-risk").stderr
 
 
-def test_at_risk_trend_rises_when_warning_signs_arrive(cli: Cli, tmp_path: Path) -> None:
-    now = time.time()
+def test_at_risk_trend_rises_when_warning_signs_arrive(
+    cli: Cli, grpc_server: ServerHandle, tmp_path: Path
+) -> None:
+    """The trend compares with the score a real 30 days ago: right after the quiet
+    history it is unknown (not a surge between two points seconds apart); 31 days of
+    server time later, with warning signs, it is rising."""
+    start = 1_900_000_000.0
+    grpc_server.clock.set(start)
+    now = start + 31 * 86_400
     quiet = [
         {"kind": "identify", "entity_id": "acme", "entity_kind": "account",
          "traits": {"plan": "monthly", "months_as_customer": 2}},
@@ -89,6 +96,11 @@ def test_at_risk_trend_rises_when_warning_signs_arrive(cli: Cli, tmp_path: Path)
         path = tmp_path / name
         path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
         cli("ingest", str(path))
+        if name == "quiet.jsonl":
+            [young] = cli.json("at-risk", "--tiers", "healthy,watch,at_risk,critical")
+            assert young["trend"] == "unknown"
+            grpc_server.clock.set(now)
+            grpc_server.settle()
     [acme] = cli.json("at-risk")
     assert acme["entity_id"] == "acme" and acme["trend"] == "rising" and acme["change"] > 10
     assert "↑ rising" in cli("at-risk").stdout

@@ -169,9 +169,12 @@ def test_trend_compares_with_the_score_days_ago() -> None:
     assert trend_of(history, now=now, days=30, threshold=2).direction == "rising"
     assert trend_of(history, now=now, days=5, threshold=2).delta == pytest.approx(4)
     assert trend_of(history, now=now, days=5, threshold=5).direction == "flat"
-    falling = [_point(now, 40), _point(now - day, 60)]
-    assert trend_of(falling, now=now, days=30, threshold=2).direction == "falling"  # young
-    assert trend_of([], now=now, days=30, threshold=2).direction == "flat"
+    falling = [_point(now, 40), _point(now - 31 * day, 60)]
+    assert trend_of(falling, now=now, days=30, threshold=2).direction == "falling"
+    young = trend_of([_point(now, 40), _point(now - day, 60)], now=now, days=30, threshold=2)
+    assert (young.direction, young.delta) == ("unknown", 0.0)  # not yet 30 days of history
+    assert young.span_days == pytest.approx(1.0)
+    assert trend_of([], now=now, days=30, threshold=2).direction == "unknown"
 
 
 def test_risky_tiers_start_at_at_risk() -> None:

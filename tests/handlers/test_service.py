@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import pytest
 
+from prioscore.server.clock import Clock
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
-from prioscore.server.handlers import Handlers, RankQuery
-from tests.handlers.conftest import tracks
+from prioscore.server.handlers import Handlers, RankQuery, build_handlers
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.store import Store
+from tests.handlers.conftest import DAY, NOW, ROOT, tracks
+
+T = TypeVar("T")
 
 
 def test_ingest_then_rank_orders_by_engagement(handlers: Handlers) -> None:
@@ -40,3 +50,42 @@ def test_domain_errors_name_the_field(handlers: Handlers) -> None:
     with pytest.raises(InvalidArgumentError) as token:
         handlers.service.rank(RankQuery("lead_qualification", page_token="garbage"))
     assert token.value.reason == "PAGE_TOKEN_INVALID"
+
+
+def test_scores_after_a_restart_equal_the_scores_before(tmp_path: Path) -> None:
+    """The store is the durable truth: a new process on the same file, caught up by its
+    clock at the same time, serves the same scores and tiers."""
+    db = tmp_path / "restart.db"
+    registry = ProfileRegistry.from_directory(ROOT / "profiles")
+
+    def run(body: Callable[[Handlers], T]) -> T:
+        clock = Clock()
+        clock.set(NOW + 3 * DAY)
+        built = build_handlers(Store(db), registry, clock=clock)
+        loop = asyncio.new_event_loop()
+        try:
+            built.start(loop)
+            assert built.settle()
+            return body(built)
+        finally:
+            built.close()
+            loop.close()
+
+    def ranks(built: Handlers) -> dict[str, list[tuple[str, float, str]]]:
+        return {
+            name: [
+                (s.entity_id, s.score, s.tier)
+                for s in built.service.rank(RankQuery(name, page_size=100)).scores
+            ]
+            for name in ("lead_qualification", "churn_risk")
+        }
+
+    def first(built: Handlers) -> dict[str, list[tuple[str, float, str]]]:
+        built.service.ingest(
+            tracks([(f"c{i}", "page_view", i, {"url": "/pricing"}) for i in range(8)])
+        )
+        return ranks(built)
+
+    before = run(first)
+    after = run(ranks)
+    assert before["lead_qualification"] and after == before

@@ -83,7 +83,9 @@ def test_promote_rewrites_the_file_and_records_tier_changes(
     reader.join(timeout=10)
     watch.cancel()
     assert {c.entity_id: (c.previous_tier, c.tier) for c in heard} == moves
-    assert {c.cause_message_id for c in heard} == {"promote:test_leads@2"}
+    assert {(c.cause, c.cause_message_id) for c in heard} == {
+        (types_pb2.TIER_CHANGE_CAUSE_PROMOTION, "")
+    }
 
     assert source.read_text() == toml  # the file is the candidate, comments and all
     assert not [p for p in profiles_dir.iterdir() if p.name.startswith(".")]  # no temp file

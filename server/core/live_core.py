@@ -1,0 +1,67 @@
+"""LiveCore: the writer, the rescorer and the clock, built and stopped together.
+
+The handlers submit every write here (`run`), rescore through `rescorer`, and hear of
+the clock's tier changes through the `publish` callback they install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from prioscore.server.clock import Clock
+from prioscore.server.core.refresh import Publish, Refresher
+from prioscore.server.core.rescoring import Rescorer
+from prioscore.server.core.shadows import ShadowSet
+from prioscore.server.core.worker import CoreWorker
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.scoring import StoredScorer
+from prioscore.server.store import Store, TierChangeRecord
+
+T = TypeVar("T")
+
+
+class LiveCore:
+    """Owns the writer thread and the clock's sweeps over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ProfileRegistry,
+        scorer: StoredScorer,
+        shadows: ShadowSet,
+        clock: Clock,
+    ) -> None:
+        self.clock = clock
+        self.worker = CoreWorker()
+        self.rescorer = Rescorer(store, registry, scorer, shadows)
+        self._listeners: list[Publish] = []
+        self.refresher = Refresher(clock, self.worker, self.rescorer, registry, self._publish)
+
+    def on_changes(self, listener: Publish) -> None:
+        """Calls `listener(changes)` with the tier changes each sweep chunk committed."""
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        """Starts the clock (whose first sweep is the catch-up of every profile)."""
+        self.refresher.start()
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """Runs a writing job on the writer and awaits it from the event loop."""
+        return await self.worker.run(job)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Waits until what the clock made due is written (tests move the clock, then
+        settle; production never needs to)."""
+        return self.refresher.settle(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.refresher.stop(timeout)
+        self.worker.close(timeout)
+
+    def _publish(self, changes: list[TierChangeRecord]) -> None:
+        for listener in self._listeners:
+            listener(changes)
+
+
+__all__ = ["LiveCore"]

@@ -1,0 +1,125 @@
+"""Rescoring stored entities and writing what changed: one path for events, upserts,
+erasures, the clock, reloads, promotions and backfills.
+
+Every caller runs on the writer (core.worker), inside a store transaction it opens, so
+the scores, history and tier changes of one rescoring commit together with whatever
+caused them (an ingest batch's events, an upsert's attributes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+from opentelemetry import metrics
+
+from prioscore.server.core.shadows import ShadowSet
+from prioscore.server.engine import Profile
+from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer, affected
+from prioscore.server.store import Cause, Store, TierChangeRecord
+
+_entities_scored = metrics.get_meter("prioscore.server").create_counter(
+    "prioscore.entities.scored", unit="{entity}"
+)
+
+ChunkJob = Callable[[], list[TierChangeRecord]]
+
+
+class Rescorer:
+    """Scores stored entities under every profile that applies and writes the rows."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ProfileRegistry,
+        scorer: StoredScorer,
+        shadows: ShadowSet,
+        *,
+        chunk: int = POPULATION_CHUNK,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._scorer = scorer
+        self._shadows = shadows
+        self._chunk = chunk
+
+    def rescore(
+        self,
+        entity_ids: Sequence[str],
+        now: float,
+        cause: Cause,
+        message_ids: Mapping[str, str] | None = None,
+        fallback_message_id: str = "",
+    ) -> tuple[list[TierChangeRecord], int]:
+        """Rescores entity_ids under each profile that applies to them, and whatever the
+        change reaches through accounts (relations.affected); inside a transaction.
+
+        Profiles come in dependency order, so a profile reading another's scores reads
+        the ones just written. For Cause.EVENT, `message_ids` names each entity's own
+        latest event; entities reached through relations get `fallback_message_id`.
+        """
+        ids = sorted(set(entity_ids))
+        if not ids:
+            return [], 0
+        stored = self._store.entity_columns(ids)
+        kinds = np.asarray([stored[i][0] if i in stored else "" for i in ids], object)
+        changes: list[TierChangeRecord] = []
+        rescored: dict[str, list[str]] = {}
+        for profile in self._registry.all():
+            # An entity of unknown kind is scored by every profile; a known kind only by
+            # the profiles written for it.
+            chosen = [ids[i] for i in np.flatnonzero((kinds == profile.entity) | (kinds == ""))]
+            reached = affected(self._store, profile, ids, rescored)
+            if reached:
+                claimed = self._store.claim_entities(reached, profile.entity, now)
+                chosen = sorted(set(chosen).union(claimed))
+            if not chosen:
+                continue
+            causes: str | list[str] = fallback_message_id
+            if message_ids:
+                causes = [message_ids.get(e, fallback_message_id) for e in chosen]
+            changes += self._write(profile, chosen, now, cause, causes)
+            rescored[profile.name] = chosen
+        count = sum(len(chosen) for chosen in rescored.values())
+        _entities_scored.add(count)
+        return changes, count
+
+    def population_jobs(
+        self, profiles: Sequence[Profile], now: float, cause: Cause
+    ) -> Iterator[ChunkJob]:
+        """Jobs that rescore every stored entity of `profiles` as of `now`, one chunk and
+        one transaction each, in dependency order (readers after what they read)."""
+        for profile in profiles:
+            for ids in self._scorer.population(profile, self._chunk):
+                yield self._chunk_job(profile, ids, now, cause)
+
+    def _chunk_job(self, profile: Profile, ids: list[str], now: float, cause: Cause) -> ChunkJob:
+        def job() -> list[TierChangeRecord]:
+            with self._store.transaction():
+                current = self._registry.get(profile.name)
+                if current is None:  # unloaded by a reload since the sweep began
+                    return []
+                changes = self._write(current, ids, now, cause, "")
+            _entities_scored.add(len(ids))
+            return changes
+
+        return job
+
+    def _write(
+        self,
+        profile: Profile,
+        ids: list[str],
+        now: float,
+        cause: Cause,
+        message_ids: str | list[str],
+    ) -> list[TierChangeRecord]:
+        rows = self._scorer.rows(profile, ids, now)
+        changes = self._store.write_scores(
+            profile.name, profile.version, rows, message_ids, cause=cause
+        )
+        self._shadows.rescore(profile.name, ids, now)  # its shadow stays as current
+        return changes
+
+
+__all__ = ["ChunkJob", "Rescorer"]
