@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
 from prioscore.server.handlers import Handlers, build_handlers
-from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc.auth import TokensFileError
 from prioscore.server.rpc.server import run_until_signalled
 from prioscore.server.store import Store
@@ -21,7 +21,7 @@ log = logging.getLogger("prioscore.server")
 
 def build(settings: Settings) -> Handlers:
     """Loads the profiles (all or nothing), opens the store and builds the handlers."""
-    registry = ProfileRegistry.from_directory(settings.profiles)
+    registry = ProfileRegistry.from_directory(settings.profiles or bundled.DIRECTORY)
     return build_handlers(Store(settings.db), registry, limits=settings.limits)
 
 

@@ -31,7 +31,7 @@ class Limits:
 class Settings:
     address: str = "127.0.0.1:50051"
     db: Path = Path("./data/prioscore.db")
-    profiles: Path = Path("./profiles")
+    profiles: Path | None = None  # None => the bundled profiles shipped in the package
     grace_seconds: float = 10.0
     max_message_bytes: int = Limits.max_message_bytes
     max_rows_per_batch: int = Limits.max_rows_per_batch
@@ -59,7 +59,7 @@ class Settings:
 _HELP = {
     "address": "host:port to listen on",
     "db": "SQLite file (created if absent)",
-    "profiles": "directory of *.toml scoring profiles",
+    "profiles": "directory of *.toml scoring profiles (default: the bundled ones)",
     "grace_seconds": "seconds in-flight calls get to finish on SIGTERM",
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_rows_per_batch": "largest StreamScores / ScoreEntities batch",
