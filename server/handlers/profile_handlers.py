@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from opentelemetry import metrics
 
+from prioscore.server.audit import audit
 from prioscore.server.config import Limits
 from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
@@ -114,12 +115,18 @@ class ProfileHandlers:
         return self._registry.validate(toml, filename or "<request>")
 
     def reload_profiles(self) -> ReloadResult:
-        return self._registry.reload()
+        result = self._registry.reload()
+        outcome = "ok" if result.ok else "rejected"
+        audit("reload", outcome=outcome, loaded=len(result.loaded), issues=len(result.issues))
+        return result
 
     # -- shadows
 
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
-        return self._shadows.stage(toml, filename, self._clock())
+        result = self._shadows.stage(toml, filename, self._clock())
+        staged = result.staged.candidate
+        audit("stage", profile=staged.name, version=staged.version, filename=filename or "-")
+        return result
 
     def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
         """Promotes the shadow, then rescores the profiles that read its scores (and those
@@ -140,10 +147,19 @@ class ProfileHandlers:
                 moved.add(profile.name)
         self._hub.publish_changes(changes, self._store)
         _tier_changes.add(len(changes))
+        audit(
+            "promote",
+            profile=name,
+            version=result.profile.version,
+            previous=result.previous.version,
+            tier_changes=len(changes),
+        )
         return replace(result, tier_changes=changes)
 
     def delete_shadow_profile(self, name: str) -> StagedProfile | None:
-        return self._shadows.discard(name)
+        discarded = self._shadows.discard(name)
+        audit("discard", profile=name, found=discarded is not None)
+        return discarded
 
     # -- evaluation
 

@@ -14,6 +14,7 @@ from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
 from prioscore.server.handlers.service import Service
 from prioscore.server.handlers.shadows import ShadowSet
+from prioscore.server.handlers.store_metrics import observe_store_size
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.scoring import StoredScorer
@@ -51,6 +52,7 @@ def build_handlers(
     profiles = ProfileHandlers(
         store, registry, shadows, catalog, scorer, hub, limits=limits, clock=clock.now
     )
+    observe_store_size(store.path)
     return Handlers(service, profiles, store, registry, clock)
 
 
