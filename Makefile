@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-server
 PROTO_SRC := $(wildcard protos/prioscore/v1/*.proto)
 DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
@@ -10,17 +11,26 @@ BUF := .tools/buf/node_modules/.bin/buf
 
 .PHONY: venv serve test proto check lint format bench clean
 
+# Two installs: serving needs only the server extra; tests, lint and `make proto` need the
+# dev extra (which includes the server). Each has its own stamp, remade when pyproject changes.
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	@touch $(STAMP)
 
-serve: $(STAMP)
-	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) --profiles profiles
+$(SERVE_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[server]'
+	@touch $(SERVE_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(STAMP) $(SERVE_STAMP)
+
+# The bundled profiles (server/profiles/bundled/) unless PROFILES=DIR is given.
+serve: $(SERVE_STAMP)
+	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) $(if $(PROFILES),--profiles $(PROFILES))
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import ProfileInvalidError
 from prioscore.server.handlers import Handlers, build_handlers
-from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.http import start_metrics_endpoint
+from prioscore.server.logs import configure_logging
+from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc import TokensFileError, run_until_signalled
 from prioscore.server.store import Store
 from prioscore.server.telemetry import TelemetryUnavailableError, configure
 
-log = logging.getLogger("prioscore.server")
-
 
 def build(settings: Settings) -> Handlers:
     """Loads the profiles (all or nothing), opens the store and builds the handlers."""
-    registry = ProfileRegistry.from_directory(settings.profiles)
+    registry = ProfileRegistry.from_directory(settings.profiles or bundled.DIRECTORY)
     return build_handlers(Store(settings.db), registry, limits=settings.limits)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        telemetry = configure(settings.telemetry)
+        telemetry = configure(settings.telemetry, prometheus=bool(settings.metrics_address))
     except TelemetryUnavailableError as error:
         print(f"prioscore: {error}", file=sys.stderr)
         return 2
@@ -38,12 +37,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for issue in error.issues:
             print(issue, file=sys.stderr)
         return 2
+    endpoint = None
     try:
+        if settings.metrics_address:
+            endpoint = start_metrics_endpoint(settings.metrics_address)
         asyncio.run(run_until_signalled(handlers, settings))
     except (TokensFileError, OSError) as error:  # bad tokens file, unreadable cert, bind
         print(f"prioscore: {error}", file=sys.stderr)
         return 2
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         handlers.close()
         telemetry.shutdown()
     return 0

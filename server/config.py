@@ -31,7 +31,7 @@ class Limits:
 class Settings:
     address: str = "127.0.0.1:50051"
     db: Path = Path("./data/prioscore.db")
-    profiles: Path = Path("./profiles")
+    profiles: Path | None = None  # None => the bundled profiles shipped in the package
     grace_seconds: float = 10.0
     max_message_bytes: int = Limits.max_message_bytes
     max_rows_per_batch: int = Limits.max_rows_per_batch
@@ -43,7 +43,9 @@ class Settings:
     tls_client_ca: Path | None = None  # set => mutual TLS: clients must present a cert
     tokens_file: Path | None = None  # set => bearer tokens with scopes are required
     telemetry: str = "none"  # none | console | otlp
+    metrics_address: str = ""  # set => Prometheus scrape endpoint GET /metrics there
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json
 
     @property
     def limits(self) -> Limits:
@@ -59,7 +61,7 @@ class Settings:
 _HELP = {
     "address": "host:port to listen on",
     "db": "SQLite file (created if absent)",
-    "profiles": "directory of *.toml scoring profiles",
+    "profiles": "directory of *.toml scoring profiles (default: the bundled ones)",
     "grace_seconds": "seconds in-flight calls get to finish on SIGTERM",
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_rows_per_batch": "largest StreamScores / ScoreEntities batch",
@@ -71,7 +73,9 @@ _HELP = {
     "tls_client_ca": "CA bundle (PEM) for client certificates - enables mutual TLS",
     "tokens_file": "TOML file of bearer tokens and their scopes - enables auth",
     "telemetry": "OpenTelemetry exporter: none, console or otlp",
+    "metrics_address": "host:port of the Prometheus scrape endpoint GET /metrics (off if unset)",
     "log_level": "logging level",
+    "log_format": "log lines as text or json (one object per line, audit fields as keys)",
 }
 
 
@@ -115,6 +119,10 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
     """Rejects settings that would fail later with a traceback, or silently weaken security."""
     if settings.telemetry not in ("none", "console", "otlp"):
         parser.error(f"--telemetry must be none, console or otlp, not {settings.telemetry!r}")
+    if settings.log_format not in ("text", "json"):
+        parser.error(f"--log-format must be text or json, not {settings.log_format!r}")
+    if settings.metrics_address and not settings.metrics_address.rpartition(":")[2].isdigit():
+        parser.error(f"--metrics-address must be host:port, not {settings.metrics_address!r}")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     if settings.tls_client_ca is not None and settings.tls_cert is None:

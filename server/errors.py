@@ -10,6 +10,7 @@ what went wrong without parsing messages. The reasons are listed in types.proto.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -77,9 +78,11 @@ class NotFoundError(PrioscoreError):
     """A named resource (profile, entity) does not exist; the reason names its kind
     (PROFILE_NOT_FOUND, ENTITY_NOT_FOUND)."""
 
-    def __init__(self, kind: str, name: str, field: str = "") -> None:
+    def __init__(self, kind: str, name: str, field: str = "", known: Sequence[str] = ()) -> None:
         self.kind, self.name, self.field = kind, name, field
-        super().__init__(f"{kind} {name!r} not found", reason=f"{kind.upper()}_NOT_FOUND")
+        # The names that do exist, so a typo is fixed from the message alone.
+        listed = f"; loaded: {', '.join(known)}" if known else ""
+        super().__init__(f"{kind} {name!r} not found{listed}", reason=f"{kind.upper()}_NOT_FOUND")
 
 
 class FailedPreconditionError(PrioscoreError):

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 SERVICE_NAME = "prioscore"
+_RESOURCE = Resource.create({"service.name": SERVICE_NAME})
 
 
 class TelemetryUnavailableError(RuntimeError):
@@ -48,13 +49,19 @@ class Telemetry:
 def configure(
     exporter: str = "none",
     *,
+    prometheus: bool = False,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
 ) -> Telemetry:
-    """Installs global providers for `exporter` (none | console | otlp) or the given ones."""
+    """Installs global providers for `exporter` (none | console | otlp) or the given ones.
+
+    `prometheus` adds a reader that keeps the meters for a scrape (server/http/metrics.py
+    serves them); with exporter "none" it is the only reader and no spans are recorded.
+    """
     if exporter == "none" and span_exporter is None and metric_reader is None:
-        return Telemetry()
-    resource = Resource.create({"service.name": SERVICE_NAME})
+        if not prometheus:
+            return Telemetry()
+        return Telemetry(meter_provider=_meter_provider([_prometheus_reader()]))
     if span_exporter is not None:
         processor: SimpleSpanProcessor | BatchSpanProcessor = SimpleSpanProcessor(span_exporter)
     elif exporter == "console":
@@ -64,12 +71,24 @@ def configure(
     if metric_reader is None:
         metric_exporter = ConsoleMetricExporter() if exporter == "console" else _otlp_metrics()
         metric_reader = PeriodicExportingMetricReader(metric_exporter)
-    tracer_provider = TracerProvider(resource=resource)
+    readers = [metric_reader, *([_prometheus_reader()] if prometheus else [])]
+    tracer_provider = TracerProvider(resource=_RESOURCE)
     tracer_provider.add_span_processor(processor)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
-    return Telemetry(tracer_provider, meter_provider)
+    return Telemetry(tracer_provider, _meter_provider(readers))
+
+
+def _meter_provider(readers: list[MetricReader]) -> MeterProvider:
+    provider = MeterProvider(resource=_RESOURCE, metric_readers=readers)
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def _prometheus_reader() -> MetricReader:
+    """Registers with prometheus_client's default registry, which the endpoint serves."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    return PrometheusMetricReader()
 
 
 def _otlp_span_exporter() -> SpanExporter:

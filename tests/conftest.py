@@ -20,12 +20,12 @@ import pytest
 from prioscore.server.clock import Clock
 from prioscore.server.config import Settings
 from prioscore.server.handlers import Service, build_handlers
-from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
+PROFILES = bundled.DIRECTORY  # the bundled profiles, read from the package
 
 
 @dataclass

@@ -18,7 +18,7 @@ SERVER = ROOT / "server"
 CLIENTS = ROOT / "clients"
 GENERATED = ROOT / "protos" / "prioscore" / "v1"
 
-FOUNDATION = {"__init__", "__main__", "clock", "config", "errors", "telemetry"}
+FOUNDATION = {"__init__", "__main__", "audit", "clock", "config", "errors", "logs", "telemetry"}
 # What each server package may import from the others (besides itself, the foundation
 # modules, numpy and the standard library); the layers of docs/ARCHITECTURE.md.
 LAYERS: dict[str, set[str]] = {
@@ -246,5 +246,19 @@ def test_generated_code_imports_nothing_hand_written() -> None:
         for p in sorted(GENERATED.glob("*_pb2*.py"))
         for m in imports_of(p)
         if m.startswith("prioscore") and not m.startswith("prioscore.v1")
+    ]
+    assert bad == []
+
+
+def test_only_server_http_is_http_aware() -> None:
+    """HTTP frameworks and the Prometheus client live in server/http; nothing below uses it."""
+    http_modules = ("prometheus_client", "starlette", "uvicorn", "prioscore.server.http")
+    bad = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p in python_files(SERVER) + python_files(CLIENTS)
+        if "http" not in p.relative_to(SERVER if SERVER in p.parents else CLIENTS).parts
+        and p != SERVER / "__main__.py"  # the composition root starts the endpoint
+        for m in imports_of(p)
+        if m.startswith(http_modules)
     ]
     assert bad == []

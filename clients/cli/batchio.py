@@ -76,14 +76,10 @@ def open_features(path: Path, signals: Sequence[str], id_column: str | None) -> 
     names, total = _header(path, fmt)
     where = "line 1" if fmt == "csv" else "schema"
     missing = [s for s in signals if s not in names]
-    if missing:
-        raise InputFileError(
-            path,
-            [
-                Problem(where, m, f"missing column (the profile's signals: {', '.join(signals)})")
-                for m in missing
-            ],
-        )
+    if missing:  # one line per missing column; the expected header is said once, after
+        problems = [Problem(where, m, "missing column") for m in missing]
+        problems.append(Problem(where, "", f"the profile's signals: {', '.join(signals)}"))
+        raise InputFileError(path, problems)
     if id_column is not None and id_column not in names:
         raise InputFileError(path, [Problem(where, id_column, "id column not found")])
     if id_column is None:

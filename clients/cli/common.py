@@ -8,14 +8,17 @@ file, line and field. Usage errors stay click's (exit status 2).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, TextIO
 
 import click
 
 from prioscore.clients.channel import tls_credentials
+from prioscore.clients.cli.errorreport import fail, fail_json, report_client_error
+from prioscore.clients.cli.globalopts import hoist_global_options
 from prioscore.clients.cli.inputerrors import InputFileError
 from prioscore.clients.errors import PrioscoreClientError
 from prioscore.clients.sync import PrioscoreClient
@@ -60,42 +63,50 @@ def client() -> PrioscoreClient:
     return settings().client()
 
 
-def fail(lines: list[str]) -> NoReturn:
-    """Prints lines to stderr and exits 1."""
-    for line in lines:
-        click.echo(line, err=True)
-    raise click.exceptions.Exit(1)
-
-
 class ReportingGroup(click.Group):
-    """A click group that turns client and input-file errors into messages + exit 1."""
+    """A click group that takes its options anywhere and turns client and input-file
+    errors into one clear message and exit status 1 (a JSON object on stdout with --json)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def invoke(self, ctx: click.Context) -> Any:
+        as_json = "--json" in (*ctx.protected_args, *ctx.args)
         try:
             return super().invoke(ctx)
         except PrioscoreClientError as error:
-            lines = [
-                f"error: {line}" if i == 0 else line for i, line in enumerate(error.describe())
-            ]
-            if error.resource and error.resource not in error.message:
-                lines.append(f"  not found: {error.resource}")
-            fail(lines)
+            report_client_error(error, settings().target, as_json)
         except InputFileError as error:
             lines = error.describe()
+            if as_json:
+                fail_json({"code": "INVALID_INPUT", "message": lines[0], "details": lines[1:]})
             fail([f"error: {lines[0]}", *lines[1:], "nothing was sent or written"])
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(130) from None
 
 
+class ProgressLine:
+    """Progress on stderr: one line redrawn in place on a terminal, whole lines otherwise.
+
+    Each redraw clears the line first (ESC[2K) and is cut to the terminal width, so a
+    shorter text never leaves the tail of a longer one behind and nothing wraps.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def show(self, text: str, final: bool = False) -> None:
+        if self.stream.isatty():
+            width = shutil.get_terminal_size().columns
+            self.stream.write("\r\x1b[2K" + text[: max(width - 1, 1)] + ("\n" if final else ""))
+        elif final:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
 def progress_line(text: str, final: bool = False) -> None:
-    """Progress on stderr: rewritten in place on a terminal, whole lines otherwise."""
-    stream = sys.stderr
-    if stream.isatty():
-        stream.write("\r" + text + ("\n" if final else ""))
-    elif final:
-        stream.write(text + "\n")
-    stream.flush()
+    ProgressLine().show(text, final)
 
 
 def reasons_text(score: types_pb2.Score, limit: int = 3) -> list[str]:

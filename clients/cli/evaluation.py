@@ -77,7 +77,17 @@ def backtest(
     shadow: str | None,
     fmt: str,
 ) -> None:
-    """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only)."""
+    """How well PROFILE's scores anticipated the outcomes in OUTCOMES.csv (read-only).
+
+    \b
+    OUTCOMES.csv: one row per entity whose outcome is known, with a header row:
+      entity_id,label,outcome_time
+      contact-0007,1,2026-05-30T00:00:00Z     (1: it converted / churned)
+      contact-0012,0,2026-05-30               (0: it did not)
+    label is 1/0, true/false or yes/no; outcome_time is ISO 8601 (UTC without an
+    offset) or epoch seconds: when the outcome was known. Scores are computed from the
+    events before outcome_time minus --horizon-days (point in time, no leakage).
+    """
     outcomes = read_outcomes(outcomes_csv)
     candidate_toml = candidate.read_text(encoding="utf-8") if candidate else ""
     response = client().backtest(
@@ -132,7 +142,17 @@ def calibrate(
     out: Path | None,
     fmt: str,
 ) -> None:
-    """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only)."""
+    """Fit PROFILE's signal weights to OUTCOMES.csv and propose a candidate (read-only).
+
+    \b
+    OUTCOMES.csv: one row per entity whose outcome is known, with a header row:
+      entity_id,label,outcome_time
+      contact-0007,1,2026-05-30T00:00:00Z     (1: it converted / churned)
+      contact-0012,0,2026-05-30               (0: it did not)
+    label is 1/0, true/false or yes/no; outcome_time is ISO 8601 (UTC without an
+    offset) or epoch seconds: when the outcome was known. Scores are computed from the
+    events before outcome_time minus --horizon-days (point in time, no leakage).
+    """
     outcomes = read_outcomes(outcomes_csv)
     response = client().calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
     if out is not None:

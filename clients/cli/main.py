@@ -15,11 +15,12 @@ from prioscore.clients.channel import DEFAULT_TARGET
 from prioscore.clients.cli.at_risk import at_risk
 from prioscore.clients.cli.batch import batch
 from prioscore.clients.cli.common import ReportingGroup, Settings
+from prioscore.clients.cli.entities import erase
 from prioscore.clients.cli.evaluation import backtest, calibrate, compare
 from prioscore.clients.cli.events import demo, ingest
 from prioscore.clients.cli.profiles import profiles
 from prioscore.clients.cli.scores import explain, history, rank, score
-from prioscore.clients.cli.serve import serve
+from prioscore.clients.cli.serve import init, serve
 from prioscore.clients.cli.watch import watch
 
 _PEM = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -72,8 +73,10 @@ def main(
       prioscore rank lead_qualification       # who to call first, and why
       prioscore at-risk                       # accounts likely to churn, with trends
 
-    Output is a table by default; most commands take --json or --csv for scripts.
-    Exit status: 0 ok, 1 the server or an input file said no (details on stderr),
+    Output is a table fitted to the terminal width by default; most commands take --json
+    or --csv for scripts. The options above may also follow the command
+    (`prioscore rank x --timeout 2`). Exit status: 0 ok, 1 the server or an input file
+    said no (one line on stderr; with --json an {"error": {...}} object on stdout),
     2 bad usage.
     """
     source = ctx.get_parameter_source("target")
@@ -88,9 +91,10 @@ def main(
     )
 
 
-for command in (serve, ingest, demo, score, rank, explain, history, watch, batch, at_risk):
+for command in (serve, init, ingest, demo, score, rank, explain, history, watch, batch, at_risk):
     main.add_command(command)
 main.add_command(profiles)
 main.add_command(backtest)
 main.add_command(calibrate)
 main.add_command(compare)
+main.add_command(erase)

@@ -8,13 +8,18 @@ precision so scripts never parse a rounded number.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 Record = dict[str, Any]
 FORMATS = ("table", "json", "csv")
@@ -49,26 +54,43 @@ def _cell(value: Any, digits: int) -> str:
     return str(value)
 
 
-def table(records: Sequence[Record], columns: Sequence[str], digits: int = 1) -> str:
-    """Aligned plain-text table; numeric columns right-aligned."""
-    cells = [[_cell(r.get(c), digits) for c in columns] for r in records]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+def terminal_width() -> int:
+    """The terminal's columns (COLUMNS wins); a pipe gets a wide page so rows stay whole."""
+    size = shutil.get_terminal_size(fallback=(_PIPE_WIDTH, 24))
+    return max(size.columns, 40)
+
+
+_PIPE_WIDTH = 160
+# A dashed rule under the header and nothing else: plain ASCII, so it pastes anywhere.
+_DASHED_HEAD = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n")
+
+
+def table(
+    records: Sequence[Record], columns: Sequence[str], digits: int = 1, width: int | None = None
+) -> str:
+    """A table that fits `width` (default: the terminal): numbers right-aligned and never
+    cut; long text (reasons, contributors) folds inside its own cell, so no row spills
+    into the next line's columns. rich does the measuring."""
     numeric = [
         all(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in records)
         and bool(records)
         for c in columns
     ]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line([c.upper() for c in columns]), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
+    grid = Table(box=_DASHED_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for column, number in zip(columns, numeric, strict=True):
+        grid.add_column(
+            column.upper(),
+            justify="right" if number else "left",
+            no_wrap=number,
+            overflow="fold",
+        )
+    for record in records:
+        grid.add_row(*(_cell(record.get(c), digits) for c in columns))
+    console = Console(
+        file=io.StringIO(), width=width or terminal_width(), color_system=None, highlight=False
+    )
+    console.print(grid)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())  # type: ignore[attr-defined]
 
 
 def _plain(value: Any) -> Any:
@@ -117,9 +139,13 @@ def emit_line(record: Record, columns: Sequence[str], fmt: str, header: bool) ->
         if header:
             writer.writerow(columns)
         writer.writerow([_csv_cell(record.get(c)) for c in columns])
-    else:
-        sys.stdout.write("  ".join(_cell(record.get(c), 1) for c in columns) + "\n")
+    else:  # fixed widths, so lines printed one by one still line up under the header
+        cells = [_cell(record.get(c), 1).ljust(_LINE_WIDTHS.get(c, 12)) for c in columns]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
     sys.stdout.flush()
+
+
+_LINE_WIDTHS = {"change_id": 9, "time": 20, "profile": 18, "entity_id": 16, "score": 5}
 
 
 def _csv_cell(value: Any) -> Any:

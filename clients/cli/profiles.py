@@ -67,13 +67,26 @@ def show(name: str, as_toml: bool, fmt: str) -> None:
             + ([f"score>={s.min_score:g}"] if s.min_score else [])
             + ([f"by={s.by}"] if s.by else []),
             "aggregate": s.aggregate,
+            "half_life": s.half_life_days if s.HasField("half_life_days") else None,
+            "window": s.window_days if s.HasField("window_days") else None,
             "weight": s.weight,
             "cap": s.cap if s.HasField("cap") else None,
             "missing": s.missing,
         }
         for s in profile.signals
     ]
-    columns = ["signal", "event", "match", "aggregate", "weight", "cap", "missing"]
+    # half_life / window in days: how fast a behaviour fades, or how far back it counts.
+    columns = [
+        "signal",
+        "event",
+        "match",
+        "aggregate",
+        "half_life",
+        "window",
+        "weight",
+        "cap",
+        "missing",
+    ]
     if fmt != "table":
         emit(signals, columns, fmt, digits=3)
         return

@@ -8,6 +8,7 @@ from prioscore.clients.cli.common import client
 from prioscore.clients.cli.output import emit_line, output_options
 from prioscore.clients.cli.scores import iso, split_list
 from prioscore.clients.errors import DeadlineExceededError
+from prioscore.v1 import profile_service_pb2 as profiles_pb
 
 COLUMNS = ["change_id", "time", "profile", "entity_id", "previous_tier", "tier", "score", "cause"]
 
@@ -48,13 +49,20 @@ def watch(
     passes, and a dropped connection resumes the same way: nothing is missed.
     """
     api = client()
+    wanted = split_list(tiers)
+    _check_filters(api.list_profiles(), profile, wanted)
+    scope = f"profile {profile}" if profile else "every profile"
+    into = f", into {', '.join(wanted)}" if wanted else ""
+    click.echo(f"watching tier changes of {scope}{into} (Ctrl-C to stop)", err=True)
+    if fmt == "table":
+        emit_line({c: c.upper() for c in COLUMNS}, COLUMNS, fmt, header=True)
     seen = 0
     cursor = after_change_id
     while True:
         try:
             for change in api.watch(
                 profile=profile,
-                tiers=split_list(tiers),
+                tiers=wanted,
                 account_id=account,
                 duration=duration,
                 after_change_id=cursor,
@@ -73,10 +81,28 @@ def watch(
                     "account_id": change.account_id,
                     "cause": change.cause_message_id,
                 }
-                emit_line(record, COLUMNS, fmt, header=seen == 1)
+                emit_line(record, COLUMNS, fmt, header=seen == 1 and fmt != "table")
                 if count is not None and seen >= count:
                     break
             break
         except DeadlineExceededError:
             click.echo("note: watch stream deadline reached; re-subscribing", err=True)
     click.echo(f"{seen} tier change{'s' if seen != 1 else ''}", err=True)
+
+
+def _check_filters(
+    profiles: list[profiles_pb.ProfileSummary], profile: str, tiers: list[str]
+) -> None:
+    """A typo in --profile or --tier would watch nothing forever: refuse it up front."""
+    names = sorted(p.name for p in profiles)
+    if profile and profile not in names:
+        raise click.BadParameter(
+            f"unknown profile {profile!r}; loaded: {', '.join(names)}", param_hint="--profile"
+        )
+    chosen = [p for p in profiles if not profile or p.name == profile]
+    known = sorted({t for p in chosen for t in p.tier_names} | {"disqualified"})
+    unknown = [t for t in tiers if t not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown tier {unknown[0]!r}; tiers: {', '.join(known)}", param_hint="--tier"
+        )

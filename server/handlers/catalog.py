@@ -26,7 +26,8 @@ class ProfileCatalog:
             raise InvalidArgumentError.of(field, "required")
         profile = self._registry.get(name) or self._shadows.resolve(name)
         if profile is None:
-            raise NotFoundError("profile", name, field)
+            known = sorted(p.name for p in self._registry.all())
+            raise NotFoundError("profile", name, field, known=known)
         return profile
 
     def active(self, name: str) -> Profile | None:

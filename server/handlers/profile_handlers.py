@@ -14,6 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from opentelemetry import metrics
 
+from prioscore.server.audit import audit
 from prioscore.server.config import Limits
 from prioscore.server.core import (
     LiveCore,
@@ -138,7 +139,10 @@ class ProfileHandlers:
     def reload_profiles(self) -> ReloadResult:
         """Re-reads the directory, all or nothing; the clock then rescores every stored
         entity under each added or changed profile at once (cause RELOAD)."""
-        return self._registry.reload()
+        result = self._registry.reload()
+        outcome = "ok" if result.ok else "rejected"
+        audit("reload", outcome=outcome, loaded=len(result.loaded), issues=len(result.issues))
+        return result
 
     # -- shadows
 
@@ -147,7 +151,10 @@ class ProfileHandlers:
         return await self._core.run(lambda: self.stage_profile(toml, filename))
 
     def stage_profile(self, toml: str, filename: str = "") -> StageResult:
-        return self._shadows.stage(toml, filename, self._clock())
+        result = self._shadows.stage(toml, filename, self._clock())
+        staged = result.staged.candidate
+        audit("stage", profile=staged.name, version=staged.version, filename=filename or "-")
+        return result
 
     async def apromote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
         """promote_profile() on the writer, awaited from the event loop."""
@@ -169,13 +176,22 @@ class ProfileHandlers:
             changes += job()
         self._hub.publish_changes(changes, self._store)
         _tier_changes.add(len(changes))
+        audit(
+            "promote",
+            profile=name,
+            version=result.profile.version,
+            previous=result.previous.version,
+            tier_changes=len(changes),
+        )
         return replace(result, tier_changes=changes)
 
     async def adelete_shadow_profile(self, name: str) -> StagedProfile | None:
         return await self._core.run(lambda: self.delete_shadow_profile(name))
 
     def delete_shadow_profile(self, name: str) -> StagedProfile | None:
-        return self._shadows.discard(name)
+        discarded = self._shadows.discard(name)
+        audit("discard", profile=name, found=discarded is not None)
+        return discarded
 
     # -- evaluation: read-only and CPU-heavy, so off the serving thread and off the
     # writer (numpy releases the GIL on the large arrays these work on)

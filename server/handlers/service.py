@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from opentelemetry import metrics, trace
 
+from prioscore.server.audit import audit
 from prioscore.server.config import Limits
 from prioscore.server.core import LiveCore
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
@@ -249,6 +250,7 @@ class Service:
             counts = self.store.erase_entity(entity_id)
             changes, _ = self._core.rescorer.rescore(neighbours, self._clock(), Cause.ERASURE)
         self.hub.publish_changes(changes, self.store)
+        audit("erase", entity_id=entity_id, events=counts.events, entities=counts.entities)
         return counts
 
     # -- scoring ----------------------------------------------------------------------

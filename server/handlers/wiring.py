@@ -15,6 +15,7 @@ from prioscore.server.core import LiveCore, ShadowSet
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
 from prioscore.server.handlers.service import Service
+from prioscore.server.handlers.store_metrics import observe_store_size
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.scoring import StoredScorer
@@ -72,6 +73,7 @@ def build_handlers(
     profiles = ProfileHandlers(
         store, registry, shadows, catalog, scorer, hub, core, limits=limits, clock=clock.now
     )
+    observe_store_size(store.path)
     return Handlers(service, profiles, store, registry, clock, core, hub)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import grpc
 
+from prioscore.server.audit import CALLER, audit
 from prioscore.server.config import Settings
 from prioscore.server.errors import PermissionDeniedError, UnauthenticatedError
 from prioscore.server.rpc.interceptor import status_of
@@ -97,11 +98,11 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, grants: list[TokenGrant]) -> None:
         self._grants = grants
 
-    def _scopes_for(self, token: str) -> frozenset[str] | None:
+    def _grant_for(self, token: str) -> TokenGrant | None:
         digest = hashlib.sha256(token.encode()).digest()
         for grant in self._grants:
             if hmac.compare_digest(grant.digest, digest):
-                return grant.scopes
+                return grant
         return None
 
     async def intercept_service(
@@ -116,19 +117,25 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         header = str(metadata.get("authorization", ""))
         if not header.lower().startswith("bearer "):
             return _rejection(UnauthenticatedError("missing bearer token", reason="TOKEN_MISSING"))
-        scopes = self._scopes_for(header[7:].strip())
-        if scopes is None:
+        grant = self._grant_for(header[7:].strip())
+        if grant is None:
             return _rejection(UnauthenticatedError("unknown bearer token", reason="TOKEN_UNKNOWN"))
-        if needed not in scopes and ADMIN not in scopes:
-            return _rejection(PermissionDeniedError(f"token lacks scope {needed}"))
+        if needed not in grant.scopes and ADMIN not in grant.scopes:
+            error = PermissionDeniedError(f"token {grant.name!r} lacks scope {needed}")
+            return _rejection(error, caller=grant.name)
+        CALLER.set(grant.name)  # read by the audit lines of the call it admits
         return await continuation(handler_call_details)
 
 
-def _rejection(error: UnauthenticatedError | PermissionDeniedError) -> grpc.RpcMethodHandler:
+def _rejection(
+    error: UnauthenticatedError | PermissionDeniedError, caller: str = "anonymous"
+) -> grpc.RpcMethodHandler:
     """A handler that fails the call before any request is read (works for every arity)."""
     status = status_of(error)
 
     async def reject(request_or_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        CALLER.set(caller)
+        audit("auth.rejected", reason=error.reason, status=status.code.name, detail=str(error))
         await context.abort(status.code, status.details, status.trailing_metadata)
 
     return grpc.stream_stream_rpc_method_handler(reject)

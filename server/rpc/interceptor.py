@@ -11,6 +11,7 @@ records a span and a duration histogram per RPC, so every method is observed the
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -25,6 +26,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import metrics, trace
 
+from prioscore.server.audit import PEER
 from prioscore.server.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -192,42 +194,74 @@ def _requests(request: Any, method: str, streaming: bool) -> Any:
     return _checked(request, method)
 
 
+def _semantic_attributes(method: str, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+    """OpenTelemetry RPC semantic conventions: rpc.system/service/method, the peer."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    attributes: dict[str, Any] = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+    kind, _, where = (context.peer() or "").partition(":")
+    host, _, port = where.rpartition(":")
+    if kind in ("ipv4", "ipv6") and port.isdigit():
+        attributes["network.peer.address"] = host.strip("[]")
+        attributes["network.peer.port"] = int(port)
+    return attributes
+
+
+_CODE_NUMBERS = {code.name: code.value[0] for code in grpc.StatusCode}
+
+
 @asynccontextmanager
-async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    """Span + duration for one call; domain errors become rich statuses, the rest INTERNAL."""
+async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[trace.Span]:
+    """Span + duration for one call; domain errors become rich statuses, the rest INTERNAL.
+
+    The span is started but not made current here: callers attach it only around their
+    own awaits (trace.use_span), never across a `yield` of a streaming response. A stream
+    the client cancels is closed by asyncio in another task, and detaching a context
+    attached in the first task is what logged "Failed to detach context" tracebacks.
+    """
     started = time.perf_counter()
     status = "OK"
-    with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
-        try:
-            yield
-        except PrioscoreError as error:
-            status = status_of(error).code.name
-            span.set_attribute("rpc.grpc.status_code", status)
-            await _abort(context, error)
-        except grpc.aio.AbortError:
-            status = _aborted_status(context)
-            raise
-        except NotImplementedError:
-            status = "UNIMPLEMENTED"
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-        except Exception:
-            status = "INTERNAL"
-            log.exception("unhandled error in %s", method)
-            internal = _internal()
-            await context.abort(internal.code, internal.details, internal.trailing_metadata)
-        finally:
-            _duration.record(
-                (time.perf_counter() - started) * 1000,
-                {"rpc.method": method, "rpc.grpc.status_code": status},
-            )
+    attributes = _semantic_attributes(method, context)
+    PEER.set(context.peer() or "unknown")
+    span = _tracer.start_span(method.lstrip("/"), kind=trace.SpanKind.SERVER, attributes=attributes)
+    try:
+        yield span
+    except PrioscoreError as error:
+        status = status_of(error).code.name
+        span.set_status(trace.StatusCode.ERROR, str(error))
+        await _abort(context, error)
+    except grpc.aio.AbortError:
+        status = _aborted_status(context)
+        span.set_status(trace.StatusCode.ERROR, status)
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        status = "CANCELLED"  # the client went away: ordinary, not an error of ours
+        raise
+    except NotImplementedError:
+        status = "UNIMPLEMENTED"
+        span.set_status(trace.StatusCode.ERROR, status)
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+    except Exception as error:
+        status = "INTERNAL"
+        log.exception("unhandled error in %s", method)
+        span.record_exception(error)
+        span.set_status(trace.StatusCode.ERROR, "internal error")
+        internal = _internal()
+        await context.abort(internal.code, internal.details, internal.trailing_metadata)
+    finally:
+        span.set_attribute("rpc.grpc.status_code", _CODE_NUMBERS.get(status, 2))
+        span.end()
+        metric_attributes = {k: v for k, v in attributes.items() if k.startswith("rpc.")}
+        metric_attributes["rpc.grpc.status_code"] = _CODE_NUMBERS.get(status, 2)
+        _duration.record((time.perf_counter() - started) * 1000, metric_attributes)
 
 
 def _wrap_unary(
     method: str, behaviour: Callable[..., Any], request_streaming: bool
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with _observed(method, context):
-            return await behaviour(_requests(request, method, request_streaming), context)
+        async with _observed(method, context) as span:
+            with trace.use_span(span, end_on_exit=False):
+                return await behaviour(_requests(request, method, request_streaming), context)
 
     return wrapped
 
@@ -236,13 +270,19 @@ def _wrap_streaming(
     method: str, behaviour: Callable[..., Any], request_streaming: bool
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _observed(method, context):
-            requests = _requests(request, method, request_streaming)
-            responses = behaviour(requests, context)
-            if inspect.isawaitable(responses):  # a handler using context.read/write
-                await responses
-            else:
-                async for response in responses:
-                    yield response
+        async with _observed(method, context) as span:
+            with trace.use_span(span, end_on_exit=False):
+                requests = _requests(request, method, request_streaming)
+                responses = behaviour(requests, context)
+                if inspect.isawaitable(responses):  # a handler using context.read/write
+                    await responses
+                    return
+            while True:
+                with trace.use_span(span, end_on_exit=False):  # attached per step only
+                    try:
+                        response = await anext(responses)
+                    except StopAsyncIteration:
+                        return
+                yield response
 
     return wrapped

@@ -26,9 +26,13 @@ class Cli:
 
     target: str
 
-    def __call__(self, *args: str, ok: bool = True) -> Result:
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
         result = CliRunner().invoke(
-            main, list(args), env={"PRIOSCORE_TARGET": self.target}, catch_exceptions=False
+            main,
+            list(args),
+            env={"PRIOSCORE_TARGET": self.target},
+            catch_exceptions=False,
+            input=input,
         )
         if ok:
             assert result.exit_code == 0, f"{args}: {result.output}"

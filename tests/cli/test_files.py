@@ -155,8 +155,16 @@ def test_missing_signal_columns_are_named(tmp_path: Path) -> None:
     path = _feature_file(tmp_path, "f.csv", {"a": [1.0]})
     with pytest.raises(InputFileError) as caught:
         open_features(path, ["a", "b", "c"], None)
-    assert [p.field for p in caught.value.problems] == ["b", "c"]
+    *columns, expected = caught.value.problems
+    assert [(p.field, p.message) for p in columns] == [
+        ("b", "missing column"),
+        ("c", "missing column"),
+    ]
     assert caught.value.problems[0].where == "line 1"
+    # The profile's signal list is said once, not once per missing column.
+    assert expected.message == "the profile's signals: a, b, c"
+    rendered = "\n".join(p.render(path) for p in caught.value.problems)
+    assert rendered.count("a, b, c") == 1
 
 
 def _point(seconds: float, score: float) -> scoring_pb.ScoreHistoryPoint:
@@ -184,4 +192,9 @@ def test_risky_tiers_start_at_at_risk() -> None:
 
 def test_table_aligns_numbers_right() -> None:
     text = table([{"name": "a", "score": 5.25}, {"name": "bb", "score": 10.0}], ["name", "score"])
-    assert text.splitlines() == ["NAME  SCORE", "----  -----", "a       5.2", "bb     10.0"]
+    assert [line.rstrip() for line in text.splitlines()] == [
+        "NAME  SCORE",
+        "----- -----",
+        "a       5.2",
+        "bb     10.0",
+    ]

@@ -13,8 +13,8 @@ from prioscore.server.clock import Clock
 from prioscore.server.handlers import TRACK, Handlers, IncomingEvents, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
+from tests.conftest import PROFILES
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_900_000_000.0
 DAY = 86_400.0
 
@@ -44,7 +44,7 @@ def handlers(tmp_path: Path) -> Iterator[Handlers]:
     clock.set(NOW)
     built = build_handlers(
         Store(tmp_path / "handlers.db"),
-        ProfileRegistry.from_directory(ROOT / "profiles"),
+        ProfileRegistry.from_directory(PROFILES),
         clock=clock,
     )
     yield built

@@ -12,7 +12,8 @@ from prioscore.server.errors import ShadowVersionMismatchError
 from prioscore.server.handlers import Handlers, RankQuery, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
-from tests.handlers.conftest import NOW, ROOT, tracks
+from tests.conftest import PROFILES
+from tests.handlers.conftest import NOW, tracks
 
 
 def test_profiles_are_listed_by_name_and_paged(handlers: Handlers) -> None:
@@ -25,7 +26,7 @@ def test_profiles_are_listed_by_name_and_paged(handlers: Handlers) -> None:
 
 def test_a_staged_shadow_is_promoted_and_its_scores_become_live(tmp_path: Path) -> None:
     directory = tmp_path / "profiles"
-    shutil.copytree(ROOT / "profiles", directory)
+    shutil.copytree(PROFILES, directory)
     clock = Clock()
     clock.set(NOW)
     built = build_handlers(

@@ -14,7 +14,8 @@ from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers import Handlers, RankQuery, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
-from tests.handlers.conftest import DAY, NOW, ROOT, tracks
+from tests.conftest import PROFILES
+from tests.handlers.conftest import DAY, NOW, tracks
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ def test_scores_after_a_restart_equal_the_scores_before(tmp_path: Path) -> None:
     """The store is the durable truth: a new process on the same file, caught up by its
     clock at the same time, serves the same scores and tiers."""
     db = tmp_path / "restart.db"
-    registry = ProfileRegistry.from_directory(ROOT / "profiles")
+    registry = ProfileRegistry.from_directory(PROFILES)
 
     def run(body: Callable[[Handlers], T]) -> T:
         clock = Clock()

@@ -15,10 +15,11 @@ import pytest
 from prioscore.server.profiles import ProfileRegistry
 from tests.ops.conftest import PROFILES, ROOT
 
-SCORE = "/prioscore.v1.ScoringService/ScoreEntities"
-INGEST = "/prioscore.v1.EventService/IngestEvents"
-RANK = "/prioscore.v1.ScoringService/RankEntities"
-STREAM = "/prioscore.v1.ScoringService/StreamScores"
+# Span names follow the OpenTelemetry RPC conventions: "$package.$service/$method".
+SCORE = "prioscore.v1.ScoringService/ScoreEntities"
+INGEST = "prioscore.v1.EventService/IngestEvents"
+RANK = "prioscore.v1.ScoringService/RankEntities"
+STREAM = "prioscore.v1.ScoringService/StreamScores"
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +52,17 @@ def test_the_probe_made_the_calls_it_reports_on(recorded: dict[str, Any]) -> Non
 def test_each_rpc_has_a_server_span_named_after_its_method(recorded: dict[str, Any]) -> None:
     counts = {name: len(spans_named(recorded, name)) for name in (SCORE, INGEST, RANK, STREAM)}
     assert counts == {SCORE: 2, INGEST: 2, RANK: 2, STREAM: 1}
-    assert all(s["kind"] == "SERVER" for s in recorded["spans"] if s["name"].startswith("/"))
+    assert all(s["kind"] == "SERVER" for s in recorded["spans"] if "/" in s["name"])
     ok_score, bad_score = spans_named(recorded, SCORE)
-    assert ok_score["attributes"] == {
+    attributes = ok_score["attributes"]
+    assert attributes["network.peer.address"] == "127.0.0.1"
+    assert isinstance(attributes.pop("network.peer.port"), int)
+    assert attributes == {
+        "rpc.system": "grpc",
+        "rpc.service": "prioscore.v1.ScoringService",
+        "rpc.method": "ScoreEntities",
+        "rpc.grpc.status_code": 0,
+        "network.peer.address": "127.0.0.1",
         "prioscore.profile": "lead_qualification",
         "prioscore.batch_size": 4,
     }
@@ -61,7 +70,7 @@ def test_each_rpc_has_a_server_span_named_after_its_method(recorded: dict[str, A
     # The rejected call still names its profile and its status.
     assert bad_score["status"] == "ERROR"
     assert bad_score["attributes"]["prioscore.profile"] == "no_such_profile"
-    assert bad_score["attributes"]["rpc.grpc.status_code"] == "INVALID_ARGUMENT"
+    assert bad_score["attributes"]["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
     first, second = spans_named(recorded, INGEST)
     assert first["attributes"]["prioscore.batch_size"] == 6
     assert second["attributes"]["prioscore.batch_size"] == 2
@@ -87,16 +96,22 @@ def test_stream_scores_span_has_a_batch_size(recorded: dict[str, Any]) -> None:
 
 def test_duration_histogram_per_method_and_status(recorded: dict[str, Any]) -> None:
     points = {
-        (p["attributes"]["rpc.method"], p["attributes"]["rpc.grpc.status_code"]): p["count"]
+        (
+            f"{p['attributes']['rpc.service']}/{p['attributes']['rpc.method']}",
+            p["attributes"]["rpc.grpc.status_code"],
+        ): p["count"]
         for p in recorded["metrics"]["rpc.server.duration"]
     }
+    assert all(
+        p["attributes"]["rpc.system"] == "grpc" for p in recorded["metrics"]["rpc.server.duration"]
+    )
     assert points == {
-        (INGEST, "OK"): 2,
-        (SCORE, "OK"): 1,
-        (SCORE, "INVALID_ARGUMENT"): 1,
-        (RANK, "OK"): 1,
-        (RANK, "UNAUTHENTICATED"): 1,
-        (STREAM, "OK"): 1,
+        (INGEST, 0): 2,
+        (SCORE, 0): 1,
+        (SCORE, 3): 1,  # INVALID_ARGUMENT
+        (RANK, 0): 1,
+        (RANK, 16): 1,  # UNAUTHENTICATED
+        (STREAM, 0): 1,
     }
 
 
