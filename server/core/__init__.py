@@ -3,6 +3,7 @@ rescoring every write goes through, and the staged shadow profiles kept scored b
 their active versions."""
 
 from prioscore.server.core.live_core import LiveCore
+from prioscore.server.core.live_events import LiveEvents
 from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.shadows import (
     PromoteResult,
@@ -16,6 +17,7 @@ from prioscore.server.core.worker import CoreWorker
 __all__ = [
     "CoreWorker",
     "LiveCore",
+    "LiveEvents",
     "PromoteResult",
     "Rescorer",
     "ShadowSet",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from prioscore.server.clock import Clock
+from prioscore.server.core.live_events import LiveEvents
 from prioscore.server.core.refresh import Publish, Refresher
 from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.shadows import ShadowSet
@@ -28,11 +29,14 @@ class LiveCore:
         self,
         store: Store,
         registry: ProfileRegistry,
+        live: LiveEvents,
         scorer: StoredScorer,
         shadows: ShadowSet,
         clock: Clock,
     ) -> None:
+        """`scorer` must read `live` (the writer's scorer); `live` is built from `store`."""
         self.clock = clock
+        self.live = live
         self.worker = CoreWorker()
         self.rescorer = Rescorer(store, registry, scorer, shadows)
         self._listeners: list[Publish] = []

@@ -173,12 +173,23 @@ class Service:
         with _tracer.start_as_current_span("ingest") as span:
             span.set_attribute("prioscore.batch_size", len(events))
             span.set_attribute("prioscore.backfill", backfill)
-            with self.store.transaction():
+            live = self._core.live
+            mark = len(live)
+            with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
                 # A group event may move an entity to another account: the account it
                 # leaves loses a member, so it is rescored too (rollups, score signals).
                 joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
                 left = self.store.accounts_of(joining.tolist()) if joining.size else []
+                fresh = _first_unknown(events.message_id, self.store)
                 accepted = self.store.insert_events(batch)
+                live.append(
+                    [events.entity_id[i] for i in fresh],
+                    [batch.event[i] for i in fresh],
+                    ts[fresh],
+                    value[fresh],
+                    [events.properties[i] for i in fresh],
+                    [events.metrics[i] for i in fresh],
+                )
                 self.store.upsert_entities(entities_from_messages(events, kinds, now))
                 self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
                 self.store.ensure_entities(events.entity_id)
@@ -245,9 +256,11 @@ class Service:
         # Idempotent (as the API documents): a retried erase succeeds with zero counts.
         # Its account and its members lose a related entity: rescore them in the same
         # transaction, so no rollup keeps counting an erased contact.
-        with self.store.transaction():
+        live = self._core.live
+        with self.store.transaction(on_rollback=live.reload):
             neighbours = self.store.neighbours([entity_id])
             counts = self.store.erase_entity(entity_id)
+            self._core.live.erase([entity_id])
             changes, _ = self._core.rescorer.rescore(neighbours, self._clock(), Cause.ERASURE)
         self.hub.publish_changes(changes, self.store)
         audit("erase", entity_id=entity_id, events=counts.events, entities=counts.entities)
@@ -434,3 +447,14 @@ class Service:
         if after_change_id < 0:
             raise InvalidArgumentError.of("after_change_id", "must be >= 0")
         return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
+
+
+def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:
+    """Positions of the events INSERT OR IGNORE will store: not stored before, and the
+    first of their message_id within the batch (what the live state must take)."""
+    n = len(message_ids)
+    # Built in C: assigning in reverse leaves each id's first position.
+    first = dict(zip(reversed(message_ids), range(n - 1, -1, -1), strict=True))
+    known = store.known_message_ids(message_ids)
+    positions = [p for m, p in first.items() if m not in known] if known else first.values()
+    return np.sort(np.fromiter(positions, dtype=np.int64))

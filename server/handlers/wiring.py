@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
 from prioscore.server.config import Limits
-from prioscore.server.core import LiveCore, ShadowSet
+from prioscore.server.core import LiveCore, LiveEvents, ShadowSet
+from prioscore.server.engine import profile_inputs
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
 from prioscore.server.handlers.service import Service
@@ -63,11 +64,18 @@ def build_handlers(
 ) -> Handlers:
     limits = limits or Limits()
     clock = clock or Clock()
-    scorer = StoredScorer(store)
-    shadows = ShadowSet(store, registry, scorer)
+    scorer = StoredScorer(store)  # reads SQLite: for calls served off the writer
+    needs = [profile_inputs(p) for p in registry.all()]
+    live = LiveEvents.build(
+        store,
+        {s for n in needs for s in n.string_properties},
+        {s for n in needs for s in n.numeric_properties},
+    )
+    writer_scorer = StoredScorer(store, live)  # the writer's: never rereads history
+    shadows = ShadowSet(store, registry, writer_scorer)
     catalog = ProfileCatalog(registry, shadows)
     hub = TierChangeHub()
-    core = LiveCore(store, registry, scorer, shadows, clock)
+    core = LiveCore(store, registry, live, writer_scorer, shadows, clock)
     core.on_changes(lambda changes: hub.publish_changes(changes, store))
     service = Service(store, catalog, core, scorer, hub, limits=limits, clock=clock.now)
     profiles = ProfileHandlers(

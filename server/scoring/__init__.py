@@ -11,6 +11,7 @@ from prioscore.server.scoring.reasons import (
     reasons_of,
 )
 from prioscore.server.scoring.relations import (
+    EventSource,
     affected,
     fill_score_signals,
     load_events,
@@ -22,6 +23,7 @@ from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
 __all__ = [
     "POPULATION_CHUNK",
     "Contributor",
+    "EventSource",
     "Reason",
     "Scored",
     "StoredScorer",

@@ -15,8 +15,9 @@ whose churn score was just rewritten. So related scores are never older than the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -73,23 +74,39 @@ def _take(events: EventColumns, rows: np.ndarray, entity: np.ndarray) -> EventCo
     )
 
 
+class EventSource(Protocol):
+    """Where stored events are read from: the store itself, or the live state that the
+    writer keeps in step with it (core.LiveEvents), which never rereads SQLite."""
+
+    def load_events(
+        self,
+        entity_ids: Sequence[str],
+        event_types: Collection[str],
+        string_properties: Collection[str] = (),
+        numeric_properties: Collection[str] = (),
+        until: float | None = None,
+    ) -> EventColumns: ...
+
+
 def load_events(
     store: Store,
     profile: Profile,
     entity_ids: list[str],
     needs: ProfileInputs,
     until: float | None,
+    source: EventSource | None = None,
 ) -> tuple[EventColumns, Members | None]:
-    """The profile's events of entity_ids, with members' events rolled up into their
-    account's row when the profile has `members`."""
+    """The profile's events of entity_ids (from `source`, the store by default), with
+    members' events rolled up into their account's row when the profile has `members`."""
     load = (profile.event_types, needs.string_properties, needs.numeric_properties)
+    events_of = (source or store).load_events
     if not profile.members:
-        return store.load_events(entity_ids, *load, until=until), None
+        return events_of(entity_ids, *load, until=until), None
     # Members have the (non-empty) members kind, the scored entities the profile's own
     # kind or none, so the two id lists never overlap.
     member_ids, owner = store.members_of(entity_ids, profile.members)
     n = len(entity_ids)
-    events = store.load_events(entity_ids + member_ids, *load, until=until)
+    events = events_of(entity_ids + member_ids, *load, until=until)
     to_owner = np.concatenate([np.arange(n, dtype=np.int64), owner])
     rolled = replace(events, entity=to_owner[events.entity])
     of_member = np.flatnonzero(events.entity >= n)

@@ -24,6 +24,7 @@ from prioscore.server.engine import (
 )
 from prioscore.server.scoring.reasons import encode_reasons
 from prioscore.server.scoring.relations import (
+    EventSource,
     RelatedInputs,
     contributors,
     fill_score_signals,
@@ -39,8 +40,11 @@ POPULATION_CHUNK = 50_000  # ids per step when a whole population is (re)scored
 class StoredScorer:
     """Scores stored entities from what the store holds about them (read-only)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: EventSource | None = None) -> None:
+        """`events`: where events are read from (the store when None; the writer's
+        scorer reads the live state, which never rereads SQLite)."""
         self.store = store
+        self._events = events
 
     def population(self, profile: Profile, chunk: int = POPULATION_CHUNK) -> Iterator[list[str]]:
         """Every stored entity `profile` scores (its kind, and entities of unknown kind,
@@ -62,7 +66,7 @@ class StoredScorer:
     ) -> Scored:
         """The engine's result for entity_ids as of `as_of` (tiers before re-cutting)."""
         needs = profile_inputs(profile)
-        events, members = load_events(self.store, profile, entity_ids, needs, as_of)
+        events, members = load_events(self.store, profile, entity_ids, needs, as_of, self._events)
         attrs = self.store.attributes(
             entity_ids, needs.categorical_attributes, needs.numeric_attributes
         )

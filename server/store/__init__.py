@@ -15,7 +15,7 @@ from prioscore.server.store.database import (
     StoredScore,
     TierChangeRecord,
 )
-from prioscore.server.store.records import Cause
+from prioscore.server.store.records import Cause, ordered
 from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "StoredScore",
     "StoredShadow",
     "TierChangeRecord",
+    "ordered",
 ]

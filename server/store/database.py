@@ -28,7 +28,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
 from operator import itemgetter
@@ -128,8 +128,11 @@ class Store(EntityTables, ScoreTables, RelationQueries):
             return schema_version(self.conn)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception. Not re-entrant."""
+    def transaction(self, on_rollback: Callable[[], None] | None = None) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception. Not re-entrant.
+
+        `on_rollback` undoes what the caller changed beside the database (the live
+        state) when the transaction does not commit."""
         with self._lock:
             if self._in_transaction:
                 raise FailedPreconditionError("Store.transaction() is already open")
@@ -141,6 +144,8 @@ class Store(EntityTables, ScoreTables, RelationQueries):
                 self._in_transaction = False
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                if on_rollback is not None:
+                    on_rollback()
                 raise
             self._in_transaction = False
             try:
@@ -148,6 +153,8 @@ class Store(EntityTables, ScoreTables, RelationQueries):
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                if on_rollback is not None:
+                    on_rollback()
                 raise
 
     @contextmanager
@@ -266,6 +273,46 @@ class Store(EntityTables, ScoreTables, RelationQueries):
                 s: floats(list(column(4 + len(strings) + i)), n) for i, s in enumerate(numbers)
             },
         )
+
+    def scan_events(
+        self,
+        string_properties: Sequence[str],
+        numeric_properties: Sequence[str],
+        *,
+        after: int = 0,
+        limit: int = 200_000,
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """Up to `limit` stored events after rowid `after`, in rowid (arrival) order, as
+        (entity_id, event, ts, value, *string properties, *numeric properties) with the
+        properties read as load_events reads them; and the last rowid read (0: done).
+        What the live state is built from on start."""
+        columns = ["rowid", "entity_id", "event", "ts", "COALESCE(value, 1.0)"]
+        params: list[Any] = []
+        for s in string_properties:
+            columns.append("CAST(json_extract(properties, ?) AS TEXT)")
+            params.append(json_path(s))
+        for s in numeric_properties:
+            columns.append(
+                "CASE WHEN json_type(properties, ?) IN ('integer', 'real')"
+                " THEN json_extract(properties, ?) END"
+            )
+            params += [json_path(s), json_path(s)]
+        sql = f"SELECT {', '.join(columns)} FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        with self._lock:
+            rows = self.conn.execute(sql, [*params, int(after), int(limit)]).fetchall()
+        if not rows:
+            return [], 0
+        return [r[1:] for r in rows], int(rows[-1][0])
+
+    def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of message_ids are stored already (what INSERT OR IGNORE will skip)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT e.message_id FROM json_each(?) AS j"
+                " JOIN events AS e ON e.message_id = j.value",
+                (ids_json(message_ids),),
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def count_events(self, entity_id: str | None = None) -> int:
         with self._lock:

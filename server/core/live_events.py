@@ -1,0 +1,353 @@
+"""LiveEvents: an in-memory columnar copy of the stored events, kept in step with the
+store by the writer, so rescoring never rereads raw event history from SQLite.
+
+SQLite stays the durable log: this copy is built from it on start and follows every
+committed change (appends on ingest, removals on erasure); a rolled-back transaction
+rolls its appends back. It answers `load_events` with the store's contract (the stored
+scorer cannot tell the two apart), so scores from it equal scores from SQLite.
+
+Shape (an LSM tree of two levels): a main block sorted by (entity, ts, arrival) with an
+offsets array per entity code, and a small unsorted tail that appends land in; the tail
+is merged into main (one stable argsort of the whole) once it outgrows a fraction of
+main. Per event: entity code int32, event-name code int32, ts float64, value float64,
+plus an int32 code per string property and a float64 per numeric property that a
+loaded profile reads (see `nbytes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prioscore.server.engine import CategoricalColumn, EventColumns
+from prioscore.server.store import Store, ordered
+
+TAIL_MIN = 65_536  # the tail is merged once it holds more than this and main / TAIL_SHARE
+TAIL_SHARE = 8
+
+
+@dataclass
+class _Block:
+    """Event columns; `seq` is the arrival order (ties in ts keep it, as SQLite's rowid)."""
+
+    entity: np.ndarray  # int32 entity code
+    name: np.ndarray  # int32 event-name code
+    ts: np.ndarray  # float64
+    value: np.ndarray  # float64
+    seq: np.ndarray  # int64
+    strings: dict[str, np.ndarray]  # int32 code into the property's vocabulary, -1 absent
+    numbers: dict[str, np.ndarray]  # float64, NaN absent
+
+    @staticmethod
+    def empty(strings: Sequence[str], numbers: Sequence[str]) -> _Block:
+        i32, f64 = np.empty(0, np.int32), np.empty(0, np.float64)
+        return _Block(
+            i32, i32, f64, f64, np.empty(0, np.int64), {s: i32 for s in strings},
+            {s: f64 for s in numbers},
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return int(self.entity.shape[0])
+
+    def take(self, rows: np.ndarray) -> _Block:
+        return _Block(
+            self.entity[rows], self.name[rows], self.ts[rows], self.value[rows],
+            self.seq[rows], {k: v[rows] for k, v in self.strings.items()},
+            {k: v[rows] for k, v in self.numbers.items()},
+        )  # fmt: skip
+
+    @staticmethod
+    def concat(blocks: Sequence[_Block]) -> _Block:
+        first = blocks[0]
+        return _Block(
+            np.concatenate([b.entity for b in blocks]),
+            np.concatenate([b.name for b in blocks]),
+            np.concatenate([b.ts for b in blocks]),
+            np.concatenate([b.value for b in blocks]),
+            np.concatenate([b.seq for b in blocks]),
+            {k: np.concatenate([b.strings[k] for b in blocks]) for k in first.strings},
+            {k: np.concatenate([b.numbers[k] for b in blocks]) for k in first.numbers},
+        )
+
+
+class _Vocabulary:
+    """String -> code, codes in first-seen order (append-only while the state lives)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def code_all(self, values: Sequence[str]) -> np.ndarray:
+        """Codes of `values` (new ones added); a Python step per distinct value only."""
+        if not len(values):
+            return np.empty(0, np.int32)
+        distinct, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+        table = np.fromiter((self._code(v) for v in distinct), np.int32, len(distinct))
+        return table[inverse.reshape(-1)]
+
+    def _code(self, value: str) -> int:
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+class LiveEvents:
+    """Every stored event's columns the loaded profiles read, by entity, in memory."""
+
+    @classmethod
+    def build(
+        cls, store: Store, strings: Collection[str] = (), numbers: Collection[str] = ()
+    ) -> LiveEvents:
+        """The state of every event stored in `store` (read once, in rowid order)."""
+        live = cls(strings, numbers)
+        live._store = store
+        after = 0
+        while True:
+            rows, after = store.scan_events(live.strings, live.numbers, after=after)
+            live.append_rows(rows)
+            if not after:
+                break
+        live.merge()
+        return live
+
+    def __init__(self, strings: Collection[str] = (), numbers: Collection[str] = ()) -> None:
+        self._store: Store | None = None
+        self.strings = tuple(sorted(set(strings)))
+        self.numbers = tuple(sorted(set(numbers)))
+        self._entities = _Vocabulary()
+        self._names = _Vocabulary()
+        self._vocab = {s: _Vocabulary() for s in self.strings}
+        self._main = _Block.empty(self.strings, self.numbers)
+        self._offsets = np.zeros(1, np.int64)  # main rows of entity code c: [o[c], o[c+1])
+        self._tail: list[_Block] = []
+        self._tail_rows = 0
+        self._seq = 0
+
+    # -- what it holds
+
+    def covers(self, strings: Collection[str], numbers: Collection[str]) -> bool:
+        """Whether the properties a profile reads are all kept (else rebuild from SQLite)."""
+        return set(strings) <= set(self.strings) and set(numbers) <= set(self.numbers)
+
+    def __len__(self) -> int:
+        return len(self._main) + self._tail_rows
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the event columns and offsets (dictionaries not counted)."""
+        blocks = [self._main, *self._tail]
+        arrays = [a for b in blocks for a in (b.entity, b.name, b.ts, b.value, b.seq)]
+        arrays += [a for b in blocks for a in (*b.strings.values(), *b.numbers.values())]
+        return sum(a.nbytes for a in arrays) + self._offsets.nbytes
+
+    # -- changes (the writer only)
+
+    def append(
+        self,
+        entity_ids: Sequence[str],
+        names: Sequence[str],
+        ts: np.ndarray,
+        value: np.ndarray,
+        properties: Sequence[Mapping[str, str]],
+        metrics: Sequence[Mapping[str, float]],
+    ) -> int:
+        """Adds events (already stored, or in the open transaction); returns a mark for
+        rollback(). Properties and metrics are per event, as IncomingEvents has them."""
+        mark = self._tail_rows
+        n = len(entity_ids)
+        if n == 0:
+            return mark
+        strings = {s: self._vocab[s].code_all(_texts(s, properties, metrics)) for s in self.strings}
+        for s, codes in strings.items():  # absent values coded -1, not as a vocabulary entry
+            absent = self._vocab[s].codes.get(_ABSENT)
+            if absent is not None:
+                codes[codes == absent] = -1
+        numbers = {
+            s: np.fromiter((m.get(s, math.nan) for m in metrics), np.float64, n)
+            for s in self.numbers
+        }
+        block = _Block(
+            self._entities.code_all(entity_ids),
+            self._names.code_all(names),
+            np.asarray(ts, np.float64),
+            np.asarray(value, np.float64),
+            np.arange(self._seq, self._seq + n, dtype=np.int64),
+            strings,
+            numbers,
+        )
+        self._seq += n
+        self._tail.append(block)
+        self._tail_rows += n
+        return mark
+
+    def append_rows(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Adds rows read from SQLite: (entity_id, event, ts, value, *strings, *numbers)
+        in the order of self.strings then self.numbers (Store.scan_events)."""
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        k = len(self.strings)
+        properties = [
+            {s: v for s, v in zip(self.strings, values, strict=True) if v is not None}
+            for values in zip(*columns[4 : 4 + k], strict=True)
+        ] if k else [{}] * len(rows)  # fmt: skip
+        metrics = [
+            {s: float(v) for s, v in zip(self.numbers, values, strict=True) if v is not None}
+            for values in zip(*columns[4 + k :], strict=True)
+        ] if self.numbers else [{}] * len(rows)  # fmt: skip
+        self.append(
+            list(columns[0]),  # type: ignore[arg-type]
+            list(columns[1]),  # type: ignore[arg-type]
+            np.asarray(columns[2], np.float64),
+            np.asarray(columns[3], np.float64),
+            properties,
+            metrics,
+        )
+
+    def rollback(self, mark: int) -> None:
+        """Drops what was appended after `mark` (a transaction that did not commit)."""
+        while self._tail_rows > mark:
+            block = self._tail.pop()
+            self._tail_rows -= len(block)
+            if self._tail_rows < mark:  # the mark fell inside this block
+                self._tail.append(block.take(np.arange(mark - self._tail_rows)))
+                self._tail_rows = mark
+
+    def erase(self, entity_ids: Collection[str]) -> None:
+        """Removes every event of the entities (after an erasure committed)."""
+        codes = [self._entities.codes[i] for i in entity_ids if i in self._entities.codes]
+        if not codes:
+            return
+        self.merge()
+        keep = ~np.isin(self._main.entity, np.asarray(codes, np.int32))
+        self._set_main(self._main.take(np.flatnonzero(keep)))
+
+    def reload(self) -> None:
+        """Reads everything again from the store (after a transaction that changed this
+        state in a way rollback() cannot undo, e.g. an erasure, did not commit)."""
+        self._widen((), ())
+
+    def _widen(self, strings: Collection[str], numbers: Collection[str]) -> None:
+        """A profile (reloaded, staged) reads a property this state does not keep: read
+        everything again from the store, keeping the new properties too."""
+        if self._store is None:
+            raise KeyError(f"live state does not keep {sorted({*strings, *numbers})}")
+        wider = LiveEvents.build(self._store, {*self.strings, *strings}, {*self.numbers, *numbers})
+        self.__dict__.update(wider.__dict__)
+
+    def merge(self) -> None:
+        """Sorts the tail into main (after a bulk load; also when the tail grows)."""
+        if not self._tail:
+            return
+        both = _Block.concat([self._main, *self._tail])
+        order = np.lexsort((both.seq, both.ts, both.entity))
+        self._tail, self._tail_rows = [], 0
+        self._set_main(both.take(order))
+
+    def _set_main(self, block: _Block) -> None:
+        self._main = block
+        n_codes = len(self._entities.values)
+        counts = np.bincount(block.entity, minlength=n_codes)
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    # -- reads
+
+    def load_events(
+        self,
+        entity_ids: Sequence[str],
+        event_types: Collection[str],
+        string_properties: Collection[str] = (),
+        numeric_properties: Collection[str] = (),
+        until: float | None = None,
+    ) -> EventColumns:
+        """Store.load_events' contract, from memory: entity = position in entity_ids,
+        event_type = position in the ordered event_types, rows grouped by entity with ts
+        ascending (arrival order on ties); strings as CategoricalColumn, numbers NaN
+        where absent."""
+        if self._tail_rows > max(TAIL_MIN, len(self._main) // TAIL_SHARE):
+            self.merge()
+        types = ordered(event_types)
+        strings, numbers = ordered(string_properties), ordered(numeric_properties)
+        if not self.covers(strings, numbers):
+            self._widen(strings, numbers)
+        known = self._entities.codes
+        codes = np.fromiter((known.get(i, -1) for i in entity_ids), np.int64, len(entity_ids))
+        position = np.full(len(self._entities.values), -1, np.int64)
+        present = np.flatnonzero(codes >= 0)
+        position[codes[present]] = present
+        picked = self._pick(codes[present], position)
+        name_to_type = np.full(len(self._names.values), -1, np.int32)
+        for i, name in enumerate(types):
+            code = self._names.codes.get(name)
+            if code is not None:
+                name_to_type[code] = i
+        kind = name_to_type[picked.name]
+        keep = kind >= 0
+        if until is not None:
+            keep &= picked.ts <= until
+        rows = np.flatnonzero(keep)
+        picked = picked.take(rows)
+        return EventColumns(
+            entity=position[picked.entity],
+            event_type=kind[rows],
+            ts=picked.ts,
+            value=picked.value,
+            event_types=types,
+            strings={s: self._column(s, picked.strings[s]) for s in strings},
+            numbers={s: picked.numbers[s] for s in numbers},
+        )
+
+    def _pick(self, codes: np.ndarray, position: np.ndarray) -> _Block:
+        """Events of entity `codes`, ordered by (position of the entity, ts, arrival)."""
+        main = self._main
+        main_codes = codes[codes < len(self._offsets) - 1]
+        starts, ends = self._offsets[main_codes], self._offsets[main_codes + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        # Concatenated ranges [start, end) without a Python loop: a running index minus
+        # each range's offset in the output, plus its start.
+        rows = np.arange(total, dtype=np.int64)
+        if total:
+            rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        picked = main.take(rows)
+        if not self._tail:
+            return picked
+        tail = _Block.concat(self._tail)
+        mine = np.flatnonzero(position[tail.entity] >= 0)
+        if not len(mine):
+            return picked
+        both = _Block.concat([picked, tail.take(mine)])
+        return both.take(np.lexsort((both.seq, both.ts, position[both.entity])))
+
+    def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
+        """The property's codes with a vocabulary of just the values present, so the
+        engine's lookups cost what the request holds, not what the store ever saw."""
+        values = self._vocab[prop].values
+        present, local = np.unique(codes, return_inverse=True)
+        local = local.reshape(-1).astype(np.int32)
+        if present.size and present[0] == -1:  # absent stays -1
+            local -= 1
+            present = present[1:]
+        return CategoricalColumn(local, tuple(values[c] for c in present.tolist()))
+
+
+_ABSENT = "\x00absent"  # stands for a missing value while coding a column, then -1
+
+
+def _texts(
+    prop: str, properties: Sequence[Mapping[str, str]], metrics: Sequence[Mapping[str, float]]
+) -> list[str]:
+    """A string property per event as the store reads it back (a metric's number as its
+    JSON text), _ABSENT where the event has neither."""
+    return [
+        p[prop] if prop in p else repr(float(m[prop])) if prop in m else _ABSENT
+        for p, m in zip(properties, metrics, strict=True)
+    ]
+
+
+__all__ = ["LiveEvents"]
