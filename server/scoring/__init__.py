@@ -2,6 +2,7 @@
 the compact reasons encoding, and the result type the handlers return.
 """
 
+from prioscore.server.scoring.pipeline import score_loaded, score_rows, tier_by_population
 from prioscore.server.scoring.reasons import (
     Contributor,
     Reason,
@@ -11,10 +12,13 @@ from prioscore.server.scoring.reasons import (
     reasons_of,
 )
 from prioscore.server.scoring.relations import (
+    Members,
+    RelatedInputs,
     affected,
     fill_score_signals,
     load_events,
     load_related_scores,
+    roll_up,
 )
 from prioscore.server.scoring.results import Scored
 from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
@@ -22,7 +26,9 @@ from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
 __all__ = [
     "POPULATION_CHUNK",
     "Contributor",
+    "Members",
     "Reason",
+    "RelatedInputs",
     "Scored",
     "StoredScorer",
     "affected",
@@ -33,4 +39,8 @@ __all__ = [
     "load_events",
     "load_related_scores",
     "reasons_of",
+    "roll_up",
+    "score_loaded",
+    "score_rows",
+    "tier_by_population",
 ]
