@@ -2,7 +2,13 @@
 the compact reasons encoding, and the result type the handlers return.
 """
 
-from prioscore.server.scoring.pipeline import score_loaded, score_rows, tier_by_population
+from prioscore.server.scoring.pipeline import (
+    population_tiers,
+    retier,
+    score_loaded,
+    score_rows,
+    tier_by_population,
+)
 from prioscore.server.scoring.reasons import (
     Contributor,
     Reason,
@@ -38,7 +44,9 @@ __all__ = [
     "fill_score_signals",
     "load_events",
     "load_related_scores",
+    "population_tiers",
     "reasons_of",
+    "retier",
     "roll_up",
     "score_loaded",
     "score_rows",

@@ -45,16 +45,27 @@ def score_loaded(
     return Scored(profile, entity_ids, result, features.matrix, named)
 
 
-def tier_by_population(scored: Scored, population: np.ndarray) -> None:
-    """Re-cuts quantile tiers at the quantiles of `population` (eligible scores of every
-    entity the tiers are relative to); absolute tiers and an empty population are kept."""
-    tiers = scored.profile.tiers
+def population_tiers(tiers: Tiers, population: np.ndarray) -> Tiers:
+    """Quantile tiers as absolute cuts at the quantiles of `population` (the eligible
+    scores the tiers are relative to); absolute tiers, or no population, are returned as
+    they are."""
     if tiers.mode != TierMode.QUANTILE or population.size == 0:
-        return
+        return tiers
     cuts = np.quantile(population, tiers.thresholds)
-    absolute = Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+    return Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+
+
+def tier_by_population(scored: Scored, population: np.ndarray) -> None:
+    """Re-cuts quantile tiers in place at the quantiles of `population`."""
+    tiers = population_tiers(scored.profile.tiers, population)
+    if tiers is not scored.profile.tiers:
+        retier(scored, tiers)
+
+
+def retier(scored: Scored, tiers: Tiers) -> None:
+    """Assigns `tiers` (absolute cuts) to the eligible entities of `scored` in place."""
     result = scored.result
-    result.tier = assign_tiers(absolute, result.score, ~result.disqualified)
+    result.tier = assign_tiers(tiers, result.score, ~result.disqualified)
 
 
 def score_rows(scored: Scored, ts: float) -> ScoreRows:

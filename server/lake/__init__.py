@@ -1,0 +1,26 @@
+"""The engine at lake scale: a profile over Parquet event partitions, scored inside the
+workers of a distributed engine (dask.distributed), with the same numbers as the service.
+
+A layer above scoring: it reads Parquet instead of the store and shares the scoring
+pipeline (scoring.score_loaded, roll_up, population_tiers, score_rows) with it.
+"""
+
+from prioscore.server.lake.cli import parse_as_of
+from prioscore.server.lake.cluster import Dask, Executor, Inline, executor
+from prioscore.server.lake.dataset import LakeInputError, Partition, discover
+from prioscore.server.lake.partition import OUTPUT_SCHEMA
+from prioscore.server.lake.runner import LakeReport, score_lake
+
+__all__ = [
+    "OUTPUT_SCHEMA",
+    "Dask",
+    "Executor",
+    "Inline",
+    "LakeInputError",
+    "LakeReport",
+    "Partition",
+    "discover",
+    "executor",
+    "parse_as_of",
+    "score_lake",
+]

@@ -1,0 +1,172 @@
+"""A lake dataset: Parquet partitions of events (and of entities), checked before any work.
+
+Layout: `--events DIR` holds one Parquet file per partition (`*.parquet`); `--entities DIR`,
+when given, holds the entity rows of the same partitions under the same file names. The
+contract that makes partitions independent: every event and entity row of an account and
+of its members lies in one partition (partition by account, or by entity when no profile
+rolls members up). The runner checks that no entity id appears in two partitions.
+
+Events: `entity_id` (string), `event` (string), `ts` (epoch seconds as a number, or a
+timestamp), optional `value` (number; null/NaN = 1.0, as the service reads it), and one
+column per event property the profile reads (string properties as strings, numeric ones
+as numbers, null = absent). Entities: `id` (string), optional `kind` and `account_id`
+(strings), and one column per attribute the profile reads.
+
+Everything is checked on the Parquet schemas alone (no row is read), and every problem is
+reported at once, naming the file and the column, before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prioscore.server.engine import Profile, profile_inputs
+from prioscore.server.errors import PrioscoreError
+
+
+class LakeInputError(PrioscoreError):
+    """A dataset or option the lake runner cannot use; every problem names its file or
+    option, and nothing has been written."""
+
+    reason = "LAKE_INPUT_INVALID"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One unit of work: its name and its events and entities files (None = no rows)."""
+
+    name: str
+    events: Path | None
+    entities: Path | None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the profile needs from each file beyond the fixed columns."""
+
+    string_properties: tuple[str, ...]
+    numeric_properties: tuple[str, ...]
+    categorical_attributes: tuple[str, ...]
+    numeric_attributes: tuple[str, ...]
+
+
+def needed_columns(profile: Profile) -> Columns:
+    needs = profile_inputs(profile)
+    numeric_attrs = needs.numeric_attributes
+    return Columns(
+        needs.string_properties,
+        needs.numeric_properties,
+        tuple(a for a in needs.categorical_attributes if a not in numeric_attrs),
+        numeric_attrs,
+    )
+
+
+def _files(folder: Path, option: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise LakeInputError([f"{option} {folder}: not a directory of Parquet files"])
+    found = {p.name: p for p in sorted(folder.glob("*.parquet"))}
+    if not found:
+        raise LakeInputError([f"{option} {folder}: no *.parquet files"])
+    return found
+
+
+def discover(events: Path, entities: Path | None) -> list[Partition]:
+    """The partitions: the union of file names in both folders, sorted."""
+    event_files = _files(events, "--events")
+    entity_files = _files(entities, "--entities") if entities is not None else {}
+    names = sorted(event_files.keys() | entity_files.keys())
+    return [Partition(n, event_files.get(n), entity_files.get(n)) for n in names]
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _schema(path: Path, problems: list[str]) -> pa.Schema | None:
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException) as error:
+        problems.append(f"{path}: not a readable Parquet file: {error}")
+        return None
+
+
+def _expect(
+    path: Path, schema: pa.Schema, wanted: dict[str, str], problems: list[str], why: str = ""
+) -> None:
+    """Each wanted column (name -> "string" | "number" | "time") present with that type."""
+    checks = {"string": _is_string, "number": _is_number}
+    for name, kind in wanted.items():
+        if name not in schema.names:
+            problems.append(f"{path}: column '{name}' missing{why}")
+            continue
+        t = schema.field(name).type
+        ok = _is_number(t) or pa.types.is_timestamp(t) if kind == "time" else checks[kind](t)
+        if not ok:
+            problems.append(f"{path}: column '{name}' is {t}, expected {kind}")
+
+
+def check(partitions: list[Partition], profile: Profile, with_entities: bool) -> None:
+    """Raises LakeInputError listing every missing or mistyped column in every file."""
+    problems: list[str] = []
+    cols = needed_columns(profile)
+    attributes = cols.categorical_attributes + cols.numeric_attributes
+    if not with_entities and (attributes or profile.members):
+        reads = ", ".join(attributes) or f"members of kind '{profile.members}'"
+        problems.append(f"--entities: required, profile {profile.name} reads {reads}")
+    for part in partitions:
+        if part.events is not None and (schema := _schema(part.events, problems)):
+            wanted = {"entity_id": "string", "event": "string", "ts": "time"}
+            if "value" in schema.names:
+                wanted["value"] = "number"
+            _expect(part.events, schema, wanted, problems)
+            props = {p: "string" for p in cols.string_properties}
+            props |= {p: "number" for p in cols.numeric_properties}
+            _expect(part.events, schema, props, problems, f" (profile {profile.name} reads it)")
+        if part.entities is not None and (schema := _schema(part.entities, problems)):
+            wanted = {"id": "string"}
+            wanted |= {c: "string" for c in ("kind", "account_id") if c in schema.names}
+            if profile.members:
+                wanted["account_id"] = wanted["kind"] = "string"
+            _expect(part.entities, schema, wanted, problems)
+            attrs = {a: "string" for a in cols.categorical_attributes}
+            attrs |= {a: "number" for a in cols.numeric_attributes}
+            _expect(part.entities, schema, attrs, problems, f" (profile {profile.name} reads it)")
+    if problems:
+        raise LakeInputError(problems)
+
+
+def refuse_score_signals(profile: Profile) -> None:
+    """Score signals read other profiles' stored scores, which a lake job does not have;
+    refused by name rather than scored as if every related score were missing."""
+    reading = [s.name for s in profile.signals if s.reads_scores]
+    if reading:
+        raise LakeInputError(
+            [
+                f"profile {profile.name}: signals {', '.join(reading)} read other profiles'"
+                f" scores ({', '.join(sorted(profile.reads_profiles))}); the lake runner"
+                " scores events and attributes only: use a profile without score signals"
+            ]
+        )
+
+
+__all__ = [
+    "Columns",
+    "LakeInputError",
+    "Partition",
+    "check",
+    "discover",
+    "needed_columns",
+    "refuse_score_signals",
+]
