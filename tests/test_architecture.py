@@ -103,3 +103,22 @@ def test_generated_code_imports_nothing_hand_written() -> None:
         if m.startswith("prioscore") and not m.startswith("prioscore.v1")
     ]
     assert bad == []
+
+
+def test_the_lake_sits_on_scoring_and_never_on_the_store_or_the_service() -> None:
+    """server/lake reads Parquet, not SQLite: it shares the scoring pipeline and the
+    profile format, and needs no store, handler or transport."""
+    files = python_files(SERVER / "lake")
+    assert files, "server/lake has no modules"
+    allowed = (
+        "numpy",
+        "pyarrow",
+        "click",
+        "distributed",
+        "prioscore.server.engine",
+        "prioscore.server.profiles",
+        "prioscore.server.scoring",
+        "prioscore.server.errors",
+        "prioscore.server.lake",
+    )
+    assert offending(files, allowed) == []

@@ -5,7 +5,7 @@ A layer above scoring: it reads Parquet instead of the store and shares the scor
 pipeline (scoring.score_loaded, roll_up, population_tiers, score_rows) with it.
 """
 
-from prioscore.server.lake.cli import parse_as_of
+from prioscore.server.lake.cli import main, parse_as_of
 from prioscore.server.lake.cluster import Dask, Executor, Inline, executor
 from prioscore.server.lake.dataset import LakeInputError, Partition, discover
 from prioscore.server.lake.partition import OUTPUT_SCHEMA
@@ -21,6 +21,7 @@ __all__ = [
     "Partition",
     "discover",
     "executor",
+    "main",
     "parse_as_of",
     "score_lake",
 ]

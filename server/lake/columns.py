@@ -149,8 +149,7 @@ def _value(events: pa.Table) -> np.ndarray:
     if "value" not in events.column_names:
         return np.ones(events.num_rows)
     value = _floats(events["value"])
-    value[np.isnan(value)] = 1.0
-    return value
+    return np.where(np.isnan(value), 1.0, value)  # arrow's buffer is read-only
 
 
 def _attributes(entities: pa.Table, population: pa.Array, cols: Columns) -> AttributeColumns:
