@@ -82,10 +82,17 @@ def _scored(job: Job, part: Partition) -> tuple[Scored, int, int]:
 
 
 def _peak_rss() -> int:
-    """Peak resident set of this process in bytes (Linux reports kilobytes)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident set of this process in bytes: VmHWM, which starts afresh in a new
+    process image (getrusage's maxrss survives exec, so a spawned worker would report its
+    parent's peak); 0 where /proc is absent."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def eligible_scores(job: Job, part: Partition) -> PartResult:
