@@ -18,6 +18,7 @@ files (plus the entities' files). Figures, each a ratio to the anchor of this ru
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -180,6 +181,7 @@ def main() -> None:
         del data
         figures = {"engine": engine_s}
         memory: dict[str, tuple[int, int]] = {}
+        cpu: dict[str, float] = {}
         for spec, label in (("inline", "inline"), ("local[1]", "w1"), ("local[2]", "w2")):
             started = time.perf_counter()
             with executor(spec) as runner:
@@ -196,8 +198,10 @@ def main() -> None:
             figures[label] = report.seconds
             memory[label] = (report.max_partition_bytes, report.max_worker_rss)
             assert report.entities == n, (report.entities, n)
+            cpu[label] = report.cpu_seconds
             print(
-                f"{label:<6} {report.seconds:7.2f} s  start-up {startup:5.2f} s  "
+                f"{label:<6} {report.seconds:7.2f} s  cpu {report.cpu_seconds:6.2f} s  "
+                f"start-up {startup:5.2f} s  "
                 f"largest partition {report.max_partition_bytes / 1e6:6.0f} MB arrow  "
                 f"peak worker RSS {report.max_worker_rss / 1e6:6.0f} MB",
                 flush=True,
@@ -217,6 +221,13 @@ def main() -> None:
             f"D1     bytes per worker (2 workers): partition {memory['w2'][0] / 1e6:.0f} MB "
             f"arrow, peak RSS {memory['w2'][1] / 1e6:.0f} MB "
             f"({memory['w2'][1] / (m / args.partitions):.0f} B per event of a partition)"
+        )
+        # Wall time can only halve if two cores are free: the CPU the job used, and the
+        # machine's load while it ran, say whether they were.
+        print(
+            f"D1     cpu seconds w1 {cpu['w1']:.2f}  w2 {cpu['w2']:.2f}  "
+            f"(w2 cpu / wall {cpu['w2'] / figures['w2']:.2f} cores busy); "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
 
 

@@ -11,6 +11,7 @@ entity ids for the driver's partition check).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class PartResult:
     events: int
     bytes_read: int
     peak_bytes: int  # the worker process's peak resident set after the task
+    cpu_seconds: float  # CPU time of the task's process (all its threads) during the task
     entity_ids: pa.Array
     eligible_scores: np.ndarray | None = None
 
@@ -97,18 +99,20 @@ def _peak_rss() -> int:
 
 def eligible_scores(job: Job, part: Partition) -> PartResult:
     """Population pass of quantile tiers: the partition's eligible scores only."""
+    cpu = time.process_time()
     scored, n_events, read = _scored(job, part)
     result = scored.result
     ids = pa.array(scored.entity_ids, pa.string())
-    return PartResult(
-        part.name, len(ids), n_events, read, _peak_rss(), ids, result.score[~result.disqualified]
-    )
+    used = time.process_time() - cpu
+    eligible = result.score[~result.disqualified]
+    return PartResult(part.name, len(ids), n_events, read, _peak_rss(), used, ids, eligible)
 
 
 def write_part(job: Job, part: Partition) -> PartResult:
     """Scores the partition and writes `<out_dir>/<partition name>` (scores table columns)."""
     if job.out_dir is None:
         raise ValueError("write_part needs job.out_dir")
+    cpu = time.process_time()
     scored, n_events, read = _scored(job, part)
     if job.tiers is not None:
         retier(scored, job.tiers)
@@ -133,7 +137,8 @@ def write_part(job: Job, part: Partition) -> PartResult:
     target = job.out_dir / part.name
     pq.write_table(table, f"{target}.{os.getpid()}.tmp")
     os.replace(f"{target}.{os.getpid()}.tmp", target)
-    return PartResult(part.name, n, n_events, read, _peak_rss(), ids)
+    used = time.process_time() - cpu
+    return PartResult(part.name, n, n_events, read, _peak_rss(), used, ids)
 
 
 __all__ = ["OUTPUT_SCHEMA", "Job", "PartResult", "eligible_scores", "write_part"]

@@ -47,6 +47,7 @@ class LakeReport:
     workers: int
     max_partition_bytes: int  # arrow bytes of the largest partition's columns read
     max_worker_rss: int  # the largest peak resident set reported by a worker process
+    cpu_seconds: float  # CPU time of every task, both passes, all worker processes
 
 
 def _duplicates(results: list[PartResult]) -> None:
@@ -89,6 +90,7 @@ def score_lake(
     partitions: list[Partition] = discover(events, entities)
     check(partitions, profile, entities is not None)
     job = Job(profile, as_of, top_reasons)
+    counted: list[PartResult] = []
     if profile.tiers.mode == TierMode.QUANTILE:
         counted = executor.map(eligible_scores, job, partitions)
         _duplicates(counted)
@@ -113,7 +115,8 @@ def score_lake(
         seconds=time.perf_counter() - started,
         workers=executor.workers,
         max_partition_bytes=max((r.bytes_read for r in written), default=0),
-        max_worker_rss=max((r.peak_bytes for r in written), default=0),
+        max_worker_rss=max((r.peak_bytes for r in written + counted), default=0),
+        cpu_seconds=sum(r.cpu_seconds for r in written + counted),
     )
 
 
