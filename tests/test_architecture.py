@@ -107,8 +107,17 @@ def test_generated_code_imports_nothing_hand_written() -> None:
 
 def test_the_lake_sits_on_scoring_and_never_on_the_store_or_the_service() -> None:
     """server/lake reads Parquet, not SQLite: it shares the scoring pipeline and the
-    profile format, and needs no store, handler or transport."""
+    profile format, and needs no store, handler or transport; from the store's face it
+    takes one value type (RelatedRows, what score signals read), never the Store."""
     files = python_files(SERVER / "lake")
+    from_store = {
+        alias.name
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "prioscore.server.store"
+        for alias in node.names
+    }
+    assert from_store <= {"RelatedRows"}
     assert files, "server/lake has no modules"
     allowed = (
         "numpy",
@@ -120,5 +129,6 @@ def test_the_lake_sits_on_scoring_and_never_on_the_store_or_the_service() -> Non
         "prioscore.server.scoring",
         "prioscore.server.errors",
         "prioscore.server.lake",
+        "prioscore.server.store",  # the face, for RelatedRows only (checked above)
     )
     assert offending(files, allowed) == []

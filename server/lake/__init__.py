@@ -2,7 +2,9 @@
 workers of a distributed engine (dask.distributed), with the same numbers as the service.
 
 A layer above scoring: it reads Parquet instead of the store and shares the scoring
-pipeline (scoring.score_loaded, roll_up, population_tiers, score_rows) with it.
+pipeline (scoring.score_loaded, roll_up, population_tiers, score_rows) with it. Rollups
+and score signals stay inside a partition (partition by account); the profiles a
+profile's score signals read are scored first, in the same task, at the same as_of.
 """
 
 from prioscore.server.lake.cli import main, parse_as_of

@@ -40,13 +40,14 @@ def parse_as_of(text: str) -> float:
     return value
 
 
-def find_profile(profiles: Path, name: str) -> Profile:
+def find_profile(profiles: Path, name: str) -> tuple[Profile, dict[str, Profile]]:
+    """The named profile and every profile of the folder (score signals read some)."""
     registry = ProfileRegistry.from_directory(profiles)
     profile = registry.get(name)
     if profile is None:
         known = ", ".join(p.name for p in registry.all()) or "none"
         raise LakeInputError([f"PROFILE {name!r}: not in {profiles} (known: {known})"])
-    return profile
+    return profile, {p.name: p for p in registry.all()}
 
 
 @click.group()
@@ -105,9 +106,11 @@ def score_command(
     profile_version, score, engagement, fit, tier, disqualified, reasons, updated)."""
     try:
         when = parse_as_of(as_of)
-        profile = find_profile(profiles, profile_name)
+        profile, every = find_profile(profiles, profile_name)
         with executor(cluster) as runner:
-            report = score_lake(profile, events, entities, when, out, runner, top_reasons=reasons)
+            report = score_lake(
+                profile, events, entities, when, out, runner, profiles=every, top_reasons=reasons
+            )
     except PrioscoreError as error:  # LakeInputError, ProfileInvalidError: all named
         click.echo(f"error: {error}", err=True)
         sys.exit(1)

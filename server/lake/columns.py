@@ -32,6 +32,8 @@ class PartitionInputs:
     events: EventColumns
     attributes: AttributeColumns
     members: Members | None
+    population: pa.Array  # entity_ids as arrow, for joins
+    entities: pa.Table  # the partition's entity rows, the columns read
     bytes_read: int  # arrow bytes of the columns read (what a worker holds at peak)
 
 
@@ -44,7 +46,7 @@ def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(column, pa.float64())
 
 
-def _codes(column: pa.ChunkedArray, blank_is_missing: bool) -> CategoricalColumn:
+def codes_of(column: pa.ChunkedArray, blank_is_missing: bool) -> CategoricalColumn:
     """Dictionary codes (-1 = null, and "" too when blank_is_missing)."""
     encoded = pc.dictionary_encode(column.combine_chunks())
     vocabulary = encoded.dictionary.to_pylist()
@@ -59,13 +61,15 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _entities(part: Partition, cols: Columns) -> pa.Table:
-    wanted = ["id", "kind", "account_id", *cols.categorical_attributes, *cols.numeric_attributes]
+    wanted = ["id", "kind", "account_id", *cols.categorical_attributes, *cols.member_attributes]
+    wanted += cols.numeric_attributes
     if part.entities is None:
         empty = {c: pa.array([], pa.string()) for c in wanted}
         empty |= {c: pa.array([], pa.float64()) for c in cols.numeric_attributes}
         return pa.table(empty)
     present = pq.read_schema(part.entities).names
-    return pq.read_table(part.entities, columns=[c for c in wanted if c in present])
+    columns = [c for c in dict.fromkeys(wanted) if c in present]
+    return pq.read_table(part.entities, columns=columns)
 
 
 def _events(part: Partition, profile: Profile, cols: Columns, as_of: float) -> pa.Table:
@@ -134,7 +138,7 @@ def read_partition(part: Partition, profile: Profile, as_of: float) -> Partition
         ts=_floats(events["ts"]),
         value=_value(events),
         event_types=event_types,
-        strings={p: _codes(events[p], blank_is_missing=False) for p in cols.string_properties},
+        strings={p: codes_of(events[p], blank_is_missing=False) for p in cols.string_properties},
         numbers={p: _floats(events[p]) for p in cols.numeric_properties},
     )
     entity_ids = population.to_pylist()
@@ -142,7 +146,8 @@ def read_partition(part: Partition, profile: Profile, as_of: float) -> Partition
     if members is not None:
         columns, rolled = roll_up(columns, n, *members)
     attributes = _attributes(entities, population, cols)
-    return PartitionInputs(entity_ids, columns, attributes, rolled, entities.nbytes + events.nbytes)
+    read = entities.nbytes + events.nbytes
+    return PartitionInputs(entity_ids, columns, attributes, rolled, population, entities, read)
 
 
 def _value(events: pa.Table) -> np.ndarray:
@@ -159,7 +164,7 @@ def _attributes(entities: pa.Table, population: pa.Array, cols: Columns) -> Attr
     take = pc.fill_null(row, 0).to_numpy(zero_copy_only=False)
     out: dict[str, np.ndarray | CategoricalColumn] = {}
     for name in cols.categorical_attributes:
-        column = _codes(entities[name], blank_is_missing=True)
+        column = codes_of(entities[name], blank_is_missing=True)
         codes = column.codes[take] if entities.num_rows else np.full(len(take), -1)
         out[name] = CategoricalColumn(
             np.where(found, codes, -1).astype(np.int32), column.vocabulary

@@ -10,7 +10,10 @@ Events: `entity_id` (string), `event` (string), `ts` (epoch seconds as a number,
 timestamp), optional `value` (number; null/NaN = 1.0, as the service reads it), and one
 column per event property the profile reads (string properties as strings, numeric ones
 as numbers, null = absent). Entities: `id` (string), optional `kind` and `account_id`
-(strings), and one column per attribute the profile reads.
+(strings; required for rollups and score signals), and one column per attribute the
+profile reads (string attributes as strings, numeric ones as numbers). Every column a
+profile reads must be present (a column of nulls is fine): a missing one is far more
+often a misnamed column than an attribute nobody has.
 
 Everything is checked on the Parquet schemas alone (no row is read), and every problem is
 reported at once, naming the file and the column, before anything is written.
@@ -18,6 +21,7 @@ reported at once, naming the file and the column, before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +60,7 @@ class Columns:
     numeric_properties: tuple[str, ...]
     categorical_attributes: tuple[str, ...]
     numeric_attributes: tuple[str, ...]
+    member_attributes: tuple[str, ...]  # `by` of score signals: members' string attributes
 
 
 def needed_columns(profile: Profile) -> Columns:
@@ -66,7 +71,28 @@ def needed_columns(profile: Profile) -> Columns:
         needs.numeric_properties,
         tuple(a for a in needs.categorical_attributes if a not in numeric_attrs),
         numeric_attrs,
+        tuple(sorted({s.by for s in profile.signals if s.reads_scores and s.by})),
     )
+
+
+def reading_order(profile: Profile, profiles: Mapping[str, Profile]) -> tuple[Profile, ...]:
+    """The profiles `profile` reads scores of, directly or not, each after the profiles it
+    reads, then `profile` itself: the order a partition task scores them in."""
+    order: dict[str, Profile] = {}
+
+    def visit(p: Profile, path: tuple[str, ...]) -> None:
+        for name in sorted(p.reads_profiles):
+            read = profiles.get(name)
+            if read is None:
+                raise LakeInputError([f"profile {p.name} reads {name!r}: no such profile"])
+            if name in path:  # the profile set's check refuses cycles; never loop here
+                raise LakeInputError([f"profile cycle: {' -> '.join((*path, name))}"])
+            if name not in order:
+                visit(read, (*path, name))
+        order[p.name] = p
+
+    visit(profile, (profile.name,))
+    return tuple(order.values())
 
 
 def _files(folder: Path, option: str) -> dict[str, Path]:
@@ -117,13 +143,26 @@ def _expect(
             problems.append(f"{path}: column '{name}' is {t}, expected {kind}")
 
 
-def check(partitions: list[Partition], profile: Profile, with_entities: bool) -> None:
-    """Raises LakeInputError listing every missing or mistyped column in every file."""
+def check(partitions: list[Partition], profiles: tuple[Profile, ...], with_entities: bool) -> None:
+    """Raises LakeInputError listing every missing or mistyped column in every file, for
+    every profile a task scores."""
     problems: list[str] = []
+    for profile in profiles:
+        _check(partitions, profile, with_entities, problems)
+    if problems:
+        raise LakeInputError(list(dict.fromkeys(problems)))
+
+
+def _check(
+    partitions: list[Partition], profile: Profile, with_entities: bool, problems: list[str]
+) -> None:
     cols = needed_columns(profile)
-    attributes = cols.categorical_attributes + cols.numeric_attributes
-    if not with_entities and (attributes or profile.members):
+    attributes = cols.categorical_attributes + cols.numeric_attributes + cols.member_attributes
+    related = bool(profile.reads_profiles)
+    if not with_entities and (attributes or profile.members or related):
         reads = ", ".join(attributes) or f"members of kind '{profile.members}'"
+        if not attributes and not profile.members:
+            reads = "other profiles' scores of related entities (entities.account_id)"
         problems.append(f"--entities: required, profile {profile.name} reads {reads}")
     for part in partitions:
         if part.events is not None and (schema := _schema(part.events, problems)):
@@ -139,26 +178,12 @@ def check(partitions: list[Partition], profile: Profile, with_entities: bool) ->
             wanted |= {c: "string" for c in ("kind", "account_id") if c in schema.names}
             if profile.members:
                 wanted["account_id"] = wanted["kind"] = "string"
+            if related:
+                wanted["account_id"] = "string"
             _expect(part.entities, schema, wanted, problems)
-            attrs = {a: "string" for a in cols.categorical_attributes}
+            attrs = {a: "string" for a in cols.categorical_attributes + cols.member_attributes}
             attrs |= {a: "number" for a in cols.numeric_attributes}
             _expect(part.entities, schema, attrs, problems, f" (profile {profile.name} reads it)")
-    if problems:
-        raise LakeInputError(problems)
-
-
-def refuse_score_signals(profile: Profile) -> None:
-    """Score signals read other profiles' stored scores, which a lake job does not have;
-    refused by name rather than scored as if every related score were missing."""
-    reading = [s.name for s in profile.signals if s.reads_scores]
-    if reading:
-        raise LakeInputError(
-            [
-                f"profile {profile.name}: signals {', '.join(reading)} read other profiles'"
-                f" scores ({', '.join(sorted(profile.reads_profiles))}); the lake runner"
-                " scores events and attributes only: use a profile without score signals"
-            ]
-        )
 
 
 __all__ = [
@@ -168,5 +193,5 @@ __all__ = [
     "check",
     "discover",
     "needed_columns",
-    "refuse_score_signals",
+    "reading_order",
 ]

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from prioscore.server.engine import Profile, Tiers
 from prioscore.server.lake.columns import read_partition
 from prioscore.server.lake.dataset import Partition
+from prioscore.server.lake.related import related_rows
 from prioscore.server.scoring import RelatedInputs, Scored, retier, score_loaded, score_rows
 
 # The scores table's columns (store/schema.py), in its order: the output is what the
@@ -49,6 +50,7 @@ class Job:
     profile: Profile
     as_of: float
     top_reasons: int
+    reads: tuple[Profile, ...] = ()  # profiles whose scores it reads, in reading order
     tiers: Tiers | None = None  # absolute cuts from the population pass (quantile tiers)
     out_dir: Path | None = None
 
@@ -68,19 +70,26 @@ class PartResult:
 
 
 def _scored(job: Job, part: Partition) -> tuple[Scored, int, int]:
-    inputs = read_partition(part, job.profile, job.as_of)
-    related = RelatedInputs(inputs.members, {})
-    scored = score_loaded(
-        job.profile,
-        inputs.entity_ids,
-        inputs.events,
-        inputs.attributes,
-        related,
-        job.as_of,
-        explain=job.top_reasons > 0,
-        top_reasons=job.top_reasons,
-    )
-    return scored, len(inputs.events), inputs.bytes_read
+    """The job's profile on one partition, after the profiles it reads (no explanations
+    for those: only their scores are read)."""
+    done: dict[str, Scored] = {}
+    events = read = 0
+    for profile in (*job.reads, job.profile):
+        inputs = read_partition(part, profile, job.as_of)
+        related = RelatedInputs(inputs.members, related_rows(profile, inputs, done))
+        explain = profile is job.profile and job.top_reasons > 0
+        done[profile.name] = score_loaded(
+            profile,
+            inputs.entity_ids,
+            inputs.events,
+            inputs.attributes,
+            related,
+            job.as_of,
+            explain=explain,
+            top_reasons=job.top_reasons if explain else 0,
+        )
+        events, read = len(inputs.events), max(read, inputs.bytes_read)
+    return done[job.profile.name], events, read
 
 
 def _peak_rss() -> int:

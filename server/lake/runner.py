@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from prioscore.server.lake.dataset import (
     Partition,
     check,
     discover,
-    refuse_score_signals,
+    reading_order,
 )
 from prioscore.server.lake.partition import Job, PartResult, eligible_scores, write_part
 from prioscore.server.scoring import population_tiers
@@ -78,18 +79,20 @@ def score_lake(
     out: Path,
     executor: Executor,
     *,
+    profiles: Mapping[str, Profile] | None = None,
     top_reasons: int = 3,
 ) -> LakeReport:
-    """Scores every partition under `profile` as of `as_of` into the directory `out`."""
+    """Scores every partition under `profile` as of `as_of` into the directory `out`;
+    `profiles` (by name) holds the profiles its score signals read."""
     started = time.perf_counter()
     if out.exists():
         raise LakeInputError([f"--out {out}: already exists; choose a new path"])
     if not out.parent.is_dir():
         raise LakeInputError([f"--out {out}: parent directory does not exist"])
-    refuse_score_signals(profile)
+    order = reading_order(profile, profiles or {})
     partitions: list[Partition] = discover(events, entities)
-    check(partitions, profile, entities is not None)
-    job = Job(profile, as_of, top_reasons)
+    check(partitions, order, entities is not None)
+    job = Job(profile, as_of, top_reasons, reads=order[:-1])
     counted: list[PartResult] = []
     if profile.tiers.mode == TierMode.QUANTILE:
         counted = executor.map(eligible_scores, job, partitions)

@@ -2,7 +2,8 @@
 
 The same synthetic events go to a real gRPC server (one IngestEvents request, the clock
 pinned at NOW, so every stored score, tier cut and reason is computed at NOW) and, as
-Parquet partitions, to the lake runner with as_of = NOW. Every entity's score,
+Parquet partitions, to the lake runner with as_of = NOW. Score signals read the
+profiles they name, computed in the same partition. Every entity's score,
 engagement and fit agree within 1e-9, and tiers, disqualification, top reasons and top
 contributors agree exactly.
 """
@@ -26,8 +27,15 @@ from tests.conftest import ServerHandle
 from tests.lake.lakedata import write_lake
 
 NOW = 1_760_000_000.0
-PROFILES = ("lead_qualification", "churn_risk", "saas_renewal", "account_rollup")
-COUNTS = {"contact": 150, "account": 40, "subscription": 60}
+PROFILES = (
+    "lead_qualification",
+    "churn_risk",
+    "saas_renewal",
+    "account_rollup",  # rollup alone
+    "account_engagement",  # rollup + lead_qualification scores of members (sum, count, distinct)
+    "ticket_triage",  # its account's churn_risk score
+)
+COUNTS = {"contact": 150, "account": 40, "subscription": 60, "ticket": 60}
 
 
 @pytest.fixture
@@ -55,11 +63,14 @@ def test_lake_scores_equal_the_service(
 ) -> None:
     client, lake = served
     registry = ProfileRegistry.from_directory(lake_profiles)
+    every = {p.name: p for p in registry.all()}
     for name in PROFILES:
         out = tmp_path / f"out-{name}"
         profile = registry.get(name)
         assert profile is not None
-        report = score_lake(profile, lake / "events", lake / "entities", NOW, out, cluster)
+        report = score_lake(
+            profile, lake / "events", lake / "entities", NOW, out, cluster, profiles=every
+        )
         assert report.workers == 2 and report.partitions == 3
         table = pq.read_table(out).sort_by("entity_id")
         service = _service(client, name)
@@ -89,3 +100,8 @@ def test_lake_scores_equal_the_service(
     assert len(set(tiers) - {""}) >= 3  # quantile cuts really split the population
     rolled = pq.read_table(tmp_path / "out-account_rollup")["reasons"].to_pylist()
     assert sum("\x1e" in t and not t.endswith("\x1e") for t in rolled) > 10  # contributors
+    # Score signals really read the partition's related scores (not their missing value).
+    engaged = pq.read_table(tmp_path / "out-account_engagement")["reasons"].to_pylist()
+    assert sum("hottest_contact@" in t or "engaged_contacts@" in t for t in engaged) > 5
+    triage = pq.read_table(tmp_path / "out-ticket_triage")["reasons"].to_pylist()
+    assert sum("account_churn_risk@" in t for t in triage) >= 3  # 0 if read as missing

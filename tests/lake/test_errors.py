@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from prioscore.clients.events import make_event
-from prioscore.server.lake import Executor, LakeInputError, main, score_lake
+from prioscore.server.lake import Executor, Inline, LakeInputError, main, score_lake
 from prioscore.server.profiles import ProfileRegistry
 from tests.conftest import PROFILES
 from tests.lake.lakedata import write_lake
@@ -84,7 +84,6 @@ def test_a_mistyped_column_names_its_type(lake: Path, tmp_path: Path) -> None:
         (("--as-of", "last tuesday"), "lead_qualification", "--as-of 'last tuesday'"),
         ((), "no_such_profile", "PROFILE 'no_such_profile': not in"),
         (("--cluster", "local"), "lead_qualification", "--cluster 'local': use inline, local[N]"),
-        ((), "account_engagement", "signals engaged_contacts"),
     ],
 )
 def test_bad_options_are_named_and_nothing_is_written(
@@ -92,6 +91,14 @@ def test_bad_options_are_named_and_nothing_is_written(
 ) -> None:
     code, output = run(lake, tmp_path / "out", *extra, profile=profile)
     assert code == 1 and message in output, output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_profile_read_but_not_given_is_named(lake: Path, tmp_path: Path) -> None:
+    profile = ProfileRegistry.from_directory(PROFILES).get("account_engagement")
+    assert profile is not None
+    with pytest.raises(LakeInputError, match="reads 'lead_qualification': no such profile"):
+        score_lake(profile, lake / "events", lake / "entities", NOW, tmp_path / "out", Inline())
     assert not (tmp_path / "out").exists()
 
 
