@@ -37,7 +37,7 @@ class PartitionInputs:
     bytes_read: int  # arrow bytes of the columns read (what a worker holds at peak)
 
 
-def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Epoch seconds as float64 from a number or a timestamp column."""
     if pa.types.is_timestamp(column.type):
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[column.type.unit]
@@ -79,7 +79,7 @@ def _events(part: Partition, profile: Profile, cols: Columns, as_of: float) -> p
     wanted = ["entity_id", "event", "ts", "value", *cols.string_properties]
     wanted += cols.numeric_properties
     table = pq.read_table(part.events, columns=[c for c in wanted if c in present])
-    ts = _seconds(table["ts"])
+    ts = seconds(table["ts"])
     keep = pc.and_(
         pc.is_in(table["event"], value_set=pa.array(sorted(profile.event_types), pa.string())),
         pc.less_equal(ts, as_of),
@@ -94,23 +94,27 @@ def _kinds(entities: pa.Table) -> pa.ChunkedArray:
     return pa.chunked_array([pa.nulls(entities.num_rows, pa.string()).fill_null("")])
 
 
-def read_partition(part: Partition, profile: Profile, as_of: float) -> PartitionInputs:
-    """The engine's inputs for one partition, on the axis of its sorted population."""
+def _population(
+    profile: Profile, entities: pa.Table, kinds: pa.ChunkedArray, events: pa.Table
+) -> pa.Array:
+    """Entities of the profile's kind or of unknown kind, and ids seen only in events."""
+    scored_kind = pc.is_in(kinds, value_set=pa.array(sorted({profile.entity, ""})))
+    unlisted = pc.invert(pc.is_in(events["entity_id"], value_set=entities["id"]))
+    ids = [*entities["id"].filter(scored_kind).chunks, *events["entity_id"].filter(unlisted).chunks]
+    return pc.unique(pa.chunked_array(ids, pa.string())).sort()
+
+
+def read_partition(
+    part: Partition, profile: Profile, as_of: float, population: pa.Array | None = None
+) -> PartitionInputs:
+    """The engine's inputs for one partition, on the axis of its sorted population (or of
+    `population` when given: the entities of outcomes), without events after as_of."""
     cols = needed_columns(profile)
     entities = _entities(part, cols)
     events = _events(part, profile, cols, as_of)
     kinds = _kinds(entities)
-    scored_kind = pc.is_in(kinds, value_set=pa.array(sorted({profile.entity, ""})))
-    unlisted = pc.invert(pc.is_in(events["entity_id"], value_set=entities["id"]))
-    population = pc.unique(
-        pa.chunked_array(
-            [
-                *entities["id"].filter(scored_kind).chunks,
-                *events["entity_id"].filter(unlisted).chunks,
-            ],
-            pa.string(),
-        )
-    ).sort()
+    if population is None:
+        population = _population(profile, entities, kinds, events)
     n = len(population)
     axis = population
     members: tuple[list[str], np.ndarray] | None = None

@@ -42,6 +42,10 @@ class LakeInputError(PrioscoreError):
         self.problems = problems
         super().__init__("\n".join(problems))
 
+    def __reduce__(self) -> tuple[type[LakeInputError], tuple[list[str]]]:
+        """Raised in a worker, re-raised by the driver: pickled with its problems."""
+        return (LakeInputError, (self.problems,))
+
 
 @dataclass(frozen=True)
 class Partition:
@@ -50,6 +54,7 @@ class Partition:
     name: str
     events: Path | None
     entities: Path | None
+    outcomes: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,16 @@ def _files(folder: Path, option: str) -> dict[str, Path]:
     return found
 
 
-def discover(events: Path, entities: Path | None) -> list[Partition]:
-    """The partitions: the union of file names in both folders, sorted."""
+def discover(events: Path, entities: Path | None, outcomes: Path | None = None) -> list[Partition]:
+    """The partitions: the union of file names in the folders, sorted (with outcomes:
+    only the partitions that have an outcomes file)."""
     event_files = _files(events, "--events")
     entity_files = _files(entities, "--entities") if entities is not None else {}
-    names = sorted(event_files.keys() | entity_files.keys())
-    return [Partition(n, event_files.get(n), entity_files.get(n)) for n in names]
+    outcome_files = _files(outcomes, "--outcomes") if outcomes is not None else {}
+    names = sorted(outcome_files or event_files.keys() | entity_files.keys())
+    return [
+        Partition(n, event_files.get(n), entity_files.get(n), outcome_files.get(n)) for n in names
+    ]
 
 
 def _is_string(t: pa.DataType) -> bool:
@@ -132,7 +141,11 @@ def _expect(
     path: Path, schema: pa.Schema, wanted: dict[str, str], problems: list[str], why: str = ""
 ) -> None:
     """Each wanted column (name -> "string" | "number" | "time") present with that type."""
-    checks = {"string": _is_string, "number": _is_number}
+    checks = {
+        "string": _is_string,
+        "number": _is_number,
+        "label": lambda t: pa.types.is_boolean(t) or pa.types.is_integer(t),
+    }
     for name, kind in wanted.items():
         if name not in schema.names:
             problems.append(f"{path}: column '{name}' missing{why}")
@@ -149,6 +162,10 @@ def check(partitions: list[Partition], profiles: tuple[Profile, ...], with_entit
     problems: list[str] = []
     for profile in profiles:
         _check(partitions, profile, with_entities, problems)
+    for part in partitions:
+        if part.outcomes is not None and (schema := _schema(part.outcomes, problems)):
+            wanted = {"entity_id": "string", "label": "label", "time": "time"}
+            _expect(part.outcomes, schema, wanted, problems)
     if problems:
         raise LakeInputError(list(dict.fromkeys(problems)))
 

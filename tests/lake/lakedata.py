@@ -23,8 +23,14 @@ def _seconds(event: types_pb2.Event) -> float:
     return event.time.seconds + event.time.nanos / 1e9
 
 
-def write_lake(events: Iterable[types_pb2.Event], root: Path, partitions: int = 3) -> Path:
-    """root/events/part-K.parquet and root/entities/part-K.parquet; returns root."""
+def write_lake(
+    events: Iterable[types_pb2.Event],
+    root: Path,
+    partitions: int = 3,
+    outcomes: Iterable[types_pb2.Outcome] = (),
+) -> Path:
+    """root/events/part-K.parquet and root/entities/part-K.parquet (and root/outcomes/
+    when outcomes are given), partitioned by account; returns root."""
     tracks: list[dict[str, Any]] = []
     entities: dict[str, dict[str, Any]] = defaultdict(dict)
     for event in events:
@@ -58,6 +64,16 @@ def write_lake(events: Iterable[types_pb2.Event], root: Path, partitions: int = 
     by_part_entities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for entity_id, fields in entities.items():
         by_part_entities[partition(entity_id)].append({"id": entity_id, **fields})
+    by_part_outcomes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for outcome in outcomes:
+        time = outcome.outcome_time.seconds + outcome.outcome_time.nanos / 1e9
+        row = {"entity_id": outcome.entity_id, "label": outcome.label, "time": time}
+        by_part_outcomes[partition(outcome.entity_id)].append(row)
+    if by_part_outcomes:
+        (root / "outcomes").mkdir(parents=True)
+        for k, rows in by_part_outcomes.items():
+            columns = {c: [r[c] for r in rows] for c in ("entity_id", "label", "time")}
+            pq.write_table(pa.table(columns), root / "outcomes" / f"part-{k}.parquet")
     event_columns = sorted({k for row in tracks for k in row})
     entity_columns = sorted({k for rows in by_part_entities.values() for r in rows for k in r})
     for folder, parts, columns in (

@@ -10,7 +10,6 @@ contributors agree exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,38 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from prioscore.clients import PrioscoreClient
-from prioscore.clients.cli.synthetic import generate
 from prioscore.server.lake import Executor, score_lake
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.scoring import decode_contributors, decode_reasons
 from prioscore.v1 import types_pb2
-from tests.conftest import ServerHandle
-from tests.lake.lakedata import write_lake
-
-NOW = 1_760_000_000.0
-PROFILES = (
-    "lead_qualification",
-    "churn_risk",
-    "saas_renewal",
-    "account_rollup",  # rollup alone
-    "account_engagement",  # rollup + lead_qualification scores of members (sum, count, distinct)
-    "ticket_triage",  # its account's churn_risk score
-)
-COUNTS = {"contact": 150, "account": 40, "subscription": 60, "ticket": 60}
-
-
-@pytest.fixture
-def served(
-    start_grpc_server: Callable[..., ServerHandle], lake_profiles: Path, tmp_path: Path
-) -> tuple[PrioscoreClient, Path]:
-    server = start_grpc_server(profiles_dir=lake_profiles)
-    server.clock.set(NOW)
-    client = PrioscoreClient(server.target)
-    loaded = [client.get_profile(name) for name in PROFILES]
-    events = list(generate(loaded, COUNTS, seed=11, days=90, now=NOW - 3600))
-    summary = client.ingest(events, batch_size=len(events))
-    assert summary.events_sent == len(events)
-    return client, write_lake(events, tmp_path / "lake")
+from tests.lake.conftest import NOW, SERVED, Served
 
 
 def _service(client: PrioscoreClient, profile: str) -> dict[str, types_pb2.Score]:
@@ -59,12 +31,12 @@ def _service(client: PrioscoreClient, profile: str) -> dict[str, types_pb2.Score
 
 @pytest.mark.slow
 def test_lake_scores_equal_the_service(
-    served: tuple[PrioscoreClient, Path], cluster: Executor, lake_profiles: Path, tmp_path: Path
+    served: Served, cluster: Executor, lake_profiles: Path, tmp_path: Path
 ) -> None:
-    client, lake = served
+    client, lake = served.client, served.lake
     registry = ProfileRegistry.from_directory(lake_profiles)
     every = {p.name: p for p in registry.all()}
-    for name in PROFILES:
+    for name in SERVED:
         out = tmp_path / f"out-{name}"
         profile = registry.get(name)
         assert profile is not None
