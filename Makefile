@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(PY) bench/calibration.py
 	$(PY) bench/relations.py
 	$(PY) bench/lake.py
+	$(PY) bench/shards.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache
