@@ -1,5 +1,6 @@
-"""Bad input to `prioscore-lake score`: a clear error naming the file, column or option,
-and nothing written at --out. Also point-in-time: events after --as-of do not count."""
+"""What `prioscore-lake score` accepts and refuses: bad input gets a clear error naming the
+file, column or option with nothing written; point-in-time as_of; timestamp columns;
+no entities folder."""
 
 from __future__ import annotations
 
@@ -134,3 +135,59 @@ def test_an_entity_in_two_partitions_is_refused_on_the_cluster(
     assert "part-0.parquet, part-1.parquet" in str(raised.value)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out*"))
+
+
+MINIMAL = """
+[profile]
+name = "visits"
+version = 1
+entity = "contact"
+
+[scoring]
+max_points = 10
+
+[[signals]]
+name = "views"
+event = "page_view"
+aggregate = "count"
+weight = 1
+cap = 10
+
+[tiers]
+cold = 0
+warm = 5
+"""
+
+
+def test_without_entities_every_entity_seen_in_events_is_scored(lake: Path, tmp_path: Path) -> None:
+    """No --entities: kinds are unknown (scored by any profile), an empty partition
+    file scores nobody and writes an empty part."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "visits.toml").write_text(MINIMAL)
+    empty = lake / "events" / "part-9.parquet"
+    pq.write_table(pq.read_table(lake / "events" / "part-0.parquet").slice(0, 0), empty)
+    args = ["score", "visits", "--events", str(lake / "events"), "--out", str(tmp_path / "out")]
+    args += ["--profiles", str(profiles), "--cluster", "inline", "--as-of", str(NOW + 3600)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "out").sort_by("entity_id")
+    assert table["entity_id"].to_pylist() == ["c1", "c2"]
+    assert table["score"].to_pylist() == [10.0, 20.0]
+    assert pq.read_table(tmp_path / "out" / "part-9.parquet").num_rows == 0
+
+
+def test_a_timestamp_ts_column_scores_like_epoch_seconds(lake: Path, tmp_path: Path) -> None:
+    code, output = run(lake, tmp_path / "seconds")
+    assert code == 0, output
+    for part in (lake / "events").glob("*.parquet"):
+        table = pq.read_table(part)
+        micros = pa.array((table["ts"].to_numpy() * 1e6).round().astype("int64"))
+        stamps = micros.cast(pa.timestamp("us", tz="UTC"))
+        pq.write_table(table.set_column(table.schema.get_field_index("ts"), "ts", stamps), part)
+    code, output = run(lake, tmp_path / "stamps")
+    assert code == 0, output
+    seconds = pq.read_table(tmp_path / "seconds").sort_by("entity_id")
+    stamps = pq.read_table(tmp_path / "stamps").sort_by("entity_id")
+    assert seconds["score"].to_pylist() == stamps["score"].to_pylist()
+    assert seconds["reasons"].to_pylist() == stamps["reasons"].to_pylist()
