@@ -104,6 +104,38 @@ def _population(
     return pc.unique(pa.chunked_array(ids, pa.string())).sort()
 
 
+def _members(
+    profile: Profile, entities: pa.Table, kinds: pa.ChunkedArray, population: pa.Array
+) -> tuple[list[str], np.ndarray]:
+    """The rollup's members (entities of the members kind whose account is scored here),
+    by account then id, and the position of each one's account."""
+    of_kind = entities.filter(pc.equal(kinds, profile.members))
+    mine = of_kind.filter(pc.is_in(of_kind["account_id"], value_set=population))
+    mine = mine.sort_by([("account_id", "ascending"), ("id", "ascending")])
+    owner = pc.index_in(mine["account_id"], value_set=population).to_numpy()
+    return mine["id"].to_pylist(), np.asarray(owner, dtype=np.int64)
+
+
+def _event_columns(
+    events: pa.Table, axis: pa.Array, profile: Profile, cols: Columns
+) -> EventColumns:
+    """The events of entities on `axis` as the engine's columns (others dropped)."""
+    position = pc.index_in(events["entity_id"], value_set=axis)
+    events = events.filter(pc.is_valid(position))
+    position = position.filter(pc.is_valid(position))
+    event_types = tuple(sorted(profile.event_types))
+    event_type = pc.index_in(events["event"], value_set=pa.array(event_types, pa.string()))
+    return EventColumns(
+        entity=np.asarray(position.to_numpy(zero_copy_only=False), np.int64),
+        event_type=np.asarray(event_type.to_numpy(zero_copy_only=False), np.int32),
+        ts=_floats(events["ts"]),
+        value=_value(events),
+        event_types=event_types,
+        strings={p: codes_of(events[p], blank_is_missing=False) for p in cols.string_properties},
+        numbers={p: _floats(events[p]) for p in cols.numeric_properties},
+    )
+
+
 def read_partition(
     part: Partition, profile: Profile, as_of: float, population: pa.Array | None = None
 ) -> PartitionInputs:
@@ -115,43 +147,19 @@ def read_partition(
     kinds = _kinds(entities)
     if population is None:
         population = _population(profile, entities, kinds, events)
-    n = len(population)
-    axis = population
-    members: tuple[list[str], np.ndarray] | None = None
+    members: Members | None = None
     if profile.members:
-        of_kind = entities.filter(pc.equal(kinds, profile.members))
-        owner = pc.index_in(of_kind["account_id"], value_set=population)
-        mine = of_kind.filter(pc.is_valid(owner)).sort_by(
-            [("account_id", "ascending"), ("id", "ascending")]
-        )
-        owner_idx = pc.index_in(mine["account_id"], value_set=population)
-        members = (mine["id"].to_pylist(), owner_idx.to_numpy().astype(np.int64))
-        axis = pa.concat_arrays([population, mine["id"].combine_chunks()])
-    position = pc.index_in(events["entity_id"], value_set=axis)
-    events = events.filter(pc.is_valid(position))
-    position = position.filter(pc.is_valid(position))
-    event_types = tuple(sorted(profile.event_types))
-    columns = EventColumns(
-        entity=np.asarray(position.to_numpy(zero_copy_only=False), np.int64),
-        event_type=np.asarray(
-            pc.index_in(events["event"], value_set=pa.array(event_types)).to_numpy(
-                zero_copy_only=False
-            ),
-            np.int32,
-        ),
-        ts=_floats(events["ts"]),
-        value=_value(events),
-        event_types=event_types,
-        strings={p: codes_of(events[p], blank_is_missing=False) for p in cols.string_properties},
-        numbers={p: _floats(events[p]) for p in cols.numeric_properties},
-    )
-    entity_ids = population.to_pylist()
-    rolled: Members | None = None
-    if members is not None:
-        columns, rolled = roll_up(columns, n, *members)
+        member_ids, owner = _members(profile, entities, kinds, population)
+        axis = pa.concat_arrays([population, pa.array(member_ids, pa.string())])
+        rolled = _event_columns(events, axis, profile, cols)
+        columns, members = roll_up(rolled, len(population), member_ids, owner)
+    else:
+        columns = _event_columns(events, population, profile, cols)
     attributes = _attributes(entities, population, cols)
     read = entities.nbytes + events.nbytes
-    return PartitionInputs(entity_ids, columns, attributes, rolled, population, entities, read)
+    return PartitionInputs(
+        population.to_pylist(), columns, attributes, members, population, entities, read
+    )
 
 
 def _value(events: pa.Table) -> np.ndarray:
