@@ -25,7 +25,7 @@ $(SERVE_STAMP): pyproject.toml | $(VENV)/bin/python
 	@touch $(SERVE_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,bench,lake]'
 	@touch $(STAMP) $(SERVE_STAMP)
 
 # The bundled profiles (server/profiles/bundled/) unless PROFILES=DIR is given.
@@ -70,6 +70,8 @@ bench: $(STAMP)
 	$(PY) bench/batch.py
 	$(PY) bench/calibration.py
 	$(PY) bench/relations.py
+	$(PY) bench/lake.py
+	$(PY) bench/shards.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -28,7 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "scoring": {"engine", "profiles", "store"},
     "core": {"engine", "profiles", "store", "scoring"},
     "handlers": {"engine", "profiles", "store", "scoring", "core"},
-    "lake": {"engine", "profiles", "scoring"},
+    "lake": {"engine", "profiles", "scoring", "store"},  # store: value types only (below)
     "rpc": {"engine", "profiles", "store", "scoring", "core", "handlers"},
     "http": {"engine", "profiles", "store", "scoring", "core", "handlers"},
 }
@@ -260,5 +260,40 @@ def test_only_server_http_is_http_aware() -> None:
         and p != SERVER / "__main__.py"  # the composition root starts the endpoint
         for m in imports_of(p)
         if m.startswith(http_modules)
+    ]
+    assert bad == []
+
+
+def test_the_lake_sits_on_scoring_and_never_on_the_store_or_the_service() -> None:
+    """server/lake reads Parquet, not SQLite: it shares the scoring pipeline and the
+    profile format, and needs no store, handler or transport; from the store's face it
+    takes one value type (RelatedRows, what score signals read), never the Store."""
+    files = python_files(SERVER / "lake")
+    from_store = {
+        alias.name
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "prioscore.server.store"
+        for alias in node.names
+    }
+    assert from_store <= {"RelatedRows"}
+    assert files, "server/lake has no modules"
+    allowed = (
+        "numpy",
+        "pyarrow",
+        "click",
+        "distributed",
+        "prioscore.server.engine",
+        "prioscore.server.profiles",
+        "prioscore.server.scoring",
+        "prioscore.server.errors",
+        "prioscore.server.lake",
+        "prioscore.server.store",  # the face, for RelatedRows only (checked above)
+    )
+    bad = [
+        f"{path.relative_to(ROOT)} imports {m}"
+        for path in files
+        for m in imports_of(path)
+        if m.split(".")[0] not in sys.stdlib_module_names and not m.startswith(allowed)
     ]
     assert bad == []

@@ -2,6 +2,13 @@
 the compact reasons encoding, and the result type the handlers return.
 """
 
+from prioscore.server.scoring.pipeline import (
+    population_tiers,
+    retier,
+    score_loaded,
+    score_rows,
+    tier_by_population,
+)
 from prioscore.server.scoring.reasons import (
     Contributor,
     Reason,
@@ -12,10 +19,13 @@ from prioscore.server.scoring.reasons import (
 )
 from prioscore.server.scoring.relations import (
     EventSource,
+    Members,
+    RelatedInputs,
     affected,
     fill_score_signals,
     load_events,
     load_related_scores,
+    roll_up,
 )
 from prioscore.server.scoring.results import Scored
 from prioscore.server.scoring.stored import POPULATION_CHUNK, StoredScorer
@@ -24,7 +34,9 @@ __all__ = [
     "POPULATION_CHUNK",
     "Contributor",
     "EventSource",
+    "Members",
     "Reason",
+    "RelatedInputs",
     "Scored",
     "StoredScorer",
     "affected",
@@ -34,5 +46,11 @@ __all__ = [
     "fill_score_signals",
     "load_events",
     "load_related_scores",
+    "population_tiers",
     "reasons_of",
+    "retier",
+    "roll_up",
+    "score_loaded",
+    "score_rows",
+    "tier_by_population",
 ]

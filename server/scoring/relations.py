@@ -105,8 +105,16 @@ def load_events(
     # Members have the (non-empty) members kind, the scored entities the profile's own
     # kind or none, so the two id lists never overlap.
     member_ids, owner = store.members_of(entity_ids, profile.members)
-    n = len(entity_ids)
     events = events_of(entity_ids + member_ids, *load, until=until)
+    return roll_up(events, len(entity_ids), member_ids, owner)
+
+
+def roll_up(
+    events: EventColumns, n: int, member_ids: list[str], owner: np.ndarray
+) -> tuple[EventColumns, Members]:
+    """Events on the axis (n scored entities, then member_ids) onto the scored entities'
+    axis, each member's event counted as its account's (owner[i] = position of member i's
+    account); the members' own events are kept on their axis for explanations."""
     to_owner = np.concatenate([np.arange(n, dtype=np.int64), owner])
     rolled = replace(events, entity=to_owner[events.entity])
     of_member = np.flatnonzero(events.entity >= n)

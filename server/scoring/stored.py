@@ -13,21 +13,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from prioscore.server.engine import (
-    Profile,
-    TierMode,
-    Tiers,
-    assign_tiers,
-    compute_features,
-    profile_inputs,
-    score,
-)
-from prioscore.server.scoring.reasons import encode_reasons
+from prioscore.server.engine import Profile, TierMode, profile_inputs
+from prioscore.server.scoring.pipeline import score_loaded, score_rows, tier_by_population
 from prioscore.server.scoring.relations import (
     EventSource,
     RelatedInputs,
-    contributors,
-    fill_score_signals,
     load_events,
     load_related_scores,
 )
@@ -70,50 +60,31 @@ class StoredScorer:
         attrs = self.store.attributes(
             entity_ids, needs.categorical_attributes, needs.numeric_attributes
         )
-        features = compute_features(profile, events, len(entity_ids), as_of)
         related = load_related_scores(self.store, profile, entity_ids, None)
-        fill_score_signals(profile, features.matrix, related)
-        result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        named = None
-        if explain:
-            inputs = RelatedInputs(members, related)
-            named = contributors(profile, len(entity_ids), inputs, as_of, top_reasons)
-        return Scored(profile, entity_ids, result, features.matrix, named)
+        inputs = RelatedInputs(members, related)
+        return score_loaded(
+            profile,
+            entity_ids,
+            events,
+            attrs,
+            inputs,
+            as_of,
+            explain=explain,
+            top_reasons=top_reasons,
+        )
 
     def tier_against_population(self, scored: Scored) -> None:
         """Quantile tiers of stored entities are relative to the whole stored population,
         not to the handful of entities one ingest batch or request happens to touch."""
-        tiers = scored.profile.tiers
-        if tiers.mode != TierMode.QUANTILE:
+        if scored.profile.tiers.mode != TierMode.QUANTILE:
             return
         result = scored.result
-        eligible = ~result.disqualified
-        population = np.concatenate(
-            [
-                self.store.population_scores(scored.profile.name, scored.entity_ids),
-                result.score[eligible],
-            ]
-        )
-        if population.size == 0:
-            return
-        cuts = np.quantile(population, tiers.thresholds)
-        absolute = Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
-        result.tier = assign_tiers(absolute, result.score, eligible)
+        stored = self.store.population_scores(scored.profile.name, scored.entity_ids)
+        tier_by_population(scored, np.concatenate([stored, result.score[~result.disqualified]]))
 
     def rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
         """Rows for the scores table: scored as of now, tiered against the population,
         with the top reasons (and contributors) encoded."""
         scored = self.score(profile, entity_ids, now)
         self.tier_against_population(scored)
-        result = scored.result
-        names = np.asarray((*profile.tiers.names, ""), dtype=object)
-        return ScoreRows(
-            entity_id=entity_ids,
-            score=result.score,
-            engagement=result.engagement,
-            fit=result.fit,
-            tier=list(names[result.tier]),
-            disqualified=result.disqualified,
-            reasons=encode_reasons(scored),
-            ts=now,
-        )
+        return score_rows(scored, now)

@@ -41,6 +41,16 @@ class RelatedRows:
         )
         self.by = {name: categorical(list(column(4 + i)), n).codes for i, name in enumerate(by)}
 
+    @classmethod
+    def from_columns(
+        cls, entity_id: np.ndarray, scores: RelatedScores, by: dict[str, np.ndarray]
+    ) -> RelatedRows:
+        """The same rows from columns already in hand (the lake runner computes related
+        scores in the partition instead of reading them from the scores table)."""
+        rows = cls([])
+        rows.entity_id, rows.scores, rows.by = entity_id, scores, by
+        return rows
+
     def __len__(self) -> int:
         return int(self.entity_id.shape[0])
 

@@ -1,0 +1,84 @@
+"""Loaded inputs -> engine -> score rows: the part of scoring that does not care where the
+events came from. StoredScorer feeds it from SQLite, the lake runner (server/lake) from
+Parquet partitions; sharing it is what makes both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prioscore.server.engine import (
+    AttributeColumns,
+    EventColumns,
+    Profile,
+    TierMode,
+    Tiers,
+    assign_tiers,
+    compute_features,
+    score,
+)
+from prioscore.server.scoring.reasons import encode_reasons
+from prioscore.server.scoring.relations import RelatedInputs, contributors, fill_score_signals
+from prioscore.server.scoring.results import Scored
+from prioscore.server.store import ScoreRows
+
+
+def score_loaded(
+    profile: Profile,
+    entity_ids: list[str],
+    events: EventColumns,
+    attributes: AttributeColumns,
+    related: RelatedInputs,
+    as_of: float,
+    *,
+    explain: bool = True,
+    top_reasons: int = 3,
+) -> Scored:
+    """The engine's result for entity_ids (events on their axis, members' events already
+    rolled up) as of `as_of`, tiers before any population re-cut."""
+    features = compute_features(profile, events, len(entity_ids), as_of)
+    fill_score_signals(profile, features.matrix, related.scores)
+    result = score(profile, features, attributes, explain=explain, top_reasons=top_reasons)
+    named = None
+    if explain:
+        named = contributors(profile, len(entity_ids), related, as_of, top_reasons)
+    return Scored(profile, entity_ids, result, features.matrix, named)
+
+
+def population_tiers(tiers: Tiers, population: np.ndarray) -> Tiers:
+    """Quantile tiers as absolute cuts at the quantiles of `population` (the eligible
+    scores the tiers are relative to); absolute tiers, or no population, are returned as
+    they are."""
+    if tiers.mode != TierMode.QUANTILE or population.size == 0:
+        return tiers
+    cuts = np.quantile(population, tiers.thresholds)
+    return Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+
+
+def tier_by_population(scored: Scored, population: np.ndarray) -> None:
+    """Re-cuts quantile tiers in place at the quantiles of `population`."""
+    tiers = population_tiers(scored.profile.tiers, population)
+    if tiers is not scored.profile.tiers:
+        retier(scored, tiers)
+
+
+def retier(scored: Scored, tiers: Tiers) -> None:
+    """Assigns `tiers` (absolute cuts) to the eligible entities of `scored` in place."""
+    result = scored.result
+    result.tier = assign_tiers(tiers, result.score, ~result.disqualified)
+
+
+def score_rows(scored: Scored, ts: float) -> ScoreRows:
+    """Rows for the scores table (tier names, "" when disqualified; reasons encoded)."""
+    result = scored.result
+    names = np.asarray((*scored.profile.tiers.names, ""), dtype=object)
+    return ScoreRows(
+        entity_id=scored.entity_ids,
+        score=result.score,
+        engagement=result.engagement,
+        fit=result.fit,
+        tier=list(names[result.tier]),
+        disqualified=result.disqualified,
+        reasons=encode_reasons(scored),
+        ts=ts,
+    )
