@@ -18,13 +18,39 @@ ENV_PREFIX = "PRIOSCORE_"
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-request limits; exceeding one is a clear RESOURCE_EXHAUSTED/INVALID_ARGUMENT."""
+    """The input contract's numbers, in one place; types.proto documents the same ones
+    (tests/ops/test_input_contract.py holds the two together).
+
+    The first five are knobs (flags / PRIOSCORE_* variables); the rest are the contract
+    every client codes against, so they are not configurable. Exceeding a count limit is
+    INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for message and stream sizes).
+    """
 
     max_message_bytes: int = 64 * 1024 * 1024
-    max_rows_per_batch: int = 1_000_000
-    max_events_per_request: int = 100_000
+    max_rows_per_batch: int = 1_000_000  # rows of a feature matrix (StreamScores, inline)
+    max_events_per_request: int = 10_000
     max_stream_messages: int = 1_000_000
     max_page_size: int = 1_000
+    max_ids_per_request: int = 10_000  # stored entity ids, inline or upserted entities
+    max_id_bytes: int = 512  # message_id, entity_id, account_id, any id field (UTF-8)
+    max_name_bytes: int = 256  # event names, kinds, profile / tier names, map keys
+    max_value_bytes: int = 4_096  # a string property, trait or attribute value
+    max_map_entries: int = 256  # properties, metrics, traits ... of one event or entity
+    max_profile_bytes: int = 1_048_576  # TOML text of one profile
+    max_profile_signals: int = 512  # [[signals]] of one profile (and patterns: match values)
+    max_matrix_columns: int = 4_096  # columns of one Matrix
+    min_timestamp: float = 0.0  # 1970-01-01T00:00:00Z
+    max_timestamp: float = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+    max_future_seconds: float = 86_400.0  # ingest refuses events further ahead of the clock
+
+
+KNOBS = (
+    "max_message_bytes",
+    "max_rows_per_batch",
+    "max_events_per_request",
+    "max_stream_messages",
+    "max_page_size",
+)
 
 
 @dataclass(frozen=True)
@@ -47,13 +73,7 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(
-            max_message_bytes=self.max_message_bytes,
-            max_rows_per_batch=self.max_rows_per_batch,
-            max_events_per_request=self.max_events_per_request,
-            max_stream_messages=self.max_stream_messages,
-            max_page_size=self.max_page_size,
-        )
+        return Limits(**{name: getattr(self, name) for name in KNOBS})
 
 
 _HELP = {
@@ -123,8 +143,8 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
             parser.error(f"--{name.replace('_', '-')}: no such file {str(path)!r}")
-    for limit in fields(Limits):
-        if getattr(settings, limit.name) <= 0:
-            parser.error(f"--{limit.name.replace('_', '-')} must be positive")
+    for name in KNOBS:
+        if getattr(settings, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     if settings.grace_seconds < 0:
         parser.error("--grace-seconds must not be negative")

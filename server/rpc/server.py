@@ -62,7 +62,7 @@ async def start_server(
     # still get a span and a duration point with their status; auth runs before any
     # servicer, so a rejected call never reaches one.
     auth = build_auth_interceptor(settings)
-    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorTranslationInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorTranslationInterceptor(settings.limits)]
     if auth is not None:
         interceptors.append(auth)
     interceptors.extend(extra_interceptors)

@@ -51,7 +51,11 @@ class EntityTables:
                 e.kind,
                 e.account_id,
                 json.dumps(dict(e.attributes), ensure_ascii=False) if e.attributes else "{}",
-                json.dumps({k: float(v) for k, v in e.numeric_attributes.items()})
+                json.dumps(
+                    {k: float(v) for k, v in e.numeric_attributes.items()},
+                    ensure_ascii=False,  # raw keys: JSON paths match the stored text
+                    allow_nan=False,  # NaN is not JSON: json_patch would fail on it later
+                )
                 if e.numeric_attributes
                 else "{}",
                 e.created or now,

@@ -99,6 +99,7 @@ class HistoryPoint:
     ts: float
     score: float
     tier: str
+    id: int = 0  # the row's id: the keyset tie-break of history paging
 
 
 @dataclass(frozen=True)
