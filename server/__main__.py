@@ -1,22 +1,34 @@
-"""Composition root: `python -m prioscore.server` (what `make serve` runs)."""
+"""Composition root: `python -m prioscore.server` (what `make serve` runs).
+
+Every start-up failure (flags, TLS or tokens files, the database, the profiles, the port)
+ends in one line on stderr naming what to fix and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
-from prioscore.server.errors import ProfileInvalidError
+from prioscore.server.errors import PrioscoreError, ProfileInvalidError
 from prioscore.server.handlers import Handlers, build_handlers
 from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.rpc.auth import TokensFileError
+from prioscore.server.rpc.auth import (
+    TlsFilesError,
+    TokensFileError,
+    check_tls_files,
+    load_tokens,
+    security_warnings,
+)
 from prioscore.server.rpc.server import run_until_signalled
 from prioscore.server.store import Store
 from prioscore.server.telemetry import TelemetryUnavailableError, configure
 
 log = logging.getLogger("prioscore.server")
+EXIT_START_FAILED = 2
 
 
 def build(settings: Settings) -> Handlers:
@@ -25,25 +37,46 @@ def build(settings: Settings) -> Handlers:
     return build_handlers(Store(settings.db), registry, limits=settings.limits)
 
 
+def _failed(message: object) -> int:
+    print(f"prioscore: {message}", file=sys.stderr)
+    return EXIT_START_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings(argv)  # bad flags: argparse prints one line and exits 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    for warning in security_warnings(settings):
+        log.warning("%s", warning)
+    try:  # the security files first: a typo there should not wait for a big database
+        check_tls_files(settings)
+        if settings.tokens_file is not None:
+            load_tokens(settings.tokens_file)
+    except (TlsFilesError, TokensFileError) as error:
+        return _failed(error)
     try:
         telemetry = configure(settings.telemetry)
     except TelemetryUnavailableError as error:
-        print(f"prioscore: {error}", file=sys.stderr)
-        return 2
+        return _failed(error)
     try:
         handlers = build(settings)
     except ProfileInvalidError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
-        return 2
+        return EXIT_START_FAILED
+    except (PrioscoreError, sqlite3.Error, OSError) as error:
+        telemetry.shutdown()
+        return _failed(f"database {settings.db}: {error}")
     try:
         asyncio.run(run_until_signalled(handlers, settings))
-    except (TokensFileError, OSError) as error:  # bad tokens file, unreadable cert, bind
-        print(f"prioscore: {error}", file=sys.stderr)
-        return 2
+    except (TokensFileError, TlsFilesError, OSError) as error:
+        return _failed(error)
+    except RuntimeError:  # grpc's "Failed to bind to address"
+        return _failed(
+            f"cannot listen on {settings.address}: the port is in use or the"
+            " address is not one of this host's"
+        )
     finally:
         handlers.close()
         telemetry.shutdown()

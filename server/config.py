@@ -8,6 +8,8 @@ else reads the environment.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -68,6 +70,10 @@ class Settings:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # set => mutual TLS: clients must present a cert
     tokens_file: Path | None = None  # set => bearer tokens with scopes are required
+    tls_client_names: str = ""  # comma-separated client certificate names allowed (mTLS)
+    insecure: bool = False  # allow a non-loopback address without TLS and tokens
+    stream_idle_seconds: float = 300.0  # a client stream silent this long is closed
+    connection_idle_seconds: float = 900.0  # a connection without calls this long is closed
     telemetry: str = "none"  # none | console | otlp
     log_level: str = "INFO"
 
@@ -90,12 +96,24 @@ _HELP = {
     "tls_key": "server private key (PEM)",
     "tls_client_ca": "CA bundle (PEM) for client certificates - enables mutual TLS",
     "tokens_file": "TOML file of bearer tokens and their scopes - enables auth",
+    "tls_client_names": "comma-separated common / alternative names of allowed client"
+    " certificates (needs --tls-client-ca)",
+    "insecure": "listen on a non-loopback address without TLS and tokens (logs a warning)",
+    "stream_idle_seconds": "close a client stream that sends nothing for this long",
+    "connection_idle_seconds": "close a connection that has no call for this long",
     "telemetry": "OpenTelemetry exporter: none, console or otlp",
     "log_level": "logging level",
 }
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _convert(kind: str, raw: str) -> object:
+    if kind.startswith("bool"):
+        if raw.lower() in _TRUE + _FALSE:
+            return raw.lower() in _TRUE
+        raise ValueError(raw)
     if "Path" in kind:
         return Path(raw)
     if kind.startswith("int"):
@@ -112,7 +130,11 @@ def load_settings(
     environ = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="python -m prioscore.server")
     for f in fields(Settings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, help=_HELP.get(f.name))
+        flag = f"--{f.name.replace('_', '-')}"
+        if str(f.type).startswith("bool"):
+            parser.add_argument(flag, dest=f.name, action="store_const", const="true")
+        else:
+            parser.add_argument(flag, dest=f.name, help=_HELP.get(f.name))
     args = parser.parse_args(argv)
     values: dict[str, object] = {}
     for f in fields(Settings):
@@ -125,7 +147,8 @@ def load_settings(
             try:
                 values[f.name] = _convert(str(f.type), raw)
             except ValueError:
-                parser.error(f"{source}: {raw!r} is not a number")
+                expected = "true or false" if str(f.type).startswith("bool") else "a number"
+                parser.error(f"{source}: {raw!r} is not {expected}")
     settings = Settings(**values)  # type: ignore[arg-type]
     _check(settings, parser)
     return settings
@@ -148,3 +171,30 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if settings.grace_seconds < 0:
         parser.error("--grace-seconds must not be negative")
+    for name in ("stream_idle_seconds", "connection_idle_seconds"):
+        if getattr(settings, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if settings.tls_client_names and settings.tls_client_ca is None:
+        parser.error("--tls-client-names needs --tls-client-ca (mutual TLS)")
+    if settings.log_level.upper() not in logging.getLevelNamesMapping():
+        parser.error(f"--log-level {settings.log_level!r} is not a logging level")
+    protected = settings.tls_cert is not None and settings.tokens_file is not None
+    if not protected and not settings.insecure and not is_loopback(settings.address):
+        parser.error(
+            f"refusing to listen on {settings.address} without TLS and tokens: anyone who"
+            " can reach it could read scores, write events and erase entities; set"
+            " --tls-cert/--tls-key and --tokens-file, or pass --insecure"
+        )
+
+
+def is_loopback(address: str) -> bool:
+    """Whether host:port (or [v6]:port, or unix:...) only accepts local connections."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name, or "" / "0.0.0.0"-style wildcards: may be reachable

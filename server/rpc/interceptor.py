@@ -11,6 +11,7 @@ records a span and a duration histogram per RPC, so every method is observed the
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -35,6 +36,7 @@ from prioscore.server.errors import (
     PrioscoreError,
     ResourceExhaustedError,
     ShadowVersionMismatchError,
+    StreamIdleError,
     UnauthenticatedError,
     UnavailableError,
 )
@@ -138,10 +140,21 @@ def _checked(request: Any, method: str, limits: Limits) -> Any:
 
 
 async def _checked_stream(
-    requests: AsyncIterator[Any], method: str, limits: Limits
+    requests: AsyncIterator[Any], method: str, limits: Limits, idle_seconds: float | None
 ) -> AsyncIterator[Any]:
     index = 0
-    async for request in requests:
+    pending = aiter(requests)
+    while True:
+        try:
+            request = await asyncio.wait_for(anext(pending), idle_seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            # An idle stream holds a connection slot and a file descriptor; the client
+            # resumes with a new stream (the server kept what it had received).
+            raise StreamIdleError(
+                f"no message for {idle_seconds:g} s after {index} messages; stream closed"
+            ) from None
         if isinstance(request, _Undecodable):
             raise _malformed(method, index)
         if index == 0:
@@ -171,8 +184,9 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler: span, duration metric, the input contract (rpc.contract),
     domain error → rich status."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, stream_idle_seconds: float | None = None):
         self._limits = limits or Limits()
+        self._idle = stream_idle_seconds
 
     async def intercept_service(
         self,
@@ -188,13 +202,15 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         if handler.response_streaming:
             behaviour = handler.unary_stream or handler.stream_stream
             wrapped_stream = _wrap_streaming(
-                method, behaviour, handler.request_streaming, self._limits
+                method, behaviour, handler.request_streaming, self._limits, self._idle
             )
             if handler.unary_stream:
                 return handler._replace(unary_stream=wrapped_stream)
             return handler._replace(stream_stream=wrapped_stream)
         behaviour = handler.unary_unary or handler.stream_unary
-        wrapped = _wrap_unary(method, behaviour, handler.request_streaming, self._limits)
+        wrapped = _wrap_unary(
+            method, behaviour, handler.request_streaming, self._limits, self._idle
+        )
         if handler.unary_unary:
             return handler._replace(unary_unary=wrapped)
         return handler._replace(stream_unary=wrapped)
@@ -206,11 +222,13 @@ def _aborted_status(context: grpc.aio.ServicerContext) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
 
 
-def _requests(request: Any, method: str, streaming: bool, limits: Limits) -> Any:
-    """The request (or request iterator) with undecodable messages and contract
-    violations turned into errors."""
+def _requests(
+    request: Any, method: str, streaming: bool, limits: Limits, idle: float | None
+) -> Any:
+    """The request (or request iterator) with undecodable messages, contract violations
+    and idle client streams turned into errors."""
     if streaming:
-        return _checked_stream(request, method, limits)
+        return _checked_stream(request, method, limits, idle)
     return _checked(request, method, limits)
 
 
@@ -245,22 +263,30 @@ async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIter
 
 
 def _wrap_unary(
-    method: str, behaviour: Callable[..., Any], request_streaming: bool, limits: Limits
+    method: str,
+    behaviour: Callable[..., Any],
+    request_streaming: bool,
+    limits: Limits,
+    idle: float | None,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         async with _observed(method, context):
-            requests = _requests(request, method, request_streaming, limits)
+            requests = _requests(request, method, request_streaming, limits, idle)
             return await behaviour(requests, context)
 
     return wrapped
 
 
 def _wrap_streaming(
-    method: str, behaviour: Callable[..., Any], request_streaming: bool, limits: Limits
+    method: str,
+    behaviour: Callable[..., Any],
+    request_streaming: bool,
+    limits: Limits,
+    idle: float | None,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with _observed(method, context):
-            requests = _requests(request, method, request_streaming, limits)
+            requests = _requests(request, method, request_streaming, limits, idle)
             responses = behaviour(requests, context)
             if inspect.isawaitable(responses):  # a handler using context.read/write
                 await responses

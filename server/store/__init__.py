@@ -5,6 +5,7 @@ out; no protobuf, no engine calls.
 
 from prioscore.server.store.database import (
     PAGE_CACHE_KIB,
+    DatabaseUnusableError,
     EntityRecord,
     EraseCounts,
     EventBatch,
@@ -20,6 +21,7 @@ from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
 __all__ = [
     "PAGE_CACHE_KIB",
     "SHADOW_SUFFIX",
+    "DatabaseUnusableError",
     "EntityRecord",
     "EraseCounts",
     "EventBatch",
