@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import PrioscoreError, ProfileInvalidError
-from prioscore.server.handlers import Handlers, build_handlers
+from prioscore.server.handlers import Handlers, Retention, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.rpc.auth import (
     TlsFilesError,
@@ -35,6 +35,19 @@ def build(settings: Settings) -> Handlers:
     """Loads the profiles (all or nothing), opens the store and builds the handlers."""
     registry = ProfileRegistry.from_directory(settings.profiles)
     return build_handlers(Store(settings.db), registry, limits=settings.limits)
+
+
+async def _serve(handlers: Handlers, settings: Settings) -> None:
+    """Serves until signalled, with the retention purge running beside (when asked for)."""
+    purging = None
+    if settings.retention_days > 0:
+        retention = Retention(handlers.service.store, handlers.clock.now, settings.retention_days)
+        purging = asyncio.create_task(retention.run())
+    try:
+        await run_until_signalled(handlers, settings)
+    finally:
+        if purging is not None:
+            purging.cancel()
 
 
 def _failed(message: object) -> int:
@@ -69,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         telemetry.shutdown()
         return _failed(f"database {settings.db}: {error}")
     try:
-        asyncio.run(run_until_signalled(handlers, settings))
+        asyncio.run(_serve(handlers, settings))
     except (TokensFileError, TlsFilesError, OSError) as error:
         return _failed(error)
     except RuntimeError:  # grpc's "Failed to bind to address"

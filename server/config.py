@@ -74,6 +74,7 @@ class Settings:
     insecure: bool = False  # allow a non-loopback address without TLS and tokens
     stream_idle_seconds: float = 300.0  # a client stream silent this long is closed
     connection_idle_seconds: float = 900.0  # a connection without calls this long is closed
+    retention_days: float = 0.0  # > 0: purge events, history, tier changes older than this
     telemetry: str = "none"  # none | console | otlp
     log_level: str = "INFO"
 
@@ -101,6 +102,8 @@ _HELP = {
     "insecure": "listen on a non-loopback address without TLS and tokens (logs a warning)",
     "stream_idle_seconds": "close a client stream that sends nothing for this long",
     "connection_idle_seconds": "close a connection that has no call for this long",
+    "retention_days": "purge events, score history and tier changes older than this many"
+    " days (0: keep everything)",
     "telemetry": "OpenTelemetry exporter: none, console or otlp",
     "log_level": "logging level",
 }
@@ -171,6 +174,8 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if settings.grace_seconds < 0:
         parser.error("--grace-seconds must not be negative")
+    if settings.retention_days < 0:
+        parser.error("--retention-days must not be negative (0 keeps everything)")
     for name in ("stream_idle_seconds", "connection_idle_seconds"):
         if getattr(settings, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")

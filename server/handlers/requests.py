@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -160,6 +161,31 @@ def validate_entities(
     )
     if violations:
         raise InvalidArgumentError(violations[: contract.MAX_VIOLATIONS])
+
+
+def take_events(events: IncomingEvents, rows: np.ndarray) -> IncomingEvents:
+    """The events at positions `rows` (in that order), as a batch of their own."""
+    pick = rows.tolist()
+
+    def some(column: list[Any]) -> list[Any]:
+        return [column[i] for i in pick]
+
+    return IncomingEvents(
+        message_id=some(events.message_id),
+        kind=some(events.kind),
+        entity_id=some(events.entity_id),
+        event=some(events.event),
+        ts=events.ts[rows],
+        value=events.value[rows],
+        properties=some(events.properties),
+        metrics=some(events.metrics),
+        traits=some(events.traits),
+        numeric_traits=some(events.numeric_traits),
+        account_id=some(events.account_id),
+        entity_kind=some(events.entity_kind),
+        field_prefix=events.field_prefix,
+        value_given=None if events.value_given is None else events.value_given[rows],
+    )
 
 
 def sibling_field(prefix: str, name: str) -> str:

@@ -39,6 +39,10 @@ from prioscore.server.handlers.requests import (
     validate_ids,
 )
 from prioscore.server.handlers.shadows import ShadowSet
+from prioscore.server.handlers.suppression import (
+    drop_suppressed_entities,
+    drop_suppressed_events,
+)
 from prioscore.server.handlers.watch import (
     TierChangeHub,
     WatchedChange,
@@ -99,6 +103,7 @@ class IngestResult:
     duplicates: int
     entities_rescored: int
     tier_changes: list[TierChangeRecord]
+    suppressed: int = 0  # dropped: about an erased id (handlers.suppression)
 
 
 class Service:
@@ -150,8 +155,9 @@ class Service:
         """
         now = self._clock()
         validate_events(events, self.limits, now)
+        events, suppressed = drop_suppressed_events(self.store, events)
         if len(events) == 0:
-            return IngestResult(0, 0, 0, [])
+            return IngestResult(0, 0, 0, [], suppressed)
         ts = np.where(np.isnan(events.ts), now, events.ts)
         value = np.where(np.isnan(events.value), 1.0, events.value)
         kinds = np.asarray(events.kind, dtype=object)
@@ -181,11 +187,12 @@ class Service:
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
         _tier_changes.add(len(changes))
-        return IngestResult(accepted, len(events) - accepted, rescored, changes)
+        return IngestResult(accepted, len(events) - accepted, rescored, changes, suppressed)
 
     def upsert_entities(self, entities: list[IncomingEntity]) -> int:
         """Merges attributes and rescores the entities under every profile of their kind."""
         validate_entities(entities, self.limits)
+        entities, _ = drop_suppressed_entities(self.store, entities)
         now = self._clock()
         records = [entity_record(e, now) for e in entities]
         ids = sorted({e.id for e in entities})
@@ -208,6 +215,12 @@ class Service:
             changes, _ = self._rescore(neighbours, self._clock(), "")
         self.hub.publish_changes(changes, self.store)
         return counts
+
+    def allow_entity(self, entity_id: str) -> bool:
+        """Lifts the suppression EraseEntity left on an id; whether there was one."""
+        if not entity_id:
+            raise InvalidArgumentError.of("entity_id", "required")
+        return self.store.allow_again(entity_id)
 
     def _rescore(
         self, entity_ids: list[str], now: float, cause: str

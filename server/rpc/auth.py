@@ -10,7 +10,8 @@ does not hold usable secrets:
 
 Scopes: score:read (ScoringService, profile reads), events:write (IngestEvents),
 entities:write (UpsertEntities: it rewrites attributes an event stream never touches),
-entities:erase (EraseEntity: irreversible, so not implied by writing events), admin
+entities:erase (EraseEntity, AllowEntity: irreversible, so not implied by writing
+events), admin
 (everything, including ReloadProfiles, Backtest, Calibrate, CompareProfiles and the
 shadow calls StageProfile, PromoteProfile, DeleteShadowProfile). Health
 and reflection stay open so probes and tooling work without a token.
@@ -42,7 +43,11 @@ from prioscore.server.rpc.interceptor import status_of
 SCORE_READ, EVENTS_WRITE, ADMIN = "score:read", "events:write", "admin"
 ENTITIES_WRITE, ENTITIES_ERASE = "entities:write", "entities:erase"
 SCOPES = (SCORE_READ, EVENTS_WRITE, ENTITIES_WRITE, ENTITIES_ERASE, ADMIN)
-_OWN_SCOPE = {"UpsertEntities": ENTITIES_WRITE, "EraseEntity": ENTITIES_ERASE}
+_OWN_SCOPE = {
+    "UpsertEntities": ENTITIES_WRITE,
+    "EraseEntity": ENTITIES_ERASE,
+    "AllowEntity": ENTITIES_ERASE,
+}
 
 _ADMIN_METHODS = {
     "ReloadProfiles",

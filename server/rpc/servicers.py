@@ -183,7 +183,7 @@ class EventServicer(events_grpc.EventServiceServicer):
     async def IngestEvents(
         self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
     ) -> events_pb.IngestEventsResponse:
-        accepted = duplicates = rescored = changes = received = 0
+        accepted = duplicates = rescored = changes = received = suppressed = 0
         async for request in request_iterator:
             received += 1
             if received > self.settings.max_stream_messages:
@@ -199,6 +199,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
+            suppressed += result.suppressed
             # Let watch streams send this batch's changes before the next batch runs.
             await self.service.watchers_drained(bool(result.tier_changes))
         return events_pb.IngestEventsResponse(
@@ -206,6 +207,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates=duplicates,
             entities_rescored=rescored,
             tier_changes=changes,
+            suppressed=suppressed,
         )
 
     async def UpsertEntities(
@@ -223,6 +225,13 @@ class EventServicer(events_grpc.EventServiceServicer):
             scores_removed=counts.scores,
             history_removed=counts.history,
             entity_removed=bool(counts.entities),
+        )
+
+    async def AllowEntity(
+        self, request: events_pb.AllowEntityRequest, context: Context
+    ) -> events_pb.AllowEntityResponse:
+        return events_pb.AllowEntityResponse(
+            was_suppressed=self.service.allow_entity(request.entity_id)
         )
 
 

@@ -63,6 +63,7 @@ from prioscore.server.store.records import (
     ordered,
 )
 from prioscore.server.store.relations import RelatedRows, RelationQueries
+from prioscore.server.store.retention import PurgeCounts, RetentionQueries
 from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
 
@@ -74,6 +75,7 @@ __all__ = [
     "EraseCounts",
     "EventBatch",
     "HistoryPoint",
+    "PurgeCounts",
     "RelatedRows",
     "ScoreRows",
     "Store",
@@ -91,7 +93,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(EntityTables, ScoreTables, RelationQueries):
+class Store(EntityTables, ScoreTables, RelationQueries, RetentionQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:
@@ -109,6 +111,8 @@ class Store(EntityTables, ScoreTables, RelationQueries):
         self._lock = threading.RLock()
         self._in_transaction = False
         self._write_failure = ""  # why the last write failed; "" once one succeeds
+        self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
+        self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
 
     def _open(self, conn: sqlite3.Connection) -> None:
@@ -165,6 +169,7 @@ class Store(EntityTables, ScoreTables, RelationQueries):
                 yield
             except BaseException as error:
                 self._in_transaction = False
+                self._suppressed, self._truncate_wal_after_commit = None, False
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 self._failed(error)
@@ -178,6 +183,15 @@ class Store(EntityTables, ScoreTables, RelationQueries):
                 self._failed(error)
                 raise
             self._succeeded()
+            if self._truncate_wal_after_commit:
+                self._truncate_wal_after_commit = False
+                self.truncate_wal()
+
+    def truncate_wal(self) -> None:
+        """Checkpoints every WAL frame into the database and truncates the WAL to zero
+        bytes, so no copy of a deleted row stays in it (after an erase, a purge)."""
+        with self._lock:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- write health
 
