@@ -36,7 +36,7 @@ def _over(values: Sequence[str], chars: np.ndarray, max_bytes: int) -> list[tupl
     """(position, UTF-8 bytes) of the values over max_bytes. A character is at most 4
     bytes, so only values longer than max_bytes // 4 characters are encoded at all."""
     suspects = np.flatnonzero(chars > max_bytes // 4)
-    sizes = ((int(i), len(values[i].encode())) for i in suspects)
+    sizes = ((i, len(values[i].encode())) for i in suspects.tolist())
     return [(i, size) for i, size in sizes if size > max_bytes][:MAX_VIOLATIONS]
 
 
