@@ -191,7 +191,14 @@ class Store(EntityTables, ScoreTables, RelationQueries, RetentionQueries):
         """Checkpoints every WAL frame into the database and truncates the WAL to zero
         bytes, so no copy of a deleted row stays in it (after an erase, a purge)."""
         with self._lock:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as error:
+                # The delete is committed; a full disk leaves the copies until the next
+                # checkpoint, so the caller hears UNAVAILABLE and may retry (erase is
+                # idempotent) rather than believing the WAL clean.
+                self._failed(error)
+                raise
 
     # -- write health
 

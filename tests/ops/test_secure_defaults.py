@@ -162,3 +162,14 @@ def test_an_idle_client_stream_is_closed(start_grpc_server: Start) -> None:
             scoring_service_pb2_grpc.ScoringServiceStub(channel).RankEntities(rank, timeout=5)
     finally:
         release.set()
+
+
+def test_a_protected_server_may_listen_anywhere(tmp_path: Path) -> None:
+    cert, tokens = tmp_path / "cert.pem", tmp_path / "tokens.toml"
+    cert.write_text("checked when the server starts")
+    tokens.write_text('[[tokens]]\ntoken = "t"\nscopes = ["admin"]\n')
+    argv = ["--address", "0.0.0.0:50051", "--tls-cert", str(cert), "--tls-key", str(cert)]
+    settings = load_settings([*argv, "--tokens-file", str(tokens)], {})
+    assert not settings.insecure and security_warnings(settings) == []
+    with pytest.raises(SystemExit):  # TLS alone is not enough: anyone could still call
+        load_settings(argv, {})
