@@ -153,6 +153,7 @@ def test_bad_events_are_refused_naming_the_field_and_write_nothing(
     violations = _refused(lambda: _ingest(stubs, *events))
     assert f"messages[0].{field}" in violations, violations
     assert stubs.handle.call(lambda: stubs.handle.service.store.count_events()) == count
+    assert _stored_score(stubs, "bystander") == before
     # The bystander is untouched and ingest still works for everyone afterwards.
     assert _ingest(stubs, track("bystander")).accepted == 1
     assert _stored_score(stubs, "bystander") > before
