@@ -457,6 +457,7 @@ class AsyncPrioscoreClient(BulkScoring):
 
     async def erase_entity(self, entity_id: str) -> EraseResult:
         """Removes an entity and all stored about it; retried, since the end state is fixed.
+        The server then drops events about the id until allow_entity.
 
         NOT_FOUND on a retry (the first attempt's outcome unknown) means the first attempt
         erased it: that returns zero counts with after_retry=True instead of failing.
@@ -480,3 +481,16 @@ class AsyncPrioscoreClient(BulkScoring):
             )
 
         return await with_retries(attempt, self.retry, "EraseEntity")
+
+    async def allow_entity(self, entity_id: str) -> bool:
+        """Lifts the suppression erase_entity left on an id, so events about it are stored
+        again; returns whether it was suppressed. Retried: the end state is fixed."""
+        request = events_pb.AllowEntityRequest(entity_id=entity_id)
+
+        async def attempt(number: int) -> bool:
+            response = await self._events.AllowEntity(
+                request, timeout=self.timeout, metadata=self._metadata
+            )
+            return bool(response.was_suppressed)
+
+        return await with_retries(attempt, self.retry, "AllowEntity")

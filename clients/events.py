@@ -1,10 +1,16 @@
 """Building Event messages: Segment-style track / identify / group, times, message ids.
 
 Every event needs a message_id (the server's dedupe key, and what makes IngestEvents
-safe to retry). The helpers take one when the caller has it and otherwise derive it from
-the event's content, so sending the same event twice — a re-run import, a retried
-stream — stores it once. Pass `message_id=new_message_id()` for events that may
-legitimately repeat with identical content (two identical clicks at the same second).
+safe to retry). The helpers take one when the caller has it. Otherwise:
+
+* an event with a `time` gets an id derived from its content, time included, so sending
+  the same event twice (a re-run import, a second process replaying a log) stores it
+  once; two events identical to the nanosecond are taken to be one;
+* an event without a time gets a fresh random id: three identical page views are three
+  events, never silently merged. A retried stream still stores each once, because the
+  id is fixed when the Event is built and a retry resends the same messages.
+
+Give events a time (or your own message_id) when re-sending them must stay idempotent.
 """
 
 from __future__ import annotations
@@ -64,9 +70,11 @@ def timestamp(when: datetime | float | int | str) -> Timestamp:
     return Timestamp(seconds=int(whole), nanos=round((seconds - whole) * 1e9) % 1_000_000_000)
 
 
-def content_message_id(event: types_pb2.Event) -> str:
-    """A stable id from everything the event says (message_id itself excluded)."""
+def content_message_id(event: types_pb2.Event, salt: str = "") -> str:
+    """A stable id from everything the event says (message_id itself excluded), and
+    `salt` (e.g. a file position) for events that need more to tell them apart."""
     payload = {
+        "s": salt,
         "k": event.kind,
         "e": event.entity_id,
         "n": event.event,
@@ -98,7 +106,8 @@ def make_event(
     account_id: str = "",
     entity_kind: str = "",
 ) -> types_pb2.Event:
-    """An Event of kind track / identify / group with a message_id (derived if not given)."""
+    """An Event of kind track / identify / group with a message_id: the one given, else
+    derived from the content when there is a time, else a fresh random one."""
     message = types_pb2.Event(
         kind=KINDS[kind],
         entity_id=entity_id,
@@ -114,7 +123,12 @@ def make_event(
         message.time.CopyFrom(timestamp(time))
     if value is not None:
         message.value = float(value)
-    message.message_id = message_id or content_message_id(message)
+    if message_id:
+        message.message_id = message_id
+    elif message.HasField("time"):
+        message.message_id = content_message_id(message)
+    else:
+        message.message_id = new_message_id()
     return message
 
 

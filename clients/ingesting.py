@@ -33,6 +33,7 @@ def _totals(response: events_pb.IngestEventsResponse) -> IngestSummary:
         duplicates=response.duplicates,
         entities_rescored=response.entities_rescored,
         tier_changes=response.tier_changes,
+        suppressed=response.suppressed,
     )
 
 
@@ -103,6 +104,7 @@ async def _one_stream(
             events_sent=sum(len(r.events) for r in group),
             streams=1,
             replayed_batches=replayed,
+            suppressed=totals.suppressed,
         )
         return summary, exhausted
     raise AssertionError("unreachable: the loop returns or raises")

@@ -60,7 +60,8 @@ class IngestSummary:
 
     `replayed_batches` counts batches re-sent after a retried stream failure; the server
     dedupes on message_id, so events of a replayed batch that had already been stored
-    show up in `duplicates` rather than being stored twice.
+    show up in `duplicates` rather than being stored twice. `suppressed` counts events
+    about erased ids the server dropped.
     """
 
     accepted: int = 0
@@ -70,6 +71,7 @@ class IngestSummary:
     events_sent: int = 0
     streams: int = 0
     replayed_batches: int = 0
+    suppressed: int = 0  # dropped by the server: about an erased id (see erase_entity)
 
     def plus(self, other: IngestSummary) -> IngestSummary:
         return IngestSummary(

@@ -13,6 +13,8 @@ answer, not a transport hiccup):
   shadow with the same one; a discarded shadow stays discarded;
 * EraseEntity: the end state ("nothing stored about X") is the same however often it
   runs; a retry that finds nothing left reports that instead of failing.
+* AllowEntity: lifting a suppression twice leaves it lifted (a retry after a lost answer
+  reports was_suppressed False).
 
 Not retried: UpsertEntities (a late retry could overwrite attributes another writer set
 in between: merge-on-write is not idempotent under concurrency), WatchTierChanges

@@ -442,6 +442,9 @@ class PrioscoreClient:
     def erase_entity(self, entity_id: str) -> EraseResult:
         return self._run(self.aio.erase_entity(entity_id))
 
+    def allow_entity(self, entity_id: str) -> bool:
+        return self._run(self.aio.allow_entity(entity_id))
+
 
 async def _start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     return asyncio.get_running_loop().create_task(coroutine)

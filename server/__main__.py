@@ -1,20 +1,36 @@
-"""Composition root: `python -m prioscore.server` (what `make serve` runs)."""
+"""Composition root: `python -m prioscore.server` (what `make serve` runs).
+
+Every start-up failure (flags, TLS or tokens files, the database, the profiles, the port)
+ends in one line on stderr naming what to fix and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from prioscore.server.config import Settings, load_settings
-from prioscore.server.errors import ProfileInvalidError
-from prioscore.server.handlers import Handlers, build_handlers
+from prioscore.server.errors import PrioscoreError, ProfileInvalidError
+from prioscore.server.handlers import Handlers, Retention, build_handlers
 from prioscore.server.http import start_metrics_endpoint
 from prioscore.server.logs import configure_logging
 from prioscore.server.profiles import ProfileRegistry, bundled
-from prioscore.server.rpc import TokensFileError, run_until_signalled
+from prioscore.server.rpc import (
+    TlsFilesError,
+    TokensFileError,
+    check_tls_files,
+    load_tokens,
+    run_until_signalled,
+    security_warnings,
+)
 from prioscore.server.store import Store
 from prioscore.server.telemetry import TelemetryUnavailableError, configure
+
+log = logging.getLogger("prioscore.server")
+EXIT_START_FAILED = 2
 
 
 def build(settings: Settings) -> Handlers:
@@ -23,28 +39,63 @@ def build(settings: Settings) -> Handlers:
     return build_handlers(Store(settings.db), registry, limits=settings.limits)
 
 
+async def _serve(handlers: Handlers, settings: Settings) -> None:
+    """Serves until signalled, with the retention purge running beside (when asked for)."""
+    purging = None
+    if settings.retention_days > 0:
+        retention = Retention(
+            handlers.store, handlers.clock.now, settings.retention_days, handlers.core
+        )
+        purging = asyncio.create_task(retention.run())
+    try:
+        await run_until_signalled(handlers, settings)
+    finally:
+        if purging is not None:
+            purging.cancel()
+
+
+def _failed(message: object) -> int:
+    print(f"prioscore: {message}", file=sys.stderr)
+    return EXIT_START_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings(argv)
+    settings = load_settings(argv)  # bad flags: argparse prints one line and exits 2
     configure_logging(settings.log_level, settings.log_format)
+    for warning in security_warnings(settings):
+        log.warning("%s", warning)
+    try:  # the security files first: a typo there should not wait for a big database
+        check_tls_files(settings)
+        if settings.tokens_file is not None:
+            load_tokens(settings.tokens_file)
+    except (TlsFilesError, TokensFileError) as error:
+        return _failed(error)
     try:
         telemetry = configure(settings.telemetry, prometheus=bool(settings.metrics_address))
     except TelemetryUnavailableError as error:
-        print(f"prioscore: {error}", file=sys.stderr)
-        return 2
+        return _failed(error)
     try:
         handlers = build(settings)
     except ProfileInvalidError as error:
         for issue in error.issues:
             print(issue, file=sys.stderr)
-        return 2
+        telemetry.shutdown()
+        return EXIT_START_FAILED
+    except (PrioscoreError, sqlite3.Error, OSError) as error:
+        telemetry.shutdown()
+        return _failed(f"database {settings.db}: {error}")
     endpoint = None
     try:
         if settings.metrics_address:
             endpoint = start_metrics_endpoint(settings.metrics_address)
-        asyncio.run(run_until_signalled(handlers, settings))
-    except (TokensFileError, OSError) as error:  # bad tokens file, unreadable cert, bind
-        print(f"prioscore: {error}", file=sys.stderr)
-        return 2
+        asyncio.run(_serve(handlers, settings))
+    except (TokensFileError, TlsFilesError, OSError) as error:
+        return _failed(error)
+    except RuntimeError:  # grpc's "Failed to bind to address"
+        return _failed(
+            f"cannot listen on {settings.address}: the port is in use or the"
+            " address is not one of this host's"
+        )
     finally:
         if endpoint is not None:
             endpoint.stop()

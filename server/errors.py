@@ -120,3 +120,16 @@ class UnavailableError(PrioscoreError):
     """The server is shutting down: the call may be repeated (or resumed) elsewhere or later."""
 
     reason = "SHUTTING_DOWN"
+
+
+class StreamIdleError(UnavailableError):
+    """A client stream sent nothing for --stream-idle-seconds; the server closed it."""
+
+    reason = "STREAM_IDLE"
+
+
+class StorageUnavailableError(UnavailableError):
+    """The database cannot take writes now (disk full, read-only, I/O error); the message
+    says which. Nothing of the call was written; retry once the operator has fixed it."""
+
+    reason = "STORAGE_UNAVAILABLE"

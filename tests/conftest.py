@@ -73,11 +73,12 @@ class ServerHandle:
 
 @pytest.fixture
 def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
-    """Factory: start_grpc_server(profiles_dir=..., **settings) → a started ServerHandle."""
+    """Factory: start_grpc_server(profiles_dir=..., **settings) → a started ServerHandle
+    (db=path puts the database elsewhere, e.g. on a small file system)."""
     started: list[tuple[ServerHandle, threading.Thread]] = []
 
     def start(profiles_dir: Path = PROFILES, **overrides: Any) -> ServerHandle:
-        db = tmp_path / f"prioscore-{len(started)}.db"
+        db = overrides.pop("db", tmp_path / f"prioscore-{len(started)}.db")
         settings = replace(
             Settings(address="127.0.0.1:0", db=db, profiles=profiles_dir), **overrides
         )

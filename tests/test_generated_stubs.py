@@ -95,6 +95,7 @@ CONTRACT = {
         "IngestEvents": (True, False),
         "UpsertEntities": (False, False),
         "EraseEntity": (False, False),
+        "AllowEntity": (False, False),
     },
     "ProfileService": {
         "ListProfiles": (False, False),

@@ -2,8 +2,9 @@
 
 One row (CSV) or one JSON object per line (JSONL) is one event. Fields:
 
-  message_id   dedupe key (alias messageId). Optional: derived from the row's content,
-               so re-importing the same file stores nothing twice
+  message_id   dedupe key (alias messageId). Optional: derived from the row's content
+               (and, for a row without a time, its line), so re-importing the same file
+               stores nothing twice while identical rows on different lines stay apart
   kind         track | identify | group (alias type); default track
   entity_id    the entity the event is about (aliases userId, user_id); required
   entity_kind  contact | account | subscription | ticket | ... (a profile's entity)
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from prioscore.clients.cli.inputerrors import MAX_PROBLEMS, InputFileError, Problem, RowError
-from prioscore.clients.events import KINDS, epoch_seconds, make_event
+from prioscore.clients.events import KINDS, content_message_id, epoch_seconds, make_event
 from prioscore.v1 import types_pb2
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -150,8 +151,9 @@ def _split(
             raise RowError(name, "nested objects and lists are not supported")
 
 
-def event_from_row(row: Mapping[str, Any], typed: bool) -> types_pb2.Event:
-    """Converts one raw row (JSON-typed when `typed`, all text for CSV) into an Event."""
+def event_from_row(row: Mapping[str, Any], typed: bool, line: int = 0) -> types_pb2.Event:
+    """Converts one raw row (JSON-typed when `typed`, all text for CSV) into an Event;
+    `line` tells apart identical rows without a time or message_id."""
     fields: dict[str, Any] = {}
     for key, raw in row.items():
         fields[ALIASES.get(key, key)] = raw
@@ -197,11 +199,12 @@ def event_from_row(row: Mapping[str, Any], typed: bool) -> types_pb2.Event:
                 metrics[name] = _number(key, raw)
             else:
                 _split(group, {name: raw}, *targets[group], typed)
-    return make_event(
+    given = str(fields.get("message_id", "")).strip()
+    built = make_event(
         kind,
         entity_id,
         event=event if kind == "track" else "",
-        message_id=str(fields.get("message_id", "")).strip(),
+        message_id=given,
         time=time,
         value=value,
         properties=props,
@@ -211,6 +214,9 @@ def event_from_row(row: Mapping[str, Any], typed: bool) -> types_pb2.Event:
         account_id=account_id,
         entity_kind=str(fields.get("entity_kind", "")).strip(),
     )
+    if not given and not built.HasField("time"):
+        built.message_id = content_message_id(built, salt=f"line {line}")
+    return built
 
 
 def unknown_columns(row: Mapping[str, Any]) -> set[str]:
@@ -224,7 +230,7 @@ def read_events(path: Path, fmt: str) -> Iterator[types_pb2.Event]:
     try:
         for line, row in _rows(path, fmt):
             try:
-                yield event_from_row(row, typed)
+                yield event_from_row(row, typed, line)
             except RowError as error:
                 raise InputFileError(path, [_problem(line, error)]) from None
     except _AtLine as located:
@@ -257,7 +263,7 @@ def check_events(path: Path, fmt: str) -> tuple[int, set[str]]:
         line, row = item
         ignored |= unknown_columns(row)
         try:
-            event = event_from_row(row, typed)
+            event = event_from_row(row, typed, line)
         except RowError as error:
             problems.append(_problem(line, error))
             continue

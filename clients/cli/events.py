@@ -50,8 +50,9 @@ def ingest(file: Path, fmt_in: str | None, batch_size: int, dry_run: bool, fmt: 
 
     \b
     Fields (CSV columns or JSON keys; Segment names in brackets also work):
-      message_id [messageId]  dedupe key; absent: derived from the row's content,
-                              so importing a file twice stores it once
+      message_id [messageId]  dedupe key; absent: derived from the row's content
+                              (and line, without a time), so importing a file
+                              twice stores it once
       kind [type]             track | identify | group (default track)
       entity_id [userId]      required
       entity_kind             contact | account | subscription | ticket | ...

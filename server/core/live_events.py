@@ -240,6 +240,12 @@ class LiveEvents:
         wider = LiveEvents.build(self._store, {*self.strings, *strings}, {*self.numbers, *numbers})
         self.__dict__.update(wider.__dict__)
 
+    def drop_before(self, cutoff: float) -> None:
+        """Removes the events older than `cutoff` (the retention window's purge)."""
+        self.merge()
+        if len(self._main) and self._main.ts.min() < cutoff:
+            self._set_main(self._main.take(np.flatnonzero(self._main.ts >= cutoff)))
+
     def merge(self) -> None:
         """Sorts the tail into main (after a bulk load; also when the tail grows)."""
         if not self._tail:

@@ -13,6 +13,7 @@ from prioscore.server.handlers.requests import (
     IncomingEntity,
     IncomingEvents,
 )
+from prioscore.server.handlers.retention import Retention
 from prioscore.server.handlers.service import RankQuery, Service
 from prioscore.server.handlers.watch import WatchFilter, tier_set
 from prioscore.server.handlers.wiring import Handlers, build_handlers
@@ -29,6 +30,7 @@ __all__ = [
     "ProfilePage",
     "ProfileView",
     "RankQuery",
+    "Retention",
     "Service",
     "StagedProfile",
     "WatchFilter",

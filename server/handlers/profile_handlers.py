@@ -113,7 +113,7 @@ class ProfileHandlers:
         profiles = sorted(self._registry.all(), key=lambda p: p.name)
         size = page_size(requested_size, self._limits.max_page_size, default=100)
         query = fingerprint("profiles")
-        position = decode_token(page_token, query)
+        position = decode_token(page_token, query, (str,))
         after = str(position[0]) if position else ""
         remaining = [p for p in profiles if p.name > after]
         page, more = remaining[:size], len(remaining) > size

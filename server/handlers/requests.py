@@ -8,18 +8,23 @@ names every bad field and writes nothing.
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from prioscore.server.config import Limits
 from prioscore.server.engine import CategoricalColumn, EventColumns, Profile, profile_inputs
 from prioscore.server.errors import FieldViolation, InvalidArgumentError
+from prioscore.server.handlers import contract
 from prioscore.server.store import EntityRecord
 
 TRACK, IDENTIFY, GROUP = "track", "identify", "group"
 EVENT_KINDS = (TRACK, IDENTIFY, GROUP)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+# Keys raw (not \u-escaped): SQLite 3.40's JSON paths match a key's stored text, so an
+# escaped "é" would never be found by a profile reading "é". Never NaN: not JSON.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @dataclass
@@ -44,6 +49,9 @@ class IncomingEvents:
     account_id: list[str]
     entity_kind: list[str]
     field_prefix: str = "events"
+    # True where `value` was sent; None: every NaN means "not given" (the Python API).
+    # The wire converter sets it, so an explicit NaN is refused rather than read as 1.0.
+    value_given: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.message_id)
@@ -60,70 +68,148 @@ class IncomingEntity:
     numeric_attributes: dict[str, float] = field(default_factory=dict)
 
 
-def validate_events(events: IncomingEvents, max_events: int) -> None:
-    """Raises InvalidArgumentError naming every bad field (events[i].field)."""
+def validate_events(events: IncomingEvents, limits: Limits, now: float | None = None) -> None:
+    """Raises InvalidArgumentError naming every bad field (events[i].field).
+
+    With `now` (stored events) an event more than limits.max_future_seconds after it is
+    refused: a future-dated event would count at full weight until the clock reached it.
+    """
     prefix = events.field_prefix
-    if len(events) > max_events:
-        raise InvalidArgumentError.of(prefix, f"{len(events)} events exceed the limit {max_events}")
-    violations: list[FieldViolation] = []
-    message_ids = np.asarray(events.message_id, dtype=object)
-    entity_ids = np.asarray(events.entity_id, dtype=object)
+    if len(events) > limits.max_events_per_request:
+        raise InvalidArgumentError.of(
+            prefix, f"{len(events)} events exceed the limit {limits.max_events_per_request}"
+        )
+
+    def at(name: str) -> Callable[[int], str]:
+        return lambda i: f"{prefix}[{i}].{name}"
+
     kinds = np.asarray(events.kind, dtype=object)
-    names = np.asarray(events.event, dtype=object)
-    for i in np.flatnonzero(message_ids == ""):
-        violations.append(FieldViolation(f"{prefix}[{i}].message_id", "required (dedupe key)"))
-    for i in np.flatnonzero(entity_ids == ""):
-        violations.append(FieldViolation(f"{prefix}[{i}].entity_id", "required"))
+    violations = contract.required(events.message_id, at("message_id"), "required (dedupe key)")
+    violations += contract.required(events.entity_id, at("entity_id"))
     for i in np.flatnonzero(~np.isin(kinds, EVENT_KINDS)):
         violations.append(
             FieldViolation(f"{prefix}[{i}].kind", f"must be one of {', '.join(EVENT_KINDS)}")
         )
+    names = np.asarray(events.event, dtype=object)
     for i in np.flatnonzero((kinds == TRACK) & (names == "")):
         violations.append(FieldViolation(f"{prefix}[{i}].event", "required for track"))
     for i in np.flatnonzero((kinds == GROUP) & (np.asarray(events.account_id, object) == "")):
         violations.append(FieldViolation(f"{prefix}[{i}].account_id", "required for group"))
-    bad_value = ~np.isnan(events.value) & ~np.isfinite(events.value)
-    for i in np.flatnonzero(bad_value):
-        violations.append(FieldViolation(f"{prefix}[{i}].value", "must be finite"))
-    bad_ts = ~np.isnan(events.ts) & ((events.ts < 0) | ~np.isfinite(events.ts))
-    for i in np.flatnonzero(bad_ts):
-        violations.append(FieldViolation(f"{prefix}[{i}].time", "must be a valid timestamp"))
-    seen: dict[str, int] = {}
-    for position, mid in enumerate(events.message_id):
-        if (
-            mid
-            and seen.setdefault(mid, position) != position
-            and events.entity_id[position] != events.entity_id[seen[mid]]
-        ):
-            violations.append(
-                FieldViolation(
-                    f"{prefix}[{position}].message_id",
-                    f"reused by {prefix}[{seen[mid]}] for another entity",
-                )
-            )
-    for name, maps in (("metrics", events.metrics), ("numeric_traits", events.numeric_traits)):
-        for position, numbers in enumerate(maps):
-            for key, number in numbers.items():
-                if not math.isfinite(number):
-                    violations.append(
-                        FieldViolation(f"{prefix}[{position}].{name}[{key}]", "must be finite")
-                    )
+    for column, name, most in (
+        (events.message_id, "message_id", limits.max_id_bytes),
+        (events.entity_id, "entity_id", limits.max_id_bytes),
+        (events.account_id, "account_id", limits.max_id_bytes),
+        (events.event, "event", limits.max_name_bytes),
+        (events.entity_kind, "entity_kind", limits.max_name_bytes),
+    ):
+        violations += contract.texts(column, at(name), most)
+    violations += contract.finite(events.value, at("value"), events.value_given)
+    latest = None if now is None else now + limits.max_future_seconds
+    violations += contract.times(events.ts, at("time"), limits, latest)
+    violations += contract.string_maps(events.properties, at("properties"), limits)
+    violations += contract.string_maps(events.traits, at("traits"), limits)
+    violations += contract.number_maps(events.metrics, at("metrics"), limits)
+    violations += contract.number_maps(events.numeric_traits, at("numeric_traits"), limits)
+    violations += _reused_message_ids(events)
     if violations:
-        raise InvalidArgumentError(violations[:100])
+        raise InvalidArgumentError(violations[: contract.MAX_VIOLATIONS])
 
 
-def validate_entities(entities: list[IncomingEntity], prefix: str = "entities") -> None:
-    violations = [
-        FieldViolation(f"{prefix}[{i}].id", "required") for i, e in enumerate(entities) if not e.id
+def _reused_message_ids(events: IncomingEvents) -> list[FieldViolation]:
+    """A message id names one event: reusing it for another entity in one batch is an error
+    (a redelivery for the same entity is a duplicate, deduped on store)."""
+    mids = np.asarray(events.message_id, dtype=object)
+    if len(mids) == 0:
+        return []
+    _, first, inverse = np.unique(mids.astype(str), return_index=True, return_inverse=True)
+    if len(first) == len(mids):
+        return []
+    entity = np.asarray(events.entity_id, dtype=object)
+    owner = first[inverse.ravel()]
+    clash = np.flatnonzero((mids != "") & (entity != entity[owner]))
+    prefix = events.field_prefix
+    return [
+        FieldViolation(
+            f"{prefix}[{i}].message_id", f"reused by {prefix}[{owner[i]}] for another entity"
+        )
+        for i in clash[: contract.MAX_VIOLATIONS]
     ]
-    for i, entity in enumerate(entities):
-        for key, number in entity.numeric_attributes.items():
-            if not math.isfinite(number):
-                violations.append(
-                    FieldViolation(f"{prefix}[{i}].numeric_attributes[{key}]", "must be finite")
-                )
+
+
+def validate_entities(
+    entities: list[IncomingEntity], limits: Limits, prefix: str = "entities"
+) -> None:
+    """Raises InvalidArgumentError naming every bad field (entities[i].field)."""
+    if len(entities) > limits.max_ids_per_request:
+        raise InvalidArgumentError.of(
+            prefix, f"{len(entities)} entities exceed the limit {limits.max_ids_per_request}"
+        )
+
+    def at(name: str) -> Callable[[int], str]:
+        return lambda i: f"{prefix}[{i}].{name}"
+
+    ids = [e.id for e in entities]
+    violations = contract.required(ids, at("id"))
+    violations += contract.texts(ids, at("id"), limits.max_id_bytes)
+    violations += contract.texts([e.kind for e in entities], at("kind"), limits.max_name_bytes)
+    violations += contract.texts(
+        [e.account_id for e in entities], at("account_id"), limits.max_id_bytes
+    )
+    violations += contract.string_maps([e.attributes for e in entities], at("attributes"), limits)
+    violations += contract.number_maps(
+        [e.numeric_attributes for e in entities], at("numeric_attributes"), limits
+    )
     if violations:
-        raise InvalidArgumentError(violations[:100])
+        raise InvalidArgumentError(violations[: contract.MAX_VIOLATIONS])
+
+
+def take_events(events: IncomingEvents, rows: np.ndarray) -> IncomingEvents:
+    """The events at positions `rows` (in that order), as a batch of their own."""
+    pick = rows.tolist()
+
+    def some(column: list[Any]) -> list[Any]:
+        return [column[i] for i in pick]
+
+    return IncomingEvents(
+        message_id=some(events.message_id),
+        kind=some(events.kind),
+        entity_id=some(events.entity_id),
+        event=some(events.event),
+        ts=events.ts[rows],
+        value=events.value[rows],
+        properties=some(events.properties),
+        metrics=some(events.metrics),
+        traits=some(events.traits),
+        numeric_traits=some(events.numeric_traits),
+        account_id=some(events.account_id),
+        entity_kind=some(events.entity_kind),
+        field_prefix=events.field_prefix,
+        value_given=None if events.value_given is None else events.value_given[rows],
+    )
+
+
+def sibling_field(prefix: str, name: str) -> str:
+    """The field beside `prefix`: ("inline_events.events", "entities") gives
+    "inline_events.entities"."""
+    parent = prefix.rpartition(".")[0]
+    return f"{parent}.{name}" if parent else name
+
+
+def validate_ids(ids: Sequence[str], limits: Limits, field: str) -> None:
+    """Stored entity ids of a request: each given, within max_id_bytes, no control
+    characters, at most max_ids_per_request of them."""
+    if len(ids) > limits.max_ids_per_request:
+        raise InvalidArgumentError.of(
+            field, f"{len(ids)} ids exceed the limit {limits.max_ids_per_request}"
+        )
+
+    def at(i: int) -> str:
+        return f"{field}[{i}]"
+
+    violations = contract.required(ids, at, "must not be empty")
+    violations += contract.texts(ids, at, limits.max_id_bytes)
+    if violations:
+        raise InvalidArgumentError(violations[: contract.MAX_VIOLATIONS])
 
 
 def properties_json(events: IncomingEvents) -> list[str]:

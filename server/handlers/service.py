@@ -34,9 +34,15 @@ from prioscore.server.handlers.requests import (
     inline_attributes,
     properties_json,
     select_feature_columns,
+    sibling_field,
     tracked_entity_kinds,
     validate_entities,
     validate_events,
+    validate_ids,
+)
+from prioscore.server.handlers.suppression import (
+    drop_suppressed_entities,
+    drop_suppressed_events,
 )
 from prioscore.server.handlers.watch import (
     TierChangeHub,
@@ -99,6 +105,7 @@ class IngestResult:
     entities_rescored: int
     tier_changes: list[TierChangeRecord]
     touched: list[str] = field(default_factory=list)  # a backfill's, to rescore at its end
+    suppressed: int = 0  # dropped: about an erased id (handlers.suppression)
 
 
 class Service:
@@ -154,10 +161,11 @@ class Service:
         With `backfill` (a historical import) nothing is rescored: the result's
         `touched` lists the entities finish_backfill() must rescore once at the end.
         """
-        validate_events(events, self.limits.max_events_per_request)
-        if len(events) == 0:
-            return IngestResult(0, 0, 0, [])
         now = self._clock()
+        validate_events(events, self.limits, now)
+        events, suppressed = drop_suppressed_events(self.store, events)
+        if len(events) == 0:
+            return IngestResult(0, 0, 0, [], suppressed=suppressed)
         ts = np.where(np.isnan(events.ts), now, events.ts)
         value = np.where(np.isnan(events.value), 1.0, events.value)
         kinds = np.asarray(events.kind, dtype=object)
@@ -207,7 +215,12 @@ class Service:
         _events_duplicate.add(len(events) - accepted)
         _tier_changes.add(len(changes))
         return IngestResult(
-            accepted, len(events) - accepted, rescored, changes, touched if backfill else []
+            accepted,
+            len(events) - accepted,
+            rescored,
+            changes,
+            touched if backfill else [],
+            suppressed,
         )
 
     async def afinish_backfill(self, touched: Collection[str]) -> IngestResult:
@@ -236,7 +249,8 @@ class Service:
 
     def upsert_entities(self, entities: list[IncomingEntity]) -> int:
         """Merges attributes and rescores the entities under every profile of their kind."""
-        validate_entities(entities)
+        validate_entities(entities, self.limits)
+        entities, _ = drop_suppressed_entities(self.store, entities)
         now = self._clock()
         records = [entity_record(e, now) for e in entities]
         ids = sorted({e.id for e in entities})
@@ -266,6 +280,15 @@ class Service:
         audit("erase", entity_id=entity_id, events=counts.events, entities=counts.entities)
         return counts
 
+    async def aallow_entity(self, entity_id: str) -> bool:
+        return await self._core.run(lambda: self.allow_entity(entity_id))
+
+    def allow_entity(self, entity_id: str) -> bool:
+        """Lifts the suppression EraseEntity left on an id; whether there was one."""
+        if not entity_id:
+            raise InvalidArgumentError.of("entity_id", "required")
+        return self.store.allow_again(entity_id)
+
     # -- scoring ----------------------------------------------------------------------
 
     def score_stored(
@@ -281,9 +304,7 @@ class Service:
         profile = self.get_profile(profile_name)
         self._check_rows(len(entity_ids), "entity_ids")
         ids = list(entity_ids)
-        for i, entity_id in enumerate(ids):
-            if not entity_id:
-                raise InvalidArgumentError.of(f"entity_ids[{i}]", "must not be empty")
+        validate_ids(ids, self.limits, "entity_ids")
         known = self.store.entity_columns(ids)  # existence only: no attribute decoding
         for i, entity_id in enumerate(ids):
             if entity_id not in known:
@@ -305,8 +326,8 @@ class Service:
     ) -> Scored:
         """Scores entities from events sent inline (nothing is stored)."""
         profile = self.get_profile(profile_name)
-        validate_events(events, self.limits.max_events_per_request)
-        validate_entities(entities)
+        validate_events(events, self.limits)
+        validate_entities(entities, self.limits, sibling_field(events.field_prefix, "entities"))
         when = self._clock() if as_of is None else as_of
         track = np.flatnonzero(np.asarray(events.kind, dtype=object) == TRACK)
         # Order of first appearance, inline entities first (as the API documents).
@@ -355,6 +376,7 @@ class Service:
             )
         if not np.isfinite(matrix).all():
             raise InvalidArgumentError.of("features.data", "contains NaN or infinity")
+        validate_entities(entities or [], self.limits, "inline_features.entities")
         ids = list(entity_ids)  # may stay empty: the bulk path correlates rows by position
         attrs = inline_attributes(profile, ids, entities or []) if entities else {}
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))
@@ -389,14 +411,8 @@ class Service:
             query.min_score,
             query.include_disqualified,
         )
-        position = decode_token(query.page_token, fp)
-        after = None
-        if position is not None:
-            if len(position) != 2:
-                raise InvalidArgumentError.of(
-                    "page_token", "not a token this server issued", reason="PAGE_TOKEN_INVALID"
-                )
-            after = (float(position[0]), str(position[1]))
+        position = decode_token(query.page_token, fp, (float, str))
+        after = None if position is None else (float(position[0]), str(position[1]))
         filters: dict[str, Any] = dict(
             tiers=query.tiers,
             account_id=query.account_id or None,
@@ -414,7 +430,8 @@ class Service:
     def history(
         self, entity_id: str, profile_name: str, requested_size: int, page_token: str
     ) -> HistoryPage:
-        """An entity's score history, newest first, paged by timestamp."""
+        """An entity's score history, newest first, keyset-paged on (time, point id), so
+        points that share a timestamp are neither lost nor repeated across pages."""
         if not entity_id:
             raise InvalidArgumentError.of("entity_id", "required")
         if profile_name:
@@ -423,15 +440,15 @@ class Service:
             raise NotFoundError("entity", entity_id, "entity_id")
         size = page_size(requested_size, self.limits.max_page_size, default=100)
         fp = fingerprint("history", entity_id, profile_name)
-        position = decode_token(page_token, fp)
-        before = float(position[0]) if position else None
+        position = decode_token(page_token, fp, (float, int))
+        before = None if position is None else (float(position[0]), int(position[1]))
         points = self.store.score_history(
             entity_id, profile_name or None, limit=size + 1, before=before
         )
         token = ""
         if len(points) > size:
             points = points[:size]
-            token = encode_token(fp, [points[-1].ts])
+            token = encode_token(fp, [points[-1].ts, points[-1].id])
         return HistoryPage(points, token)
 
     # -- watch ------------------------------------------------------------------------

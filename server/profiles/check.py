@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from prioscore.server.config import Limits
 from prioscore.server.engine import (
     NEEDS_HALF_LIFE,
     NEEDS_WINDOW,
@@ -25,8 +26,10 @@ from prioscore.server.engine import (
     DisqualifyRule,
     FitRule,
     NumericRange,
+    Profile,
     Relation,
     Signal,
+    profile_inputs,
 )
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.profiles.toml_text import Locator
@@ -60,6 +63,12 @@ KEYS: dict[str, tuple[str, ...]] = {
 TIER_KEYS = ("mode", "names", "thresholds")
 DEFAULT_FIT_WEIGHT = 0.3  # fit's share when a profile has [[fit]] rules but no fit_weight
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+LIMITS = Limits()
+# A property or attribute name becomes a quoted label of an SQLite JSON path, which can
+# neither escape a double quote nor match a key stored with a JSON escape (backslash,
+# control characters): such a name would read as missing on every entity, so it is
+# refused here rather than found out at ingest.
+_UNREADABLE_NAME = re.compile(r'["\\\x00-\x1f\x7f]')
 _KINDS = {
     "str": "a string",
     "num": "a number",
@@ -185,6 +194,27 @@ class Checker:
         return value
 
 
+def check_input_names(c: Checker, profile: Profile) -> None:
+    """Every property and attribute name the profile reads must be one the store can
+    look up (see _UNREADABLE_NAME) and within the name limit."""
+    needs = profile_inputs(profile)
+    for name in (
+        *needs.string_properties,
+        *needs.numeric_properties,
+        *needs.categorical_attributes,
+        *needs.numeric_attributes,
+    ):
+        if _UNREADABLE_NAME.search(name):
+            c.add(
+                "profile",
+                f"property / attribute name {name!r} contains a double quote, a backslash"
+                " or a control character, which stored JSON cannot be searched for",
+                line=0,
+            )
+        elif len(name.encode()) > LIMITS.max_name_bytes:
+            c.add("profile", f"name {name[:40]!r}... is over {LIMITS.max_name_bytes} bytes", line=0)
+
+
 def read_categories(c: Checker, data: dict[str, Any]) -> tuple[CategoryRule, ...]:
     rules: list[CategoryRule] = []
     seen: dict[str, int] = {}
@@ -230,6 +260,8 @@ def _match(
                 f"got {describe(raw)}",
             )
             continue
+        if len(values) > LIMITS.max_profile_signals:
+            c.add(where, f"{len(values)} values; at most {LIMITS.max_profile_signals}")
         if prop == "category":
             defined = ", ".join(categories) or "none"
             for v in values:

@@ -107,9 +107,11 @@ from prioscore.server.profiles.check import (
     ARRAYS,
     DEFAULT_FIT_WEIGHT,
     KEYS,
+    LIMITS,
     TABLES,
     TIER_KEYS,
     Checker,
+    check_input_names,
     default_max_points,
     describe,
     hint,
@@ -305,7 +307,9 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), _tiers(c, data)
     max_points, fit_weight = _scoring(c, scoring, signals, bool(fit))
     refresh = _refresh(c, scoring)
-    return Profile(
+    if len(signals) > LIMITS.max_profile_signals:
+        c.add("signals", f"{len(signals)} signals; at most {LIMITS.max_profile_signals}")
+    profile = Profile(
         name=name,
         version=version if isinstance(version, int) else 0,
         entity=entity,
@@ -321,6 +325,8 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         members=members,
         refresh_seconds=refresh,
     )
+    check_input_names(c, profile)
+    return profile
 
 
 def load_profile_text(text: str, source: str) -> Profile:
@@ -329,6 +335,10 @@ def load_profile_text(text: str, source: str) -> Profile:
     Raises ProfileInvalidError with all issues of the file, sorted by line, so an editor
     can fix them in one pass (a TOML syntax error stops parsing, so it comes alone).
     """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > LIMITS.max_profile_bytes:
+        reason = f"{size} bytes; a profile is at most {LIMITS.max_profile_bytes}"
+        raise ProfileInvalidError([ProfileIssue(source, 0, "", reason)])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -73,13 +73,14 @@ def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events")
             e.entity_id,
             e.event,
             seconds_of(e.time) if e.HasField("time") else nan,
-            e.value if e.HasField("value") else nan,
+            e.value if (given := e.HasField("value")) else nan,
             dict(p) if (p := e.properties) else {},
             dict(m) if (m := e.metrics) else {},
             dict(t) if (t := e.traits) else {},
             dict(n) if (n := e.numeric_traits) else {},
             e.account_id,
             e.entity_kind,
+            given,
         )
         for e in events
     ]
@@ -102,6 +103,7 @@ def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events")
         account_id=list(cols[10]),
         entity_kind=list(cols[11]),
         field_prefix=prefix,
+        value_given=np.array(cols[12], dtype=bool),
     )
 
 

@@ -27,17 +27,21 @@ from grpc_status import rpc_status
 from opentelemetry import metrics, trace
 
 from prioscore.server.audit import PEER
+from prioscore.server.config import Limits
 from prioscore.server.errors import (
     FailedPreconditionError,
+    FieldViolation,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     PrioscoreError,
     ResourceExhaustedError,
     ShadowVersionMismatchError,
+    StreamIdleError,
     UnauthenticatedError,
     UnavailableError,
 )
+from prioscore.server.rpc.contract import check_request
 
 log = logging.getLogger("prioscore.rpc")
 _tracer = trace.get_tracer("prioscore.rpc")
@@ -128,20 +132,43 @@ def _malformed(method: str, index: int | None = None) -> InvalidArgumentError:
     return InvalidArgumentError.of(where, f"does not parse as the request message of {method}")
 
 
-def _checked(request: Any, method: str) -> Any:
+def _checked(request: Any, method: str, limits: Limits) -> Any:
     if isinstance(request, _Undecodable):
         raise _malformed(method)
     _name_profile(request)
+    check_request(request, limits)
     return request
 
 
-async def _checked_stream(requests: AsyncIterator[Any], method: str) -> AsyncIterator[Any]:
+async def _checked_stream(
+    requests: AsyncIterator[Any], method: str, limits: Limits, idle_seconds: float | None
+) -> AsyncIterator[Any]:
     index = 0
-    async for request in requests:
+    pending = aiter(requests)
+    while True:
+        try:
+            request = await asyncio.wait_for(anext(pending), idle_seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            # An idle stream holds a connection slot and a file descriptor; the client
+            # resumes with a new stream (the server kept what it had received).
+            raise StreamIdleError(
+                f"no message for {idle_seconds:g} s after {index} messages; stream closed"
+            ) from None
         if isinstance(request, _Undecodable):
             raise _malformed(method, index)
         if index == 0:
             _name_profile(request)
+        try:
+            check_request(request, limits)
+        except InvalidArgumentError as error:  # name the stream message it was in
+            raise InvalidArgumentError(
+                [
+                    FieldViolation(f"messages[{index}].{v.field}", v.description)
+                    for v in error.violations
+                ]
+            ) from None
         index += 1
         yield request
 
@@ -155,7 +182,12 @@ def _name_profile(request: Any) -> None:
 
 
 class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler: span, duration metric, domain error → rich status."""
+    """Wraps every handler: span, duration metric, the input contract (rpc.contract),
+    domain error → rich status."""
+
+    def __init__(self, limits: Limits | None = None, stream_idle_seconds: float | None = None):
+        self._limits = limits or Limits()
+        self._idle = stream_idle_seconds
 
     async def intercept_service(
         self,
@@ -170,12 +202,16 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
         if handler.response_streaming:
             behaviour = handler.unary_stream or handler.stream_stream
-            wrapped_stream = _wrap_streaming(method, behaviour, handler.request_streaming)
+            wrapped_stream = _wrap_streaming(
+                method, behaviour, handler.request_streaming, self._limits, self._idle
+            )
             if handler.unary_stream:
                 return handler._replace(unary_stream=wrapped_stream)
             return handler._replace(stream_stream=wrapped_stream)
         behaviour = handler.unary_unary or handler.stream_unary
-        wrapped = _wrap_unary(method, behaviour, handler.request_streaming)
+        wrapped = _wrap_unary(
+            method, behaviour, handler.request_streaming, self._limits, self._idle
+        )
         if handler.unary_unary:
             return handler._replace(unary_unary=wrapped)
         return handler._replace(stream_unary=wrapped)
@@ -187,11 +223,14 @@ def _aborted_status(context: grpc.aio.ServicerContext) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
 
 
-def _requests(request: Any, method: str, streaming: bool) -> Any:
-    """The request (or request iterator) with undecodable messages turned into errors."""
+def _requests(
+    request: Any, method: str, streaming: bool, limits: Limits, idle: float | None
+) -> Any:
+    """The request (or request iterator) with undecodable messages, contract violations
+    and idle client streams turned into errors."""
     if streaming:
-        return _checked_stream(request, method)
-    return _checked(request, method)
+        return _checked_stream(request, method, limits, idle)
+    return _checked(request, method, limits)
 
 
 def _semantic_attributes(method: str, context: grpc.aio.ServicerContext) -> dict[str, Any]:
@@ -256,23 +295,32 @@ async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIter
 
 
 def _wrap_unary(
-    method: str, behaviour: Callable[..., Any], request_streaming: bool
+    method: str,
+    behaviour: Callable[..., Any],
+    request_streaming: bool,
+    limits: Limits,
+    idle: float | None,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         async with _observed(method, context) as span:
             with trace.use_span(span, end_on_exit=False):
-                return await behaviour(_requests(request, method, request_streaming), context)
+                requests = _requests(request, method, request_streaming, limits, idle)
+                return await behaviour(requests, context)
 
     return wrapped
 
 
 def _wrap_streaming(
-    method: str, behaviour: Callable[..., Any], request_streaming: bool
+    method: str,
+    behaviour: Callable[..., Any],
+    request_streaming: bool,
+    limits: Limits,
+    idle: float | None,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with _observed(method, context) as span:
             with trace.use_span(span, end_on_exit=False):
-                requests = _requests(request, method, request_streaming)
+                requests = _requests(request, method, request_streaming, limits, idle)
                 responses = behaviour(requests, context)
                 if inspect.isawaitable(responses):  # a handler using context.read/write
                     await responses

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import grpc
 import numpy as np
@@ -30,13 +31,19 @@ def summary(profile: Profile, shadow: StagedProfile | None = None) -> pb.Profile
         signal_names=profile.signal_names,
         tier_names=profile.tiers.names,
         digest=profile_digest(profile),
-        source=profile.source,
+        source=display_name(profile.source),
         shadow_version=shadow.version if shadow is not None else 0,
     )
 
 
 def issue(item: ProfileIssue) -> types_pb2.ProfileIssue:
     return types_pb2.ProfileIssue(file=item.file, line=item.line, key=item.key, reason=item.reason)
+
+
+def display_name(source: str) -> str:
+    """A profile's file name without the server's directories: where the server keeps
+    its files is no client's business (and tells an attacker about the host)."""
+    return PurePath(source).name if source else source
 
 
 def detail(

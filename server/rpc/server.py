@@ -19,9 +19,15 @@ from grpc_reflection.v1alpha import reflection
 
 from prioscore.server.config import Settings
 from prioscore.server.handlers import Handlers, Service
-from prioscore.server.rpc.auth import build_auth_interceptor, server_credentials
+from prioscore.server.rpc.auth import (
+    build_auth_interceptor,
+    build_identity_interceptor,
+    server_credentials,
+    server_options,
+)
 from prioscore.server.rpc.interceptor import ErrorTranslationInterceptor
 from prioscore.server.rpc.servicers import SERVICE_NAMES, add_servicers
+from prioscore.server.rpc.storage_health import follow_storage
 
 log = logging.getLogger("prioscore.rpc")
 
@@ -64,15 +70,16 @@ async def start_server(
     # still get a span and a duration point with their status; auth runs before any
     # servicer, so a rejected call never reaches one.
     auth = build_auth_interceptor(settings)
-    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorTranslationInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ErrorTranslationInterceptor(settings.limits, settings.stream_idle_seconds)
+    ]
     if auth is not None:
         interceptors.append(auth)
+    identity = build_identity_interceptor(settings)
+    if identity is not None:
+        interceptors.append(identity)
     interceptors.extend(extra_interceptors)
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
+    options = server_options(settings)
     server = grpc.aio.server(interceptors=interceptors, options=options)
     add_servicers(server, handlers, settings)
     if extra_handlers:  # e.g. the benchmark's echo method, served by the same stack
@@ -92,6 +99,9 @@ async def start_server(
     handlers.start(asyncio.get_running_loop())
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    follow_storage(
+        handlers.service.store, health_servicer, ("", *SERVICE_NAMES), asyncio.get_running_loop()
+    )
     log.info("prioscore serving on %s (port %d)", settings.address, port)
     return RunningServer(server, port, health_servicer, handlers)
 

@@ -180,7 +180,7 @@ class EventServicer(events_grpc.EventServiceServicer):
     async def IngestEvents(
         self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
     ) -> events_pb.IngestEventsResponse:
-        accepted = duplicates = rescored = changes = received = 0
+        accepted = duplicates = rescored = changes = received = suppressed = 0
         backfill: bool | None = None  # the first message decides for the stream
         touched: set[str] = set()
         async for request in request_iterator:
@@ -206,6 +206,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
+            suppressed += result.suppressed
             # Let watch streams send this batch's changes before the next batch runs.
             await self.service.watchers_drained(bool(result.tier_changes))
         if touched:  # the end of a historical import: everyone it touched, once
@@ -217,6 +218,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates=duplicates,
             entities_rescored=rescored,
             tier_changes=changes,
+            suppressed=suppressed,
         )
 
     async def UpsertEntities(
@@ -234,6 +236,13 @@ class EventServicer(events_grpc.EventServiceServicer):
             scores_removed=counts.scores,
             history_removed=counts.history,
             entity_removed=bool(counts.entities),
+        )
+
+    async def AllowEntity(
+        self, request: events_pb.AllowEntityRequest, context: Context
+    ) -> events_pb.AllowEntityResponse:
+        return events_pb.AllowEntityResponse(
+            was_suppressed=await self.service.aallow_entity(request.entity_id)
         )
 
 

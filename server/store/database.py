@@ -39,8 +39,15 @@ import numpy as np
 from sqlite_utils import Database
 
 from prioscore.server.engine import EventColumns
-from prioscore.server.errors import FailedPreconditionError
+from prioscore.server.errors import FailedPreconditionError, StorageUnavailableError
 from prioscore.server.store.entities import EntityTables
+from prioscore.server.store.health import (
+    DatabaseUnusableError,
+    check_integrity,
+    check_writable,
+    describe_failure,
+    is_storage_failure,
+)
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
@@ -56,16 +63,19 @@ from prioscore.server.store.records import (
     ordered,
 )
 from prioscore.server.store.relations import RelatedRows, RelationQueries
+from prioscore.server.store.retention import PurgeCounts, RetentionQueries
 from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
 
 __all__ = [
     "SCHEMA_VERSION",
     "SCORE_EPSILON",
+    "DatabaseUnusableError",
     "EntityRecord",
     "EraseCounts",
     "EventBatch",
     "HistoryPoint",
+    "PurgeCounts",
     "RelatedRows",
     "ScoreRows",
     "Store",
@@ -83,7 +93,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(EntityTables, ScoreTables, RelationQueries):
+class Store(EntityTables, ScoreTables, RelationQueries, RetentionQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:
@@ -91,9 +101,23 @@ class Store(EntityTables, ScoreTables, RelationQueries):
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: the driver opens no implicit transactions; ours are explicit.
-        conn = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
-        )
+        try:
+            conn = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._open(conn)
+        except sqlite3.Error as error:
+            raise DatabaseUnusableError(f"{self.path}: {describe_failure(error)}") from None
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self._write_failure = ""  # why the last write failed; "" once one succeeds
+        self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
+        self._truncate_wal_after_commit = False
+        self._write_listeners: list[Callable[[str], None]] = []
+
+    def _open(self, conn: sqlite3.Connection) -> None:
+        """Pragmas, the integrity check and the migration; refuses a damaged, read-only
+        or newer database before anything is served from it."""
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
@@ -102,11 +126,13 @@ class Store(EntityTables, ScoreTables, RelationQueries):
         # COMMIT; a larger WAL checkpoints (and fsyncs) far less often, each page once.
         conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+        # An erased value must not linger in freed pages (the WAL is truncated on erase).
+        conn.execute("PRAGMA secure_delete=ON")
+        check_integrity(conn)
         self.db = Database(conn, execute_plugins=False)
         self.conn = conn
-        self._lock = threading.RLock()
-        self._in_transaction = False
         self.migrated_from = migrate(self.db)
+        check_writable(conn)
 
     # -- lifecycle
 
@@ -136,26 +162,80 @@ class Store(EntityTables, ScoreTables, RelationQueries):
         with self._lock:
             if self._in_transaction:
                 raise FailedPreconditionError("Store.transaction() is already open")
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                self._failed(error)
+                raise
             self._in_transaction = True
             try:
                 yield
-            except BaseException:
+            except BaseException as error:
                 self._in_transaction = False
+                self._suppressed, self._truncate_wal_after_commit = None, False
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 if on_rollback is not None:
                     on_rollback()
+                self._failed(error)
                 raise
             self._in_transaction = False
             try:
                 self.conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 if on_rollback is not None:
                     on_rollback()
+                self._failed(error)
                 raise
+            self._succeeded()
+            if self._truncate_wal_after_commit:
+                self._truncate_wal_after_commit = False
+                self.truncate_wal()
+
+    def truncate_wal(self) -> None:
+        """Checkpoints every WAL frame into the database and truncates the WAL to zero
+        bytes, so no copy of a deleted row stays in it (after an erase, a purge)."""
+        with self._lock:
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as error:
+                # The delete is committed; a full disk leaves the copies until the next
+                # checkpoint, so the caller hears UNAVAILABLE and may retry (erase is
+                # idempotent) rather than believing the WAL clean.
+                self._failed(error)
+                raise
+
+    # -- write health
+
+    @property
+    def write_failure(self) -> str:
+        """Why the last write failed (disk full, read-only, I/O error), or "" once a
+        write has succeeded since; health reports NOT_SERVING while it is set."""
+        return self._write_failure
+
+    def add_write_listener(self, listener: Callable[[str], None]) -> None:
+        """listener(write_failure) is called whenever write_failure changes."""
+        self._write_listeners.append(listener)
+
+    def _failed(self, error: BaseException) -> None:
+        """Turns a storage failure into StorageUnavailableError (and remembers it); any
+        other error passes through unchanged."""
+        if not (isinstance(error, sqlite3.Error) and is_storage_failure(error)):
+            return
+        reason = describe_failure(error)
+        if reason != self._write_failure:
+            self._write_failure = reason
+            for listener in self._write_listeners:
+                listener(reason)
+        raise StorageUnavailableError(f"the database cannot take writes: {reason}") from error
+
+    def _succeeded(self) -> None:
+        if self._write_failure:
+            self._write_failure = ""
+            for listener in self._write_listeners:
+                listener("")
 
     @contextmanager
     def _write(self) -> Iterator[None]:

@@ -7,6 +7,7 @@ it erases: its events, scores, history and tier changes go with the entity row.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -30,12 +31,19 @@ from prioscore.server.store.records import (
 )
 
 
+def id_digest(entity_id: str) -> str:
+    """What the suppression list keeps of an erased id: its SHA-256, hex."""
+    return hashlib.sha256(entity_id.encode()).hexdigest()
+
+
 class EntityTables:
     """entities (kind, account, attributes) and the erasure of everything about one."""
 
     if TYPE_CHECKING:
         conn: sqlite3.Connection
         _lock: threading.RLock
+        _suppressed: int | None
+        _truncate_wal_after_commit: bool
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -51,7 +59,11 @@ class EntityTables:
                 e.kind,
                 e.account_id,
                 json.dumps(dict(e.attributes), ensure_ascii=False) if e.attributes else "{}",
-                json.dumps({k: float(v) for k, v in e.numeric_attributes.items()})
+                json.dumps(
+                    {k: float(v) for k, v in e.numeric_attributes.items()},
+                    ensure_ascii=False,  # raw keys: JSON paths match the stored text
+                    allow_nan=False,  # NaN is not JSON: json_patch would fail on it later
+                )
                 if e.numeric_attributes
                 else "{}",
                 e.created or now,
@@ -248,4 +260,65 @@ class EntityTables:
             entities = conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,)).rowcount
             # Its members leave the erased account, so no rollup brings it back.
             conn.execute("UPDATE entities SET account_id = '' WHERE account_id = ?", (entity_id,))
+            # Redelivered or new messages about it are dropped from now on (Segment's
+            # suppress-with-delete) until allow_again; the row holds a digest, not the id.
+            conn.execute(
+                "INSERT OR IGNORE INTO suppressed (digest, since) VALUES (?, ?)",
+                (id_digest(entity_id), time.time()),
+            )
+            self._suppressed = None
+            # Old copies of its rows sit in WAL frames until a checkpoint: truncate the
+            # WAL right after this commits (secure_delete zeroes the freed pages).
+            self._truncate_wal_after_commit = True
         return EraseCounts(events, scores, history, changes, entities)
+
+    # -- suppression after erasure
+
+    def suppressed_among(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` were erased and not allowed again. Costs one query per call and
+        nothing at all while no id is suppressed (the usual case)."""
+        if not ids or self.suppressed_count() == 0:
+            return set()
+        distinct = list(dict.fromkeys(ids))
+        by_digest = dict(zip(map(id_digest, distinct), distinct, strict=True))
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT digest FROM suppressed WHERE digest IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(by_digest)),),
+            ).fetchall()
+        return {by_digest[r[0]] for r in rows}
+
+    def suppressed_count(self) -> int:
+        if self._suppressed is None:
+            with self._lock:
+                self._suppressed = int(
+                    self.conn.execute("SELECT COUNT(*) FROM suppressed").fetchone()[0]
+                )
+        return self._suppressed
+
+    def count_dropped(self, dropped: dict[str, int]) -> None:
+        """Adds to each suppressed id's count of refused messages."""
+        if not dropped:
+            return
+        with self._write():
+            self.conn.executemany(
+                "UPDATE suppressed SET dropped = dropped + ? WHERE digest = ?",
+                [(n, id_digest(entity_id)) for entity_id, n in dropped.items()],
+            )
+
+    def dropped_for(self, entity_id: str) -> int | None:
+        """Messages refused for a suppressed id since its erasure; None if not suppressed."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT dropped FROM suppressed WHERE digest = ?", (id_digest(entity_id),)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def allow_again(self, entity_id: str) -> bool:
+        """Lifts the suppression of an erased id; returns whether it was suppressed."""
+        with self._write():
+            removed = self.conn.execute(
+                "DELETE FROM suppressed WHERE digest = ?", (id_digest(entity_id),)
+            ).rowcount
+            self._suppressed = None
+        return bool(removed)

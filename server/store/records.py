@@ -117,6 +117,7 @@ class HistoryPoint:
     tier: str
     reasons: str = ""  # encoded top reasons at that time ("" for points kept before v3)
     cause: str = ""  # Cause value ("" for points kept before v3)
+    id: int = 0  # the row's id: the keyset tie-break of history paging
 
 
 @dataclass(frozen=True)

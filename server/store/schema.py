@@ -155,7 +155,22 @@ def _v3(db: Database) -> None:
     db.execute("ALTER TABLE scores ADD COLUMN history_ts REAL NOT NULL DEFAULT 0")
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: Database) -> None:
+    """Suppression after erasure: ids erased stay refused until explicitly allowed again.
+
+    Rows hold the SHA-256 of the id, not the id, so the suppression list does not keep
+    the very value (often an e-mail address) the erasure removed; `dropped` counts the
+    events and upserts refused for it since.
+    """
+    db.table("suppressed").create(
+        {"digest": str, "since": float, "dropped": int},
+        pk="digest",
+        not_null=["since", "dropped"],
+        defaults={"dropped": 0},
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -410,12 +410,12 @@ class ScoreTables:
         profile: str | None = None,
         *,
         limit: int,
-        before: float | None = None,
+        before: tuple[float, int] | None = None,
     ) -> list[HistoryPoint]:
-        """History points of one entity (one profile or all), newest first; `before`
-        keeps ts < before (page with the last point's ts)."""
+        """History points of one entity (one profile or all), newest first (ties by id);
+        `before` = (ts, id) of the last point of the previous page keeps the points after it."""
         sql = (
-            "SELECT entity_id, profile, profile_version, ts, score, tier, reasons, cause"
+            "SELECT entity_id, profile, profile_version, ts, score, tier, reasons, cause, rowid"
             " FROM score_history"
             " WHERE entity_id = ?"
         )
@@ -424,8 +424,8 @@ class ScoreTables:
             sql += " AND profile = ?"
             params.append(profile)
         if before is not None:
-            sql += " AND ts < ?"
-            params.append(float(before))
+            sql += " AND (ts < ? OR (ts = ? AND rowid < ?))"
+            params += [float(before[0]), float(before[0]), int(before[1])]
         sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
         params.append(max(int(limit), 0))
         with self._lock:

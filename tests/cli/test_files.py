@@ -198,3 +198,14 @@ def test_table_aligns_numbers_right() -> None:
         "a       5.2",
         "bb     10.0",
     ]
+
+
+def test_identical_rows_without_a_time_stay_apart_and_reimport_is_idempotent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "views.csv"
+    path.write_text("entity_id,event\nc1,page_view\nc1,page_view\nc1,page_view\n")
+    first = [e.message_id for e in read_events(path, "csv")]
+    assert len(set(first)) == 3  # three page views, not one
+    assert [e.message_id for e in read_events(path, "csv")] == first  # same file, same ids
+    assert check_events(path, "csv")[0] == 3

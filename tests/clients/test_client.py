@@ -249,3 +249,13 @@ def test_backtest_calibrate_and_compare_are_client_methods(client: PrioscoreClie
             return response.report.entities
 
     assert asyncio.run(run()) == 20
+
+
+def test_erase_suppresses_until_allowed(client: PrioscoreClient) -> None:
+    batch = lead_events("gone-1", hot=True)
+    client.ingest(batch)
+    client.erase_entity("gone-1")
+    replay = client.ingest(batch)  # a producer replaying its log
+    assert (replay.accepted, replay.suppressed) == (0, len(batch))
+    assert client.allow_entity("gone-1") is True
+    assert client.ingest(batch).accepted == len(batch)

@@ -49,3 +49,12 @@ def test_spliced_stream_request_equals_the_generated_encoding(dtype: type) -> No
     np.testing.assert_array_equal(
         np.frombuffer(parsed.features.data, "<f8").reshape(big.shape), big
     )
+
+
+def test_identical_events_without_a_time_are_not_merged() -> None:
+    """Three identical page views 1.5 s apart are three events: without a time in the
+    content, each gets its own id (a retry resends the same messages, so stays deduped)."""
+    views = [events.track("c1", "page_view", properties={"url": "/x"}) for _ in range(3)]
+    assert len({v.message_id for v in views}) == 3
+    timed = [events.track("c1", "page_view", time=1_700_000_000.5) for _ in range(2)]
+    assert timed[0].message_id == timed[1].message_id  # the same event, sent twice

@@ -8,6 +8,7 @@ afterwards. Each hypothesis example carries a batch of calls fired concurrently,
 
 from __future__ import annotations
 
+import base64
 import collections
 import threading
 from collections.abc import Iterator
@@ -94,7 +95,20 @@ WORDS = [
     "url",
     "seniority",
 ]
-TEXT = st.sampled_from(WORDS) | st.text(max_size=24)
+# The input contract's classes (tests/rpc/test_input_contract.py): NUL and control
+# characters, ids over the byte limits, quotes and backslashes, forged page tokens.
+HOSTILE = [
+    "victim\0x",
+    "c1\x1b[2J",
+    "x" * 600,
+    "é" * 300,
+    'pl"an',
+    "a\\b",
+    base64.urlsafe_b64encode(b'{"q":"","p":[{},{}]}').decode(),
+    base64.urlsafe_b64encode(b'{"q":"","p":[null,"x"]}').decode(),
+    base64.urlsafe_b64encode(b'{"q":"","p":' + b"[" * 3000 + b"]" * 3000 + b"}").decode(),
+]
+TEXT = st.sampled_from(WORDS) | st.sampled_from(HOSTILE) | st.text(max_size=24)
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, 1.0, 1e308])
 _INT_RANGES = {
     F.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -140,6 +154,9 @@ def _matrix() -> st.SearchStrategy[Message]:
 
     @st.composite
     def build(draw: st.DrawFn) -> Message:
+        if draw(st.integers(0, 9)) == 0:  # a shape that would allocate the impossible
+            shape = draw(st.sampled_from([[2**62, 0], [0, 2**62], [2**40, 2**40], [-1, 3]]))
+            return types_pb2.Matrix(dtype=types_pb2.DTYPE_FLOAT64, shape=shape)
         rows, columns = draw(st.integers(0, 6)), draw(st.integers(0, 9))
         dtype = draw(st.sampled_from([types_pb2.DTYPE_FLOAT32, types_pb2.DTYPE_FLOAT64]))
         values = draw(st.lists(FLOATS, min_size=rows * columns, max_size=rows * columns))

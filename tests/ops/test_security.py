@@ -154,6 +154,32 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate(
         assert reply.total_size == 0
 
 
+@needs_openssl
+def test_mutual_tls_allow_list_admits_only_named_clients(
+    start_grpc_server: Start, certs: Path
+) -> None:
+    tls = dict(
+        tls_cert=certs / "server.pem", tls_key=certs / "server.key", tls_client_ca=certs / "ca.pem"
+    )
+    client = grpc.ssl_channel_credentials(
+        root_certificates=_read(certs, "ca.pem"),
+        private_key=_read(certs, "client.key"),
+        certificate_chain=_read(certs, "client.pem"),
+    )
+    rank = sc.RankEntitiesRequest(profile="lead_qualification")
+    for names, expected in (("client", grpc.StatusCode.OK), ("billing, crm", "denied")):
+        handle = start_grpc_server(**tls, tls_client_names=names)
+        with grpc.secure_channel(handle.target, client) as channel:
+            assert _health(channel) == health_pb2.HealthCheckResponse.SERVING  # probes open
+            stub = scoring_service_pb2_grpc.ScoringServiceStub(channel)
+            if expected == grpc.StatusCode.OK:
+                assert stub.RankEntities(rank, timeout=5).total_size == 0
+            else:
+                with pytest.raises(grpc.RpcError) as caught:
+                    stub.RankEntities(rank, timeout=5)
+                assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
 # -- bearer tokens -------------------------------------------------------------------------
 
 TOKENS = {"writer": "w-secret", "reader": "r-secret", "admin": "a-secret"}

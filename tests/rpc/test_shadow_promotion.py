@@ -78,7 +78,7 @@ def test_promote_rewrites_the_file_and_records_tier_changes(
 
     done = promote(pb.PromoteProfileRequest(name="test_leads", shadow_version=2))
     assert (done.profile.name, done.profile.version, done.previous_version) == ("test_leads", 2, 1)
-    assert done.profile.source == str(source) and done.profile.shadow_version == 0
+    assert done.profile.source == source.name and done.profile.shadow_version == 0  # no dirs
     assert done.entities_scored == N + 1 and done.tier_changes == len(moves)
     reader.join(timeout=10)
     watch.cancel()

@@ -100,10 +100,21 @@ def test_score_history_paging_with_before(store: Store) -> None:
         store.write_scores("lead", 1, scores(["a"], [float(i)], ["t"], ts=100.0 + i))
     page1 = store.score_history("a", "lead", limit=2)
     assert [p.ts for p in page1] == [104.0, 103.0]
-    page2 = store.score_history("a", "lead", limit=2, before=page1[-1].ts)
+    page2 = store.score_history("a", "lead", limit=2, before=(page1[-1].ts, page1[-1].id))
     assert [p.ts for p in page2] == [102.0, 101.0]
-    page3 = store.score_history("a", "lead", limit=2, before=page2[-1].ts)
+    page3 = store.score_history("a", "lead", limit=2, before=(page2[-1].ts, page2[-1].id))
     assert [p.ts for p in page3] == [100.0]
+
+
+def test_score_history_pages_keep_points_of_one_instant(store: Store) -> None:
+    for i in range(7):  # seven points at one timestamp: the keyset is (ts, id)
+        store.write_scores("lead", 1, scores(["a"], [float(i * 10)], ["t"], ts=100.0))
+    seen, before = [], None
+    while page := store.score_history("a", "lead", limit=2, before=before):
+        seen += page
+        before = (page[-1].ts, page[-1].id)
+    assert [p.id for p in seen] == [p.id for p in store.score_history("a", "lead", limit=100)]
+    assert len({p.id for p in seen}) == len(seen) == 7
 
 
 def _populate(store: Store) -> None:

@@ -16,16 +16,18 @@ class IngestEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
-    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes")
+    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes", "suppressed")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_RESCORED_FIELD_NUMBER: _ClassVar[int]
     TIER_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     duplicates: int
     entities_rescored: int
     tier_changes: int
-    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ...) -> None: ...
+    suppressed: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ..., suppressed: _Optional[int] = ...) -> None: ...
 
 class UpsertEntitiesRequest(_message.Message):
     __slots__ = ("entities",)
@@ -56,3 +58,15 @@ class EraseEntityResponse(_message.Message):
     history_removed: int
     entity_removed: bool
     def __init__(self, events_removed: _Optional[int] = ..., scores_removed: _Optional[int] = ..., history_removed: _Optional[int] = ..., entity_removed: _Optional[bool] = ...) -> None: ...
+
+class AllowEntityRequest(_message.Message):
+    __slots__ = ("entity_id",)
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    def __init__(self, entity_id: _Optional[str] = ...) -> None: ...
+
+class AllowEntityResponse(_message.Message):
+    __slots__ = ("was_suppressed",)
+    WAS_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    was_suppressed: bool
+    def __init__(self, was_suppressed: _Optional[bool] = ...) -> None: ...

@@ -50,6 +50,11 @@ class EventServiceStub:
                 request_serializer=prioscore_dot_v1_dot_event__service__pb2.EraseEntityRequest.SerializeToString,
                 response_deserializer=prioscore_dot_v1_dot_event__service__pb2.EraseEntityResponse.FromString,
                 _registered_method=True)
+        self.AllowEntity = channel.unary_unary(
+                '/prioscore.v1.EventService/AllowEntity',
+                request_serializer=prioscore_dot_v1_dot_event__service__pb2.AllowEntityRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_event__service__pb2.AllowEntityResponse.FromString,
+                _registered_method=True)
 
 
 class EventServiceServicer:
@@ -77,7 +82,19 @@ class EventServiceServicer:
 
     def EraseEntity(self, request, context):
         """Removes an entity and everything stored about it (events, scores, history). Erasing
-        an unknown entity succeeds with zero counts.
+        an unknown entity succeeds with zero counts. The id stays suppressed: events about it
+        (as entity_id or account_id) and upserts of it are dropped and counted
+        (IngestEventsResponse.suppressed) until AllowEntity lifts it. The server keeps only
+        the id's SHA-256, and no copy of the erased rows stays in its write-ahead log.
+        Needs the entities:erase scope when tokens are configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllowEntity(self, request, context):
+        """Lifts the suppression an erase left on an id (e.g. the person signed up again).
+        Needs the entities:erase scope when tokens are configured.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,6 +117,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.EraseEntity,
                     request_deserializer=prioscore_dot_v1_dot_event__service__pb2.EraseEntityRequest.FromString,
                     response_serializer=prioscore_dot_v1_dot_event__service__pb2.EraseEntityResponse.SerializeToString,
+            ),
+            'AllowEntity': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllowEntity,
+                    request_deserializer=prioscore_dot_v1_dot_event__service__pb2.AllowEntityRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_event__service__pb2.AllowEntityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +206,33 @@ class EventService:
             '/prioscore.v1.EventService/EraseEntity',
             prioscore_dot_v1_dot_event__service__pb2.EraseEntityRequest.SerializeToString,
             prioscore_dot_v1_dot_event__service__pb2.EraseEntityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllowEntity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prioscore.v1.EventService/AllowEntity',
+            prioscore_dot_v1_dot_event__service__pb2.AllowEntityRequest.SerializeToString,
+            prioscore_dot_v1_dot_event__service__pb2.AllowEntityResponse.FromString,
             options,
             channel_credentials,
             insecure,
