@@ -17,8 +17,8 @@ from prioscore.server.engine import CategoricalColumn, EventColumns, Profile, pr
 from prioscore.server.errors import FieldViolation, InvalidArgumentError
 from prioscore.server.store import EntityRecord
 
-TRACK, IDENTIFY, GROUP = "track", "identify", "group"
-EVENT_KINDS = (TRACK, IDENTIFY, GROUP)
+TRACK, IDENTIFY, GROUP, ALIAS = "track", "identify", "group", "alias"
+EVENT_KINDS = (TRACK, IDENTIFY, GROUP, ALIAS)
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -44,6 +44,12 @@ class IncomingEvents:
     account_id: list[str]
     entity_kind: list[str]
     field_prefix: str = "events"
+    # (merged id, into id) identity merges the batch declares (alias, identify with an
+    # anonymousId); applied before its events are stored, so every event lands on the
+    # known entity whatever order the calls came in.
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    # Kind of the entities this batch is the first to name ("" = the source default).
+    new_entity_kind: str = ""
 
     def __len__(self) -> int:
         return len(self.message_id)
@@ -136,13 +142,13 @@ def properties_json(events: IncomingEvents) -> list[str]:
 
 
 def entities_from_messages(
-    events: IncomingEvents, kinds: np.ndarray, now: float
+    events: IncomingEvents, kinds: np.ndarray, now: float, account_kind: str = "account"
 ) -> list[EntityRecord]:
     """identify → traits of the entity; group → the entity joins the account, whose traits
     are the group traits; each record carries its message's entity_kind (the kinds track
     events carry: tracked_entity_kinds)."""
     records: list[EntityRecord] = []
-    for i in np.flatnonzero(kinds != TRACK):
+    for i in np.flatnonzero((kinds == IDENTIFY) | (kinds == GROUP)):
         kind = events.kind[i]
         account = events.account_id[i] if kind == GROUP else ""
         traits = events.traits[i] if kind == IDENTIFY else {}
@@ -155,7 +161,7 @@ def entities_from_messages(
         if kind == GROUP:
             records.append(
                 EntityRecord(
-                    account, "account", "", events.traits[i], events.numeric_traits[i], now, now
+                    account, account_kind, "", events.traits[i], events.numeric_traits[i], now, now
                 )
             )
     return records

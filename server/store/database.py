@@ -12,8 +12,8 @@ dataclasses; no protobuf, no gRPC.
 
 Store itself holds the connection, the lifecycle, transactions and the events table; the
 other tables are mixins, one module each: entities (store_entities.EntityTables), scores,
-history, tier changes and shadows (store_scores.ScoreTables) and the account relation
-(store_relations.RelationQueries).
+history, tier changes and shadows (store_scores.ScoreTables), identity merges
+(identities.IdentityTables) and the account relation (store_relations.RelationQueries).
 
 Transactions: `with store.transaction():` runs BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an
 exception) and every write method inside joins it. Outside one, each write method commits
@@ -41,6 +41,7 @@ from sqlite_utils import Database
 from prioscore.server.engine import EventColumns
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store.entities import EntityTables
+from prioscore.server.store.identities import IdentityTables
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
@@ -83,7 +84,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(EntityTables, ScoreTables, RelationQueries):
+class Store(EntityTables, IdentityTables, ScoreTables, RelationQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:
