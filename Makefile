@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(PY) bench/batch.py
 	$(PY) bench/calibration.py
 	$(PY) bench/relations.py
+	$(PY) bench/segment_http.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -65,8 +65,9 @@ def segment_events(
     """Translates Segment calls (parsed JSON) into one IncomingEvents batch.
 
     received_at is when the transport received them (the server's clock), sent_at a
-    batch-level sentAt (a message's own wins). Raises InvalidArgumentError naming every
-    bad field, e.g. "batch[3].userId"; nothing is translated partially.
+    batch-level sentAt (a message's own wins). Raises InvalidArgumentError naming the
+    first bad field of every bad call, e.g. "batch[3].userId"; nothing is translated
+    partially.
     """
     violations: list[FieldViolation] = []
     rows = []
