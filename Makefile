@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(PY) bench/relations.py
 	$(PY) bench/lake.py
 	$(PY) bench/shards.py
+	$(PY) bench/segment_http.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

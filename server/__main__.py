@@ -15,13 +15,20 @@ from collections.abc import Sequence
 from prioscore.server.config import Settings, load_settings
 from prioscore.server.errors import PrioscoreError, ProfileInvalidError
 from prioscore.server.handlers import Handlers, Retention, build_handlers
-from prioscore.server.http import start_metrics_endpoint
+from prioscore.server.http import (
+    Authorize,
+    segment_app,
+    start_metrics_endpoint,
+    start_segment_listener,
+)
 from prioscore.server.logs import configure_logging
 from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc import (
+    EVENTS_WRITE,
     TlsFilesError,
     TokensFileError,
     check_tls_files,
+    grant_name,
     load_tokens,
     run_until_signalled,
     security_warnings,
@@ -36,11 +43,26 @@ EXIT_START_FAILED = 2
 def build(settings: Settings) -> Handlers:
     """Loads the profiles (all or nothing), opens the store and builds the handlers."""
     registry = ProfileRegistry.from_directory(settings.profiles or bundled.DIRECTORY)
-    return build_handlers(Store(settings.db), registry, limits=settings.limits)
+    return build_handlers(
+        Store(settings.db), registry, limits=settings.limits, kinds=settings.kinds
+    )
+
+
+def _write_keys(settings: Settings) -> Authorize | None:
+    """Segment write keys are tokens of the tokens file that hold events:write."""
+    if settings.tokens_file is None:
+        return None
+    grants = load_tokens(settings.tokens_file)
+    return lambda key: grant_name(grants, key, EVENTS_WRITE)
 
 
 async def _serve(handlers: Handlers, settings: Settings) -> None:
-    """Serves until signalled, with the retention purge running beside (when asked for)."""
+    """gRPC until signalled, with the Segment HTTP API beside it when configured and the
+    retention purge when asked for."""
+    listener = None
+    if settings.http_address:
+        app = segment_app(handlers.service, _write_keys(settings))
+        listener = await start_segment_listener(app, settings.http_address)
     purging = None
     if settings.retention_days > 0:
         retention = Retention(
@@ -52,6 +74,8 @@ async def _serve(handlers: Handlers, settings: Settings) -> None:
     finally:
         if purging is not None:
             purging.cancel()
+        if listener is not None:
+            await listener.stop()
 
 
 def _failed(message: object) -> int:

@@ -45,6 +45,24 @@ class Limits:
     max_timestamp: float = 253_402_300_799.0  # 9999-12-31T23:59:59Z
     max_future_seconds: float = 86_400.0  # ingest refuses events further ahead of the clock
 
+    # Segment's own HTTP tracking API limits: 32 KB per call, 500 KB per batch request.
+    max_segment_message_bytes: int = 32 * 1024
+    max_segment_batch_bytes: int = 500 * 1024
+
+
+@dataclass(frozen=True)
+class EntityKinds:
+    """The kind an entity gets when the message that first names it says none.
+
+    Per source: plain IngestEvents events without entity_kind, and Segment calls
+    (userId / anonymousId are people; groupId names an account). An entity's kind picks
+    the profiles that score it, and an entity without one is scored by none.
+    """
+
+    event_default: str = "contact"
+    segment_person: str = "contact"
+    account: str = "account"
+
 
 KNOBS = (
     "max_message_bytes",
@@ -52,6 +70,8 @@ KNOBS = (
     "max_events_per_request",
     "max_stream_messages",
     "max_page_size",
+    "max_segment_message_bytes",
+    "max_segment_batch_bytes",
 )
 
 
@@ -66,6 +86,8 @@ class Settings:
     max_events_per_request: int = Limits.max_events_per_request
     max_stream_messages: int = Limits.max_stream_messages
     max_page_size: int = Limits.max_page_size
+    max_segment_message_bytes: int = Limits.max_segment_message_bytes
+    max_segment_batch_bytes: int = Limits.max_segment_batch_bytes
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # set => mutual TLS: clients must present a cert
@@ -79,6 +101,14 @@ class Settings:
     metrics_address: str = ""  # set => Prometheus scrape endpoint GET /metrics there
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
+    http_address: str = ""  # set => Segment HTTP tracking API (/v1/track, /v1/batch, ...)
+    event_entity_kind: str = EntityKinds.event_default
+    segment_person_kind: str = EntityKinds.segment_person
+    account_kind: str = EntityKinds.account
+
+    @property
+    def kinds(self) -> EntityKinds:
+        return EntityKinds(self.event_entity_kind, self.segment_person_kind, self.account_kind)
 
     @property
     def limits(self) -> Limits:
@@ -110,6 +140,12 @@ _HELP = {
     "metrics_address": "host:port of the Prometheus scrape endpoint GET /metrics (off if unset)",
     "log_level": "logging level",
     "log_format": "log lines as text or json (one object per line, audit fields as keys)",
+    "max_segment_message_bytes": "largest Segment call (HTTP or IngestSegment message)",
+    "max_segment_batch_bytes": "largest Segment HTTP request body (after gunzip)",
+    "http_address": "host:port of the Segment HTTP tracking API /v1/* (off if unset)",
+    "event_entity_kind": "kind of entities first seen in IngestEvents without entity_kind",
+    "segment_person_kind": "kind of Segment userId / anonymousId entities",
+    "account_kind": "kind of accounts named by group calls (groupId, account_id)",
 }
 
 
@@ -169,6 +205,11 @@ def _check(settings: Settings, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--log-format must be text or json, not {settings.log_format!r}")
     if settings.metrics_address and not settings.metrics_address.rpartition(":")[2].isdigit():
         parser.error(f"--metrics-address must be host:port, not {settings.metrics_address!r}")
+    if settings.http_address and not settings.http_address.rpartition(":")[2].isdigit():
+        parser.error(f"--http-address must be host:port, not {settings.http_address!r}")
+    for name in ("event_entity_kind", "segment_person_kind", "account_kind"):
+        if not getattr(settings, name):
+            parser.error(f"--{name.replace('_', '-')} must not be empty")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     if settings.tls_client_ca is not None and settings.tls_cert is None:

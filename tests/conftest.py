@@ -88,7 +88,9 @@ def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
         async def boot() -> None:
             try:
                 registry = ProfileRegistry.from_directory(profiles_dir)
-                handlers = build_handlers(Store(db), registry, limits=settings.limits)
+                handlers = build_handlers(
+                    Store(db), registry, limits=settings.limits, kinds=settings.kinds
+                )
                 ready.set_result(await start_server(handlers, settings))
             except BaseException as error:
                 ready.set_exception(error)

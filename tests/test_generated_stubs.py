@@ -93,6 +93,7 @@ CONTRACT = {
     },
     "EventService": {
         "IngestEvents": (True, False),
+        "IngestSegment": (True, False),
         "UpsertEntities": (False, False),
         "EraseEntity": (False, False),
         "AllowEntity": (False, False),

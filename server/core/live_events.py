@@ -240,6 +240,22 @@ class LiveEvents:
         wider = LiveEvents.build(self._store, {*self.strings, *strings}, {*self.numbers, *numbers})
         self.__dict__.update(wider.__dict__)
 
+    def relabel(self, merges: Sequence[tuple[str, str]]) -> None:
+        """Identity merges: the events of each merged id become the known id's (as the
+        store moved them), re-sorted into the known entity's slice."""
+        known = self._entities.codes
+        moves = [(known[a], b) for a, b in merges if a in known and a != b]
+        if not moves:
+            return
+        self.merge()
+        remap = np.arange(len(self._entities.values), dtype=np.int32)
+        into = self._entities.code_all([b for _, b in moves])
+        remap[np.asarray([a for a, _ in moves], np.int64)] = into
+        remap = np.concatenate([remap, np.arange(len(remap), len(self._entities.values))])
+        main = self._main
+        main.entity = remap[main.entity].astype(np.int32)
+        self._set_main(main.take(np.lexsort((main.seq, main.ts, main.entity))))
+
     def drop_before(self, cutoff: float) -> None:
         """Removes the events older than `cutoff` (the retention window's purge)."""
         self.merge()

@@ -67,9 +67,9 @@ class Rescorer:
         changes: list[TierChangeRecord] = []
         rescored: dict[str, list[str]] = {}
         for profile in self._registry.all():
-            # An entity of unknown kind is scored by every profile; a known kind only by
-            # the profiles written for it.
-            chosen = [ids[i] for i in np.flatnonzero((kinds == profile.entity) | (kinds == ""))]
+            # Only the profiles written for an entity's kind score it; an entity of no
+            # kind is scored by none (ingest gives new entities their source's kind).
+            chosen = [ids[i] for i in np.flatnonzero(kinds == profile.entity)]
             reached = affected(self._store, profile, ids, rescored)
             if reached:
                 claimed = self._store.claim_entities(reached, profile.entity, now)

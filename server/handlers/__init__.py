@@ -14,7 +14,9 @@ from prioscore.server.handlers.requests import (
     IncomingEvents,
 )
 from prioscore.server.handlers.retention import Retention
-from prioscore.server.handlers.service import RankQuery, Service
+from prioscore.server.handlers.segment import parse_calls, parse_json, segment_events
+from prioscore.server.handlers.segment_fields import parse_time
+from prioscore.server.handlers.service import IngestResult, RankQuery, Service
 from prioscore.server.handlers.watch import WatchFilter, tier_set
 from prioscore.server.handlers.wiring import Handlers, build_handlers
 
@@ -25,6 +27,7 @@ __all__ = [
     "Handlers",
     "IncomingEntity",
     "IncomingEvents",
+    "IngestResult",
     "Outcomes",
     "ProfileHandlers",
     "ProfilePage",
@@ -35,5 +38,9 @@ __all__ = [
     "StagedProfile",
     "WatchFilter",
     "build_handlers",
+    "parse_calls",
+    "parse_json",
+    "parse_time",
+    "segment_events",
     "tier_set",
 ]

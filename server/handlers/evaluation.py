@@ -10,7 +10,7 @@ Attributes (fit and disqualify rules) are not versioned in the store: they are r
 they are now.
 
 CompareProfiles (run_compare) is the shadow comparison on live data: every stored entity
-the active profile scores (its kind, or of unknown kind) is scored as of now under the
+the active profile scores (its kind) is scored as of now under the
 active profile and under a candidate, read-only, and the two rankings are compared.
 """
 
@@ -303,11 +303,8 @@ def run_calibrate(
 
 
 def _scored_entities(ctx: EvaluationContext, profile: Profile) -> list[str]:
-    """Stored entities the profile scores on ingest: its kind, and those of unknown kind."""
-    ids = ctx.store.entity_ids(kind=profile.entity)
-    if profile.entity:
-        ids = sorted(ids + ctx.store.entity_ids(kind=""))
-    return ids
+    """Stored entities the profile scores on ingest: those of its kind."""
+    return ctx.store.entity_ids(kind=profile.entity)
 
 
 def run_compare(

@@ -20,8 +20,8 @@ from prioscore.server.errors import FieldViolation, InvalidArgumentError
 from prioscore.server.handlers import contract
 from prioscore.server.store import EntityRecord
 
-TRACK, IDENTIFY, GROUP = "track", "identify", "group"
-EVENT_KINDS = (TRACK, IDENTIFY, GROUP)
+TRACK, IDENTIFY, GROUP, ALIAS = "track", "identify", "group", "alias"
+EVENT_KINDS = (TRACK, IDENTIFY, GROUP, ALIAS)
 # Keys raw (not \u-escaped): SQLite 3.40's JSON paths match a key's stored text, so an
 # escaped "é" would never be found by a profile reading "é". Never NaN: not JSON.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -52,6 +52,12 @@ class IncomingEvents:
     # True where `value` was sent; None: every NaN means "not given" (the Python API).
     # The wire converter sets it, so an explicit NaN is refused rather than read as 1.0.
     value_given: np.ndarray | None = None
+    # (merged id, into id) identity merges the batch declares (alias, identify with an
+    # anonymousId); applied before its events are stored, so every event lands on the
+    # known entity whatever order the calls came in.
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    # Kind of the entities this batch is the first to name ("" = the source default).
+    new_entity_kind: str = ""
 
     def __len__(self) -> int:
         return len(self.message_id)
@@ -222,13 +228,13 @@ def properties_json(events: IncomingEvents) -> list[str]:
 
 
 def entities_from_messages(
-    events: IncomingEvents, kinds: np.ndarray, now: float
+    events: IncomingEvents, kinds: np.ndarray, now: float, account_kind: str = "account"
 ) -> list[EntityRecord]:
     """identify → traits of the entity; group → the entity joins the account, whose traits
     are the group traits; each record carries its message's entity_kind (the kinds track
     events carry: tracked_entity_kinds)."""
     records: list[EntityRecord] = []
-    for i in np.flatnonzero(kinds != TRACK):
+    for i in np.flatnonzero((kinds == IDENTIFY) | (kinds == GROUP)):
         kind = events.kind[i]
         account = events.account_id[i] if kind == GROUP else ""
         traits = events.traits[i] if kind == IDENTIFY else {}
@@ -241,7 +247,7 @@ def entities_from_messages(
         if kind == GROUP:
             records.append(
                 EntityRecord(
-                    account, "account", "", events.traits[i], events.numeric_traits[i], now, now
+                    account, account_kind, "", events.traits[i], events.numeric_traits[i], now, now
                 )
             )
     return records

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from opentelemetry import metrics, trace
 
 from prioscore.server.audit import audit
-from prioscore.server.config import Limits
+from prioscore.server.config import EntityKinds, Limits
 from prioscore.server.core import LiveCore
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
@@ -106,6 +106,20 @@ class IngestResult:
     tier_changes: list[TierChangeRecord]
     touched: list[str] = field(default_factory=list)  # a backfill's, to rescore at its end
     suppressed: int = 0  # dropped: about an erased id (handlers.suppression)
+    merged: int = 0  # identity merges that took effect
+
+
+def _event_batch(events: IncomingEvents, kinds: np.ndarray, now: float) -> EventBatch:
+    """The stored rows: track events under their name, other calls under their kind."""
+    names = np.where(kinds == TRACK, np.asarray(events.event, dtype=object), kinds)
+    return EventBatch(
+        message_id=events.message_id,
+        entity_id=events.entity_id,
+        event=names.tolist(),
+        ts=np.where(np.isnan(events.ts), now, events.ts),
+        value=np.where(np.isnan(events.value), 1.0, events.value),
+        properties=properties_json(events),
+    )
 
 
 class Service:
@@ -121,8 +135,10 @@ class Service:
         *,
         limits: Limits,
         clock: Callable[[], float],
+        kinds: EntityKinds | None = None,
     ) -> None:
         self.store = store
+        self.kinds = kinds or EntityKinds()
         self.limits = limits
         self.hub = hub
         self._catalog = catalog
@@ -156,52 +172,57 @@ class Service:
     def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch (deduped on message_id) and rescores only the touched entities.
 
-        Everything the batch writes — events, entity upserts, scores, history, tier
-        changes — is one transaction; watchers hear of tier changes after it commits.
-        With `backfill` (a historical import) nothing is rescored: the result's
-        `touched` lists the entities finish_backfill() must rescore once at the end.
+        Everything the batch writes — identity merges, events, entity upserts, scores,
+        history, tier changes — is one transaction, and the live state follows it (or
+        rolls back with it); watchers hear of tier changes after it commits. With
+        `backfill` (a historical import) nothing is rescored: the result's `touched`
+        lists the entities finish_backfill() must rescore once at the end.
         """
         now = self._clock()
         validate_events(events, self.limits, now)
         events, suppressed = drop_suppressed_events(self.store, events)
         if len(events) == 0:
             return IngestResult(0, 0, 0, [], suppressed=suppressed)
-        ts = np.where(np.isnan(events.ts), now, events.ts)
-        value = np.where(np.isnan(events.value), 1.0, events.value)
         kinds = np.asarray(events.kind, dtype=object)
-        names = np.where(kinds == TRACK, np.asarray(events.event, dtype=object), kinds)
-        batch = EventBatch(
-            message_id=events.message_id,
-            entity_id=events.entity_id,
-            event=names.tolist(),
-            ts=ts,
-            value=value,
-            properties=properties_json(events),
-        )
         with _tracer.start_as_current_span("ingest") as span:
             span.set_attribute("prioscore.batch_size", len(events))
             span.set_attribute("prioscore.backfill", backfill)
             live = self._core.live
             mark = len(live)
             with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
+                # Merges first, then every id through them: an event sent under an id
+                # merged before (or earlier in this batch) lands on the known entity.
+                merged = self.store.merge_identities(events.merges, now)
+                if merged:
+                    live.relabel(merged)
+                events = replace(events, entity_id=self.store.resolve_ids(events.entity_id))
                 # A group event may move an entity to another account: the account it
                 # leaves loses a member, so it is rescored too (rollups, score signals).
                 joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
                 left = self.store.accounts_of(joining.tolist()) if joining.size else []
+                batch = _event_batch(events, kinds, now)
                 fresh = _first_unknown(events.message_id, self.store)
                 accepted = self.store.insert_events(batch)
                 live.append(
                     [events.entity_id[i] for i in fresh],
                     [batch.event[i] for i in fresh],
-                    ts[fresh],
-                    value[fresh],
+                    np.asarray(batch.ts)[fresh],
+                    np.asarray(batch.value)[fresh],
                     [events.properties[i] for i in fresh],
                     [events.metrics[i] for i in fresh],
                 )
-                self.store.upsert_entities(entities_from_messages(events, kinds, now))
+                # New entities get the source's kind before messages that name one apply.
+                default_kind = events.new_entity_kind or self.kinds.event_default
+                self.store.ensure_entities(events.entity_id, kind=default_kind)
+                self.store.upsert_entities(
+                    entities_from_messages(events, kinds, now, self.kinds.account)
+                )
                 self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
-                self.store.ensure_entities(events.entity_id)
-                touched = sorted(set(events.entity_id).union(left))
+                groups = np.asarray(events.account_id, dtype=object)[kinds == GROUP].tolist()
+                roots = [root for _, root in merged]
+                touched = sorted(
+                    set(events.entity_id).union(left, groups, roots, self.store.accounts_of(roots))
+                )
                 changes: list[TierChangeRecord] = []
                 rescored = 0
                 if not backfill:
@@ -221,6 +242,7 @@ class Service:
             changes,
             touched if backfill else [],
             suppressed,
+            len(merged),
         )
 
     async def afinish_backfill(self, touched: Collection[str]) -> IngestResult:
@@ -270,14 +292,23 @@ class Service:
         # Idempotent (as the API documents): a retried erase succeeds with zero counts.
         # Its account and its members lose a related entity: rescore them in the same
         # transaction, so no rollup keeps counting an erased contact.
+        # Erasing any id of a merged identity erases all of it (store.erase_identity).
         live = self._core.live
         with self.store.transaction(on_rollback=live.reload):
-            neighbours = self.store.neighbours([entity_id])
-            counts = self.store.erase_entity(entity_id)
-            self._core.live.erase([entity_id])
+            (root,) = self.store.resolve_ids([entity_id])
+            ids = [root, *self.store.merged_into(root)]
+            neighbours = sorted(set(self.store.neighbours(ids)) - set(ids))
+            erased, counts = self.store.erase_identity(entity_id)
+            live.erase(ids)
             changes, _ = self._core.rescorer.rescore(neighbours, self._clock(), Cause.ERASURE)
         self.hub.publish_changes(changes, self.store)
-        audit("erase", entity_id=entity_id, events=counts.events, entities=counts.entities)
+        audit(
+            "erase",
+            entity_id=entity_id,
+            merged_ids=",".join(i for i in erased if i != entity_id),
+            events=counts.events,
+            entities=counts.entities,
+        )
         return counts
 
     async def aallow_entity(self, entity_id: str) -> bool:

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
-from prioscore.server.config import Limits
+from prioscore.server.config import EntityKinds, Limits
 from prioscore.server.core import LiveCore, LiveEvents, ShadowSet
 from prioscore.server.engine import profile_inputs
 from prioscore.server.handlers.catalog import ProfileCatalog
@@ -61,6 +61,7 @@ def build_handlers(
     *,
     limits: Limits | None = None,
     clock: Clock | None = None,
+    kinds: EntityKinds | None = None,
 ) -> Handlers:
     limits = limits or Limits()
     clock = clock or Clock()
@@ -77,7 +78,9 @@ def build_handlers(
     hub = TierChangeHub()
     core = LiveCore(store, registry, live, writer_scorer, shadows, clock)
     core.on_changes(lambda changes: hub.publish_changes(changes, store))
-    service = Service(store, catalog, core, scorer, hub, limits=limits, clock=clock.now)
+    service = Service(
+        store, catalog, core, scorer, hub, limits=limits, clock=clock.now, kinds=kinds
+    )
     profiles = ProfileHandlers(
         store, registry, shadows, catalog, scorer, hub, core, limits=limits, clock=clock.now
     )

@@ -135,6 +135,16 @@ def _grant(entry: object, where: str, index: int) -> TokenGrant:
     return TokenGrant(str(entry.get("name", f"token{index}")), digest, scopes)
 
 
+def grant_name(grants: list[TokenGrant], token: str, scope: str) -> str | None:
+    """The name of the grant `token` is, when it holds `scope` (or admin); else None.
+    The Segment HTTP API checks its write keys with this (they are tokens too)."""
+    digest = hashlib.sha256(token.encode()).digest()
+    for grant in grants:
+        if hmac.compare_digest(grant.digest, digest):
+            return grant.name if scope in grant.scopes or ADMIN in grant.scopes else None
+    return None
+
+
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     """Rejects calls without a valid bearer token holding the method's scope."""
 

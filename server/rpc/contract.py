@@ -26,6 +26,9 @@ _MATRIX = "prioscore.v1.Matrix"
 _ROW_ALIGNED = {"prioscore.v1.StreamScoresRequest", "prioscore.v1.InlineFeatures"}
 _FREE_TEXT = {"toml", "candidate_toml"}
 _TOKENS = {"page_token"}
+# Segment calls are JSON text (IngestSegment): bounded by Segment's per-call size and
+# checked field by field once parsed (handlers.segment).
+_SEGMENT_CALLS = {"calls"}
 _DOUBLE = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 
 
@@ -41,6 +44,8 @@ def _string_limit(name: str, limits: Limits) -> tuple[int, bool]:
     """(byte limit, free text?) of a string field by its name."""
     if name in _FREE_TEXT:
         return limits.max_profile_bytes, True
+    if name in _SEGMENT_CALLS:
+        return limits.max_segment_message_bytes, True
     if name in _TOKENS:
         return limits.max_value_bytes, False
     if name == "id" or name.endswith(("_id", "_ids")):

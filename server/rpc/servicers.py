@@ -16,6 +16,7 @@ from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
 from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
+from prioscore.server.rpc.segment_ingest import ingest_segment
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
 )
@@ -220,6 +221,11 @@ class EventServicer(events_grpc.EventServiceServicer):
             tier_changes=changes,
             suppressed=suppressed,
         )
+
+    async def IngestSegment(
+        self, request_iterator: AsyncIterator[events_pb.IngestSegmentRequest], context: Context
+    ) -> events_pb.IngestSegmentResponse:
+        return await ingest_segment(self.service, self.settings, request_iterator)
 
     async def UpsertEntities(
         self, request: events_pb.UpsertEntitiesRequest, context: Context

@@ -37,11 +37,9 @@ class StoredScorer:
         self._events = events
 
     def population(self, profile: Profile, chunk: int = POPULATION_CHUNK) -> Iterator[list[str]]:
-        """Every stored entity `profile` scores (its kind, and entities of unknown kind,
-        as ingest does), `chunk` ids at a time: memory stays bounded for any store."""
+        """Every stored entity `profile` scores (those of its kind, as ingest does),
+        `chunk` ids at a time: memory stays bounded for any store."""
         ids = self.store.entity_ids(kind=profile.entity)
-        if profile.entity:
-            ids = sorted(ids + self.store.entity_ids(kind=""))
         for start in range(0, len(ids), chunk):
             yield ids[start : start + chunk]
 

@@ -12,8 +12,8 @@ dataclasses; no protobuf, no gRPC.
 
 Store itself holds the connection, the lifecycle, transactions and the events table; the
 other tables are mixins, one module each: entities (store_entities.EntityTables), scores,
-history, tier changes and shadows (store_scores.ScoreTables) and the account relation
-(store_relations.RelationQueries).
+history, tier changes and shadows (store_scores.ScoreTables), identity merges
+(identities.IdentityTables) and the account relation (store_relations.RelationQueries).
 
 Transactions: `with store.transaction():` runs BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an
 exception) and every write method inside joins it. Outside one, each write method commits
@@ -48,6 +48,7 @@ from prioscore.server.store.health import (
     describe_failure,
     is_storage_failure,
 )
+from prioscore.server.store.identities import IdentityTables
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
@@ -93,7 +94,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(EntityTables, ScoreTables, RelationQueries, RetentionQueries):
+class Store(EntityTables, IdentityTables, ScoreTables, RelationQueries, RetentionQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path) -> None:

@@ -170,7 +170,21 @@ def _v4(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: Database) -> None:
+    """Identity merges (alias, identify of an anonymousId): merged_id's events now belong
+    to into_id. Kept so late events sent under the merged id land on the known entity, a
+    redelivered alias changes nothing, and erasing the identity reaches every merged id.
+    into_id is always a root (merges are path-compressed), so resolving takes one lookup.
+    """
+    db.table("identity_merges").create(
+        {"merged_id": str, "into_id": str, "ts": float},
+        pk="merged_id",
+        not_null=["into_id", "ts"],
+    )
+    db.table("identity_merges").create_index(["into_id"], index_name="identity_merges_into")
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

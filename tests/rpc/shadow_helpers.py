@@ -52,7 +52,8 @@ def ingest(stubs: Stubs, events: list[types_pb2.Event]) -> ev.IngestEventsRespon
 
 
 def world(stubs: Stubs, n: int = N) -> dict[str, tuple[int, bool]]:
-    """n contacts (views, demo), an entity of unknown kind with one view, one account."""
+    """n contacts (views, demo), one sent without a kind (a contact by default) with one
+    view, one account."""
     events: list[types_pb2.Event] = []
     truth: dict[str, tuple[int, bool]] = {}
     for i in range(n):

@@ -211,7 +211,8 @@ def test_errors_name_their_field(stubs: Stubs) -> None:
 
 
 def _others(stubs: Stubs) -> None:
-    """One entity of unknown kind (compared) and one of another kind (not compared)."""
+    """One entity sent without a kind (a contact by default: compared) and one of another
+    kind (not compared)."""
     unknown = track("u-nokind", "page_view")
     unknown.entity_kind = ""
     other = track("acct-1", "page_view")
@@ -219,7 +220,8 @@ def _others(stubs: Stubs) -> None:
     _ingest(stubs, [unknown, other])
     store = stubs.handle.service.store
     kinds = stubs.handle.call(lambda: (store.entity_ids(kind=""), store.entity_ids(kind="account")))
-    assert kinds == (["u-nokind"], ["acct-1"])
+    assert kinds == ([], ["acct-1"])
+    assert stubs.handle.call(lambda: store.get_entities(["u-nokind"]))["u-nokind"].kind == "contact"
 
 
 def test_compare_identical_candidate(stubs: Stubs) -> None:
@@ -230,7 +232,7 @@ def test_compare_identical_candidate(stubs: Stubs) -> None:
         same = stubs.profiles.CompareProfiles(
             pb.CompareProfilesRequest(profile="test_leads", k=20, **candidate)  # type: ignore[arg-type]
         )
-        assert same.entities == N + 1  # the contacts and the entity of unknown kind
+        assert same.entities == N + 1  # the contacts and the one sent without a kind
         assert same.top_k_overlap == 1.0 and same.rank_correlation == pytest.approx(1.0)
         assert same.tier_moves_total == 0 and not same.tier_moves
 

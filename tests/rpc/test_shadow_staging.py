@@ -58,7 +58,7 @@ def test_stage_scores_every_stored_entity_then_every_ingest(
         "contact",
     )
     assert staged.shadow.source == "cand.toml"
-    assert staged.entities_scored == N + 1  # the contacts and the entity of unknown kind
+    assert staged.entities_scored == N + 1  # the contacts and the one sent without a kind
 
     listed = summary(stubs)
     assert (listed.version, listed.shadow_version) == (1, 2)

@@ -29,6 +29,28 @@ class IngestEventsResponse(_message.Message):
     suppressed: int
     def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ..., suppressed: _Optional[int] = ...) -> None: ...
 
+class IngestSegmentRequest(_message.Message):
+    __slots__ = ("calls", "sent_at")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedScalarFieldContainer[str]
+    sent_at: str
+    def __init__(self, calls: _Optional[_Iterable[str]] = ..., sent_at: _Optional[str] = ...) -> None: ...
+
+class IngestSegmentResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes", "merged")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_RESCORED_FIELD_NUMBER: _ClassVar[int]
+    TIER_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    MERGED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    entities_rescored: int
+    tier_changes: int
+    merged: int
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ..., merged: _Optional[int] = ...) -> None: ...
+
 class UpsertEntitiesRequest(_message.Message):
     __slots__ = ("entities",)
     ENTITIES_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class EventServiceStub:
                 request_serializer=prioscore_dot_v1_dot_event__service__pb2.IngestEventsRequest.SerializeToString,
                 response_deserializer=prioscore_dot_v1_dot_event__service__pb2.IngestEventsResponse.FromString,
                 _registered_method=True)
+        self.IngestSegment = channel.stream_unary(
+                '/prioscore.v1.EventService/IngestSegment',
+                request_serializer=prioscore_dot_v1_dot_event__service__pb2.IngestSegmentRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_event__service__pb2.IngestSegmentResponse.FromString,
+                _registered_method=True)
         self.UpsertEntities = channel.unary_unary(
                 '/prioscore.v1.EventService/UpsertEntities',
                 request_serializer=prioscore_dot_v1_dot_event__service__pb2.UpsertEntitiesRequest.SerializeToString,
@@ -67,6 +72,22 @@ class EventServiceServicer:
         ends the stream; batches before it stay stored). Events are deduplicated on
         message_id. Affected entities are rescored under every profile for their entity kind,
         which may emit tier changes. One response when the client half-closes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestSegment(self, request_iterator, context):
+        """Client stream of Segment calls, each one JSON object exactly as the Segment spec
+        (and Segment, RudderStack or a warehouse export) writes it: track, identify, group,
+        page, screen and alias, with userId / anonymousId, nested properties, traits and
+        context (flattened to dot paths), and originalTimestamp / sentAt / receivedAt with
+        Segment's clock-skew correction. Each message is validated and stored atomically like
+        an IngestEvents batch (INVALID_ARGUMENT names e.g. "messages[0].calls[3].userId").
+        alias, and identify with both userId and anonymousId, merge the anonymous entity into
+        the known one: its events become the known entity's, rescored at once; redelivery is
+        idempotent, and erasing any id of a merged identity erases all of it. The same calls
+        are accepted over HTTP by the Segment tracking API (/v1/batch, --http-address).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +128,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.IngestEvents,
                     request_deserializer=prioscore_dot_v1_dot_event__service__pb2.IngestEventsRequest.FromString,
                     response_serializer=prioscore_dot_v1_dot_event__service__pb2.IngestEventsResponse.SerializeToString,
+            ),
+            'IngestSegment': grpc.stream_unary_rpc_method_handler(
+                    servicer.IngestSegment,
+                    request_deserializer=prioscore_dot_v1_dot_event__service__pb2.IngestSegmentRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_event__service__pb2.IngestSegmentResponse.SerializeToString,
             ),
             'UpsertEntities': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertEntities,
@@ -152,6 +178,33 @@ class EventService:
             '/prioscore.v1.EventService/IngestEvents',
             prioscore_dot_v1_dot_event__service__pb2.IngestEventsRequest.SerializeToString,
             prioscore_dot_v1_dot_event__service__pb2.IngestEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestSegment(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/prioscore.v1.EventService/IngestSegment',
+            prioscore_dot_v1_dot_event__service__pb2.IngestSegmentRequest.SerializeToString,
+            prioscore_dot_v1_dot_event__service__pb2.IngestSegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,57 @@
+"""IngestSegment: a client stream of Segment calls (JSON text each) into the service.
+
+Why JSON text and not a typed message: pipelines already hold Segment calls as JSON
+(SDK queues, Segment and RudderStack exports, webhook bodies), so a caller forwards them
+untouched from any language, and the gRPC and HTTP ways in share one translation
+(handlers.segment) and so cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+from prioscore.server.config import Settings
+from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
+from prioscore.server.handlers import Service, parse_calls, parse_time, segment_events
+from prioscore.v1 import event_service_pb2 as events_pb
+
+
+async def ingest_segment(
+    service: Service,
+    settings: Settings,
+    requests: AsyncIterator[events_pb.IngestSegmentRequest],
+) -> events_pb.IngestSegmentResponse:
+    """Each message is one ingest batch (validated whole, one transaction)."""
+    total = events_pb.IngestSegmentResponse()
+    received = 0
+    async for request in requests:
+        received += 1
+        if received > settings.max_stream_messages:
+            raise ResourceExhaustedError(
+                f"stream exceeds {settings.max_stream_messages} messages",
+                reason="STREAM_TOO_LONG",
+            )
+        where = f"messages[{received - 1}]"
+        sent_at = math.nan
+        if request.sent_at:
+            try:
+                sent_at = parse_time(request.sent_at)
+            except ValueError as error:
+                raise InvalidArgumentError.of(f"{where}.sent_at", str(error)) from None
+        calls = parse_calls(request.calls, f"{where}.calls", settings.max_segment_message_bytes)
+        events = segment_events(
+            calls,
+            received_at=service.now(),
+            kinds=service.kinds,
+            sent_at=sent_at,
+            prefix=f"{where}.calls",
+        )
+        result = await service.aingest(events)
+        total.accepted += result.accepted
+        total.duplicates += result.duplicates
+        total.entities_rescored += result.entities_rescored
+        total.tier_changes += len(result.tier_changes)
+        total.merged += result.merged
+        await service.watchers_drained(bool(result.tier_changes))
+    return total
