@@ -15,6 +15,7 @@ from prioscore.clients.channel import DEFAULT_TARGET
 from prioscore.clients.cli.at_risk import at_risk
 from prioscore.clients.cli.batch import batch
 from prioscore.clients.cli.common import ReportingGroup, Settings
+from prioscore.clients.cli.dashboard import dashboard
 from prioscore.clients.cli.entities import entities, erase
 from prioscore.clients.cli.evaluation import backtest, calibrate, compare
 from prioscore.clients.cli.events import demo, ingest
@@ -99,3 +100,4 @@ main.add_command(calibrate)
 main.add_command(compare)
 main.add_command(erase)
 main.add_command(entities)
+main.add_command(dashboard)
