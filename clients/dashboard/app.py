@@ -80,6 +80,7 @@ def create_app(settings: DashboardSettings) -> Starlette:
         Route("/", ranked.index),
         Route("/profiles/{name}", ranked.ranked),
         Route("/profiles/{name}/shadow", shadow.shadow),
+        Route("/profiles/{name}/population", ranked.population),
         Route("/entities/{entity_id:path}", entity.entity),
         Route("/at-risk", atrisk.at_risk),
         Route("/feed", feed.feed),

@@ -1,8 +1,10 @@
 """The profile pages: the index of profiles and one profile's ranked list.
 
 A ranked page is one RankEntities page plus, per row, GetEntity for the attributes a
-person recognises (name, e-mail); the tier counts and the score histogram come from
-RankEntities' total_size under tier / min_score filters, so no page reads every score.
+person recognises (name, e-mail). The tier counts and the score histogram come from
+RankEntities' total_size under tier / min_score filters (no page reads every score);
+those 13 counts cost several list pages on a big store, so they are a fragment of their
+own (/profiles/NAME/population) that the page loads after it is shown.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from prioscore.clients.dashboard import params, views
-from prioscore.clients.dashboard.rendering import client_of, render
+from prioscore.clients.dashboard.rendering import TEMPLATES, client_of, render
 from prioscore.v1 import profile_service_pb2 as profiles_pb
 
 MAX_PAGE_SIZE = 200
@@ -68,7 +70,6 @@ async def ranked(request: Request) -> Response:
         top_reasons=3,
     )
     entities = await asyncio.gather(*(client.get_entity(s.entity_id) for s in page.items))
-    tier_bars, histogram = await distribution(request, summary)
     rows = list(zip(page.items, [e.entity for e in entities], strict=True))
     return await render(
         request,
@@ -78,8 +79,6 @@ async def ranked(request: Request) -> Response:
             "rows": rows,
             "page": page,
             "filters": {"tier": tiers, "account": account, "min_score": min_score, "size": size},
-            "tier_bars": tier_bars,
-            "histogram": histogram,
             "first": not token,
             "base_query": urlencode(
                 [("tier", t) for t in tiers]
@@ -88,3 +87,11 @@ async def ranked(request: Request) -> Response:
             ),
         },
     )
+
+
+async def population(request: Request) -> Response:
+    """The tier counts and score histogram of a profile, as an HTML fragment."""
+    summary = (await client_of(request).get_profile(request.path_params["name"])).profile
+    tier_bars, histogram = await distribution(request, summary)
+    context = {"tier_bars": tier_bars, "histogram": histogram}
+    return TEMPLATES.TemplateResponse(request, "population.html", context)

@@ -27,6 +27,8 @@ def test_ranked_list_shows_the_ranking_with_names_and_pages_by_keyboard(
     top = demo.client.get_entity(expected[0]).entity
     first_row = browser.find_element(By.CSS_SELECTOR, "#ranked tbody tr")
     assert top.attributes["name"] in first_row.text and top.attributes["email"] in first_row.text
+    holder = browser.find_element(By.ID, "population")
+    wait_for(browser, lambda d: holder.get_attribute("data-loaded") == "true")
     tiers = browser.find_elements(By.CSS_SELECTOR, "table.bars")[0]
     counts = [int(c.text) for c in tiers.find_elements(By.CSS_SELECTOR, "td.count")]
     total = demo.client.rank_page(LEADS, page_size=1).total_size
