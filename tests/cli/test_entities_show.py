@@ -27,3 +27,8 @@ def test_entities_show_unknown_id_is_not_found(cli: Cli) -> None:
     result = cli("entities", "show", "nobody", ok=False)
     assert result.exit_code == 1
     assert "NOT_FOUND" in result.output and "nobody" in result.output
+
+
+def test_dashboard_command_rejects_a_bad_address(cli: Cli) -> None:
+    result = cli("dashboard", "--address", "no-port-here", ok=False)
+    assert result.exit_code == 2 and "--address" in result.output
