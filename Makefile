@@ -9,7 +9,7 @@ DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
 BUF := .tools/buf/node_modules/.bin/buf
 
-.PHONY: venv serve test proto check lint format bench clean
+.PHONY: venv serve test chromium proto check lint format bench clean
 
 # Two installs: serving needs only the server extra; tests, lint and `make proto` need the
 # dev extra (which includes the server). Each has its own stamp, remade when pyproject changes.
@@ -32,7 +32,11 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 serve: $(SERVE_STAMP)
 	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) $(if $(PROFILES),--profiles $(PROFILES))
 
-test: $(STAMP)
+# The dashboard's browser tests need Debian's chromium; .ci/chromium installs it when absent.
+chromium:
+	@bash .ci/chromium
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 # Regenerates the committed stubs; tests/test_generated_stubs.py fails when they are stale.
@@ -73,6 +77,7 @@ bench: $(STAMP)
 	$(PY) bench/lake.py
 	$(PY) bench/shards.py
 	$(PY) bench/segment_http.py
+	$(PY) bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_src .pytest_cache .ruff_cache .mypy_cache

@@ -455,6 +455,16 @@ class AsyncPrioscoreClient(BulkScoring):
         )
         return int(response.upserted)
 
+    async def get_entity(
+        self, entity_id: str, *, include_scores: bool = False, top_reasons: int = 3
+    ) -> scoring_pb.GetEntityResponse:
+        """One stored entity (kind, account, attributes, times); with `include_scores`
+        also its current score under every profile that has scored it."""
+        request = scoring_pb.GetEntityRequest(
+            entity_id=entity_id, include_scores=include_scores, top_reasons=top_reasons
+        )
+        return await self._unary("GetEntity", self._scoring.GetEntity, request)
+
     async def erase_entity(self, entity_id: str) -> EraseResult:
         """Removes an entity and all stored about it; retried, since the end state is fixed.
         The server then drops events about the id until allow_entity.

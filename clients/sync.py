@@ -439,6 +439,13 @@ class PrioscoreClient:
     def upsert_entities(self, entities: Sequence[types_pb2.Entity]) -> int:
         return self._run(self.aio.upsert_entities(entities))
 
+    def get_entity(
+        self, entity_id: str, *, include_scores: bool = False, top_reasons: int = 3
+    ) -> scoring_pb.GetEntityResponse:
+        return self._run(
+            self.aio.get_entity(entity_id, include_scores=include_scores, top_reasons=top_reasons)
+        )
+
     def erase_entity(self, entity_id: str) -> EraseResult:
         return self._run(self.aio.erase_entity(entity_id))
 

@@ -251,13 +251,16 @@ def test_generated_code_imports_nothing_hand_written() -> None:
 
 
 def test_only_server_http_is_http_aware() -> None:
-    """HTTP frameworks and the Prometheus client live in server/http; nothing below uses it."""
+    """HTTP frameworks and the Prometheus client live in server/http (and, on the client
+    side, in the dashboard, a web app of its own); nothing else uses them."""
     http_modules = ("prometheus_client", "starlette", "uvicorn", "prioscore.server.http")
+    dashboard = CLIENTS / "dashboard"
     bad = [
         f"{p.relative_to(ROOT)} imports {m}"
         for p in python_files(SERVER) + python_files(CLIENTS)
         if "http" not in p.relative_to(SERVER if SERVER in p.parents else CLIENTS).parts
         and p != SERVER / "__main__.py"  # the composition root starts the endpoint
+        and dashboard not in p.parents
         for m in imports_of(p)
         if m.startswith(http_modules)
     ]
@@ -297,3 +300,14 @@ def test_the_lake_sits_on_scoring_and_never_on_the_store_or_the_service() -> Non
         if m.split(".")[0] not in sys.stdlib_module_names and not m.startswith(allowed)
     ]
     assert bad == []
+
+
+def test_the_dashboard_never_imports_the_cli() -> None:
+    """The dashboard is a client like the CLI, beside it: shared logic lives in the library."""
+    bad = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p in python_files(CLIENTS / "dashboard")
+        for m in imports_of(p)
+        if m == "prioscore.clients.cli" or m.startswith("prioscore.clients.cli.")
+    ]
+    assert python_files(CLIENTS / "dashboard") and bad == []

@@ -90,6 +90,7 @@ CONTRACT = {
         "RankEntities": (False, False),
         "GetScoreHistory": (False, False),
         "WatchTierChanges": (False, True),
+        "GetEntity": (False, False),
     },
     "EventService": {
         "IngestEvents": (True, False),

@@ -6,9 +6,9 @@ import click
 
 from prioscore.clients.cli.common import client, reasons_text
 from prioscore.clients.cli.output import emit, output_options
-from prioscore.clients.cli.report import Trend
 from prioscore.clients.cli.report import at_risk as build_report
 from prioscore.clients.cli.scores import split_list
+from prioscore.clients.trends import Trend
 
 _ARROWS = {"rising": "↑ rising", "falling": "↓ falling", "flat": "→ flat"}
 

@@ -1,11 +1,61 @@
-"""`prioscore erase ID`: remove an entity and everything stored about it."""
+"""`prioscore entities show ID` and `prioscore erase ID`: read or remove one entity."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from prioscore.clients.cli.common import client
+from prioscore.clients.cli.common import client, score_record
 from prioscore.clients.cli.output import emit, output_options
+from prioscore.clients.cli.scores import iso
+
+
+@click.group()
+def entities() -> None:
+    """Read stored entities: their attributes and current scores."""
+
+
+@entities.command("show")
+@click.argument("entity_id")
+@click.option("--reasons", default=3, show_default=True, help="Top reasons per score.")
+@output_options
+def show(entity_id: str, reasons: int, fmt: str) -> None:
+    """ENTITY_ID as stored: kind, account, attributes, and its score under each profile.
+
+    Attributes are what identify and group traits and upserts stored (name, e-mail,
+    plan, ...); the fit rules of a profile read them. Scores are the current stored
+    ones, one per profile that has scored the entity.
+    """
+    found = client().get_entity(entity_id, include_scores=True, top_reasons=reasons)
+    entity = found.entity
+    attributes: dict[str, Any] = {**entity.attributes, **entity.numeric_attributes}
+    scores = [{"profile": s.profile, **score_record(s, reasons)} for s in found.scores]
+    if fmt == "json":
+        record = {
+            "id": entity.id,
+            "kind": entity.kind,
+            "account_id": entity.account_id,
+            "attributes": dict(entity.attributes),
+            "numeric_attributes": dict(entity.numeric_attributes),
+            "create_time": iso(entity.create_time),
+            "update_time": iso(entity.update_time),
+            "scores": scores,
+        }
+        emit([record], [], fmt)
+        return
+    rows = [{"attribute": key, "value": attributes[key]} for key in sorted(attributes)]
+    if fmt == "csv":
+        emit(rows, ["attribute", "value"], fmt)
+        return
+    account = f", account {entity.account_id}" if entity.account_id else ""
+    click.echo(
+        f"{entity.id} ({entity.kind or 'kind unknown'}{account}); first stored"
+        f" {iso(entity.create_time)}, last changed {iso(entity.update_time)}"
+    )
+    emit(rows, ["attribute", "value"], fmt, empty="(no attributes)", digits=2)
+    columns = ["profile", "score", "tier", "engagement", "fit", "reasons"]
+    emit(scores, columns, fmt, empty="(not scored under any profile)")
 
 
 @click.command()

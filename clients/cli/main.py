@@ -15,7 +15,8 @@ from prioscore.clients.channel import DEFAULT_TARGET
 from prioscore.clients.cli.at_risk import at_risk
 from prioscore.clients.cli.batch import batch
 from prioscore.clients.cli.common import ReportingGroup, Settings
-from prioscore.clients.cli.entities import erase
+from prioscore.clients.cli.dashboard import dashboard
+from prioscore.clients.cli.entities import entities, erase
 from prioscore.clients.cli.evaluation import backtest, calibrate, compare
 from prioscore.clients.cli.events import demo, ingest
 from prioscore.clients.cli.profiles import profiles
@@ -98,3 +99,5 @@ main.add_command(backtest)
 main.add_command(calibrate)
 main.add_command(compare)
 main.add_command(erase)
+main.add_command(entities)
+main.add_command(dashboard)

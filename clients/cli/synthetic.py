@@ -35,6 +35,11 @@ RECENCY = {"days_since_last", "days_since_first"}
 SUMS = {"sum", "decayed_sum", "window_sum"}
 NEUTRAL = "other"
 DEFAULT_COUNTS = {"contact": 200, "account": 60, "subscription": 80, "ticket": 120}
+# Display traits (what a CRM record shows: a name, a contact's e-mail), picked by position so
+# they draw nothing from the seeded generator: the same seed still tells the same story.
+_FIRST = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia")
+_LAST = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson")
+_COMPANY = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne")
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,18 @@ def eliminating_event(
     )
 
 
+def display_traits(kind: str, index: int) -> dict[str, str]:
+    """A readable name (and for contacts an e-mail) for the index-th entity of a kind."""
+    company = f"{_COMPANY[index % len(_COMPANY)]} {index // len(_COMPANY) + 1}"
+    if kind == "account":
+        return {"name": company}
+    if kind != "contact":
+        return {"name": f"{kind.title()} {index + 1}"}
+    first, last = _FIRST[index % len(_FIRST)], _LAST[(index // len(_FIRST)) % len(_LAST)]
+    email = f"{first}.{last}{index}@{company.split()[0]}.example".lower()
+    return {"name": f"{first} {last}", "email": email}
+
+
 def generate(
     profiles: Sequence[profiles_pb.GetProfileResponse],
     counts: Mapping[str, int],
@@ -318,7 +335,7 @@ def generate(
     accounts = ids.get("account", [])
     for kind in kinds:
         for i, entity_id in enumerate(ids[kind]):
-            traits: dict[str, str] = {}
+            traits = display_traits(kind, i)
             numbers: dict[str, float] = {}
             for p in (p for p in plans if p.entity == kind):
                 t, n = attributes(p, float(heat[p.profile.profile.name][i]), rng, dq_rate)

@@ -31,7 +31,13 @@ from prioscore.server.scoring import (
     decode_reasons,
     reasons_of,
 )
-from prioscore.server.store import Cause, HistoryPoint, StoredScore, TierChangeRecord
+from prioscore.server.store import (
+    Cause,
+    EntityRecord,
+    HistoryPoint,
+    StoredScore,
+    TierChangeRecord,
+)
 from prioscore.v1 import scoring_service_pb2 as scoring_pb2
 from prioscore.v1 import types_pb2
 
@@ -112,6 +118,18 @@ def entities_from_proto(entities: Sequence[types_pb2.Entity]) -> list[IncomingEn
         IncomingEntity(e.id, e.kind, e.account_id, dict(e.attributes), dict(e.numeric_attributes))
         for e in entities
     ]
+
+
+def entity_to_proto(record: EntityRecord) -> types_pb2.Entity:
+    return types_pb2.Entity(
+        id=record.id,
+        kind=record.kind,
+        account_id=record.account_id,
+        attributes=dict(record.attributes),
+        numeric_attributes=dict(record.numeric_attributes),
+        create_time=timestamp(record.created),
+        update_time=timestamp(record.updated),
+    )
 
 
 def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:

@@ -172,6 +172,18 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 change=convert.tier_change_to_proto(change.record, change.account_id)
             )
 
+    async def GetEntity(
+        self, request: scoring_pb.GetEntityRequest, context: Context
+    ) -> scoring_pb.GetEntityResponse:
+        record, scores = self.service.get_entity(
+            request.entity_id, with_scores=request.include_scores
+        )
+        reasons = request.top_reasons if request.top_reasons > 0 else 3
+        return scoring_pb.GetEntityResponse(
+            entity=convert.entity_to_proto(record),
+            scores=[convert.stored_score_to_proto(s, reasons) for s in scores],
+        )
+
 
 class EventServicer(events_grpc.EventServiceServicer):
     def __init__(self, service: Service, settings: Settings) -> None:

@@ -15,7 +15,7 @@ from prioscore.clients.cli.batchio import open_features, read_chunks
 from prioscore.clients.cli.eventfile import check_events, read_events
 from prioscore.clients.cli.inputerrors import InputFileError
 from prioscore.clients.cli.output import table
-from prioscore.clients.cli.report import risky_tiers, trend_of
+from prioscore.clients.trends import risky_tiers, trend_of
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 

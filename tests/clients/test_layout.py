@@ -23,14 +23,15 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def test_the_library_never_imports_the_cli() -> None:
-    library = sorted(CLIENTS.glob("*.py"))  # clients/*.py, not clients/cli/
+def test_the_library_never_imports_the_cli_or_the_dashboard() -> None:
+    library = sorted(CLIENTS.glob("*.py"))  # clients/*.py, not clients/cli/ or dashboard/
     assert library, "clients/ has no modules"
+    apps = ("prioscore.clients.cli", "prioscore.clients.dashboard")
     bad = [
         f"{path.name} imports {module}"
         for path in library
         for module in _imports(path)
-        if module == "prioscore.clients.cli" or module.startswith("prioscore.clients.cli.")
+        if module in apps or module.startswith(tuple(f"{app}." for app in apps))
     ]
     assert bad == []
 

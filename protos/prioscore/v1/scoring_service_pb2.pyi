@@ -171,3 +171,21 @@ class WatchTierChangesResponse(_message.Message):
     CHANGE_FIELD_NUMBER: _ClassVar[int]
     change: _types_pb2.TierChange
     def __init__(self, change: _Optional[_Union[_types_pb2.TierChange, _Mapping]] = ...) -> None: ...
+
+class GetEntityRequest(_message.Message):
+    __slots__ = ("entity_id", "include_scores", "top_reasons")
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_SCORES_FIELD_NUMBER: _ClassVar[int]
+    TOP_REASONS_FIELD_NUMBER: _ClassVar[int]
+    entity_id: str
+    include_scores: bool
+    top_reasons: int
+    def __init__(self, entity_id: _Optional[str] = ..., include_scores: _Optional[bool] = ..., top_reasons: _Optional[int] = ...) -> None: ...
+
+class GetEntityResponse(_message.Message):
+    __slots__ = ("entity", "scores")
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    entity: _types_pb2.Entity
+    scores: _containers.RepeatedCompositeFieldContainer[_types_pb2.Score]
+    def __init__(self, entity: _Optional[_Union[_types_pb2.Entity, _Mapping]] = ..., scores: _Optional[_Iterable[_Union[_types_pb2.Score, _Mapping]]] = ...) -> None: ...

@@ -60,6 +60,11 @@ class ScoringServiceStub:
                 request_serializer=prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesRequest.SerializeToString,
                 response_deserializer=prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesResponse.FromString,
                 _registered_method=True)
+        self.GetEntity = channel.unary_unary(
+                '/prioscore.v1.ScoringService/GetEntity',
+                request_serializer=prioscore_dot_v1_dot_scoring__service__pb2.GetEntityRequest.SerializeToString,
+                response_deserializer=prioscore_dot_v1_dot_scoring__service__pb2.GetEntityResponse.FromString,
+                _registered_method=True)
 
 
 class ScoringServiceServicer:
@@ -111,6 +116,17 @@ class ScoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEntity(self, request, context):
+        """Reads one stored entity (AIP-131): its kind, account, attributes (what identify and
+        group traits and upserts stored) and times, and optionally its current score under
+        every profile that has scored it. Read-only, so it sits with the other reads here
+        (scope score:read), not on EventService (events:write). Errors: NOT_FOUND
+        (ENTITY_NOT_FOUND) for an unknown entity; INVALID_ARGUMENT for an empty entity_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +154,11 @@ def add_ScoringServiceServicer_to_server(servicer, server):
                     servicer.WatchTierChanges,
                     request_deserializer=prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesRequest.FromString,
                     response_serializer=prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesResponse.SerializeToString,
+            ),
+            'GetEntity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntity,
+                    request_deserializer=prioscore_dot_v1_dot_scoring__service__pb2.GetEntityRequest.FromString,
+                    response_serializer=prioscore_dot_v1_dot_scoring__service__pb2.GetEntityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +297,33 @@ class ScoringService:
             '/prioscore.v1.ScoringService/WatchTierChanges',
             prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesRequest.SerializeToString,
             prioscore_dot_v1_dot_scoring__service__pb2.WatchTierChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prioscore.v1.ScoringService/GetEntity',
+            prioscore_dot_v1_dot_scoring__service__pb2.GetEntityRequest.SerializeToString,
+            prioscore_dot_v1_dot_scoring__service__pb2.GetEntityResponse.FromString,
             options,
             channel_credentials,
             insecure,
