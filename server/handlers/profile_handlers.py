@@ -104,7 +104,8 @@ class ProfileHandlers:
         self._core = core
         self._limits = limits
         self._clock = clock
-        self._evaluation = EvaluationContext(store, catalog, scorer, limits, clock)
+        # Evaluation reads through the scorer's store: the readers' connection.
+        self._evaluation = EvaluationContext(scorer.store, catalog, scorer, limits, clock)
 
     # -- profiles
 

@@ -139,6 +139,9 @@ class Service:
         kinds: EntityKinds | None = None,
     ) -> None:
         self.store = store
+        # Reads served on the event loop use their own connection (the scorer's too):
+        # they never wait for the writer's lock or transaction (WAL: the last commit).
+        self._reads = scorer.store
         self.kinds = kinds or EntityKinds()
         self.limits = limits
         self.hub = hub
@@ -337,7 +340,7 @@ class Service:
         self._check_rows(len(entity_ids), "entity_ids")
         ids = list(entity_ids)
         validate_ids(ids, self.limits, "entity_ids")
-        known = self.store.entity_columns(ids)  # existence only: no attribute decoding
+        known = self._reads.entity_columns(ids)  # existence only: no attribute decoding
         for i, entity_id in enumerate(ids):
             if entity_id not in known:
                 raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
@@ -374,7 +377,7 @@ class Service:
             # of the stored members of their id; nothing inline is rolled up.
             account = {e.id: e.account_id for e in entities}
             accounts = [account.get(entity_id, "") for entity_id in entity_ids]
-            related = load_related_scores(self.store, profile, entity_ids, accounts)
+            related = load_related_scores(self._reads, profile, entity_ids, accounts)
             fill_score_signals(profile, features.matrix, related)
         attrs = inline_attributes(profile, entity_ids, entities)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
@@ -451,8 +454,8 @@ class Service:
             min_score=query.min_score,
             include_disqualified=query.include_disqualified,
         )
-        rows = self.store.rank(profile.name, limit=size + 1, after=after, **filters)
-        total = self.store.count_scores(profile.name, **filters)
+        rows = self._reads.rank(profile.name, limit=size + 1, after=after, **filters)
+        total = self._reads.count_scores(profile.name, **filters)
         token = ""
         if len(rows) > size:
             rows = rows[:size]
@@ -468,13 +471,13 @@ class Service:
             raise InvalidArgumentError.of("entity_id", "required")
         if profile_name:
             self.get_profile(profile_name)
-        if not self.store.entity_columns([entity_id]):
+        if not self._reads.entity_columns([entity_id]):
             raise NotFoundError("entity", entity_id, "entity_id")
         size = page_size(requested_size, self.limits.max_page_size, default=100)
         fp = fingerprint("history", entity_id, profile_name)
         position = decode_token(page_token, fp, (float, int))
         before = None if position is None else (float(position[0]), int(position[1]))
-        points = self.store.score_history(
+        points = self._reads.score_history(
             entity_id, profile_name or None, limit=size + 1, before=before
         )
         token = ""
@@ -491,13 +494,13 @@ class Service:
         score, in one read instead of one RankEntities per profile."""
         if not entity_id:
             raise InvalidArgumentError.of("entity_id", "required")
-        record = self.store.get_entities([entity_id]).get(entity_id)
+        record = self._reads.get_entities([entity_id]).get(entity_id)
         if record is None:
             raise NotFoundError("entity", entity_id, "entity_id")
         scores: list[StoredScore] = []
         if with_scores:
             for profile in sorted(self._catalog.all(), key=lambda p: p.name):
-                found = self.store.get_scores(profile.name, [entity_id]).get(entity_id)
+                found = self._reads.get_scores(profile.name, [entity_id]).get(entity_id)
                 if found is not None:
                     scores.append(found)
         return record, scores
@@ -514,7 +517,7 @@ class Service:
             return self.hub.watch(wanted)
         if after_change_id < 0:
             raise InvalidArgumentError.of("after_change_id", "must be >= 0")
-        return self.hub.watch(wanted, stored_changes(self.store, wanted, after_change_id))
+        return self.hub.watch(wanted, stored_changes(self._reads, wanted, after_change_id))
 
 
 def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:

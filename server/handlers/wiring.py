@@ -52,6 +52,7 @@ class Handlers:
 
     def close(self) -> None:
         self.core.stop()
+        self.service.scorer.store.close()  # the readers' connection
         self.store.close()
 
 
@@ -65,7 +66,8 @@ def build_handlers(
 ) -> Handlers:
     limits = limits or Limits()
     clock = clock or Clock()
-    scorer = StoredScorer(store)  # reads SQLite: for calls served off the writer
+    # Calls served beside the writer read through their own connection, never waiting.
+    scorer = StoredScorer(store.reader())
     needs = [profile_inputs(p) for p in registry.all()]
     live = LiveEvents.build(
         store,

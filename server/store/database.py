@@ -97,16 +97,20 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 class Store(EntityTables, IdentityTables, ScoreTables, RelationQueries, RetentionQueries):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """`read_only`: a reader beside the writer's Store on the same file (see reader())."""
         self.path = Path(path)
-        if str(path) != ":memory:":
+        if str(path) != ":memory:" and not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: the driver opens no implicit transactions; ours are explicit.
         try:
             conn = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
-            self._open(conn)
+            if read_only:
+                self._open_reader(conn)
+            else:
+                self._open(conn)
         except sqlite3.Error as error:
             raise DatabaseUnusableError(f"{self.path}: {describe_failure(error)}") from None
         self._lock = threading.RLock()
@@ -115,6 +119,20 @@ class Store(EntityTables, IdentityTables, ScoreTables, RelationQueries, Retentio
         self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
         self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
+
+    def reader(self) -> Store:
+        """A second Store on this file for reads served beside the writer: its own
+        connection and lock, so a read never waits for the writer's transaction (WAL
+        gives it the last committed state). It refuses writes (PRAGMA query_only)."""
+        return Store(self.path, read_only=True)
+
+    def _open_reader(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA query_only=ON")
+        self.db = Database(conn, execute_plugins=False)
+        self.conn = conn
+        self.migrated_from = schema_version(conn)
 
     def _open(self, conn: sqlite3.Connection) -> None:
         """Pragmas, the integrity check and the migration; refuses a damaged, read-only
