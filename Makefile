@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/prioscore/v1/*.proto)
 DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
+# The bundled profiles ship inside the package; profiles/ is yours (seeded from them).
+BUNDLED := server/profiles/bundled
+PROFILES ?= profiles
 BUF := .tools/buf/node_modules/.bin/buf
 
 .PHONY: venv serve test proto check lint format bench clean
@@ -19,8 +22,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 
+# Seeds profiles/ with every bundled profile it lacks (your edits and additions stay), then
+# serves it, so promote writes to your copy and never into the package.
 serve: $(STAMP)
-	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) --profiles profiles
+	@mkdir -p $(PROFILES)
+	@for f in $(BUNDLED)/*.toml; do [ -e $(PROFILES)/$${f##*/} ] || cp $$f $(PROFILES)/; done
+	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) --profiles $(PROFILES)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

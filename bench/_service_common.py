@@ -31,10 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import info
 
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.v1 import event_service_pb2, event_service_pb2_grpc, types_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
+PROFILES = BUNDLED_PROFILES
 ECHO_UNARY = "/bench.Echo/Unary"
 ECHO_STREAM = "/bench.Echo/Stream"
 SERVER_MAX_SECONDS = 600  # a server process never outlives this, whatever happens here

@@ -38,6 +38,7 @@ from prioscore.server.handlers import (
     build_handlers,
 )
 from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.server.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def ingest_rate(
     directory = work / f"profiles-{'-'.join(profiles)}"
     directory.mkdir(exist_ok=True)
     for name in profiles:
-        shutil.copy(ROOT / "profiles" / f"{name}.toml", directory)
+        shutil.copy(BUNDLED_PROFILES / f"{name}.toml", directory)
     db = work / f"{directory.name}-{time.monotonic_ns()}.db"
     registry = ProfileRegistry.from_directory(directory)
     clock = Clock()

@@ -21,11 +21,12 @@ from prioscore.server.clock import Clock
 from prioscore.server.config import Settings
 from prioscore.server.handlers import Service, build_handlers
 from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
+PROFILES = BUNDLED_PROFILES
 
 
 @dataclass

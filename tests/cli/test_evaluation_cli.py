@@ -10,6 +10,7 @@ import numpy as np
 
 from prioscore.clients import PrioscoreClient
 from prioscore.clients.events import timestamp
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.v1 import types_pb2
 from tests.cli.conftest import Cli
 from tests.conftest import ServerHandle
@@ -89,7 +90,7 @@ def test_bad_outcomes_file_names_file_line_and_field(cli: Cli, tmp_path: Path) -
 
 def test_compare_command(cli: Cli, grpc_server: ServerHandle, tmp_path: Path) -> None:
     _outcomes_csv(grpc_server, tmp_path / "outcomes.csv")
-    profile = Path(__file__).resolve().parents[2] / "profiles" / "lead_qualification.toml"
+    profile = BUNDLED_PROFILES / "lead_qualification.toml"
     toml = profile.read_text()
     same = tmp_path / "same.toml"
     same.write_text(toml)

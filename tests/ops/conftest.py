@@ -23,11 +23,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import types_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ROOT / "profiles"
+PROFILES = BUNDLED_PROFILES
 _PORT_LINE = re.compile(rb"prioscore serving on \S+ \(port (\d+)\)")
 
 

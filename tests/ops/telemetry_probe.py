@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prioscore.server.config import Settings
 from prioscore.server.handlers import build_handlers
 from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.server.rpc.server import start_server
 from prioscore.server.store import Store
 from prioscore.server.telemetry import configure
@@ -29,7 +30,7 @@ from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2
 from prioscore.v1 import scoring_service_pb2 as sc
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = BUNDLED_PROFILES
 AUTH = (("authorization", "Bearer probe"),)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 
 from prioscore.server.engine import Aggregate, Profile, Relation, TierMode
+from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.server.profiles.loading import (
     load_directory,
     load_profile,
@@ -22,7 +22,7 @@ from prioscore.server.profiles.loading import (
     profile_to_toml,
 )
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = BUNDLED_PROFILES
 NAMES = ["account_engagement", "churn_risk", "lead_qualification", "saas_renewal", "ticket_triage"]
 ENTITIES = {
     "account_engagement": "account",
