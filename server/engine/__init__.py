@@ -18,6 +18,7 @@ from prioscore.server.engine.calibration import (
     fit_logistic,
 )
 from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.fit import fit_award
 from prioscore.server.engine.inputs import ProfileInputs, profile_inputs
 from prioscore.server.engine.model import (
     NEEDS_HALF_LIFE,
@@ -27,13 +28,17 @@ from prioscore.server.engine.model import (
     Aggregate,
     CategoricalColumn,
     CategoryRule,
+    Combine,
+    Direction,
     DisqualifyRule,
     EventColumns,
     FeatureSet,
     FitRule,
+    Hysteresis,
     NumericRange,
     Profile,
     Relation,
+    ScopeRule,
     ScoreResult,
     Signal,
     TierMode,
@@ -48,6 +53,7 @@ from prioscore.server.engine.related import (
     top_members,
 )
 from prioscore.server.engine.scoring import AttributeColumns, assign_tiers, score
+from prioscore.server.engine.tiers import hold_tiers
 
 __all__ = [
     "DISQUALIFIED",
@@ -61,17 +67,21 @@ __all__ = [
     "Calibration",
     "CategoricalColumn",
     "CategoryRule",
+    "Combine",
     "Comparison",
+    "Direction",
     "DisqualifyRule",
     "EventColumns",
     "FeatureSet",
     "FitRule",
+    "Hysteresis",
     "LogisticFit",
     "NumericRange",
     "Profile",
     "ProfileInputs",
     "RelatedScores",
     "Relation",
+    "ScopeRule",
     "ScoreResult",
     "Signal",
     "TierMode",
@@ -82,7 +92,9 @@ __all__ = [
     "compare_rankings",
     "compute_features",
     "features_as_of_outcomes",
+    "fit_award",
     "fit_logistic",
+    "hold_tiers",
     "member_event_points",
     "member_score_points",
     "profile_inputs",

@@ -49,7 +49,10 @@ def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarr
             return sel.total(sel.value, mask=recent)
         prior = ~recent & (sel.age < 2.0 * width)
         now, before = sel.total(mask=recent), sel.total(mask=prior)
-        return (now - before) / (before + 1.0)
+        trend = (now - before) / (before + 1.0)
+        if step.volume:
+            trend[now + before < step.volume] = 0.0
+        return trend
     if agg is Aggregate.DAYS_SINCE_LAST:
         out = np.empty(n)
         out.fill(np.inf)

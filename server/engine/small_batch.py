@@ -23,6 +23,7 @@ from prioscore.server.engine.model import (
     Profile,
 )
 from prioscore.server.engine.plans import profile_plan
+from prioscore.server.engine.repeats import thin_repeats
 from prioscore.server.engine.selection import Selection
 from prioscore.server.engine.steps import MatchFilter, SignalStep
 
@@ -151,6 +152,7 @@ class Fused:
             ix([r[2] for _, r in trend]),
             ix([r[3] for _, r in trend]),
         )
+        self.trend_volume = np.array([steps[used[p][0]].volume for p, _ in trend])[:, None]
         density = pick(Aggregate.DENSITY)
         self.density_out = ix([p for p, _ in density])
         self.density_sum = ix([r[2] for _, r in density])
@@ -201,6 +203,11 @@ def _group_masks(selector: Selector, fused: Fused) -> np.ndarray | None:
     for g, prop, values in matches:
         lookup, value_codes = selector._match_lookup(prop, values)
         masks[g] &= lookup[value_codes]
+    for g, thinning in enumerate(plan.thinning):
+        if thinning is not None:
+            kept = thin_repeats(events, masks[g].nonzero()[0], *thinning)
+            masks[g] = False
+            masks[g][kept] = True
     return masks
 
 
@@ -265,7 +272,9 @@ def fused_columns(
         values[fused.exists] = sums[fused.exists_rows] > 0
     if fused.trend.size:
         now, before = sums[fused.trend_now], sums[fused.trend_before]
-        values[fused.trend] = (now - before) / (before + 1.0)
+        values[fused.trend] = np.where(
+            now + before < fused.trend_volume, 0.0, (now - before) / (before + 1.0)
+        )
     if fused.density_out.size:
         with np.errstate(invalid="ignore", divide="ignore"):
             values[fused.density_out] = sums[fused.density_sum] / sums[fused.density_count]

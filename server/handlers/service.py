@@ -57,6 +57,7 @@ from prioscore.server.store import (
     Store,
     StoredScore,
     TierChangeRecord,
+    TierHold,
 )
 
 _tracer = trace.get_tracer("prioscore.server")
@@ -235,7 +236,10 @@ class Service:
             if not chosen:
                 continue
             rows = self.scorer.rows(profile, chosen, now)
-            changes.extend(self.store.write_scores(profile.name, profile.version, rows, cause))
+            hold = TierHold.of(profile)
+            changes.extend(
+                self.store.write_scores(profile.name, profile.version, rows, cause, hold=hold)
+            )
             self._shadows.rescore(profile.name, chosen, now)
             rescored[profile.name] = chosen
         count = sum(len(ids) for ids in rescored.values())

@@ -15,6 +15,8 @@ Format (tables and keys; anything else is reported with the closest valid name):
     description = "..."                  optional
     members     = "contact"              optional rollup: the events of entities of this kind
                                          whose account is the scored entity count as its own
+    direction   = "higher_is_better"     what a high score means: higher_is_better (default)
+                                         | higher_is_riskier (churn: the top is in danger)
 
     [scoring]                    optional
     max_points = 100             raw points that map to an engagement of 100. Default: the
@@ -22,6 +24,9 @@ Format (tables and keys; anything else is reported with the closest valid name):
                                  positive-weight signal needs a cap unless this is set)
     fit_weight = 0.3             0..1 share of fit in the score; default 0.3 with [[fit]]
                                  rules, 0.0 without (and it must stay 0 without them)
+    combine    = "blend"         blend (default): (1 - w) * engagement + w * fit;
+                                 multiply: engagement * (1 - w + w * fit / 100), so fit
+                                 scales behaviour and never lifts an unengaged entity
 
     [[categories]]               optional, tried in file order, first match wins
     name        = "hot"          referenced by signals as match = { category = "hot" }
@@ -41,6 +46,11 @@ Format (tables and keys; anything else is reported with the closest valid name):
     cap         = 32             > 0, optional; points are clipped to -cap..cap
     match       = { category = "hot", form = ["demo", "trial"] }   property -> value(s)
     missing     = 0              feature value when the entity has no matching event
+    per_day     = 1              optional: at most this many matching events per entity per
+                                 UTC day count (repeats beyond it are ignored)
+    once_per    = "asset"        optional first-time-only: only an entity's first event per
+                                 value of this string property counts
+    min_volume  = 4              trend only: recent + prior events below this read 0
     description = "..."          optional, shown in explanations
 
     A score signal reads another profile's current scores of related entities instead
@@ -67,6 +77,15 @@ Format (tables and keys; anything else is reported with the closest valid name):
     attribute = "relationship"
     in        = ["competitor", "internal"]
     reason    = "..."            optional
+
+    [[scope]]                    optional segment: every rule must hold for an entity to be
+    attribute = "region"         scored; entities outside are not ranked (like disqualified,
+    in        = ["emea"]         reason given), entities without the attribute are outside
+    reason    = "..."            optional
+
+    [alerts]                     optional hysteresis for stored tier changes
+    margin           = 5         points a score must clear a tier boundary by to move
+    min_days_in_tier = 1         days a tier is held before it may change
 
     [tiers]                      required; tiers listed from LOWEST to HIGHEST
     mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share);
@@ -117,6 +136,12 @@ from prioscore.server.profiles.check import (
     read_signals,
 )
 from prioscore.server.profiles.graph import check_profile_set, dependency_order
+from prioscore.server.profiles.options import (
+    read_alerts,
+    read_combine,
+    read_direction,
+    read_scope,
+)
 from prioscore.server.profiles.toml_text import Locator, syntax_error_line, to_toml
 
 __all__ = [
@@ -268,6 +293,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     members = c.get(head, "profile", "members", "str") or ""
     if members and members == entity:
         c.add("profile.members", f"members must be another kind than the entity {entity!r}")
+    direction = read_direction(c, head)
     if "profile" not in data:  # one issue for the missing table, not one per required key
         del c.issues[before:]
     scoring = c.section(data, "scoring")
@@ -290,6 +316,10 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         fit_weight=fit_weight,
         source=c.source,
         members=members,
+        direction=direction,
+        combine=read_combine(c, scoring, bool(fit)),
+        scope=read_scope(c, data),
+        hysteresis=read_alerts(c, data),
     )
 
 

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from prioscore.server.engine import Profile, Signal
+from prioscore.server.engine import Combine, Direction, Profile, Signal
 
 _PART = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -222,6 +222,12 @@ def _signal_lines(s: Signal) -> list[str]:
         lines.append(f"cap = {number(s.cap)}")
     if s.missing != 0.0:
         lines.append(f"missing = {number(s.missing)}")
+    if s.per_day:
+        lines.append(f"per_day = {s.per_day}")
+    if s.once_per:
+        lines.append(f"once_per = {string(s.once_per)}")
+    if s.min_volume:
+        lines.append(f"min_volume = {number(s.min_volume)}")
     return lines
 
 
@@ -239,11 +245,15 @@ def to_toml(
         out.append(f"members = {string(profile.members)}")
     if profile.description:
         out.append(f"description = {string(profile.description)}")
+    if profile.direction is not Direction.HIGHER_IS_BETTER:
+        out.append(f"direction = {string(profile.direction.value)}")
     scoring = []
     if default_max_points is None or profile.max_points != default_max_points:
         scoring.append(f"max_points = {number(profile.max_points)}")
     if profile.fit_weight != default_fit_weight:
         scoring.append(f"fit_weight = {number(profile.fit_weight)}")
+    if profile.combine is not Combine.BLEND:
+        scoring.append(f"combine = {string(profile.combine.value)}")
     if scoring:
         out += ["", "[scoring]", *scoring]
     for c in profile.categories:
@@ -278,6 +288,18 @@ def to_toml(
         out.append(f"in = {strings(d.values)}")
         if d.reason:
             out.append(f"reason = {string(d.reason)}")
+    for rule in profile.scope:
+        out += ["", "[[scope]]", f"attribute = {string(rule.attribute)}"]
+        out.append(f"in = {strings(rule.values)}")
+        if rule.reason:
+            out.append(f"reason = {string(rule.reason)}")
+    hold = profile.hysteresis
+    if hold.margin or hold.min_days_in_tier:
+        out += ["", "[alerts]"]
+        if hold.margin:
+            out.append(f"margin = {number(hold.margin)}")
+        if hold.min_days_in_tier:
+            out.append(f"min_days_in_tier = {number(hold.min_days_in_tier)}")
     out += ["", "[tiers]", f"mode = {string(profile.tiers.mode.value)}"]
     for name, threshold in zip(profile.tiers.names, profile.tiers.thresholds, strict=True):
         out.append(f"{key(name)} = {number(threshold)}")

@@ -16,6 +16,7 @@ from prioscore.server.store.database import (
     TierChangeRecord,
 )
 from prioscore.server.store.scores import SHADOW_SUFFIX, StoredShadow
+from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
     "PAGE_CACHE_KIB",
@@ -30,4 +31,5 @@ __all__ = [
     "StoredScore",
     "StoredShadow",
     "TierChangeRecord",
+    "TierHold",
 ]

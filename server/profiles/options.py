@@ -1,0 +1,72 @@
+"""Profile-level options beyond signals and fit: direction, combine, scope and alerts.
+
+Kept apart from profiles.check (signals, fit, disqualify) and profiles.loading ([profile],
+[scoring], [tiers]) so each stays one job: these keys say how a score is read (direction),
+made (combine), who is scored at all (scope) and when a stored tier may change (alerts).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from prioscore.server.engine import Combine, Direction, Hysteresis, ScopeRule
+from prioscore.server.profiles.check import Checker, hint
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def read_choice(c: Checker, table: dict[str, Any], path: str, key: str, enum: type[E]) -> E:
+    """An enum-valued key; absent means the enum's first member (the default)."""
+    options = [m.value for m in enum]
+    raw = c.get(table, path, key, "str")
+    if raw is None:
+        return next(iter(enum))
+    if raw not in options:
+        c.add(
+            f"{path}.{key}",
+            f"unknown {key} {raw!r}{hint(raw, options)}; valid: {', '.join(options)}",
+        )
+        return next(iter(enum))
+    return enum(raw)
+
+
+def read_direction(c: Checker, head: dict[str, Any]) -> Direction:
+    return read_choice(c, head, "profile", "direction", Direction)
+
+
+def read_combine(c: Checker, scoring: dict[str, Any], has_fit: bool) -> Combine:
+    combine = read_choice(c, scoring, "scoring", "combine", Combine)
+    if combine is Combine.MULTIPLY and not has_fit:
+        c.add("scoring.combine", "combine = 'multiply' scales engagement by fit: add [[fit]] rules")
+    return combine
+
+
+def read_scope(c: Checker, data: dict[str, Any]) -> tuple[ScopeRule, ...]:
+    """[[scope]]: every rule must hold (attribute in the list) for an entity to be scored."""
+    rules: list[ScopeRule] = []
+    for i, t in enumerate(c.section(data, "scope")):
+        p = f"scope[{i}]"
+        c.unknown(t, p, ("attribute", "in", "reason"))
+        attribute = c.get(t, p, "attribute", "str", required=True) or ""
+        values = c.get(t, p, "in", "strs", required=True)
+        if values == ():
+            c.add(f"{p}.in", "in must list at least one value")
+        rules.append(ScopeRule(attribute, values or (), c.get(t, p, "reason", "str") or ""))
+    return tuple(rules)
+
+
+def read_alerts(c: Checker, data: dict[str, Any]) -> Hysteresis:
+    """[alerts]: hysteresis for stored tier changes (engine.tiers.hold_tiers)."""
+    t = c.section(data, "alerts")
+    c.unknown(t, "alerts", ("margin", "min_days_in_tier"))
+    margin = c.get(t, "alerts", "margin", "num") or 0.0
+    if not 0.0 <= margin <= 50.0:
+        c.add("alerts.margin", f"margin is in score points, 0-50, got {margin:g}")
+    days = c.get(t, "alerts", "min_days_in_tier", "num") or 0.0
+    if days < 0:
+        c.add("alerts.min_days_in_tier", f"min_days_in_tier must be >= 0, got {days:g}")
+    return Hysteresis(margin=max(margin, 0.0), min_days_in_tier=max(days, 0.0))
+
+
+__all__ = ["read_alerts", "read_combine", "read_direction", "read_scope"]
