@@ -1,0 +1,3 @@
+from tests.scenarios.world import world
+
+__all__ = ["world"]
