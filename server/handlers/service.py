@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,8 @@ class IngestResult:
     duplicates: int
     entities_rescored: int
     tier_changes: list[TierChangeRecord]
+    # Track event name -> events of it in the batch that no loaded profile reads.
+    unread: dict[str, int] = field(default_factory=dict)
 
 
 class Service:
@@ -180,7 +182,18 @@ class Service:
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
         _tier_changes.add(len(changes))
-        return IngestResult(accepted, len(events) - accepted, rescored, changes)
+        unread = self._unread(names[kinds == TRACK])
+        return IngestResult(accepted, len(events) - accepted, rescored, changes, unread)
+
+    def _unread(self, tracked: np.ndarray) -> dict[str, int]:
+        """Counts of the track event names no loaded profile reads (one np.unique)."""
+        if not tracked.size:
+            return {}
+        read = set().union(*(p.event_types for p in self._catalog.all()))
+        names, counts = np.unique(tracked.astype(str), return_counts=True)
+        return {
+            n: int(c) for n, c in zip(names.tolist(), counts.tolist(), strict=True) if n not in read
+        }
 
     def upsert_entities(self, entities: list[IncomingEntity]) -> int:
         """Merges attributes and rescores the entities under every profile of their kind."""
@@ -305,7 +318,7 @@ class Service:
             fill_score_signals(profile, features.matrix, related)
         attrs = inline_attributes(profile, entity_ids, entities)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        return Scored(profile, entity_ids, result, features.matrix)
+        return Scored(profile, entity_ids, result, features.matrix, attributes=attrs)
 
     def score_features(
         self,
@@ -339,7 +352,7 @@ class Service:
         attrs = inline_attributes(profile, ids, entities or []) if entities else {}
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        return Scored(profile, ids, result, matrix)
+        return Scored(profile, ids, result, matrix, attributes=attrs)
 
     def _check_rows(self, rows: int, field: str) -> None:
         if rows > self.limits.max_rows_per_batch:

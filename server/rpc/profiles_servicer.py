@@ -260,6 +260,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         ]
         return pb.CalibrateResponse(
             candidate_toml=result.candidate_toml,
+            warnings=result.warnings,
             weights=weights,
             intercept=result.intercept_points,
             calibration=pb.ProbabilityCalibration(

@@ -6,6 +6,7 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -184,6 +185,7 @@ class EventServicer(events_grpc.EventServiceServicer):
         self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
     ) -> events_pb.IngestEventsResponse:
         accepted = duplicates = rescored = changes = received = 0
+        unread: Counter[str] = Counter()
         async for request in request_iterator:
             received += 1
             if received > self.settings.max_stream_messages:
@@ -199,6 +201,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates += result.duplicates
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
+            unread.update(result.unread)
             # Let watch streams send this batch's changes before the next batch runs.
             await self.service.watchers_drained(bool(result.tier_changes))
         return events_pb.IngestEventsResponse(
@@ -206,6 +209,10 @@ class EventServicer(events_grpc.EventServiceServicer):
             duplicates=duplicates,
             entities_rescored=rescored,
             tier_changes=changes,
+            unread_events=[
+                events_pb.UnreadEvents(event=name, count=count)
+                for name, count in sorted(unread.items())
+            ],
         )
 
     async def UpsertEntities(

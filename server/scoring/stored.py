@@ -74,7 +74,7 @@ class StoredScorer:
         if explain:
             inputs = RelatedInputs(members, related)
             named = contributors(profile, len(entity_ids), inputs, as_of, top_reasons)
-        return Scored(profile, entity_ids, result, features.matrix, named)
+        return Scored(profile, entity_ids, result, features.matrix, named, attrs)
 
     def tier_against_population(self, scored: Scored) -> None:
         """Quantile tiers of stored entities are relative to the whole stored population,

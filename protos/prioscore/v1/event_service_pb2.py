@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from prioscore.v1 import types_pb2 as prioscore_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n prioscore/v1/event_service.proto\x12\x0cprioscore.v1\x1a\x18prioscore/v1/types.proto\":\n\x13IngestEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.prioscore.v1.Event\"m\n\x14IngestEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\"?\n\x15UpsertEntitiesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.prioscore.v1.Entity\"*\n\x16UpsertEntitiesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\'\n\x12\x45raseEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"v\n\x13\x45raseEntityResponse\x12\x16\n\x0e\x65vents_removed\x18\x01 \x01(\x03\x12\x16\n\x0escores_removed\x18\x02 \x01(\x03\x12\x17\n\x0fhistory_removed\x18\x03 \x01(\x03\x12\x16\n\x0e\x65ntity_removed\x18\x04 \x01(\x08\x32\x98\x02\n\x0c\x45ventService\x12W\n\x0cIngestEvents\x12!.prioscore.v1.IngestEventsRequest\x1a\".prioscore.v1.IngestEventsResponse(\x01\x12[\n\x0eUpsertEntities\x12#.prioscore.v1.UpsertEntitiesRequest\x1a$.prioscore.v1.UpsertEntitiesResponse\x12R\n\x0b\x45raseEntity\x12 .prioscore.v1.EraseEntityRequest\x1a!.prioscore.v1.EraseEntityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n prioscore/v1/event_service.proto\x12\x0cprioscore.v1\x1a\x18prioscore/v1/types.proto\":\n\x13IngestEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.prioscore.v1.Event\"\xa0\x01\n\x14IngestEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\x12\x31\n\runread_events\x18\x05 \x03(\x0b\x32\x1a.prioscore.v1.UnreadEvents\",\n\x0cUnreadEvents\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"?\n\x15UpsertEntitiesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.prioscore.v1.Entity\"*\n\x16UpsertEntitiesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\'\n\x12\x45raseEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"v\n\x13\x45raseEntityResponse\x12\x16\n\x0e\x65vents_removed\x18\x01 \x01(\x03\x12\x16\n\x0escores_removed\x18\x02 \x01(\x03\x12\x17\n\x0fhistory_removed\x18\x03 \x01(\x03\x12\x16\n\x0e\x65ntity_removed\x18\x04 \x01(\x08\x32\x98\x02\n\x0c\x45ventService\x12W\n\x0cIngestEvents\x12!.prioscore.v1.IngestEventsRequest\x1a\".prioscore.v1.IngestEventsResponse(\x01\x12[\n\x0eUpsertEntities\x12#.prioscore.v1.UpsertEntitiesRequest\x1a$.prioscore.v1.UpsertEntitiesResponse\x12R\n\x0b\x45raseEntity\x12 .prioscore.v1.EraseEntityRequest\x1a!.prioscore.v1.EraseEntityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INGESTEVENTSREQUEST']._serialized_start=76
   _globals['_INGESTEVENTSREQUEST']._serialized_end=134
-  _globals['_INGESTEVENTSRESPONSE']._serialized_start=136
-  _globals['_INGESTEVENTSRESPONSE']._serialized_end=245
-  _globals['_UPSERTENTITIESREQUEST']._serialized_start=247
-  _globals['_UPSERTENTITIESREQUEST']._serialized_end=310
-  _globals['_UPSERTENTITIESRESPONSE']._serialized_start=312
-  _globals['_UPSERTENTITIESRESPONSE']._serialized_end=354
-  _globals['_ERASEENTITYREQUEST']._serialized_start=356
-  _globals['_ERASEENTITYREQUEST']._serialized_end=395
-  _globals['_ERASEENTITYRESPONSE']._serialized_start=397
-  _globals['_ERASEENTITYRESPONSE']._serialized_end=515
-  _globals['_EVENTSERVICE']._serialized_start=518
-  _globals['_EVENTSERVICE']._serialized_end=798
+  _globals['_INGESTEVENTSRESPONSE']._serialized_start=137
+  _globals['_INGESTEVENTSRESPONSE']._serialized_end=297
+  _globals['_UNREADEVENTS']._serialized_start=299
+  _globals['_UNREADEVENTS']._serialized_end=343
+  _globals['_UPSERTENTITIESREQUEST']._serialized_start=345
+  _globals['_UPSERTENTITIESREQUEST']._serialized_end=408
+  _globals['_UPSERTENTITIESRESPONSE']._serialized_start=410
+  _globals['_UPSERTENTITIESRESPONSE']._serialized_end=452
+  _globals['_ERASEENTITYREQUEST']._serialized_start=454
+  _globals['_ERASEENTITYREQUEST']._serialized_end=493
+  _globals['_ERASEENTITYRESPONSE']._serialized_start=495
+  _globals['_ERASEENTITYRESPONSE']._serialized_end=613
+  _globals['_EVENTSERVICE']._serialized_start=616
+  _globals['_EVENTSERVICE']._serialized_end=896
 # @@protoc_insertion_point(module_scope)

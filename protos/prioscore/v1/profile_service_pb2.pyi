@@ -362,20 +362,22 @@ class CalibrateRequest(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., outcomes: _Optional[_Iterable[_Union[_types_pb2.Outcome, _Mapping]]] = ..., l2: _Optional[float] = ..., horizon_days: _Optional[float] = ..., k: _Optional[int] = ...) -> None: ...
 
 class CalibrateResponse(_message.Message):
-    __slots__ = ("candidate_toml", "weights", "intercept", "calibration", "candidate_report", "current_report")
+    __slots__ = ("candidate_toml", "weights", "intercept", "calibration", "candidate_report", "current_report", "warnings")
     CANDIDATE_TOML_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     INTERCEPT_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_REPORT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_REPORT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     candidate_toml: str
     weights: _containers.RepeatedCompositeFieldContainer[FittedWeight]
     intercept: float
     calibration: ProbabilityCalibration
     candidate_report: BacktestReport
     current_report: BacktestReport
-    def __init__(self, candidate_toml: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[FittedWeight, _Mapping]]] = ..., intercept: _Optional[float] = ..., calibration: _Optional[_Union[ProbabilityCalibration, _Mapping]] = ..., candidate_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., current_report: _Optional[_Union[BacktestReport, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, candidate_toml: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[FittedWeight, _Mapping]]] = ..., intercept: _Optional[float] = ..., calibration: _Optional[_Union[ProbabilityCalibration, _Mapping]] = ..., candidate_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., current_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TierMove(_message.Message):
     __slots__ = ("entity_id", "from_tier", "to_tier")
