@@ -103,8 +103,9 @@ read "0.75 = the top quarter starts here". `missing` matters for recency aggrega
 "never" is usually the worst case, so set it large (e.g. 90 days) rather than 0.
 
 Modules: this one holds the format, [profile]/[scoring]/[tiers] rules and the public API;
-profile_check.py holds the issue collector and the array-of-tables rules; profile_toml.py
-the line locator and the TOML writer (tomllib reads but neither locates keys nor writes).
+check.py the issue collector and the array-of-tables rules (repeats.py a signal's repeat
+caps); options.py direction, combine, [[scope]] and [alerts]; toml_text.py the line
+locator and the TOML writer; candidate_text.py calibrated candidates edited in place.
 """
 
 from __future__ import annotations
