@@ -320,7 +320,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         direction=direction,
         combine=read_combine(c, scoring, bool(fit)),
         scope=read_scope(c, data),
-        hysteresis=read_alerts(c, data),
+        hysteresis=read_alerts(c, data, tiers.mode),
     )
 
 

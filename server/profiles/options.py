@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from prioscore.server.engine import Combine, Direction, Hysteresis, ScopeRule
+from prioscore.server.engine import Combine, Direction, Hysteresis, ScopeRule, TierMode
 from prioscore.server.profiles.check import Checker, hint
 
 E = TypeVar("E", bound=StrEnum)
@@ -56,13 +56,21 @@ def read_scope(c: Checker, data: dict[str, Any]) -> tuple[ScopeRule, ...]:
     return tuple(rules)
 
 
-def read_alerts(c: Checker, data: dict[str, Any]) -> Hysteresis:
-    """[alerts]: hysteresis for stored tier changes (engine.tiers.hold_tiers)."""
+def read_alerts(c: Checker, data: dict[str, Any], mode: TierMode) -> Hysteresis:
+    """[alerts]: hysteresis for stored tier changes (engine.tiers.hold_tiers). A margin
+    needs fixed cut points, so quantile tiers (cut points that move with the population)
+    refuse it rather than ignore it."""
     t = c.section(data, "alerts")
     c.unknown(t, "alerts", ("margin", "min_days_in_tier"))
     margin = c.get(t, "alerts", "margin", "num") or 0.0
     if not 0.0 <= margin <= 50.0:
         c.add("alerts.margin", f"margin is in score points, 0-50, got {margin:g}")
+    elif margin and mode is TierMode.QUANTILE:
+        c.add(
+            "alerts.margin",
+            "margin needs absolute tiers (quantile cut points move with the population); "
+            "use min_days_in_tier to hold quantile tiers",
+        )
     days = c.get(t, "alerts", "min_days_in_tier", "num") or 0.0
     if days < 0:
         c.add("alerts.min_days_in_tier", f"min_days_in_tier must be >= 0, got {days:g}")

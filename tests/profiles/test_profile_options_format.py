@@ -93,6 +93,18 @@ def test_bad_values_name_file_line_and_key(old: str, new: str, key: str, words: 
     assert text.splitlines()[issue.line - 1].split("=")[0].strip() == key.rsplit(".", 1)[-1]
 
 
+def test_a_margin_on_quantile_tiers_is_refused_not_ignored() -> None:
+    text = GOOD.replace("[tiers]\n", '[tiers]\nmode = "quantile"\n').replace(
+        "hot = 50", "hot = 0.5"
+    )
+    with pytest.raises(ProfileInvalidError) as caught:
+        load_profile_text(text, "x.toml")
+    [issue] = caught.value.issues
+    assert issue.key == "alerts.margin" and "min_days_in_tier" in issue.reason
+    fine = load_profile_text(text.replace("margin = 5\n", ""), "x.toml")
+    assert fine.hysteresis.min_days_in_tier == 2.0
+
+
 def test_multiply_without_fit_rules_is_refused() -> None:
     text = GOOD.replace('[[fit]]\nattribute = "seniority"\npoints = { vp = 10 }\n', "")
     with pytest.raises(ProfileInvalidError) as caught:
