@@ -85,6 +85,7 @@ class Combine(StrEnum):
 class TierMode(StrEnum):
     ABSOLUTE = "absolute"  # thresholds are scores on the 0-100 scale
     QUANTILE = "quantile"  # thresholds are fractions 0-1 of the scored population
+    GRID = "grid"  # fit grade x engagement level cells, e.g. "A1" (Tiers.grades/levels)
 
 
 @dataclass(frozen=True)
@@ -204,11 +205,18 @@ class Tiers:
 
     Absolute mode: thresholds on the 0-100 score. Quantile mode: fractions of the scored
     population (0.75 = the top quarter starts here), i.e. heat quartiles.
+    Grid mode (HubSpot's fit x engagement matrix, Pardot's grade beside the score): each
+    entity gets a fit grade (grades: (name, fit threshold), lowest first) and an
+    engagement level (levels, likewise on engagement); its tier is the cell grade + level,
+    e.g. "A1". Cells ascend engagement first (names = grades within levels), so no grade
+    lifts a less engaged entity into a higher tier; thresholds is empty.
     """
 
     mode: TierMode
     names: tuple[str, ...]
     thresholds: tuple[float, ...]
+    grades: tuple[tuple[str, float], ...] = ()
+    levels: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,15 @@ import numpy as np
 
 from prioscore.server.engine.blocks import BLOCK_ROWS, block_scratch, run_blocks
 from prioscore.server.engine.fit import BlockFn, disqualify_block, fit_fn, position_fn
-from prioscore.server.engine.model import CategoricalColumn, FeatureSet, Profile, ScoreResult
+from prioscore.server.engine.model import (
+    CategoricalColumn,
+    FeatureSet,
+    Profile,
+    ScoreResult,
+    TierMode,
+)
 from prioscore.server.engine.scoring_plan import score_plan_of
-from prioscore.server.engine.tiers import absolute_tiers, assign_tiers
+from prioscore.server.engine.tiers import absolute_tiers, assign_tiers, grid_tiers
 
 # Attributes of the scored entities, column per attribute: a float64 array for numeric
 # attributes (NaN = missing); for categorical ones a str/object array or CategoricalColumn
@@ -206,7 +212,11 @@ def score(
 
     run_blocks(n, run)
     if not absolute:
-        tier = assign_tiers(profile.tiers, total, ~disqualified if disqualified.any() else None)
+        eligible = ~disqualified if disqualified.any() else None
+        if TierMode(profile.tiers.mode) is TierMode.GRID:
+            tier = grid_tiers(profile.tiers, engagement, fit, eligible)
+        else:
+            tier = assign_tiers(profile.tiers, total, eligible)
     return ScoreResult(
         score=total,
         engagement=engagement,

@@ -42,6 +42,23 @@ def assign_tiers(tiers: Tiers, score: np.ndarray, eligible: np.ndarray | None = 
     return tier
 
 
+def grid_tiers(
+    tiers: Tiers, engagement: np.ndarray, fit: np.ndarray, eligible: np.ndarray | None = None
+) -> np.ndarray:
+    """Grid mode: tier = level * n_grades + grade (int32), -1 where not eligible; grade
+    from fit and level from engagement by the same cut rule as absolute tiers."""
+    grade_cuts = np.array([t for _, t in tiers.grades], dtype=np.float64)
+    level_cuts = np.array([t for _, t in tiers.levels], dtype=np.float64)
+    grade = np.empty(engagement.shape[0], dtype=np.int32)
+    level = np.empty(engagement.shape[0], dtype=np.int32)
+    absolute_tiers(grade_cuts, np.asarray(fit, dtype=np.float64), grade)
+    absolute_tiers(level_cuts, np.asarray(engagement, dtype=np.float64), level)
+    tier = level * np.int32(len(tiers.grades)) + grade
+    if eligible is not None:
+        tier[~np.asarray(eligible, dtype=bool)] = -1
+    return tier
+
+
 def hold_tiers(
     cuts: np.ndarray,
     previous_tier: np.ndarray,

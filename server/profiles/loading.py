@@ -88,13 +88,19 @@ Format (tables and keys; anything else is reported with the closest valid name):
     min_days_in_tier = 1         days a tier is held before it may change
 
     [tiers]                      required; tiers listed from LOWEST to HIGHEST
-    mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share);
-                                 default absolute
+    mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share) |
+                                 grid (below); default absolute
     cold = 0                     tier = threshold pairs in file order: a tier starts at its
     warm = 40                    threshold; the first must be 0 (the floor) so every score
     hot  = 70                    gets a tier; thresholds strictly ascending
     # or, equivalently:  names = ["cold", "warm", "hot"]  thresholds = [0, 40, 70]
     # ("mode", "names" and "thresholds" cannot be tier names)
+    # grid: a fit grade x engagement level matrix; tiers are the cells, e.g. "A1":
+    #   mode = "grid"
+    #   fit = { D = 0, C = 25, B = 50, A = 75 }               grades on fit, lowest first
+    #   engagement = { "4" = 0, "3" = 25, "2" = 50, "1" = 75 }  levels, lowest first
+    # cells ascend engagement first (D4 < C4 < ... < A4 < D3 < ... < A1), so no grade
+    # lifts a less engaged entity into a higher tier; needs [[fit]] rules
 
 Numbers may be written as integers or decimals; booleans, NaN and inf are refused.
 A negative weight on a feature that can itself be negative (trend) adds points when the
@@ -111,26 +117,23 @@ locator and the TOML writer; candidate_text.py calibrated candidates edited in p
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prioscore.server.engine import Profile, Signal, TierMode, Tiers
+from prioscore.server.engine import Profile, Signal
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profiles.check import (
     ARRAYS,
     DEFAULT_FIT_WEIGHT,
     KEYS,
     TABLES,
-    TIER_KEYS,
     Checker,
     default_max_points,
     describe,
     hint,
-    is_number,
     read_categories,
     read_disqualify,
     read_fit,
@@ -143,6 +146,7 @@ from prioscore.server.profiles.options import (
     read_direction,
     read_scope,
 )
+from prioscore.server.profiles.tiers_table import read_tiers
 from prioscore.server.profiles.toml_text import Locator, syntax_error_line, to_toml
 
 __all__ = [
@@ -154,91 +158,6 @@ __all__ = [
 ]
 
 _POSITION = re.compile(r"\s*\(at (line \d+, column \d+|end of document)\)")
-
-
-def _tiers(c: Checker, data: dict[str, Any]) -> Tiers:
-    """[tiers]: `name = threshold` pairs in file order, or explicit names/thresholds lists."""
-    t = c.section(data, "tiers", required=True)
-    modes = [m.value for m in TierMode]
-    raw_mode = c.get(t, "tiers", "mode", "str") or "absolute"
-    if raw_mode not in modes:
-        c.add(
-            "tiers.mode",
-            f"unknown tier mode {raw_mode!r}{hint(raw_mode, modes)}; valid: {', '.join(modes)}",
-        )
-    mode = TierMode(raw_mode) if raw_mode in modes else TierMode.ABSOLUTE
-    entries: list[tuple[str, str, Any]] = []  # (tier name, key path, raw threshold)
-    if "names" in t or "thresholds" in t:
-        c.unknown(t, "tiers", TIER_KEYS)
-        names = c.get(t, "tiers", "names", "strs", required=True) or ()
-        values = t.get("thresholds")
-        if not isinstance(values, list):
-            reason = f"thresholds must be an array of numbers, got {describe(values)}"
-            c.add(
-                "tiers.thresholds",
-                "missing required key 'thresholds'" if values is None else reason,
-            )
-            values = []
-        elif len(values) != len(names):
-            c.add(
-                "tiers.thresholds",
-                f"{len(values)} thresholds for {len(names)} names; give one per tier",
-            )
-        entries = [
-            (n, f"tiers.thresholds[{i}]", v)
-            for i, (n, v) in enumerate(zip(names, values, strict=False))
-        ]
-        if len(set(names)) != len(names):
-            c.add("tiers.names", "tier names must be unique")
-        for name in set(names) & set(TIER_KEYS):
-            c.add("tiers.names", f"{name!r} cannot be a tier name (it is a [tiers] key)")
-    else:
-        entries = [(n, f"tiers.{n}", v) for n, v in t.items() if n != "mode"]
-        if any(not n.strip() for n, _, _ in entries):
-            c.add("tiers", "tier names must not be empty")
-    if not entries and isinstance(data.get("tiers"), dict):
-        c.add("tiers", "define at least one tier, lowest first, e.g. cold = 0")
-    thresholds: list[float] = []
-    for name, path, value in entries:
-        if not is_number(value) or not math.isfinite(value):
-            suggestion = hint(name, TIER_KEYS) if path == f"tiers.{name}" else ""
-            c.add(
-                path,
-                f"threshold of tier {name!r} must be a number, got {describe(value)}{suggestion}",
-            )
-            value = math.nan
-        thresholds.append(float(value))
-    _check_thresholds(c, mode, entries, thresholds)
-    return Tiers(mode, tuple(e[0] for e in entries), tuple(thresholds))
-
-
-def _check_thresholds(
-    c: Checker, mode: TierMode, entries: list[tuple[str, str, Any]], thresholds: list[float]
-) -> None:
-    top = 100.0 if mode is TierMode.ABSOLUTE else 1.0
-    scale = "scores on the 0-100 scale" if mode is TierMode.ABSOLUTE else "population shares 0-1"
-    previous: tuple[str, float] | None = None
-    for i, ((name, path, _), value) in enumerate(zip(entries, thresholds, strict=True)):
-        if math.isnan(value):
-            continue
-        if not 0.0 <= value <= top:
-            c.add(
-                path,
-                f"{mode.value} thresholds are {scale}; {name} = {value:g} is outside [0, {top:g}]",
-            )
-        if i == 0 and value != 0.0:
-            c.add(
-                path,
-                "the first tier must start at the floor 0 so every score gets a tier; "
-                f"got {name} = {value:g}",
-            )
-        if previous is not None and value <= previous[1]:
-            c.add(
-                path,
-                "thresholds must ascend (tiers are listed lowest first): "
-                f"{name} = {value:g} is not above {previous[0]} = {previous[1]:g}",
-            )
-        previous = (name, value)
 
 
 def _scoring(
@@ -301,7 +220,7 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     c.unknown(scoring, "scoring", KEYS["scoring"])
     categories = read_categories(c, data)
     signals = read_signals(c, data, [r.name for r in categories])
-    fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), _tiers(c, data)
+    fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), read_tiers(c, data)
     max_points, fit_weight = _scoring(c, scoring, signals, bool(fit))
     return Profile(
         name=name,

@@ -1,4 +1,5 @@
-"""Profile-level options beyond signals and fit: direction, combine, scope and alerts.
+"""Profile-level options beyond signals and fit: direction, combine, scope, alerts and
+grid tiers.
 
 Kept apart from profiles.check (signals, fit, disqualify) and profiles.loading ([profile],
 [scoring], [tiers]) so each stays one job: these keys say how a score is read (direction),
@@ -10,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from prioscore.server.engine import Combine, Direction, Hysteresis, ScopeRule, TierMode
+from prioscore.server.engine import Combine, Direction, Hysteresis, ScopeRule, TierMode, Tiers
 from prioscore.server.profiles.check import Checker, hint
 
 E = TypeVar("E", bound=StrEnum)
@@ -56,6 +57,40 @@ def read_scope(c: Checker, data: dict[str, Any]) -> tuple[ScopeRule, ...]:
     return tuple(rules)
 
 
+def _axis(c: Checker, t: dict[str, Any], key: str, what: str) -> tuple[tuple[str, float], ...]:
+    """One grid axis: `name = threshold` pairs on a 0-100 score, lowest first from 0."""
+    path = f"tiers.{key}"
+    table = c.get(t, "tiers", key, "table", required=True) or {}
+    pairs: list[tuple[str, float]] = []
+    for name in table:
+        value = c.get(table, path, name, "num")
+        if value is None:
+            continue
+        if not 0.0 <= value <= 100.0:
+            c.add(f"{path}.{name}", f"{what} thresholds are 0-100; {name} = {value:g}")
+        elif not pairs and value != 0.0:
+            c.add(f"{path}.{name}", f"the first {what} must start at 0 (lowest first)")
+        elif pairs and value <= pairs[-1][1]:
+            c.add(f"{path}.{name}", f"{what} thresholds must ascend, lowest first: {name}")
+        pairs.append((name, value))
+    if table and not pairs:
+        c.add(path, f"define at least one {what}, lowest first")
+    return tuple(pairs)
+
+
+def read_grid(c: Checker, t: dict[str, Any], has_fit: bool) -> Tiers:
+    """[tiers] mode = "grid": fit grades x engagement levels; cell names grade + level."""
+    c.unknown(t, "tiers", ("mode", "fit", "engagement"))
+    grades = _axis(c, t, "fit", "fit grade")
+    levels = _axis(c, t, "engagement", "engagement level")
+    if not has_fit:
+        c.add("tiers.mode", "grid tiers grade fit: add [[fit]] rules or use absolute tiers")
+    names = tuple(g + level for level, _ in levels for g, _ in grades)
+    if len(set(names)) != len(names):
+        c.add("tiers", "grade + level names must be unique (e.g. grades A-D, levels 1-4)")
+    return Tiers(TierMode.GRID, names, (), grades=grades, levels=levels)
+
+
 def read_alerts(c: Checker, data: dict[str, Any], mode: TierMode) -> Hysteresis:
     """[alerts]: hysteresis for stored tier changes (engine.tiers.hold_tiers). A margin
     needs fixed cut points, so quantile tiers (cut points that move with the population)
@@ -65,11 +100,11 @@ def read_alerts(c: Checker, data: dict[str, Any], mode: TierMode) -> Hysteresis:
     margin = c.get(t, "alerts", "margin", "num") or 0.0
     if not 0.0 <= margin <= 50.0:
         c.add("alerts.margin", f"margin is in score points, 0-50, got {margin:g}")
-    elif margin and mode is TierMode.QUANTILE:
+    elif margin and mode is not TierMode.ABSOLUTE:
         c.add(
             "alerts.margin",
-            "margin needs absolute tiers (quantile cut points move with the population); "
-            "use min_days_in_tier to hold quantile tiers",
+            f"margin needs absolute tiers (a {mode.value} tier has no single score cut); "
+            f"use min_days_in_tier to hold {mode.value} tiers",
         )
     days = c.get(t, "alerts", "min_days_in_tier", "num") or 0.0
     if days < 0:
@@ -77,4 +112,4 @@ def read_alerts(c: Checker, data: dict[str, Any], mode: TierMode) -> Hysteresis:
     return Hysteresis(margin=max(margin, 0.0), min_days_in_tier=max(days, 0.0))
 
 
-__all__ = ["read_alerts", "read_combine", "read_direction", "read_scope"]
+__all__ = ["read_alerts", "read_combine", "read_direction", "read_grid", "read_scope"]

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from prioscore.server.engine import Combine, Direction, Profile, Signal
+from prioscore.server.engine import Combine, Direction, Profile, Signal, TierMode
 
 _PART = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -301,6 +301,12 @@ def to_toml(
         if hold.min_days_in_tier:
             out.append(f"min_days_in_tier = {number(hold.min_days_in_tier)}")
     out += ["", "[tiers]", f"mode = {string(profile.tiers.mode.value)}"]
-    for name, threshold in zip(profile.tiers.names, profile.tiers.thresholds, strict=True):
+    tiers = profile.tiers
+    if tiers.mode is TierMode.GRID:
+        out.append("fit = " + inline({g: number(t) for g, t in tiers.grades}))
+        out.append("engagement = " + inline({lv: number(t) for lv, t in tiers.levels}))
+    for name, threshold in zip(
+        tiers.names, tiers.thresholds, strict=tiers.mode is not TierMode.GRID
+    ):
         out.append(f"{key(name)} = {number(threshold)}")
     return "\n".join(out) + "\n"

@@ -16,6 +16,7 @@ from prioscore.server.engine import (
     Combine,
     Direction,
     Profile,
+    TierMode,
     fit_award,
 )
 from prioscore.server.errors import ProfileIssue
@@ -74,9 +75,10 @@ def detail(
         )
         for s in profile.signals
     ]
+    grid = profile.tiers.mode is TierMode.GRID  # cells: see `grid`, no thresholds
     tiers = [
         pb.TierThreshold(name=n, threshold=t)
-        for n, t in zip(profile.tiers.names, profile.tiers.thresholds, strict=True)
+        for n, t in zip(profile.tiers.names, profile.tiers.thresholds, strict=not grid)
     ]
     return pb.GetProfileResponse(
         profile=summary(profile, shadow),
@@ -137,6 +139,12 @@ def contract(profile: Profile) -> dict[str, Any]:
         "max_points": profile.max_points,
         "fit_max_points": sum(fit_award(f) for f in profile.fit),
         "events": sorted(profile.event_types),
+        "grid": pb.GridTiers(
+            fit_grades=[pb.TierThreshold(name=n, threshold=t) for n, t in profile.tiers.grades],
+            engagement_levels=[
+                pb.TierThreshold(name=n, threshold=t) for n, t in profile.tiers.levels
+            ],
+        ),
     }
 
 

@@ -190,7 +190,7 @@ class TierThreshold(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class GetProfileResponse(_message.Message):
-    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight", "members", "categories", "fit", "disqualify", "scope", "alerts", "direction", "combine", "max_points", "fit_max_points", "events")
+    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight", "members", "categories", "fit", "disqualify", "scope", "alerts", "direction", "combine", "max_points", "fit_max_points", "events", "grid")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TOML_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,7 @@ class GetProfileResponse(_message.Message):
     MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     FIT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    GRID_FIELD_NUMBER: _ClassVar[int]
     profile: ProfileSummary
     toml: str
     signals: _containers.RepeatedCompositeFieldContainer[SignalDetail]
@@ -225,7 +226,16 @@ class GetProfileResponse(_message.Message):
     max_points: float
     fit_max_points: float
     events: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ..., members: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[CategoryRule, _Mapping]]] = ..., fit: _Optional[_Iterable[_Union[FitRule, _Mapping]]] = ..., disqualify: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., scope: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., alerts: _Optional[_Union[AlertHysteresis, _Mapping]] = ..., direction: _Optional[_Union[ScoreDirection, str]] = ..., combine: _Optional[_Union[CombineMode, str]] = ..., max_points: _Optional[float] = ..., fit_max_points: _Optional[float] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+    grid: GridTiers
+    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ..., members: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[CategoryRule, _Mapping]]] = ..., fit: _Optional[_Iterable[_Union[FitRule, _Mapping]]] = ..., disqualify: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., scope: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., alerts: _Optional[_Union[AlertHysteresis, _Mapping]] = ..., direction: _Optional[_Union[ScoreDirection, str]] = ..., combine: _Optional[_Union[CombineMode, str]] = ..., max_points: _Optional[float] = ..., fit_max_points: _Optional[float] = ..., events: _Optional[_Iterable[str]] = ..., grid: _Optional[_Union[GridTiers, _Mapping]] = ...) -> None: ...
+
+class GridTiers(_message.Message):
+    __slots__ = ("fit_grades", "engagement_levels")
+    FIT_GRADES_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    fit_grades: _containers.RepeatedCompositeFieldContainer[TierThreshold]
+    engagement_levels: _containers.RepeatedCompositeFieldContainer[TierThreshold]
+    def __init__(self, fit_grades: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., engagement_levels: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ...) -> None: ...
 
 class ValidateProfileRequest(_message.Message):
     __slots__ = ("toml", "filename")
