@@ -24,6 +24,7 @@ from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.profiles.bundled import DIRECTORY as BUNDLED_PROFILES
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
+from tests.scenarios.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = BUNDLED_PROFILES
@@ -115,3 +116,12 @@ def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
 def grpc_server(start_grpc_server: Callable[..., ServerHandle]) -> ServerHandle:
     """The real server with the bundled profiles and a fresh SQLite file."""
     return start_grpc_server()
+
+
+@pytest.fixture
+def world(grpc_server: ServerHandle) -> Iterator[World]:
+    """Textbook entities and behaviour sent to the real server, scores read back
+    (tests/scenarios/world.py): the scenario suites and the profile contract use it."""
+    w = World(grpc_server)
+    yield w
+    w.channel.close()

@@ -8,7 +8,7 @@ it breaks when the contract stops saying enough - or stops being true.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,13 +132,6 @@ def reference_score(
     if profile.combine == pb.COMBINE_MODE_MULTIPLY:
         return engagement * (1 - w + w * fit / 100)
     return (1 - w) * engagement + w * fit
-
-
-@pytest.fixture
-def world(grpc_server: ServerHandle) -> Iterator[World]:
-    w = World(grpc_server)
-    yield w
-    w.channel.close()
 
 
 def test_a_client_reproduces_a_lead_score_from_get_profile_alone(

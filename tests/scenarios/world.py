@@ -9,15 +9,16 @@ hold for any weights a profile may be tuned to, as long as it follows its practi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import grpc
-import pytest
 
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2
 from prioscore.v1 import scoring_service_pb2 as sc
-from tests.conftest import ServerHandle
+
+if TYPE_CHECKING:
+    from tests.conftest import ServerHandle
 
 NOW = 1_900_000_000.0  # the pinned server clock: every event is "days before" it
 DAY = 86_400.0
@@ -94,10 +95,3 @@ class World:
 
     def tier(self, profile: str, entity: str) -> str:
         return self.scores(profile, entity)[entity].tier
-
-
-@pytest.fixture
-def world(grpc_server: ServerHandle) -> Iterator[World]:
-    w = World(grpc_server)
-    yield w
-    w.channel.close()

@@ -1,3 +1,0 @@
-from tests.scenarios.world import world
-
-__all__ = ["world"]
