@@ -95,5 +95,6 @@ _EVENT_AGGREGATES = frozenset(
         Aggregate.DAYS_SINCE_FIRST,
         Aggregate.DISTINCT_DAYS,
         Aggregate.DENSITY,
+        Aggregate.DEADLINE_ELAPSED,
     }
 )

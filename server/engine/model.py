@@ -35,6 +35,10 @@ class Aggregate(StrEnum):
     TREND = "trend"
     EXISTS = "exists"  # 1.0 if any matching event, else 0.0
     DENSITY = "density"  # mean of value * clicks (behavioural density: time on page x clicks)
+    # largest age / value: the share of a deadline gone, where each event's value is the
+    # time it allows in days (an SLA target, at least a minute): 0.75 = three quarters
+    # gone, > 1 = breached
+    DEADLINE_ELAPSED = "deadline_elapsed"
     # Aggregates over other entities' current scores (signals with `scores = "<profile>"`):
     MAX = "max"  # largest related score
     MEAN = "mean"  # mean related score

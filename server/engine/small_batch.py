@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prioscore.server.engine.aggregates import count_distinct_days
+from prioscore.server.engine.aggregates import count_distinct_days, deadline_elapsed
 from prioscore.server.engine.feature_plan import feature_plan_of
 from prioscore.server.engine.model import (
     DENSITY_PROPERTY,
@@ -50,7 +50,7 @@ class Fused:
     ascending selection does, and every weight is computed by the same elementwise
     operations (decay: float64 age times the same scale, exp2 in float32, widened), so
     the matrix is bit-identical to the per-group path. Recency (min/max age) is one
-    ufunc.at per kind; distinct_days keeps the per-group selection.
+    ufunc.at per kind; distinct_days and deadline_elapsed fold the group's selection.
     """
 
     def __init__(
@@ -171,8 +171,11 @@ class Fused:
         self.category_table = np.array(
             [category_lookups[v] for _, v in on_category], dtype=bool
         ).reshape(len(on_category), len(categories) + 1)
-        self.distinct = tuple(
-            (p, steps[j].group) for p, (j, r) in enumerate(used) if r[0] is Aggregate.DISTINCT_DAYS
+        # Folded from the group's selection, as the per-group path does (one column each).
+        self.per_group = tuple(
+            (p, steps[j].group, r[0])
+            for p, (j, r) in enumerate(used)
+            if r[0] in (Aggregate.DISTINCT_DAYS, Aggregate.DEADLINE_ELAPSED)
         )
 
 
@@ -284,9 +287,10 @@ def fused_columns(
     if fused.first.size:
         high = _extreme(np.maximum, -np.inf, masks[fused.high_groups], events.entity, age, n)
         values[fused.first] = high[fused.first_of] / SECONDS_PER_DAY
-    for p, group in fused.distinct:
+    for p, group, agg in fused.per_group:
         selected = Selection(events, masks[group].nonzero()[0], selector.cut, n)
-        values[p] = count_distinct_days(selected)
+        fold = count_distinct_days if agg is Aggregate.DISTINCT_DAYS else deadline_elapsed
+        values[p] = fold(selected)
     empty = sums[fused.count_rows] == 0
     if np.count_nonzero(empty):
         values = np.where(empty[fused.count_of], fused.missing, values)

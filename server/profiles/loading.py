@@ -39,7 +39,9 @@ Format (tables and keys; anything else is reported with the closest valid name):
     event       = "page_view"    event type
     aggregate   = "decayed_count"  count | sum | decayed_count | decayed_sum | window_count |
                                  window_sum | days_since_last | days_since_first |
-                                 distinct_days | trend | exists | density
+                                 distinct_days | trend | exists | density |
+                                 deadline_elapsed (largest age / value, value = the days
+                                 the event allows, e.g. an SLA target: 1 = due now)
     half_life_days = 14          > 0; required by decayed_*, refused elsewhere
     window_days = 30             > 0; required by window_* and trend, refused elsewhere
     weight      = 8              points per unit of the feature; negative = a penalty

@@ -175,3 +175,16 @@ def test_repeat_thinning_paths_agree(
             ) < per_day
         ]  # fmt: skip
         assert kept[0] == want
+
+
+def test_deadline_elapsed_is_the_largest_share_of_a_target_gone(features: Paths) -> None:
+    rows = [
+        Ev(0, "page_view", 3.0, value=4.0),  # a 4-day target set 3 days ago: 0.75 gone
+        Ev(0, "page_view", 1.0, value=0.5),  # a half-day target set a day ago: 2.0, breached
+        Ev(1, "page_view", 1.0, value=8.0),
+        Ev(2, "page_view", 1.0, value=0.0),  # no time allowed: a minute, long breached
+        Ev(3, "page_view", -1.0, value=1.0),  # in the future: does not count yet
+    ]
+    elapsed = signal("deadline_elapsed", missing=0.0)
+    matrix = features([elapsed], rows, 4)
+    assert matrix[:, 0].tolist() == pytest.approx([2.0, 0.125, 1440.0, 0.0])

@@ -186,8 +186,10 @@ def test_get_profile_carries_direction_scope_alerts_and_rules(grpc_server: Serve
     assert not tenure.ranges[0].HasField("min") and tenure.ranges[0].HasField("max")
     assert triage.fit_max_points == sum(f.max_award for f in triage.fit)
     assert {f.attribute for f in triage.fit} == {"impact", "urgency", "customer_tier"}
-    stage = next(s for s in triage.signals if s.name == "sla_breached")
-    assert [(m.key, list(m.values)) for m in stage.match] == [("stage", ["breached"])]
+    chasing = next(s for s in triage.signals if s.name == "customer_chasing")
+    assert [(m.key, list(m.values)) for m in chasing.match] == [("author", ["customer"])]
+    sla = next(s for s in triage.signals if s.name == "sla_elapsed")
+    assert (sla.event, sla.aggregate) == ("sla_started", "deadline_elapsed")
 
 
 def test_ingest_reports_the_events_no_profile_reads(world: World) -> None:

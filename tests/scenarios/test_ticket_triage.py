@@ -46,18 +46,20 @@ def test_a_major_outage_at_a_top_customer_is_p1_when_opened(world: World) -> Non
 
 
 def test_sla_time_to_breach_orders_a_cell(world: World) -> None:
-    for ticket in ("fresh", "warned", "breached"):
+    for ticket in ("fresh", "near_breach", "breached"):
         opened(world, ticket, "significant", "high", "business")
-    world.did("warned", "ticket", "sla_stage", 0, stage="warning")
-    world.did("breached", "ticket", "sla_stage", 1, stage="warning")
-    world.did("breached", "ticket", "sla_stage", 0, stage="breached")
-    assert world.order(P, "fresh", "warned", "breached") == ["breached", "warned", "fresh"]
+    world.did("fresh", "ticket", "sla_started", 0, value=2.0)  # a two-day target, just set
+    world.did("near_breach", "ticket", "sla_started", 0.8, value=1.0)  # 80% gone
+    world.did("breached", "ticket", "sla_started", 1.0, value=0.5)  # twice the target
+    order = world.order(P, "fresh", "near_breach", "breached")
+    assert order == ["breached", "near_breach", "fresh"]
+    assert world.tier(P, "fresh") == "P3"  # a running clock alone does not change the cell
 
 
 def test_a_breached_neglected_ticket_climbs_out_of_its_cell(world: World) -> None:
     opened(world, "neglected", "significant", "high", "business")
     world.did("neglected", "ticket", "ticket_opened", 3)
-    world.did("neglected", "ticket", "sla_stage", 0, stage="breached")
+    world.did("neglected", "ticket", "sla_started", 3, value=1.0)  # three times the target
     world.did("neglected", "ticket", "ticket_comment", 0, author="customer", times=2)
     opened(world, "fresh", "significant", "high", "business")
     assert world.tier(P, "fresh") == "P3"
