@@ -30,6 +30,7 @@ def profile_inputs(profile: Profile) -> ProfileInputs:
     )
     categorical = {f.attribute for f in profile.fit if f.points}
     categorical |= {d.attribute for d in profile.disqualify}
+    categorical |= {r.attribute for r in profile.scope}  # unread, everyone would be outside
     numeric_attrs = {f.attribute for f in profile.fit if f.ranges}
     return ProfileInputs(
         tuple(sorted(strings)),

@@ -16,6 +16,7 @@ import pytest
 
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc
+from prioscore.v1 import scoring_service_pb2 as sc
 from tests.conftest import ServerHandle
 from tests.profiles.test_grid_tiers import GRID
 from tests.scenarios.world import DAY, NOW, World
@@ -227,5 +228,55 @@ def test_grid_tiers_through_the_server(
         w.did("intern_busy", "contact", "page_view", 0, times=80)
         tiers = {i: s.tier for i, s in w.scores("graded", "vp_idle", "intern_busy").items()}
         assert tiers == {"vp_idle": "A4", "intern_busy": "D1"}
+    finally:
+        w.channel.close()
+
+
+SCOPED = """
+[profile]
+name = "emea_leads"
+version = 1
+entity = "contact"
+
+[[signals]]
+name = "visits"
+event = "page_view"
+aggregate = "count"
+weight = 10
+cap = 100
+
+[[scope]]
+attribute = "region"
+in = ["emea"]
+reason = "Outside the EMEA team's territory"
+
+[tiers]
+cold = 0
+hot = 50
+"""
+
+
+def test_a_scoped_profile_ranks_only_its_segment(
+    start_grpc_server: Callable[..., ServerHandle], tmp_path: Path
+) -> None:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "emea_leads.toml").write_text(SCOPED)
+    w = World(start_grpc_server(directory))
+    try:
+        stub = profile_service_pb2_grpc.ProfileServiceStub(w.channel)
+        [scope] = stub.GetProfile(pb.GetProfileRequest(name="emea_leads")).scope
+        assert (scope.attribute, list(scope.values)) == ("region", ["emea"])
+        for contact, region in (("paris", "emea"), ("boston", "amer"), ("unknown", "")):
+            if region:
+                w.entity(contact, "contact", region=region)
+            w.did(contact, "contact", "page_view", 0, times=6)
+        scores = w.scores("emea_leads", "paris", "boston", "unknown")
+        assert scores["paris"].tier == "hot" and not scores["paris"].disqualified
+        for outside in ("boston", "unknown"):
+            assert scores[outside].disqualified and scores[outside].tier == ""
+            assert scores[outside].disqualify_reason == "Outside the EMEA team's territory"
+        ranked = w.scoring.RankEntities(sc.RankEntitiesRequest(profile="emea_leads"))
+        assert [s.entity_id for s in ranked.scores] == ["paris"]
     finally:
         w.channel.close()
