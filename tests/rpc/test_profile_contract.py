@@ -8,17 +8,13 @@ it breaks when the contract stops saying enough - or stops being true.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import profile_service_pb2_grpc
-from prioscore.v1 import scoring_service_pb2 as sc
 from tests.conftest import ServerHandle
-from tests.profiles.test_grid_tiers import GRID
 from tests.scenarios.world import DAY, NOW, World
 
 
@@ -205,78 +201,3 @@ def test_ingest_reports_the_events_no_profile_reads(world: World) -> None:
     ]
     world.did("c", "contact", "email_open", 0, campaign="q3")
     assert list(world.send().unread_events) == []
-
-
-def test_grid_tiers_through_the_server(
-    start_grpc_server: Callable[..., ServerHandle], tmp_path: Path
-) -> None:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    (directory / "graded.toml").write_text(GRID)
-    handle = start_grpc_server(directory)
-    w = World(handle)
-    try:
-        stub = profile_service_pb2_grpc.ProfileServiceStub(w.channel)
-        got = stub.GetProfile(pb.GetProfileRequest(name="graded"))
-        assert got.tier_mode == "grid" and list(got.tiers) == []
-        assert [t.name for t in got.grid.fit_grades] == ["D", "C", "B", "A"]
-        assert [t.threshold for t in got.grid.engagement_levels] == [0, 25, 50, 75]
-        assert got.profile.tier_names[-1] == "A1"
-        w.entity("vp_idle", "contact", seniority="vp")
-        w.did("vp_idle", "contact", "page_view", 0)
-        w.entity("intern_busy", "contact", seniority="intern")
-        w.did("intern_busy", "contact", "page_view", 0, times=80)
-        tiers = {i: s.tier for i, s in w.scores("graded", "vp_idle", "intern_busy").items()}
-        assert tiers == {"vp_idle": "A4", "intern_busy": "D1"}
-    finally:
-        w.channel.close()
-
-
-SCOPED = """
-[profile]
-name = "emea_leads"
-version = 1
-entity = "contact"
-
-[[signals]]
-name = "visits"
-event = "page_view"
-aggregate = "count"
-weight = 10
-cap = 100
-
-[[scope]]
-attribute = "region"
-in = ["emea"]
-reason = "Outside the EMEA team's territory"
-
-[tiers]
-cold = 0
-hot = 50
-"""
-
-
-def test_a_scoped_profile_ranks_only_its_segment(
-    start_grpc_server: Callable[..., ServerHandle], tmp_path: Path
-) -> None:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    (directory / "emea_leads.toml").write_text(SCOPED)
-    w = World(start_grpc_server(directory))
-    try:
-        stub = profile_service_pb2_grpc.ProfileServiceStub(w.channel)
-        [scope] = stub.GetProfile(pb.GetProfileRequest(name="emea_leads")).scope
-        assert (scope.attribute, list(scope.values)) == ("region", ["emea"])
-        for contact, region in (("paris", "emea"), ("boston", "amer"), ("unknown", "")):
-            if region:
-                w.entity(contact, "contact", region=region)
-            w.did(contact, "contact", "page_view", 0, times=6)
-        scores = w.scores("emea_leads", "paris", "boston", "unknown")
-        assert scores["paris"].tier == "hot" and not scores["paris"].disqualified
-        for outside in ("boston", "unknown"):
-            assert scores[outside].disqualified and scores[outside].tier == ""
-            assert scores[outside].disqualify_reason == "Outside the EMEA team's territory"
-        ranked = w.scoring.RankEntities(sc.RankEntitiesRequest(profile="emea_leads"))
-        assert [s.entity_id for s in ranked.scores] == ["paris"]
-    finally:
-        w.channel.close()
