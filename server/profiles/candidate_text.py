@@ -39,7 +39,7 @@ def rounded(value: float, digits: int = SIGNIFICANT) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
-def rounded_signals(signals: Sequence[Signal]) -> list[tuple[float, float | None]]:
+def _rounded_signals(signals: Sequence[Signal]) -> list[tuple[float, float | None]]:
     """(weight, cap) of each candidate signal as the text will say them."""
     return [(rounded(s.weight), None if s.cap is None else rounded(s.cap)) for s in signals]
 
@@ -79,7 +79,7 @@ def candidate_text(active_text: str, active: Profile, candidate: Profile) -> Can
     head["version"] = candidate.version
     blocks = doc["signals"]
     assert isinstance(blocks, AoT)
-    numbers = rounded_signals(candidate.signals)
+    numbers = _rounded_signals(candidate.signals)
     warnings: list[str] = []
     for block, old, (weight, cap) in zip(blocks, active.signals, numbers, strict=True):
         comment, warning = _review(old, weight)
@@ -107,4 +107,4 @@ def candidate_text(active_text: str, active: Profile, candidate: Profile) -> Can
     return CandidateText(tomlkit.dumps(doc), tuple(warnings))
 
 
-__all__ = ["CandidateText", "candidate_text", "rounded"]
+__all__ = ["CandidateText", "candidate_text"]
