@@ -7,6 +7,9 @@ SERVE_STAMP := $(VENV)/.installed-server
 PROTO_SRC := $(wildcard protos/prioscore/v1/*.proto)
 DB ?= ./data/prioscore.db
 ADDRESS ?= 127.0.0.1:50051
+# The bundled profiles ship inside the package; profiles/ is yours (seeded from them).
+BUNDLED := server/profiles/bundled
+PROFILES ?= profiles
 BUF := .tools/buf/node_modules/.bin/buf
 
 .PHONY: venv serve test chromium proto check lint format bench clean
@@ -28,9 +31,12 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev,bench,lake]'
 	@touch $(STAMP) $(SERVE_STAMP)
 
-# The bundled profiles (server/profiles/bundled/) unless PROFILES=DIR is given.
+# Seeds profiles/ with every bundled profile it lacks (your edits and additions stay), then
+# serves it, so promote writes to your copy and never into the package.
 serve: $(SERVE_STAMP)
-	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) $(if $(PROFILES),--profiles $(PROFILES))
+	@mkdir -p $(PROFILES)
+	@for f in $(BUNDLED)/*.toml; do [ -e $(PROFILES)/$${f##*/} ] || cp $$f $(PROFILES)/; done
+	$(PY) -m prioscore.server --address $(ADDRESS) --db $(DB) --profiles $(PROFILES)
 
 # The dashboard's browser tests need Debian's chromium; .ci/chromium installs it when absent.
 chromium:

@@ -23,6 +23,7 @@ from prioscore.server.handlers import Service, build_handlers
 from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc.server import RunningServer, start_server
 from prioscore.server.store import Store
+from tests.scenarios.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = bundled.DIRECTORY  # the bundled profiles, read from the package
@@ -121,3 +122,12 @@ def start_grpc_server(tmp_path: Path) -> Iterator[Callable[..., ServerHandle]]:
 def grpc_server(start_grpc_server: Callable[..., ServerHandle]) -> ServerHandle:
     """The real server with the bundled profiles and a fresh SQLite file."""
     return start_grpc_server()
+
+
+@pytest.fixture
+def world(grpc_server: ServerHandle) -> Iterator[World]:
+    """Textbook entities and behaviour sent to the real server, scores read back
+    (tests/scenarios/world.py): the scenario suites and the profile contract use it."""
+    w = World(grpc_server)
+    yield w
+    w.channel.close()

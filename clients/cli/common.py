@@ -8,6 +8,7 @@ file, line and field. Usage errors stay click's (exit status 2).
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -118,7 +119,33 @@ def reasons_text(score: types_pb2.Score, limit: int = 3) -> list[str]:
     return out
 
 
-def score_record(score: types_pb2.Score, reasons: int = 3) -> dict[str, Any]:
+def contribution_record(c: types_pb2.Contribution) -> dict[str, Any]:
+    """A reason or contribution as structured fields (JSON output): what a script reads
+    instead of parsing "demo_request +25.0"."""
+    record: dict[str, Any] = {
+        "name": c.name,
+        "kind": "fit" if c.kind == types_pb2.CONTRIBUTION_KIND_FIT else "signal",
+        "points": c.points,
+        "feature": None if math.isnan(c.feature) else c.feature,
+    }
+    if c.kind == types_pb2.CONTRIBUTION_KIND_FIT:
+        record["value"] = c.value
+    return record
+
+
+def score_record(
+    score: types_pb2.Score, reasons: int = 3, *, structured: bool = False
+) -> dict[str, Any]:
+    """One score as a row; `structured` (JSON output) gives reasons and contributors as
+    objects with their fields, tables keep the short strings."""
+    if structured:
+        why: list[Any] = [contribution_record(r) for r in list(score.top_reasons)[:reasons]]
+        who: list[Any] = [
+            {"entity_id": c.entity_id, "points": c.points} for c in score.top_contributors
+        ]
+    else:
+        why = reasons_text(score, reasons)
+        who = [f"{c.entity_id} {c.points:+.1f}" for c in score.top_contributors]
     return {
         "entity_id": score.entity_id,
         "score": score.score,
@@ -126,6 +153,6 @@ def score_record(score: types_pb2.Score, reasons: int = 3) -> dict[str, Any]:
         "engagement": score.engagement,
         "fit": score.fit,
         "disqualified": score.disqualified,
-        "reasons": reasons_text(score, reasons),
-        "contributors": [f"{c.entity_id} {c.points:+.1f}" for c in score.top_contributors],
+        "reasons": why,
+        "contributors": who,
     }

@@ -30,7 +30,11 @@ def show(entity_id: str, reasons: int, fmt: str) -> None:
     found = client().get_entity(entity_id, include_scores=True, top_reasons=reasons)
     entity = found.entity
     attributes: dict[str, Any] = {**entity.attributes, **entity.numeric_attributes}
-    scores = [{"profile": s.profile, **score_record(s, reasons)} for s in found.scores]
+    structured = fmt == "json"
+    scores = [
+        {"profile": s.profile, **score_record(s, reasons, structured=structured)}
+        for s in found.scores
+    ]
     if fmt == "json":
         record = {
             "id": entity.id,

@@ -157,6 +157,8 @@ def calibrate(
     response = client().calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
     if out is not None:
         out.write_text(response.candidate_toml, encoding="utf-8")
+    for warning in response.warnings:  # sign flips and dropped signals: review them
+        click.echo(f"warning: {warning}", err=True)
     weights = [
         {"signal": w.name, "previous_weight": w.previous_weight, "weight": w.weight}
         for w in response.weights
@@ -173,6 +175,7 @@ def calibrate(
             "current": report_record(response.current_report),
             "candidate": report_record(response.candidate_report),
             "candidate_toml": response.candidate_toml,
+            "warnings": list(response.warnings),
             "written_to": str(out) if out else None,
         }
         emit([record], list(record), fmt)

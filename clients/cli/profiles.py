@@ -97,6 +97,10 @@ def show(name: str, as_toml: bool, fmt: str) -> None:
     if summary.description:
         click.echo(summary.description)
     tiers = ", ".join(f"{t.name} >= {t.threshold:g}" for t in profile.tiers)
+    if profile.tier_mode == "grid":  # cells grade + level: show the two axes
+        grades = ", ".join(f"{t.name} >= {t.threshold:g}" for t in profile.grid.fit_grades)
+        levels = ", ".join(f"{t.name} >= {t.threshold:g}" for t in profile.grid.engagement_levels)
+        tiers = f"fit grades {grades} x engagement levels {levels}"
     click.echo(f"tiers ({profile.tier_mode}): {tiers}; fit weight {profile.fit_weight:g}\n")
     emit(signals, columns, fmt, digits=3)
 

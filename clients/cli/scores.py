@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from prioscore.clients.cli.common import client, score_record
+from prioscore.clients.cli.common import client, contribution_record, score_record
 from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import types_pb2
 
@@ -43,7 +43,7 @@ def score(profile: str, entity_ids: tuple[str, ...], reasons: int, fmt: str) -> 
     so they can differ from `rank`, which lists the scores stored at the last ingest.
     """
     scores = client().score_entities(profile, list(entity_ids), top_reasons=reasons)
-    records = [score_record(s, reasons) for s in scores]
+    records = [score_record(s, reasons, structured=fmt == "json") for s in scores]
     emit(records, _columns(records), fmt)
 
 
@@ -86,7 +86,11 @@ def rank(
         token, total = page.next_page_token, page.total_size
         if not token or not page.items:
             break
-    rows = [{"rank": i, **score_record(s, reasons)} for i, s in enumerate(scores, start=1)]
+    structured = fmt == "json"
+    rows = [
+        {"rank": i, **score_record(s, reasons, structured=structured)}
+        for i, s in enumerate(scores, start=1)
+    ]
     emit(rows, ["rank", *_columns(rows)], fmt, empty="(no scored entities match)")
     if fmt == "table" and rows:
         click.echo(f"{len(rows)} of {total} shown", err=True)
@@ -99,32 +103,35 @@ def rank(
 def explain(profile: str, entity_id: str, fmt: str) -> None:
     """Why ENTITY_ID scores what it does under PROFILE: every signal and fit rule.
 
-    Points per signal are clip(weight x feature, -cap, cap); fit points come from
-    attributes; the score is (1 - fit_weight) x engagement + fit_weight x fit.
+    Points per signal are clip(weight x feature, -cap, cap); fit points come from the
+    attribute value shown beside them; the profile's combine mode makes the score.
     """
     (result,) = client().score_entities(profile, [entity_id], explain=True, top_reasons=3)
+    if fmt == "json":
+        rows = [contribution_record(c) for c in result.contributions]
+        summary = score_record(result, structured=True)
+        emit([{**summary, "profile": profile, "contributions": rows}], [], fmt)
+        return
     rows = [
         {
             "name": c.name,
             "kind": "fit" if c.kind == types_pb2.CONTRIBUTION_KIND_FIT else "signal",
             "feature": c.feature,
+            "value": c.value,
             "points": c.points,
         }
         for c in result.contributions
     ]
     summary = score_record(result)
-    if fmt == "json":
-        emit([{**summary, "profile": profile, "contributions": rows}], [], fmt)
-        return
     if fmt == "csv":
-        emit(rows, ["name", "kind", "feature", "points"], fmt)
+        emit(rows, ["name", "kind", "feature", "value", "points"], fmt)
         return
     status = "disqualified: " + result.disqualify_reason if result.disqualified else result.tier
     click.echo(
         f"{entity_id} under {profile} v{result.profile_version}: score {result.score:.1f}"
         f" ({status}); engagement {result.engagement:.1f}, fit {result.fit:.1f}"
     )
-    emit(rows, ["name", "kind", "feature", "points"], fmt, digits=2)
+    emit(rows, ["name", "kind", "feature", "value", "points"], fmt, digits=2)
     click.echo("top reasons: " + (", ".join(summary["reasons"]) or "none"))
     if summary["contributors"]:
         click.echo("top contributors: " + ", ".join(summary["contributors"]))

@@ -18,6 +18,7 @@ from prioscore.server.engine.calibration import (
     fit_logistic,
 )
 from prioscore.server.engine.features import compute_features
+from prioscore.server.engine.fit import fit_award
 from prioscore.server.engine.inputs import ProfileInputs, profile_inputs
 from prioscore.server.engine.model import (
     DEFAULT_REFRESH_SECONDS,
@@ -25,16 +26,21 @@ from prioscore.server.engine.model import (
     NEEDS_WINDOW,
     RELATED_AGGREGATES,
     SCORE_ONLY_AGGREGATES,
+    SECONDS_PER_DAY,
     Aggregate,
     CategoricalColumn,
     CategoryRule,
+    Combine,
+    Direction,
     DisqualifyRule,
     EventColumns,
     FeatureSet,
     FitRule,
+    Hysteresis,
     NumericRange,
     Profile,
     Relation,
+    ScopeRule,
     ScoreResult,
     Signal,
     TierMode,
@@ -49,6 +55,7 @@ from prioscore.server.engine.related import (
     top_members,
 )
 from prioscore.server.engine.scoring import AttributeColumns, assign_tiers, score
+from prioscore.server.engine.tiers import hold_tiers
 
 __all__ = [
     "DEFAULT_REFRESH_SECONDS",
@@ -57,23 +64,28 @@ __all__ = [
     "NEEDS_WINDOW",
     "RELATED_AGGREGATES",
     "SCORE_ONLY_AGGREGATES",
+    "SECONDS_PER_DAY",
     "Aggregate",
     "AttributeColumns",
     "BacktestReport",
     "Calibration",
     "CategoricalColumn",
     "CategoryRule",
+    "Combine",
     "Comparison",
+    "Direction",
     "DisqualifyRule",
     "EventColumns",
     "FeatureSet",
     "FitRule",
+    "Hysteresis",
     "LogisticFit",
     "NumericRange",
     "Profile",
     "ProfileInputs",
     "RelatedScores",
     "Relation",
+    "ScopeRule",
     "ScoreResult",
     "Signal",
     "TierMode",
@@ -84,7 +96,9 @@ __all__ = [
     "compare_rankings",
     "compute_features",
     "features_as_of_outcomes",
+    "fit_award",
     "fit_logistic",
+    "hold_tiers",
     "member_event_points",
     "member_score_points",
     "profile_inputs",

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from prioscore.server.engine.selection import Selection
     from prioscore.server.engine.steps import SignalStep
 
+# deadline_elapsed: an event allows at least this long (a target of 0 is a minute).
+MIN_DEADLINE_SECONDS = 60.0
 # Above this many (entity, day) cells distinct_days falls back from a dense bitmap to np.unique.
 DENSE_DAY_CELLS = 1 << 26
 
@@ -49,7 +51,10 @@ def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarr
             return sel.total(sel.value, mask=recent)
         prior = ~recent & (sel.age < 2.0 * width)
         now, before = sel.total(mask=recent), sel.total(mask=prior)
-        return (now - before) / (before + 1.0)
+        trend = (now - before) / (before + 1.0)
+        if step.volume:
+            trend[now + before < step.volume] = 0.0
+        return trend
     if agg is Aggregate.DAYS_SINCE_LAST:
         out = np.empty(n)
         out.fill(np.inf)
@@ -62,6 +67,8 @@ def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarr
         return out / SECONDS_PER_DAY
     if agg is Aggregate.DISTINCT_DAYS:
         return count_distinct_days(sel)
+    if agg is Aggregate.DEADLINE_ELAPSED:
+        return deadline_elapsed(sel)
     # Aggregate.DENSITY (the plan admits nothing else)
     clicks = numbers.get(DENSITY_PROPERTY)
     weight = sel.value
@@ -70,6 +77,17 @@ def fold_signal(step: SignalStep, sel: Selection, numbers: Mapping[str, np.ndarr
         weight = weight * np.where(np.isnan(c), 1.0, c)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sel.total(weight) / sel.counts
+
+
+def deadline_elapsed(sel: Selection) -> np.ndarray:
+    """Largest age / allowed time per entity (value in days, at least a minute, so a
+    target of 0 reads as long breached yet stays finite for reasons and JSON)."""
+    share = sel.age / np.maximum(sel.value * SECONDS_PER_DAY, MIN_DEADLINE_SECONDS)
+    out = np.empty(sel.n_entities)
+    out.fill(-np.inf)
+    with np.errstate(invalid="ignore"):  # a NaN value stays NaN, as sum aggregates keep it
+        np.maximum.at(out, sel.entity, share)
+    return out
 
 
 def count_distinct_days(sel: Selection) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The per-profile feature plan: what compute_features derives from the profile alone.
 
 Validates each signal's aggregate and parameters once and groups signals by (event type,
-`match` filter): signals of one group share one event selection (engine.selection). Also
+`match` filter, repeat thinning): signals of one group share one event selection
+(engine.selection). Also
 prepares the category lookups per filter (the small-batch recipe is engine.small_batch's).
 Built once per Profile object and cached by engine.plans, so requests skip all of it.
 """
@@ -33,7 +34,7 @@ class FeaturePlan:
         self.eliminatory = tuple(i for i, r in enumerate(rules) if r.eliminatory)
         self.eliminatory_lookup = np.zeros(len(rules) + 1, dtype=bool)
         self.eliminatory_lookup[list(self.eliminatory)] = True
-        groups: dict[tuple[str, MatchFilter], int] = {}
+        groups: dict[tuple[str, MatchFilter, int, str], int] = {}
         self.category_lookups: dict[tuple[str, ...], np.ndarray] = {}
         steps = []
         for signal in profile.signals:
@@ -55,10 +56,18 @@ class FeaturePlan:
                     lookup = np.zeros(len(rules) + 1, dtype=bool)
                     lookup[:-1] = [rule.name in names for rule in rules]
                     self.category_lookups[values] = lookup
-            group = groups.setdefault((signal.event, match), len(groups))
-            steps.append(SignalStep(agg, group, param, float(signal.missing)))
+            group_key = (signal.event, match, signal.per_day, signal.once_per)
+            group = groups.setdefault(group_key, len(groups))
+            volume = float(signal.min_volume)
+            steps.append(SignalStep(agg, group, param, float(signal.missing), volume))
         self.steps = tuple(steps)
-        self.groups = tuple(groups)
+        # (event type, match) per group; thinning[g] = (per_day, once_per) of group g,
+        # None when its events are not thinned (engine.repeats).
+        self.groups = tuple((event, match) for event, match, _, _ in groups)
+        self.thinning = tuple(
+            (per_day, once_per) if per_day or once_per else None
+            for _, _, per_day, once_per in groups
+        )
         self.vocabularies = VocabCache()
 
 
@@ -86,5 +95,6 @@ _EVENT_AGGREGATES = frozenset(
         Aggregate.DAYS_SINCE_FIRST,
         Aggregate.DISTINCT_DAYS,
         Aggregate.DENSITY,
+        Aggregate.DEADLINE_ELAPSED,
     }
 )

@@ -22,6 +22,7 @@ def profile_inputs(profile: Profile) -> ProfileInputs:
     """Computed per call: a handful of set operations, cheaper than any cache key."""
     strings = {c.property for c in profile.categories}
     strings |= {key for s in profile.signals for key in s.match if key != "category"}
+    strings |= {s.once_per for s in profile.signals if s.once_per}  # first-time-only keys
     numeric = (
         {DENSITY_PROPERTY}
         if any(s.aggregate == Aggregate.DENSITY for s in profile.signals)
@@ -29,6 +30,7 @@ def profile_inputs(profile: Profile) -> ProfileInputs:
     )
     categorical = {f.attribute for f in profile.fit if f.points}
     categorical |= {d.attribute for d in profile.disqualify}
+    categorical |= {r.attribute for r in profile.scope}  # unread, everyone would be outside
     numeric_attrs = {f.attribute for f in profile.fit if f.ranges}
     return ProfileInputs(
         tuple(sorted(strings)),

@@ -32,9 +32,15 @@ class Aggregate(StrEnum):
     DAYS_SINCE_LAST = "days_since_last"  # recency: as_of - newest matching event, in days
     DAYS_SINCE_FIRST = "days_since_first"  # age: as_of - oldest matching event, in days
     DISTINCT_DAYS = "distinct_days"  # number of distinct UTC days with a matching event
-    TREND = "trend"  # (recent - prior) / (prior + 1), two consecutive windows of window_days
+    # (recent - prior) / (prior + 1), two consecutive windows of window_days; 0 while
+    # recent + prior < min_volume (two visits against none are not a surge)
+    TREND = "trend"
     EXISTS = "exists"  # 1.0 if any matching event, else 0.0
     DENSITY = "density"  # mean of value * clicks (behavioural density: time on page x clicks)
+    # largest age / value: the share of a deadline gone, where each event's value is the
+    # time it allows in days (an SLA target, at least a minute): 0.75 = three quarters
+    # gone, > 1 = breached
+    DEADLINE_ELAPSED = "deadline_elapsed"
     # Aggregates over other entities' current scores (signals with `scores = "<profile>"`):
     MAX = "max"  # largest related score
     MEAN = "mean"  # mean related score
@@ -66,9 +72,26 @@ SCORE_ONLY_AGGREGATES = frozenset(
 )
 
 
+class Direction(StrEnum):
+    """What a higher score means, so a reader knows which end of a ranking to work."""
+
+    HIGHER_IS_BETTER = "higher_is_better"  # hotter lead, readier renewal, more urgent ticket
+    HIGHER_IS_RISKIER = "higher_is_riskier"  # churn risk: the top of the list is in danger
+
+
+class Combine(StrEnum):
+    """How engagement and fit make the priority score (w = fit_weight)."""
+
+    BLEND = "blend"  # (1 - w) * engagement + w * fit
+    # engagement * (1 - w + w * fit / 100): fit scales behaviour, so no fit lifts an
+    # unengaged entity (engagement 0 scores 0) above an engaged one.
+    MULTIPLY = "multiply"
+
+
 class TierMode(StrEnum):
     ABSOLUTE = "absolute"  # thresholds are scores on the 0-100 scale
     QUANTILE = "quantile"  # thresholds are fractions 0-1 of the scored population
+    GRID = "grid"  # fit grade x engagement level cells, e.g. "A1" (Tiers.grades/levels)
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,16 @@ class Signal:
     of: Relation | None = None
     min_score: float = 0.0
     by: str = ""
+    per_day: int = 0
+    once_per: str = ""
+    min_volume: float = 0.0
+
+    @property
+    def thins_repeats(self) -> bool:
+        """Repeats are thinned before folding: `per_day` keeps an entity's first N matching
+        events per UTC day (ten opens in a minute count as N), `once_per` keeps only its
+        first event per value of that string property (a download counts once per asset)."""
+        return bool(self.per_day or self.once_per)
 
     @property
     def reads_scores(self) -> bool:
@@ -151,16 +184,45 @@ class DisqualifyRule:
 
 
 @dataclass(frozen=True)
+class ScopeRule:
+    """The profile scores only entities whose attribute is one of `values` (a segment);
+    the others are left unranked like disqualified ones, with `reason`."""
+
+    attribute: str
+    values: tuple[str, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Hysteresis:
+    """When a stored tier may change (engine.tiers.hold_tiers), to cut alert noise.
+
+    margin: points a score must clear a tier boundary by before the tier changes;
+    min_days_in_tier: how long a tier is held before it may change at all. 0 = off.
+    """
+
+    margin: float = 0.0
+    min_days_in_tier: float = 0.0
+
+
+@dataclass(frozen=True)
 class Tiers:
     """Named tiers in ascending order; thresholds[i] is where names[i] starts.
 
     Absolute mode: thresholds on the 0-100 score. Quantile mode: fractions of the scored
     population (0.75 = the top quarter starts here), i.e. heat quartiles.
+    Grid mode (HubSpot's fit x engagement matrix, Pardot's grade beside the score): each
+    entity gets a fit grade (grades: (name, fit threshold), lowest first) and an
+    engagement level (levels, likewise on engagement); its tier is the cell grade + level,
+    e.g. "A1". Cells ascend engagement first (names = grades within levels), so no grade
+    lifts a less engaged entity into a higher tier; thresholds is empty.
     """
 
     mode: TierMode
     names: tuple[str, ...]
     thresholds: tuple[float, ...]
+    grades: tuple[tuple[str, float], ...] = ()
+    levels: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,8 +231,8 @@ class Profile:
 
     Normalisation: engagement = 100 * clip(sum(points), 0, max_points) / max_points;
     fit = 100 * clip(sum(fit points), 0, fit_max) / fit_max where fit_max is the sum of
-    each fit rule's largest award; priority score =
-    (1 - fit_weight) * engagement + fit_weight * fit (engagement alone without fit rules).
+    each fit rule's largest award; priority score by `combine` (Combine), engagement
+    alone without fit rules. Entities outside `scope` are not ranked.
 
     Rollup: with `members` (an entity kind, e.g. "contact"), the events of the entities of
     that kind whose account is the scored entity count as the scored entity's own, so an
@@ -193,6 +255,10 @@ class Profile:
     # How stale a stored score may get with no new event: the live core rescores every
     # stored entity of the profile at least this often (decay, windows, SLA age, silence).
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    direction: Direction = Direction.HIGHER_IS_BETTER
+    combine: Combine = Combine.BLEND
+    scope: tuple[ScopeRule, ...] = ()
+    hysteresis: Hysteresis = field(default_factory=Hysteresis)
 
     @property
     def signal_names(self) -> tuple[str, ...]:

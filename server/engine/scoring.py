@@ -22,9 +22,15 @@ import numpy as np
 
 from prioscore.server.engine.blocks import BLOCK_ROWS, block_scratch, run_blocks
 from prioscore.server.engine.fit import BlockFn, disqualify_block, fit_fn, position_fn
-from prioscore.server.engine.model import CategoricalColumn, FeatureSet, Profile, ScoreResult
+from prioscore.server.engine.model import (
+    CategoricalColumn,
+    FeatureSet,
+    Profile,
+    ScoreResult,
+    TierMode,
+)
 from prioscore.server.engine.scoring_plan import score_plan_of
-from prioscore.server.engine.tiers import absolute_tiers, assign_tiers
+from prioscore.server.engine.tiers import absolute_tiers, assign_tiers, grid_tiers
 
 # Attributes of the scored entities, column per attribute: a float64 array for numeric
 # attributes (NaN = missing); for categorical ones a str/object array or CategoricalColumn
@@ -74,6 +80,17 @@ def _top_reasons(block: np.ndarray, out: np.ndarray, scratch: dict[str, np.ndarr
             flat[column * rows + row] = 0
 
 
+def _outside_fn(
+    column: np.ndarray | CategoricalColumn | None, values: tuple[str, ...], where: Any
+) -> BlockFn:
+    """Block fn -> 1 where the entity is outside a scope rule (its attribute is none of
+    `values`, or the request does not carry the attribute at all), else 0."""
+    if column is None:
+        return lambda a, b: np.ones(b - a, dtype=np.uint8)
+    inside = position_fn(column, values, where)
+    return lambda a, b: (inside(a, b) == 0).view(np.uint8)
+
+
 def score(
     profile: Profile,
     features: FeatureSet,
@@ -86,7 +103,8 @@ def score(
 
     Follows the Profile docstring: engagement = 100 * clip(sum points, 0, max_points) /
     max_points; fit likewise against fit_max (0 when fit_max is 0); score blends them by
-    fit_weight when there are fit rules. Disqualified entities (first matching
+    fit_weight when there are fit rules (blended, or scaling engagement with combine =
+    multiply). Disqualified entities (outside the scope first, then the first matching
     DisqualifyRule in profile order names the reason, then eliminatory events) keep their
     score but get tier -1 and are left out of quantile cut points.
     """
@@ -115,8 +133,10 @@ def score(
         else:
             fit_fns.append((s + j, fit_fn(fit_plan, column)))
     fit_max, fit_scale, max_points = plan.fit_max, plan.fit_scale, plan.max_points
-    eng_scale, blend = plan.eng_scale, plan.blend
+    eng_scale, blend, multiply = plan.eng_scale, plan.blend, plan.multiply
     disqualifiers: list[tuple[BlockFn, tuple[str, ...]]] = []
+    for attribute, values, text, where in plan.scope:  # first: out of scope says so
+        disqualifiers.append((_outside_fn(attributes.get(attribute), values, where), (text,)))
     for attribute, values, texts, where in plan.disqualify:
         column = attributes.get(attribute)
         if column is not None:
@@ -174,9 +194,14 @@ def score(
         if fit_fns:  # else fit is +0.0 everywhere and clipping and scaling keep it so
             _clip(fit_span, 0.0, fit_max, out=fit_span)
             fit_span *= fit_scale
-        np.multiply(eng, 1.0 - blend, out=total[a:b])
-        if blend:
-            total[a:b] += blend * fit_span
+        if multiply:  # engagement * (1 - w + w * fit / 100)
+            np.multiply(fit_span, blend / 100.0, out=total[a:b])
+            total[a:b] += 1.0 - blend
+            total[a:b] *= eng
+        else:  # (1 - w) * engagement + w * fit
+            np.multiply(eng, 1.0 - blend, out=total[a:b])
+            if blend:
+                total[a:b] += blend * fit_span
         any_out = disqualify_block(
             a, b, disqualifiers, eliminated_by, profile, disqualified, reason
         )
@@ -187,7 +212,11 @@ def score(
 
     run_blocks(n, run)
     if not absolute:
-        tier = assign_tiers(profile.tiers, total, ~disqualified if disqualified.any() else None)
+        eligible = ~disqualified if disqualified.any() else None
+        if TierMode(profile.tiers.mode) is TierMode.GRID:
+            tier = grid_tiers(profile.tiers, engagement, fit, eligible)
+        else:
+            tier = assign_tiers(profile.tiers, total, eligible)
     return ScoreResult(
         score=total,
         engagement=engagement,

@@ -12,7 +12,7 @@ import numpy as np
 
 from prioscore.server.engine.blocks import BLOCK_ROWS
 from prioscore.server.engine.fit import FitPlan, first_positions, fit_award
-from prioscore.server.engine.model import Profile, TierMode
+from prioscore.server.engine.model import Combine, Profile, TierMode
 from prioscore.server.engine.plans import profile_plan
 
 
@@ -57,6 +57,18 @@ class _ScorePlan:
             for rule in profile.disqualify
             if rule.values
         )
+        self.scope = tuple(
+            (
+                rule.attribute,
+                rule.values,
+                rule.reason
+                or f"outside the profile's scope: {rule.attribute} is not "
+                + " / ".join(rule.values),
+                first_positions(rule.values),
+            )
+            for rule in profile.scope
+        )
+        self.multiply = Combine(profile.combine) is Combine.MULTIPLY and bool(profile.fit)
         self.absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
         (self.cuts,) = _frozen(np.asarray(profile.tiers.thresholds, dtype=np.float64))
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from prioscore.server.engine.model import SECONDS_PER_DAY, EventColumns
+from prioscore.server.engine.repeats import thin_repeats
 from prioscore.server.engine.vocabulary import assign_rules, vocab_lookup
 
 if TYPE_CHECKING:
@@ -220,6 +221,9 @@ class Selector:
             lookup, codes = self._match_lookup(prop, values)
             keep = lookup[codes if index is None else codes[index]]
             index = np.flatnonzero(keep) if index is None else index[keep]
+        thinning = self.plan.thinning[group]
+        if thinning is not None:
+            index = thin_repeats(self.events, index, *thinning)
         sel = self._by_group[group] = Selection(self.events, index, self.cut, self.n_entities)
         return sel
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prioscore.server.engine.aggregates import count_distinct_days
+from prioscore.server.engine.aggregates import count_distinct_days, deadline_elapsed
 from prioscore.server.engine.feature_plan import feature_plan_of
 from prioscore.server.engine.model import (
     DENSITY_PROPERTY,
@@ -23,6 +23,7 @@ from prioscore.server.engine.model import (
     Profile,
 )
 from prioscore.server.engine.plans import profile_plan
+from prioscore.server.engine.repeats import thin_repeats
 from prioscore.server.engine.selection import Selection
 from prioscore.server.engine.steps import MatchFilter, SignalStep
 
@@ -49,7 +50,7 @@ class Fused:
     ascending selection does, and every weight is computed by the same elementwise
     operations (decay: float64 age times the same scale, exp2 in float32, widened), so
     the matrix is bit-identical to the per-group path. Recency (min/max age) is one
-    ufunc.at per kind; distinct_days keeps the per-group selection.
+    ufunc.at per kind; distinct_days and deadline_elapsed fold the group's selection.
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class Fused:
             ix([r[2] for _, r in trend]),
             ix([r[3] for _, r in trend]),
         )
+        self.trend_volume = np.array([steps[used[p][0]].volume for p, _ in trend])[:, None]
         density = pick(Aggregate.DENSITY)
         self.density_out = ix([p for p, _ in density])
         self.density_sum = ix([r[2] for _, r in density])
@@ -169,8 +171,11 @@ class Fused:
         self.category_table = np.array(
             [category_lookups[v] for _, v in on_category], dtype=bool
         ).reshape(len(on_category), len(categories) + 1)
-        self.distinct = tuple(
-            (p, steps[j].group) for p, (j, r) in enumerate(used) if r[0] is Aggregate.DISTINCT_DAYS
+        # Folded from the group's selection, as the per-group path does (one column each).
+        self.per_group = tuple(
+            (p, steps[j].group, r[0])
+            for p, (j, r) in enumerate(used)
+            if r[0] in (Aggregate.DISTINCT_DAYS, Aggregate.DEADLINE_ELAPSED)
         )
 
 
@@ -201,6 +206,11 @@ def _group_masks(selector: Selector, fused: Fused) -> np.ndarray | None:
     for g, prop, values in matches:
         lookup, value_codes = selector._match_lookup(prop, values)
         masks[g] &= lookup[value_codes]
+    for g, thinning in enumerate(plan.thinning):
+        if thinning is not None:
+            kept = thin_repeats(events, masks[g].nonzero()[0], *thinning)
+            masks[g] = False
+            masks[g][kept] = True
     return masks
 
 
@@ -265,7 +275,9 @@ def fused_columns(
         values[fused.exists] = sums[fused.exists_rows] > 0
     if fused.trend.size:
         now, before = sums[fused.trend_now], sums[fused.trend_before]
-        values[fused.trend] = (now - before) / (before + 1.0)
+        values[fused.trend] = np.where(
+            now + before < fused.trend_volume, 0.0, (now - before) / (before + 1.0)
+        )
     if fused.density_out.size:
         with np.errstate(invalid="ignore", divide="ignore"):
             values[fused.density_out] = sums[fused.density_sum] / sums[fused.density_count]
@@ -275,9 +287,10 @@ def fused_columns(
     if fused.first.size:
         high = _extreme(np.maximum, -np.inf, masks[fused.high_groups], events.entity, age, n)
         values[fused.first] = high[fused.first_of] / SECONDS_PER_DAY
-    for p, group in fused.distinct:
+    for p, group, agg in fused.per_group:
         selected = Selection(events, masks[group].nonzero()[0], selector.cut, n)
-        values[p] = count_distinct_days(selected)
+        fold = count_distinct_days if agg is Aggregate.DISTINCT_DAYS else deadline_elapsed
+        values[p] = fold(selected)
     empty = sums[fused.count_rows] == 0
     if np.count_nonzero(empty):
         values = np.where(empty[fused.count_of], fused.missing, values)

@@ -20,6 +20,7 @@ class SignalStep(NamedTuple):
     group: int  # index into FeaturePlan.groups (-1 for score signals)
     param: float  # decayed: half-life in days; windowed: window width in seconds
     missing: float
+    volume: float = 0.0  # trend: min_volume (recent + prior events below it read 0)
 
 
 __all__ = ["MatchFilter", "SignalStep"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -38,10 +39,16 @@ from prioscore.server.engine import (
     profile_inputs,
 )
 from prioscore.server.engine import score as score_entities
-from prioscore.server.errors import InvalidArgumentError, NotFoundError
+from prioscore.server.errors import InvalidArgumentError, NotFoundError, ProfileInvalidError
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.paging import page_size
-from prioscore.server.profiles import load_profile_text, profile_to_toml
+from prioscore.server.profiles import (
+    CandidateText,
+    candidate_text,
+    load_profile_text,
+    profile_digest,
+    profile_to_toml,
+)
 from prioscore.server.scoring import StoredScorer, load_events
 from prioscore.server.store import Store
 
@@ -111,6 +118,7 @@ class CalibrateResult:
     intercept_points: float
     candidate_report: BacktestReport
     current_report: BacktestReport
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,7 +291,9 @@ def run_calibrate(
 
     data = _point_in_time(ctx, profile, outcomes, horizon_days)
     calibration = calibrate_profile(profile, data.features, y, l2=l2)
-    candidate = calibration.candidate
+    # What the reviewer reads is what gets backtested: the rounded text, parsed back.
+    reviewed = reviewable_candidate(profile, calibration.candidate)
+    candidate = load_profile_text(reviewed.toml, "<candidate>")
     # The fitted logit intercept on the points scale the candidate's weights use.
     coef = calibration.fit.coef
     weights = np.array([s.weight for s in candidate.signals], dtype=np.float64)
@@ -295,11 +305,26 @@ def run_calibrate(
     return CalibrateResult(
         profile=profile,
         calibration=calibration,
-        candidate_toml=profile_to_toml(candidate),
+        candidate_toml=reviewed.toml,
+        warnings=reviewed.warnings,
         intercept_points=calibration.fit.intercept * scale,
         candidate_report=candidate_report,
         current_report=current_report,
     )
+
+
+def reviewable_candidate(active: Profile, candidate: Profile) -> CandidateText:
+    """The candidate as the active file edited in place (comments kept, numbers rounded,
+    sign flips and drops flagged); from the canonical TOML when the file is gone or no
+    longer what is loaded (edited since the last reload)."""
+    try:
+        text = Path(active.source).read_text(encoding="utf-8")
+        on_disk = load_profile_text(text, active.source)
+    except (OSError, UnicodeDecodeError, ProfileInvalidError):
+        on_disk = None
+    if on_disk is None or profile_digest(on_disk) != profile_digest(active):
+        text = profile_to_toml(active)
+    return candidate_text(text, active, candidate)
 
 
 def _scored_entities(ctx: EvaluationContext, profile: Profile) -> list[str]:

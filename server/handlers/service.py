@@ -109,6 +109,9 @@ class IngestResult:
     suppressed: int = 0  # dropped: about an erased id (handlers.suppression)
     merged: int = 0  # identity merges that took effect
 
+    # Track event name -> events of it in the batch that no loaded profile reads.
+    unread: dict[str, int] = field(default_factory=dict)
+
 
 def _event_batch(events: IncomingEvents, kinds: np.ndarray, now: float) -> EventBatch:
     """The stored rows: track events under their name, other calls under their kind."""
@@ -247,7 +250,18 @@ class Service:
             touched if backfill else [],
             suppressed,
             len(merged),
+            self._unread(np.asarray(batch.event, dtype=object)[kinds == TRACK]),
         )
+
+    def _unread(self, tracked: np.ndarray) -> dict[str, int]:
+        """Counts of the track event names no loaded profile reads (one np.unique)."""
+        if not tracked.size:
+            return {}
+        read = set().union(*(p.event_types for p in self._catalog.all()))
+        names, counts = np.unique(tracked.astype(str), return_counts=True)
+        return {
+            n: int(c) for n, c in zip(names.tolist(), counts.tolist(), strict=True) if n not in read
+        }
 
     async def afinish_backfill(self, touched: Collection[str]) -> IngestResult:
         """finish_backfill() on the writer, awaited from the event loop."""
@@ -381,7 +395,7 @@ class Service:
             fill_score_signals(profile, features.matrix, related)
         attrs = inline_attributes(profile, entity_ids, entities)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        return Scored(profile, entity_ids, result, features.matrix)
+        return Scored(profile, entity_ids, result, features.matrix, attributes=attrs)
 
     def score_features(
         self,
@@ -416,7 +430,7 @@ class Service:
         attrs = inline_attributes(profile, ids, entities or []) if entities else {}
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
-        return Scored(profile, ids, result, matrix)
+        return Scored(profile, ids, result, matrix, attributes=attrs)
 
     def _check_rows(self, rows: int, field: str) -> None:
         if rows > self.limits.max_rows_per_batch:

@@ -32,13 +32,14 @@ from prioscore.server.engine import (
     profile_inputs,
 )
 from prioscore.server.errors import ProfileIssue
+from prioscore.server.profiles.repeats import read_repeats
 from prioscore.server.profiles.toml_text import Locator
 
-TABLES = ("profile", "scoring", "tiers")
-ARRAYS = ("categories", "signals", "fit", "disqualify")
+TABLES = ("profile", "scoring", "tiers", "alerts")
+ARRAYS = ("categories", "signals", "fit", "disqualify", "scope")
 KEYS: dict[str, tuple[str, ...]] = {
-    "profile": ("name", "version", "entity", "description", "members"),
-    "scoring": ("max_points", "fit_weight", "refresh"),
+    "profile": ("name", "version", "entity", "description", "members", "direction"),
+    "scoring": ("max_points", "fit_weight", "combine", "refresh"),
     "categories": ("name", "property", "equals", "prefixes", "contains", "eliminatory"),
     "signals": (
         "name",
@@ -55,6 +56,9 @@ KEYS: dict[str, tuple[str, ...]] = {
         "of",
         "min_score",
         "by",
+        "per_day",
+        "once_per",
+        "min_volume",
     ),
     "fit": ("attribute", "points", "ranges"),
     "ranges": ("min", "max", "points"),
@@ -300,7 +304,15 @@ def _parameter(
     return value
 
 
-_EVENT_ONLY_KEYS = ("event", "match", "half_life_days", "window_days")
+_EVENT_ONLY_KEYS = (
+    "event",
+    "match",
+    "half_life_days",
+    "window_days",
+    "per_day",
+    "once_per",
+    "min_volume",
+)
 _SCORE_ONLY_KEYS = ("of", "min_score", "by")
 
 
@@ -376,6 +388,7 @@ def read_signals(c: Checker, data: dict[str, Any], categories: Sequence[str]) ->
             c.add(f"{p}.cap", f"cap must be > 0 (points are clipped to -cap..cap), got {cap:g}")
         scores, of, min_score, by = _score_source(c, t, p, aggregate)
         event_agg = None if scores else aggregate
+        per_day, once_per, min_volume = read_repeats(c, t, p, event_agg)
         signals.append(
             Signal(
                 name=name,
@@ -392,6 +405,9 @@ def read_signals(c: Checker, data: dict[str, Any], categories: Sequence[str]) ->
                 of=of,
                 min_score=min_score,
                 by=by,
+                per_day=per_day,
+                once_per=once_per,
+                min_volume=min_volume,
             )
         )
     return tuple(signals)

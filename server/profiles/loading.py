@@ -15,6 +15,8 @@ Format (tables and keys; anything else is reported with the closest valid name):
     description = "..."                  optional
     members     = "contact"              optional rollup: the events of entities of this kind
                                          whose account is the scored entity count as its own
+    direction   = "higher_is_better"     what a high score means: higher_is_better (default)
+                                         | higher_is_riskier (churn: the top is in danger)
 
     [scoring]                    optional
     max_points = 100             raw points that map to an engagement of 100. Default: the
@@ -25,6 +27,9 @@ Format (tables and keys; anything else is reported with the closest valid name):
     refresh = "5m"               how stale a stored score may get with no new event: the
                                  server rescores every stored entity at least this often
                                  ("30s", "5m", "1h", "1d" or seconds; 10s-1d; default 5m)
+    combine    = "blend"         blend (default): (1 - w) * engagement + w * fit;
+                                 multiply: engagement * (1 - w + w * fit / 100), so fit
+                                 scales behaviour and never lifts an unengaged entity
 
     [[categories]]               optional, tried in file order, first match wins
     name        = "hot"          referenced by signals as match = { category = "hot" }
@@ -37,13 +42,20 @@ Format (tables and keys; anything else is reported with the closest valid name):
     event       = "page_view"    event type
     aggregate   = "decayed_count"  count | sum | decayed_count | decayed_sum | window_count |
                                  window_sum | days_since_last | days_since_first |
-                                 distinct_days | trend | exists | density
+                                 distinct_days | trend | exists | density |
+                                 deadline_elapsed (largest age / value, value = the days
+                                 the event allows, e.g. an SLA target: 1 = due now)
     half_life_days = 14          > 0; required by decayed_*, refused elsewhere
     window_days = 30             > 0; required by window_* and trend, refused elsewhere
     weight      = 8              points per unit of the feature; negative = a penalty
     cap         = 32             > 0, optional; points are clipped to -cap..cap
     match       = { category = "hot", form = ["demo", "trial"] }   property -> value(s)
     missing     = 0              feature value when the entity has no matching event
+    per_day     = 1              optional: at most this many matching events per entity per
+                                 UTC day count (repeats beyond it are ignored)
+    once_per    = "asset"        optional first-time-only: only an entity's first event per
+                                 value of this string property counts
+    min_volume  = 4              trend only: recent + prior events below this read 0
     description = "..."          optional, shown in explanations
 
     A score signal reads another profile's current scores of related entities instead
@@ -71,14 +83,29 @@ Format (tables and keys; anything else is reported with the closest valid name):
     in        = ["competitor", "internal"]
     reason    = "..."            optional
 
+    [[scope]]                    optional segment: every rule must hold for an entity to be
+    attribute = "region"         scored; entities outside are not ranked (like disqualified,
+    in        = ["emea"]         reason given), entities without the attribute are outside
+    reason    = "..."            optional
+
+    [alerts]                     optional hysteresis for stored tier changes
+    margin           = 5         points a score must clear a tier boundary by to move
+    min_days_in_tier = 1         days a tier is held before it may change
+
     [tiers]                      required; tiers listed from LOWEST to HIGHEST
-    mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share);
-                                 default absolute
+    mode = "absolute"            absolute (0-100 score) | quantile (0-1 population share) |
+                                 grid (below); default absolute
     cold = 0                     tier = threshold pairs in file order: a tier starts at its
     warm = 40                    threshold; the first must be 0 (the floor) so every score
     hot  = 70                    gets a tier; thresholds strictly ascending
     # or, equivalently:  names = ["cold", "warm", "hot"]  thresholds = [0, 40, 70]
     # ("mode", "names" and "thresholds" cannot be tier names)
+    # grid: a fit grade x engagement level matrix; tiers are the cells, e.g. "A1":
+    #   mode = "grid"
+    #   fit = { D = 0, C = 25, B = 50, A = 75 }               grades on fit, lowest first
+    #   engagement = { "4" = 0, "3" = 25, "2" = 50, "1" = 75 }  levels, lowest first
+    # cells ascend engagement first (D4 < C4 < ... < A4 < D3 < ... < A1), so no grade
+    # lifts a less engaged entity into a higher tier; needs [[fit]] rules
 
 Numbers may be written as integers or decimals; booleans, NaN and inf are refused.
 A negative weight on a feature that can itself be negative (trend) adds points when the
@@ -87,21 +114,21 @@ read "0.75 = the top quarter starts here". `missing` matters for recency aggrega
 "never" is usually the worst case, so set it large (e.g. 90 days) rather than 0.
 
 Modules: this one holds the format, [profile]/[scoring]/[tiers] rules and the public API;
-check.py holds the issue collector and the array-of-tables rules; toml_text.py the line
-locator and the TOML writer (tomllib reads but neither locates keys nor writes).
+check.py the issue collector and the array-of-tables rules (repeats.py a signal's repeat
+caps); options.py direction, combine, [[scope]] and [alerts]; toml_text.py the line
+locator and the TOML writer; candidate_text.py calibrated candidates edited in place.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prioscore.server.engine import DEFAULT_REFRESH_SECONDS, Profile, Signal, TierMode, Tiers
+from prioscore.server.engine import Profile, Signal
 from prioscore.server.errors import ProfileInvalidError, ProfileIssue
 from prioscore.server.profiles.check import (
     ARRAYS,
@@ -109,19 +136,25 @@ from prioscore.server.profiles.check import (
     KEYS,
     LIMITS,
     TABLES,
-    TIER_KEYS,
     Checker,
     check_input_names,
     default_max_points,
     describe,
     hint,
-    is_number,
     read_categories,
     read_disqualify,
     read_fit,
     read_signals,
 )
 from prioscore.server.profiles.graph import check_profile_set, dependency_order
+from prioscore.server.profiles.options import (
+    read_alerts,
+    read_combine,
+    read_direction,
+    read_refresh,
+    read_scope,
+)
+from prioscore.server.profiles.tiers_table import read_tiers
 from prioscore.server.profiles.toml_text import Locator, syntax_error_line, to_toml
 
 __all__ = [
@@ -133,91 +166,6 @@ __all__ = [
 ]
 
 _POSITION = re.compile(r"\s*\(at (line \d+, column \d+|end of document)\)")
-
-
-def _tiers(c: Checker, data: dict[str, Any]) -> Tiers:
-    """[tiers]: `name = threshold` pairs in file order, or explicit names/thresholds lists."""
-    t = c.section(data, "tiers", required=True)
-    modes = [m.value for m in TierMode]
-    raw_mode = c.get(t, "tiers", "mode", "str") or "absolute"
-    if raw_mode not in modes:
-        c.add(
-            "tiers.mode",
-            f"unknown tier mode {raw_mode!r}{hint(raw_mode, modes)}; valid: {', '.join(modes)}",
-        )
-    mode = TierMode(raw_mode) if raw_mode in modes else TierMode.ABSOLUTE
-    entries: list[tuple[str, str, Any]] = []  # (tier name, key path, raw threshold)
-    if "names" in t or "thresholds" in t:
-        c.unknown(t, "tiers", TIER_KEYS)
-        names = c.get(t, "tiers", "names", "strs", required=True) or ()
-        values = t.get("thresholds")
-        if not isinstance(values, list):
-            reason = f"thresholds must be an array of numbers, got {describe(values)}"
-            c.add(
-                "tiers.thresholds",
-                "missing required key 'thresholds'" if values is None else reason,
-            )
-            values = []
-        elif len(values) != len(names):
-            c.add(
-                "tiers.thresholds",
-                f"{len(values)} thresholds for {len(names)} names; give one per tier",
-            )
-        entries = [
-            (n, f"tiers.thresholds[{i}]", v)
-            for i, (n, v) in enumerate(zip(names, values, strict=False))
-        ]
-        if len(set(names)) != len(names):
-            c.add("tiers.names", "tier names must be unique")
-        for name in set(names) & set(TIER_KEYS):
-            c.add("tiers.names", f"{name!r} cannot be a tier name (it is a [tiers] key)")
-    else:
-        entries = [(n, f"tiers.{n}", v) for n, v in t.items() if n != "mode"]
-        if any(not n.strip() for n, _, _ in entries):
-            c.add("tiers", "tier names must not be empty")
-    if not entries and isinstance(data.get("tiers"), dict):
-        c.add("tiers", "define at least one tier, lowest first, e.g. cold = 0")
-    thresholds: list[float] = []
-    for name, path, value in entries:
-        if not is_number(value) or not math.isfinite(value):
-            suggestion = hint(name, TIER_KEYS) if path == f"tiers.{name}" else ""
-            c.add(
-                path,
-                f"threshold of tier {name!r} must be a number, got {describe(value)}{suggestion}",
-            )
-            value = math.nan
-        thresholds.append(float(value))
-    _check_thresholds(c, mode, entries, thresholds)
-    return Tiers(mode, tuple(e[0] for e in entries), tuple(thresholds))
-
-
-def _check_thresholds(
-    c: Checker, mode: TierMode, entries: list[tuple[str, str, Any]], thresholds: list[float]
-) -> None:
-    top = 100.0 if mode is TierMode.ABSOLUTE else 1.0
-    scale = "scores on the 0-100 scale" if mode is TierMode.ABSOLUTE else "population shares 0-1"
-    previous: tuple[str, float] | None = None
-    for i, ((name, path, _), value) in enumerate(zip(entries, thresholds, strict=True)):
-        if math.isnan(value):
-            continue
-        if not 0.0 <= value <= top:
-            c.add(
-                path,
-                f"{mode.value} thresholds are {scale}; {name} = {value:g} is outside [0, {top:g}]",
-            )
-        if i == 0 and value != 0.0:
-            c.add(
-                path,
-                "the first tier must start at the floor 0 so every score gets a tier; "
-                f"got {name} = {value:g}",
-            )
-        if previous is not None and value <= previous[1]:
-            c.add(
-                path,
-                "thresholds must ascend (tiers are listed lowest first): "
-                f"{name} = {value:g} is not above {previous[0]} = {previous[1]:g}",
-            )
-        previous = (name, value)
 
 
 def _scoring(
@@ -250,31 +198,6 @@ def _scoring(
     return max_points or 0.0, fit_weight
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
-REFRESH_RANGE = (10.0, 86_400.0)  # at least 10 s (a sweep is not free), at most a day
-
-
-def _refresh(c: Checker, scoring: dict[str, Any]) -> float:
-    """[scoring] refresh: "30s", "5m", "1h", "1d" (or seconds as a number)."""
-    if "refresh" not in scoring:
-        return DEFAULT_REFRESH_SECONDS
-    value = scoring["refresh"]
-    seconds: float | None = None
-    if is_number(value):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    low, high = REFRESH_RANGE
-    if seconds is None or not math.isfinite(seconds) or not low <= seconds <= high:
-        c.add(
-            "scoring.refresh",
-            f'refresh must be a duration between 10s and 1d such as "5m", got {describe(value)}',
-        )
-        return DEFAULT_REFRESH_SECONDS
-    return seconds
-
-
 def _check(c: Checker, data: dict[str, Any]) -> Profile:
     """Every rule over one parsed file; read `c.issues` before trusting the result."""
     everything = TABLES + ARRAYS
@@ -298,15 +221,16 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
     members = c.get(head, "profile", "members", "str") or ""
     if members and members == entity:
         c.add("profile.members", f"members must be another kind than the entity {entity!r}")
+    direction = read_direction(c, head)
     if "profile" not in data:  # one issue for the missing table, not one per required key
         del c.issues[before:]
     scoring = c.section(data, "scoring")
     c.unknown(scoring, "scoring", KEYS["scoring"])
     categories = read_categories(c, data)
     signals = read_signals(c, data, [r.name for r in categories])
-    fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), _tiers(c, data)
+    fit, disqualify, tiers = read_fit(c, data), read_disqualify(c, data), read_tiers(c, data)
     max_points, fit_weight = _scoring(c, scoring, signals, bool(fit))
-    refresh = _refresh(c, scoring)
+    refresh = read_refresh(c, scoring)
     if len(signals) > LIMITS.max_profile_signals:
         c.add("signals", f"{len(signals)} signals; at most {LIMITS.max_profile_signals}")
     profile = Profile(
@@ -324,6 +248,10 @@ def _check(c: Checker, data: dict[str, Any]) -> Profile:
         source=c.source,
         members=members,
         refresh_seconds=refresh,
+        direction=direction,
+        combine=read_combine(c, scoring, bool(fit)),
+        scope=read_scope(c, data),
+        hysteresis=read_alerts(c, data, tiers.mode),
     )
     check_input_names(c, profile)
     return profile

@@ -17,7 +17,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from prioscore.server.engine import DEFAULT_REFRESH_SECONDS, Profile, Signal
+from prioscore.server.engine import (
+    DEFAULT_REFRESH_SECONDS,
+    Combine,
+    Direction,
+    Profile,
+    Signal,
+    TierMode,
+)
 
 _PART = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -222,6 +229,12 @@ def _signal_lines(s: Signal) -> list[str]:
         lines.append(f"cap = {number(s.cap)}")
     if s.missing != 0.0:
         lines.append(f"missing = {number(s.missing)}")
+    if s.per_day:
+        lines.append(f"per_day = {s.per_day}")
+    if s.once_per:
+        lines.append(f"once_per = {string(s.once_per)}")
+    if s.min_volume:
+        lines.append(f"min_volume = {number(s.min_volume)}")
     return lines
 
 
@@ -239,6 +252,8 @@ def to_toml(
         out.append(f"members = {string(profile.members)}")
     if profile.description:
         out.append(f"description = {string(profile.description)}")
+    if profile.direction is not Direction.HIGHER_IS_BETTER:
+        out.append(f"direction = {string(profile.direction.value)}")
     scoring = []
     if default_max_points is None or profile.max_points != default_max_points:
         scoring.append(f"max_points = {number(profile.max_points)}")
@@ -246,6 +261,8 @@ def to_toml(
         scoring.append(f"fit_weight = {number(profile.fit_weight)}")
     if profile.refresh_seconds != DEFAULT_REFRESH_SECONDS:
         scoring.append(f"refresh = {number(profile.refresh_seconds)}")
+    if profile.combine is not Combine.BLEND:
+        scoring.append(f"combine = {string(profile.combine.value)}")
     if scoring:
         out += ["", "[scoring]", *scoring]
     for c in profile.categories:
@@ -280,7 +297,25 @@ def to_toml(
         out.append(f"in = {strings(d.values)}")
         if d.reason:
             out.append(f"reason = {string(d.reason)}")
+    for rule in profile.scope:
+        out += ["", "[[scope]]", f"attribute = {string(rule.attribute)}"]
+        out.append(f"in = {strings(rule.values)}")
+        if rule.reason:
+            out.append(f"reason = {string(rule.reason)}")
+    hold = profile.hysteresis
+    if hold.margin or hold.min_days_in_tier:
+        out += ["", "[alerts]"]
+        if hold.margin:
+            out.append(f"margin = {number(hold.margin)}")
+        if hold.min_days_in_tier:
+            out.append(f"min_days_in_tier = {number(hold.min_days_in_tier)}")
     out += ["", "[tiers]", f"mode = {string(profile.tiers.mode.value)}"]
-    for name, threshold in zip(profile.tiers.names, profile.tiers.thresholds, strict=True):
+    tiers = profile.tiers
+    if tiers.mode is TierMode.GRID:
+        out.append("fit = " + inline({g: number(t) for g, t in tiers.grades}))
+        out.append("engagement = " + inline({lv: number(t) for lv, t in tiers.levels}))
+    for name, threshold in zip(
+        tiers.names, tiers.thresholds, strict=tiers.mode is not TierMode.GRID
+    ):
         out.append(f"{key(name)} = {number(threshold)}")
     return "\n".join(out) + "\n"

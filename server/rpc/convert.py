@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from prioscore.server.engine import CategoricalColumn
 from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import (
     GROUP,
@@ -170,13 +171,16 @@ def vector(array: np.ndarray, packed: bool = False) -> types_pb2.Vector:
     )
 
 
-def _contribution(reason: Reason, fit_prefix: str = "fit:") -> types_pb2.Contribution:
+def _contribution(
+    reason: Reason, fit_prefix: str = "fit:", value: str = ""
+) -> types_pb2.Contribution:
     is_fit = reason.name.startswith(fit_prefix)
     return types_pb2.Contribution(
         name=reason.name.removeprefix(fit_prefix),
         feature=reason.feature,
         points=reason.points,
         kind=types_pb2.CONTRIBUTION_KIND_FIT if is_fit else types_pb2.CONTRIBUTION_KIND_SIGNAL,
+        value=value,
     )
 
 
@@ -187,6 +191,9 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
     names = (*profile.tiers.names, "")
     stamp = timestamp(as_of)
     n_signals = scored.features.shape[1]
+    fit_values = (
+        [attribute_values(scored, rule.attribute) for rule in profile.fit] if explain else []
+    )
     out = []
     for row, entity_id in enumerate(scored.entity_ids):
         score = types_pb2.Score(
@@ -203,13 +210,33 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
         )
         if explain and result.contributions is not None:
             for column, name in enumerate(result.columns):
-                feature = float(scored.features[row, column]) if column < n_signals else math.nan
+                if column < n_signals:
+                    feature, value = float(scored.features[row, column]), ""
+                else:
+                    feature, value = fit_values[column - n_signals][row]
                 points = float(result.contributions[row, column])
-                score.contributions.append(_contribution(Reason(name, points, feature)))
+                reason = Reason(name, points, feature)
+                score.contributions.append(_contribution(reason, value=value))
         score.top_reasons.extend(_contribution(r) for r in reasons_of(scored, row))
         score.top_contributors.extend(_contributor(c) for c in contributors_of(scored, row))
         out.append(score)
     return out
+
+
+def attribute_values(scored: Scored, attribute: str) -> list[tuple[float, str]]:
+    """(numeric value or NaN, text) of one attribute per scored row, for explanations;
+    explain requests are bounded (one row per entity asked for), so a list is fine."""
+    n = len(scored.result.score)
+    column = (scored.attributes or {}).get(attribute)
+    if column is None:
+        return [(math.nan, "")] * n
+    if isinstance(column, CategoricalColumn):
+        words = (*column.vocabulary, "")  # code -1 = missing -> ""
+        return [(math.nan, words[code]) for code in column.codes.tolist()]
+    array = np.asarray(column)
+    if array.dtype.kind in "fiu":
+        return [(v, "" if math.isnan(v) else f"{v:g}") for v in array.astype(float).tolist()]
+    return [(math.nan, "" if v is None else str(v)) for v in array.tolist()]
 
 
 def stored_score_to_proto(stored: StoredScore, top_reasons: int) -> types_pb2.Score:

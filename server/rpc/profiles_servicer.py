@@ -6,11 +6,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import PurePath
+from typing import Any
 
 import grpc
 import numpy as np
 
-from prioscore.server.engine import DISQUALIFIED, BacktestReport, Profile
+from prioscore.server.engine import (
+    DISQUALIFIED,
+    BacktestReport,
+    Combine,
+    Direction,
+    Profile,
+    TierMode,
+    fit_award,
+)
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.handlers import Outcomes, ProfileHandlers, StagedProfile
 from prioscore.server.profiles import profile_digest, profile_to_toml
@@ -33,6 +42,7 @@ def summary(profile: Profile, shadow: StagedProfile | None = None) -> pb.Profile
         digest=profile_digest(profile),
         source=display_name(profile.source),
         shadow_version=shadow.version if shadow is not None else 0,
+        direction=_DIRECTIONS[profile.direction],
     )
 
 
@@ -66,12 +76,16 @@ def detail(
             relation=s.of.value if s.of else "",
             min_score=s.min_score,
             by=s.by,
+            per_day=s.per_day,
+            once_per=s.once_per,
+            min_volume=s.min_volume,
         )
         for s in profile.signals
     ]
+    grid = profile.tiers.mode is TierMode.GRID  # cells: see `grid`, no thresholds
     tiers = [
         pb.TierThreshold(name=n, threshold=t)
-        for n, t in zip(profile.tiers.names, profile.tiers.thresholds, strict=True)
+        for n, t in zip(profile.tiers.names, profile.tiers.thresholds, strict=not grid)
     ]
     return pb.GetProfileResponse(
         profile=summary(profile, shadow),
@@ -81,7 +95,64 @@ def detail(
         tiers=tiers,
         fit_weight=profile.fit_weight,
         members=profile.members,
+        **contract(profile),
     )
+
+
+_DIRECTIONS = {
+    Direction.HIGHER_IS_BETTER: pb.SCORE_DIRECTION_HIGHER_IS_BETTER,
+    Direction.HIGHER_IS_RISKIER: pb.SCORE_DIRECTION_HIGHER_IS_RISKIER,
+}
+_COMBINES = {Combine.BLEND: pb.COMBINE_MODE_BLEND, Combine.MULTIPLY: pb.COMBINE_MODE_MULTIPLY}
+
+
+def contract(profile: Profile) -> dict[str, Any]:
+    """The rest of the profile as typed fields: enough to reproduce a score from the RPC."""
+    return {
+        "categories": [
+            pb.CategoryRule(
+                name=c.name,
+                property=c.property,
+                equals=c.equals,
+                prefixes=c.prefixes,
+                contains=c.contains,
+                eliminatory=c.eliminatory,
+            )
+            for c in profile.categories
+        ],
+        "fit": [
+            pb.FitRule(
+                attribute=f.attribute,
+                points=dict(f.points),
+                ranges=[pb.FitRange(min=r.low, max=r.high, points=r.points) for r in f.ranges],
+                max_award=fit_award(f),
+            )
+            for f in profile.fit
+        ],
+        "disqualify": [
+            pb.AttributeCondition(attribute=d.attribute, values=d.values, reason=d.reason)
+            for d in profile.disqualify
+        ],
+        "scope": [
+            pb.AttributeCondition(attribute=r.attribute, values=r.values, reason=r.reason)
+            for r in profile.scope
+        ],
+        "alerts": pb.AlertHysteresis(
+            margin=profile.hysteresis.margin,
+            min_days_in_tier=profile.hysteresis.min_days_in_tier,
+        ),
+        "direction": _DIRECTIONS[profile.direction],
+        "combine": _COMBINES[profile.combine],
+        "max_points": profile.max_points,
+        "fit_max_points": sum(fit_award(f) for f in profile.fit),
+        "events": sorted(profile.event_types),
+        "grid": pb.GridTiers(
+            fit_grades=[pb.TierThreshold(name=n, threshold=t) for n, t in profile.tiers.grades],
+            engagement_levels=[
+                pb.TierThreshold(name=n, threshold=t) for n, t in profile.tiers.levels
+            ],
+        ),
+    }
 
 
 def outcomes_of(messages: Sequence[types_pb2.Outcome]) -> Outcomes:
@@ -204,6 +275,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         ]
         return pb.CalibrateResponse(
             candidate_toml=result.candidate_toml,
+            warnings=result.warnings,
             weights=weights,
             intercept=result.intercept_points,
             calibration=pb.ProbabilityCalibration(

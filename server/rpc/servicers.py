@@ -6,6 +6,7 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -196,6 +197,7 @@ class EventServicer(events_grpc.EventServiceServicer):
         accepted = duplicates = rescored = changes = received = suppressed = 0
         backfill: bool | None = None  # the first message decides for the stream
         touched: set[str] = set()
+        unread: Counter[str] = Counter()
         async for request in request_iterator:
             received += 1
             if received > self.settings.max_stream_messages:
@@ -220,6 +222,7 @@ class EventServicer(events_grpc.EventServiceServicer):
             rescored += result.entities_rescored
             changes += len(result.tier_changes)
             suppressed += result.suppressed
+            unread.update(result.unread)
             # Let watch streams send this batch's changes before the next batch runs.
             await self.service.watchers_drained(bool(result.tier_changes))
         if touched:  # the end of a historical import: everyone it touched, once
@@ -232,6 +235,10 @@ class EventServicer(events_grpc.EventServiceServicer):
             entities_rescored=rescored,
             tier_changes=changes,
             suppressed=suppressed,
+            unread_events=[
+                events_pb.UnreadEvents(event=name, count=count)
+                for name, count in sorted(unread.items())
+            ],
         )
 
     async def IngestSegment(

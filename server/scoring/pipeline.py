@@ -42,7 +42,7 @@ def score_loaded(
     named = None
     if explain:
         named = contributors(profile, len(entity_ids), related, as_of, top_reasons)
-    return Scored(profile, entity_ids, result, features.matrix, named)
+    return Scored(profile, entity_ids, result, features.matrix, named, attributes)
 
 
 def population_tiers(tiers: Tiers, population: np.ndarray) -> Tiers:

@@ -19,6 +19,7 @@ from prioscore.server.store.database import (
 )
 from prioscore.server.store.records import Cause, ordered
 from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
+from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
     "HISTORY_INTERVAL",
@@ -37,5 +38,6 @@ __all__ = [
     "StoredScore",
     "StoredShadow",
     "TierChangeRecord",
+    "TierHold",
     "ordered",
 ]

@@ -24,6 +24,7 @@ from prioscore.server.store.records import (
     TierChangeRecord,
     ids_json,
 )
+from prioscore.server.store.tier_hold import TierHold, held_tiers
 
 # History is appended only when the score moves by more than this (or the tier changes).
 SCORE_EPSILON = 1e-9
@@ -69,6 +70,7 @@ class ScoreTables:
         *,
         cause: Cause = Cause.EVENT,
         track_changes: bool = True,
+        hold: TierHold | None = None,
     ) -> list[TierChangeRecord]:
         """Upsert the scores of `rows` under `profile`; append history and tier changes.
 
@@ -87,6 +89,8 @@ class ScoreTables:
 
         track_changes=False writes the scores only (no history, no tier changes, returns
         []): for shadow profiles ("<name>@shadow"), whose scores nobody watches.
+        hold (the profile's [alerts], store.tier_hold) keeps an entity's stored tier where
+        hysteresis says the change is noise.
         """
         n = len(rows.entity_id)
         if n == 0:
@@ -136,6 +140,10 @@ class ScoreTables:
                 prev_version[pos] = p_version
                 history_ts[pos] = p_history
                 has_prev[pos] = True
+            if hold is not None and has_prev.any():
+                tier = held_tiers(
+                    self.conn, hold, profile, rows.entity_id, score, tier, prev_tier, ts
+                )
             tier_changed = prev_tier != tier
             delta = np.abs(score - prev_score)
             fresh = ~has_prev | tier_changed

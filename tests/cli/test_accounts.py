@@ -11,8 +11,9 @@ def test_rank_and_explain_accounts_name_their_contributors(cli: Cli) -> None:
     ranked = cli.json("rank", "account_engagement", "--limit", "5")
     top = ranked[0]
     assert top["contributors"], "a ranked account names the contacts behind its score"
-    contact, points = top["contributors"][0].rsplit(" ", 1)
-    assert contact.startswith("contact-") and float(points) > 0
+    first = top["contributors"][0]  # JSON: structured fields, not "contact-1 +12.0"
+    contact, points = first["entity_id"], first["points"]
+    assert contact.startswith("contact-") and points > 0
     # The contributor really is one of the account's contacts.
     members = {
         r["entity_id"]

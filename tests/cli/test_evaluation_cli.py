@@ -99,7 +99,7 @@ def test_compare_command(cli: Cli, grpc_server: ServerHandle, tmp_path: Path) ->
     assert identical["top_k_overlap"] == 1.0 and identical["tier_moves"] == []
 
     changed = tmp_path / "changed.toml"
-    changed.write_text(toml.replace("weight = 25\ncap = 25\n", "weight = 100\ncap = 100\n", 1))
+    changed.write_text(toml.replace("weight = 35\ncap = 35\n", "weight = 100\ncap = 100\n", 1))
     assert changed.read_text() != toml
     [report] = cli.json("compare", "lead_qualification", "--candidate", str(changed), "--k", "10")
     assert report["entities"] == 80 and report["tier_moves_total"] > 0

@@ -7,6 +7,7 @@ moved a day at a time, so every entity has history at real, distinct times.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -39,7 +40,8 @@ class Demo:
 
 
 def load_demo(handle: ServerHandle) -> PrioscoreClient:
-    """Demo events for every bundled profile as of T0, then DEMO_DAYS days of clock."""
+    """Demo events for every bundled profile as of T0, DEMO_DAYS days of clock, then a
+    second wave of events."""
     handle.clock.set(T0)
     handle.settle()
     client = PrioscoreClient(handle.target, timeout=30)
@@ -48,6 +50,9 @@ def load_demo(handle: ServerHandle) -> PrioscoreClient:
     for day in range(1, DEMO_DAYS + 1):
         handle.clock.set(T0 + day * DAY)
         handle.settle()
+    # A second wave of behaviour: entities rescored by events again, so their history
+    # has points at two real times (time alone keeps a capped score where it was).
+    client.ingest(generate(loaded, COUNTS, seed=6, now=T0 + DEMO_DAYS * DAY))
     return client
 
 
@@ -135,3 +140,10 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+def next_version(toml: str) -> str:
+    """The profile text with its version one higher (a stageable candidate)."""
+    found = re.search(r"(?m)^version = (\d+)", toml)
+    assert found is not None, "no version line"
+    return re.sub(r"(?m)^version = \d+", f"version = {int(found.group(1)) + 1}", toml, count=1)

@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from prioscore.clients import events
 from prioscore.clients.trends import risky_tiers
 from tests.dashboard.browsing import row_ids, screenshot, wait_for
-from tests.dashboard.conftest import DAY, DEMO_DAYS, T0, Demo, RunningDashboard
+from tests.dashboard.conftest import DAY, DEMO_DAYS, T0, Demo, RunningDashboard, next_version
 
 LEADS = "lead_qualification"
 
@@ -127,7 +127,7 @@ def test_shadow_page_compares_a_staged_candidate(
     browser.get(f"{dashboard.url}/profiles/{LEADS}/shadow")
     assert "No candidate is staged" in browser.find_element(By.TAG_NAME, "main").text
     toml = demo.client.get_profile(LEADS).toml
-    candidate = toml.replace("version = 1", "version = 2").replace("weight = 8", "weight = 1", 1)
+    candidate = next_version(toml).replace("weight = 8", "weight = 1", 1)
     demo.client.stage_profile(candidate)
     browser.get(f"{dashboard.url}/profiles/{LEADS}/shadow")
     compared = demo.client.compare(LEADS, candidate_shadow=True, k=50, page_size=50)

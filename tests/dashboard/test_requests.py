@@ -14,7 +14,7 @@ import pytest
 from prioscore.clients import PrioscoreClient
 from prioscore.clients.dashboard import DashboardSettings
 from tests.conftest import ServerHandle
-from tests.dashboard.conftest import RunningDashboard
+from tests.dashboard.conftest import RunningDashboard, next_version
 
 TOKEN = "dashboard-reader-token"
 
@@ -103,7 +103,7 @@ def test_a_token_without_the_admin_scope_gets_a_clear_403_on_the_comparison(
 ) -> None:
     loader = PrioscoreClient(token_server.target, token="loader-token", timeout=30)
     toml = loader.get_profile("lead_qualification").toml
-    loader.stage_profile(toml.replace("version = 1", "version = 2"))
+    loader.stage_profile(next_version(toml))
     loader.close()
     given = dashboard_factory(DashboardSettings(token_server.target, token=TOKEN))
     status, body = get(given.url + "/profiles/lead_qualification/shadow")

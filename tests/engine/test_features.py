@@ -52,6 +52,8 @@ def features_of(sig, rows=ROWS, n=4, as_of=AS_OF, **kwargs):
         (signal("exists"), [1, 1]),
         # value * clicks, missing clicks count as 1: (2*3 + 1*1 + 4*1) / 3
         (signal("density"), [11 / 3, 1]),
+        # largest age / value: 0 / 2, 14 / 1, 28 / 4 -> 14; entity 1: 5 / 1
+        (signal("deadline_elapsed"), [14, 5]),
     ],
     ids=lambda x: x.aggregate if hasattr(x, "aggregate") else None,
 )
@@ -66,7 +68,7 @@ def test_every_aggregate_by_hand(sig, expected):
 def test_every_aggregate_is_covered():
     tested = {"count", "sum", "decayed_count", "decayed_sum", "window_count", "window_sum"}
     tested |= {"days_since_last", "days_since_first", "distinct_days", "trend", "exists"}
-    tested |= {"density"}
+    tested |= {"density", "deadline_elapsed"}
     # The score-only aggregates fold related scores, not events: tests/engine/test_related.py.
     assert tested == {a.value for a in Aggregate if a not in SCORE_ONLY_AGGREGATES}
 

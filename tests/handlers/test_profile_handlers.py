@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -35,16 +36,20 @@ def test_a_staged_shadow_is_promoted_and_its_scores_become_live(tmp_path: Path) 
     try:
         built.service.ingest(tracks([("c1", "page_view", 1, {"url": "/pricing"})]))
         text = (directory / "lead_qualification.toml").read_text()
-        candidate = text.replace("version = 1", "version = 2", 1)
-        staged = built.profiles.stage_profile(candidate, "lead_v2.toml")
+        current = built.registry.get("lead_qualification")
+        assert current is not None
+        version = current.version + 1
+        candidate = re.sub(r"(?m)^version = \d+", f"version = {version}", text, count=1)
+        staged = built.profiles.stage_profile(candidate, "lead_next.toml")
         assert staged.entities_scored == 1
         view = built.profiles.get_profile("lead_qualification@shadow")
         assert view.name == "lead_qualification@shadow" and view.toml == candidate
         with pytest.raises(ShadowVersionMismatchError):
-            built.profiles.promote_profile("lead_qualification", 3)
-        promoted = built.profiles.promote_profile("lead_qualification", 2)
-        assert promoted.profile.version == 2 and promoted.previous.version == 1
+            built.profiles.promote_profile("lead_qualification", version + 1)
+        promoted = built.profiles.promote_profile("lead_qualification", version)
+        assert promoted.profile.version == version
+        assert promoted.previous.version == current.version
         page = built.service.rank(RankQuery("lead_qualification"))
-        assert [s.profile_version for s in page.scores] == [2]
+        assert [s.profile_version for s in page.scores] == [version]
     finally:
         built.close()

@@ -16,7 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prioscore.server.engine import profile_inputs
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.v1 import types_pb2
+from tests.conftest import PROFILES
 
 
 def _seconds(event: types_pb2.Event) -> float:
@@ -74,7 +77,9 @@ def write_lake(
         for k, rows in by_part_outcomes.items():
             columns = {c: [r[c] for r in rows] for c in ("entity_id", "label", "time")}
             pq.write_table(pa.table(columns), root / "outcomes" / f"part-{k}.parquet")
-    event_columns = sorted({k for row in tracks for k in row})
+    # Every property a bundled profile reads is a column (null where absent), as in an
+    # export of a whole event schema: the lake refuses a missing column as a typo.
+    event_columns = sorted({k for row in tracks for k in row} | _READ_STRINGS | _READ_NUMBERS)
     entity_columns = sorted({k for rows in by_part_entities.values() for r in rows for k in r})
     for folder, parts, columns in (
         ("events", by_part_events, event_columns),
@@ -91,7 +96,19 @@ def write_lake(
     return root
 
 
+def _read_properties() -> tuple[set[str], set[str]]:
+    needs = [profile_inputs(p) for p in ProfileRegistry.from_directory(PROFILES).all()]
+    return (
+        {s for n in needs for s in n.string_properties},
+        {s for n in needs for s in n.numeric_properties},
+    )
+
+
+_READ_STRINGS, _READ_NUMBERS = _read_properties()
+
+
 def _type(column: str, values: list[Any]) -> pa.DataType:
-    if column in ("ts", "value") or any(isinstance(v, float) for v in values):
+    numeric = column in ("ts", "value") or column in _READ_NUMBERS
+    if numeric or any(isinstance(v, float) for v in values):
         return pa.float64()
     return pa.string()

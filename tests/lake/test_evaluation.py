@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from prioscore.server.engine import DISQUALIFIED, BacktestReport
 from prioscore.server.lake import Executor, LakeInputError, main
 from prioscore.server.lake.evaluation import Dataset, lake_backtest, lake_calibrate
-from prioscore.server.profiles import ProfileRegistry
+from prioscore.server.profiles import ProfileRegistry, load_profile
 from prioscore.v1 import profile_service_pb2 as profiles_pb
+from tests.conftest import PROFILES
 from tests.lake.conftest import Served
 
 HORIZON = 7.0
@@ -80,7 +81,9 @@ def test_the_cli_writes_the_report_and_the_candidate(served: Served, tmp_path: P
     args = ["calibrate", "lead_qualification", *common, "--out", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert 'name = "lead_qualification"' in out.read_text() and "version = 2" in out.read_text()
+    bundled = load_profile(PROFILES / "lead_qualification.toml").version
+    text = out.read_text()
+    assert 'name = "lead_qualification"' in text and f"version = {bundled + 1}" in text
     assert set(json.loads(result.output)["weights"]) >= {"demo_request"}
 
 

@@ -99,6 +99,15 @@ def test_backtest_and_calibrate_on_behaviour_that_predicts(stubs: Stubs) -> None
     assert fitted.calibration.slope > 0
     assert fitted.current_report.auc == pytest.approx(current.auc)
     assert fitted.candidate_report.auc >= fitted.current_report.auc
+    # Reviewable: the active file edited in place, rounded, the old weights noted.
+    source = (stubs.handle.profiles_dir / "test_leads.toml").read_text()
+    assert [x for x in source.splitlines() if x.startswith("#")] == [
+        x for x in fitted.candidate_toml.splitlines() if x.startswith("#")
+    ]
+    assert "calibrated, was 10" in fitted.candidate_toml  # demo, the strongest, stays 50
+    assert all(len(repr(s.weight).strip("-").replace(".", "").lstrip("0")) <= 4
+               for s in candidate.signals)  # fmt: skip
+    assert list(fitted.warnings) == []  # both weights keep their sign
     # Not loaded: the server still serves version 1.
     served = stubs.profiles.GetProfile(pb.GetProfileRequest(name="test_leads"))
     assert served.profile.version == 1

@@ -107,6 +107,13 @@ def _stamp(seconds: float) -> Timestamp:
     return stamp
 
 
+def sla_started(entity: str, target_days: float) -> types_pb2.Event:
+    """The helpdesk's SLA clock starting now, `value` = the resolution target in days."""
+    started = event(entity, "ticket", "sla_started", 0)
+    started.value = target_days
+    return started
+
+
 def tier_rank(api: Api, profile: str, tier: str) -> int:
     names = list(api.profiles.GetProfile(pf.GetProfileRequest(name=profile)).profile.tier_names)
     return names.index(tier)
@@ -209,9 +216,10 @@ def test_an_ignored_ticket_climbs_tiers_by_age_alone(api: Api) -> None:
             {},
         ),
         event("t-1", "ticket", "ticket_opened", 0),
+        sla_started("t-1", target_days=1.0),
     )
     opened = api.ranked("ticket_triage")["t-1"]
-    api.move_clock(T0 + 3 * DAY)
+    api.move_clock(T0 + 2 * DAY)  # the one-day SLA target is long breached
     aged = api.ranked("ticket_triage")["t-1"]
     assert aged.score > opened.score
     assert tier_rank(api, "ticket_triage", aged.tier) > tier_rank(api, "ticket_triage", opened.tier)

@@ -9,6 +9,7 @@ the tests check the relation, not numbers copied from a run.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from prioscore.server.profiles import load_profile_text
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import (
     event_service_pb2_grpc,
@@ -221,7 +223,10 @@ def test_a_profile_cycle_is_rejected_on_reload_with_its_path(
         'aggregate = "count"\nmin_score = 75\nweight = 5\ncap = 15\n\n[[fit]]',
         1,
     )
-    churn_file.write_text(loop.replace("version = 1", "version = 2", 1))
+    serving = load_profile_text(text, "churn_risk.toml").version
+    bumped = loop.replace(f"version = {serving}", f"version = {serving + 1}", 1)
+    assert bumped != loop
+    churn_file.write_text(bumped)
 
     result = api.profiles.ReloadProfiles(pb.ReloadProfilesRequest())
     assert not result.applied
@@ -234,7 +239,7 @@ def test_a_profile_cycle_is_rejected_on_reload_with_its_path(
     versions = {
         p.name: p.version for p in api.profiles.ListProfiles(pb.ListProfilesRequest()).profiles
     }
-    assert versions["churn_risk"] == 1
+    assert versions["churn_risk"] == serving
     with pytest.raises(grpc.RpcError) as caught:
         api.scoring.ScoreEntities(
             sc.ScoreEntitiesRequest(
@@ -324,15 +329,19 @@ def test_promoting_a_read_profile_rescores_its_readers(
         event("acme", "account", "payment_failed", 2),
     )
     before = api.ranked("ticket_triage")["t1"].score
-    candidate = (directory / "churn_risk.toml").read_text()
-    candidate = candidate.replace("version = 1", "version = 2", 1).replace(
-        "weight = 8\ncap = 24", "weight = 24\ncap = 24", 1
-    )
+    active = (directory / "churn_risk.toml").read_text()
+    version = load_profile_text(active, "churn_risk.toml").version + 1
+    failures = active.split('name = "failed_payments"')[1].split("[[signals]]")[0]
+    heavier = re.sub(r"^weight = .*$", "weight = 40", failures, count=1, flags=re.M)
+    heavier = re.sub(r"^cap = .*$", "cap = 40", heavier, count=1, flags=re.M)
+    candidate = active.replace(failures, heavier, 1)
+    candidate = re.sub(r"^version = \d+", f"version = {version}", candidate, count=1, flags=re.M)
+    assert candidate.count("weight = 40") == 1
     api.profiles.StageProfile(pb.StageProfileRequest(toml=candidate, filename="churn_v2.toml"))
-    api.profiles.PromoteProfile(pb.PromoteProfileRequest(name="churn_risk", shadow_version=2))
+    api.profiles.PromoteProfile(pb.PromoteProfileRequest(name="churn_risk", shadow_version=version))
 
     churn = api.explain("churn_risk", "acme")
-    assert churn.profile_version == 2
+    assert churn.profile_version == version
     ticket = api.ranked("ticket_triage")["t1"]  # stored: rescored by the promotion itself
     assert ticket.score > before
     fresh = api.explain("ticket_triage", "t1")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from prioscore.v1 import types_pb2 as prioscore_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n prioscore/v1/event_service.proto\x12\x0cprioscore.v1\x1a\x18prioscore/v1/types.proto\"L\n\x13IngestEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.prioscore.v1.Event\x12\x10\n\x08\x62\x61\x63kfill\x18\x02 \x01(\x08\"\x81\x01\n\x14IngestEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\x12\x12\n\nsuppressed\x18\x05 \x01(\x03\"6\n\x14IngestSegmentRequest\x12\r\n\x05\x63\x61lls\x18\x01 \x03(\t\x12\x0f\n\x07sent_at\x18\x02 \x01(\t\"~\n\x15IngestSegmentResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\x12\x0e\n\x06merged\x18\x05 \x01(\x03\"?\n\x15UpsertEntitiesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.prioscore.v1.Entity\"*\n\x16UpsertEntitiesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\'\n\x12\x45raseEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"v\n\x13\x45raseEntityResponse\x12\x16\n\x0e\x65vents_removed\x18\x01 \x01(\x03\x12\x16\n\x0escores_removed\x18\x02 \x01(\x03\x12\x17\n\x0fhistory_removed\x18\x03 \x01(\x03\x12\x16\n\x0e\x65ntity_removed\x18\x04 \x01(\x08\"\'\n\x12\x41llowEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"-\n\x13\x41llowEntityResponse\x12\x16\n\x0ewas_suppressed\x18\x01 \x01(\x08\x32\xc8\x03\n\x0c\x45ventService\x12W\n\x0cIngestEvents\x12!.prioscore.v1.IngestEventsRequest\x1a\".prioscore.v1.IngestEventsResponse(\x01\x12Z\n\rIngestSegment\x12\".prioscore.v1.IngestSegmentRequest\x1a#.prioscore.v1.IngestSegmentResponse(\x01\x12[\n\x0eUpsertEntities\x12#.prioscore.v1.UpsertEntitiesRequest\x1a$.prioscore.v1.UpsertEntitiesResponse\x12R\n\x0b\x45raseEntity\x12 .prioscore.v1.EraseEntityRequest\x1a!.prioscore.v1.EraseEntityResponse\x12R\n\x0b\x41llowEntity\x12 .prioscore.v1.AllowEntityRequest\x1a!.prioscore.v1.AllowEntityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n prioscore/v1/event_service.proto\x12\x0cprioscore.v1\x1a\x18prioscore/v1/types.proto\"L\n\x13IngestEventsRequest\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.prioscore.v1.Event\x12\x10\n\x08\x62\x61\x63kfill\x18\x02 \x01(\x08\"\xb4\x01\n\x14IngestEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\x12\x12\n\nsuppressed\x18\x05 \x01(\x03\x12\x31\n\runread_events\x18\x06 \x03(\x0b\x32\x1a.prioscore.v1.UnreadEvents\",\n\x0cUnreadEvents\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"6\n\x14IngestSegmentRequest\x12\r\n\x05\x63\x61lls\x18\x01 \x03(\t\x12\x0f\n\x07sent_at\x18\x02 \x01(\t\"~\n\x15IngestSegmentResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\x12\x19\n\x11\x65ntities_rescored\x18\x03 \x01(\x03\x12\x14\n\x0ctier_changes\x18\x04 \x01(\x03\x12\x0e\n\x06merged\x18\x05 \x01(\x03\"?\n\x15UpsertEntitiesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.prioscore.v1.Entity\"*\n\x16UpsertEntitiesResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x03\"\'\n\x12\x45raseEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"v\n\x13\x45raseEntityResponse\x12\x16\n\x0e\x65vents_removed\x18\x01 \x01(\x03\x12\x16\n\x0escores_removed\x18\x02 \x01(\x03\x12\x17\n\x0fhistory_removed\x18\x03 \x01(\x03\x12\x16\n\x0e\x65ntity_removed\x18\x04 \x01(\x08\"\'\n\x12\x41llowEntityRequest\x12\x11\n\tentity_id\x18\x01 \x01(\t\"-\n\x13\x41llowEntityResponse\x12\x16\n\x0ewas_suppressed\x18\x01 \x01(\x08\x32\xc8\x03\n\x0c\x45ventService\x12W\n\x0cIngestEvents\x12!.prioscore.v1.IngestEventsRequest\x1a\".prioscore.v1.IngestEventsResponse(\x01\x12Z\n\rIngestSegment\x12\".prioscore.v1.IngestSegmentRequest\x1a#.prioscore.v1.IngestSegmentResponse(\x01\x12[\n\x0eUpsertEntities\x12#.prioscore.v1.UpsertEntitiesRequest\x1a$.prioscore.v1.UpsertEntitiesResponse\x12R\n\x0b\x45raseEntity\x12 .prioscore.v1.EraseEntityRequest\x1a!.prioscore.v1.EraseEntityResponse\x12R\n\x0b\x41llowEntity\x12 .prioscore.v1.AllowEntityRequest\x1a!.prioscore.v1.AllowEntityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,23 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTEVENTSREQUEST']._serialized_start=76
   _globals['_INGESTEVENTSREQUEST']._serialized_end=152
   _globals['_INGESTEVENTSRESPONSE']._serialized_start=155
-  _globals['_INGESTEVENTSRESPONSE']._serialized_end=284
-  _globals['_INGESTSEGMENTREQUEST']._serialized_start=286
-  _globals['_INGESTSEGMENTREQUEST']._serialized_end=340
-  _globals['_INGESTSEGMENTRESPONSE']._serialized_start=342
-  _globals['_INGESTSEGMENTRESPONSE']._serialized_end=468
-  _globals['_UPSERTENTITIESREQUEST']._serialized_start=470
-  _globals['_UPSERTENTITIESREQUEST']._serialized_end=533
-  _globals['_UPSERTENTITIESRESPONSE']._serialized_start=535
-  _globals['_UPSERTENTITIESRESPONSE']._serialized_end=577
-  _globals['_ERASEENTITYREQUEST']._serialized_start=579
-  _globals['_ERASEENTITYREQUEST']._serialized_end=618
-  _globals['_ERASEENTITYRESPONSE']._serialized_start=620
-  _globals['_ERASEENTITYRESPONSE']._serialized_end=738
-  _globals['_ALLOWENTITYREQUEST']._serialized_start=740
-  _globals['_ALLOWENTITYREQUEST']._serialized_end=779
-  _globals['_ALLOWENTITYRESPONSE']._serialized_start=781
-  _globals['_ALLOWENTITYRESPONSE']._serialized_end=826
-  _globals['_EVENTSERVICE']._serialized_start=829
-  _globals['_EVENTSERVICE']._serialized_end=1285
+  _globals['_INGESTEVENTSRESPONSE']._serialized_end=335
+  _globals['_UNREADEVENTS']._serialized_start=337
+  _globals['_UNREADEVENTS']._serialized_end=381
+  _globals['_INGESTSEGMENTREQUEST']._serialized_start=383
+  _globals['_INGESTSEGMENTREQUEST']._serialized_end=437
+  _globals['_INGESTSEGMENTRESPONSE']._serialized_start=439
+  _globals['_INGESTSEGMENTRESPONSE']._serialized_end=565
+  _globals['_UPSERTENTITIESREQUEST']._serialized_start=567
+  _globals['_UPSERTENTITIESREQUEST']._serialized_end=630
+  _globals['_UPSERTENTITIESRESPONSE']._serialized_start=632
+  _globals['_UPSERTENTITIESRESPONSE']._serialized_end=674
+  _globals['_ERASEENTITYREQUEST']._serialized_start=676
+  _globals['_ERASEENTITYREQUEST']._serialized_end=715
+  _globals['_ERASEENTITYRESPONSE']._serialized_start=717
+  _globals['_ERASEENTITYRESPONSE']._serialized_end=835
+  _globals['_ALLOWENTITYREQUEST']._serialized_start=837
+  _globals['_ALLOWENTITYREQUEST']._serialized_end=876
+  _globals['_ALLOWENTITYRESPONSE']._serialized_start=878
+  _globals['_ALLOWENTITYRESPONSE']._serialized_end=923
+  _globals['_EVENTSERVICE']._serialized_start=926
+  _globals['_EVENTSERVICE']._serialized_end=1382
 # @@protoc_insertion_point(module_scope)

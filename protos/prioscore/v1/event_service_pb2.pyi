@@ -16,18 +16,28 @@ class IngestEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
-    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes", "suppressed")
+    __slots__ = ("accepted", "duplicates", "entities_rescored", "tier_changes", "suppressed", "unread_events")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_RESCORED_FIELD_NUMBER: _ClassVar[int]
     TIER_CHANGES_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_EVENTS_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     duplicates: int
     entities_rescored: int
     tier_changes: int
     suppressed: int
-    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ..., suppressed: _Optional[int] = ...) -> None: ...
+    unread_events: _containers.RepeatedCompositeFieldContainer[UnreadEvents]
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., entities_rescored: _Optional[int] = ..., tier_changes: _Optional[int] = ..., suppressed: _Optional[int] = ..., unread_events: _Optional[_Iterable[_Union[UnreadEvents, _Mapping]]] = ...) -> None: ...
+
+class UnreadEvents(_message.Message):
+    __slots__ = ("event", "count")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    event: str
+    count: int
+    def __init__(self, event: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class IngestSegmentRequest(_message.Message):
     __slots__ = ("calls", "sent_at")

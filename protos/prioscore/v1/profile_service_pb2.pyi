@@ -1,5 +1,6 @@
 from prioscore.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -7,8 +8,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ScoreDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCORE_DIRECTION_UNSPECIFIED: _ClassVar[ScoreDirection]
+    SCORE_DIRECTION_HIGHER_IS_BETTER: _ClassVar[ScoreDirection]
+    SCORE_DIRECTION_HIGHER_IS_RISKIER: _ClassVar[ScoreDirection]
+
+class CombineMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMBINE_MODE_UNSPECIFIED: _ClassVar[CombineMode]
+    COMBINE_MODE_BLEND: _ClassVar[CombineMode]
+    COMBINE_MODE_MULTIPLY: _ClassVar[CombineMode]
+SCORE_DIRECTION_UNSPECIFIED: ScoreDirection
+SCORE_DIRECTION_HIGHER_IS_BETTER: ScoreDirection
+SCORE_DIRECTION_HIGHER_IS_RISKIER: ScoreDirection
+COMBINE_MODE_UNSPECIFIED: CombineMode
+COMBINE_MODE_BLEND: CombineMode
+COMBINE_MODE_MULTIPLY: CombineMode
+
 class ProfileSummary(_message.Message):
-    __slots__ = ("name", "version", "entity", "description", "signal_names", "tier_names", "digest", "source", "shadow_version")
+    __slots__ = ("name", "version", "entity", "description", "signal_names", "tier_names", "digest", "source", "shadow_version", "direction")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTITY_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +37,7 @@ class ProfileSummary(_message.Message):
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SHADOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     entity: str
@@ -27,7 +47,8 @@ class ProfileSummary(_message.Message):
     digest: str
     source: str
     shadow_version: int
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., entity: _Optional[str] = ..., description: _Optional[str] = ..., signal_names: _Optional[_Iterable[str]] = ..., tier_names: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., source: _Optional[str] = ..., shadow_version: _Optional[int] = ...) -> None: ...
+    direction: ScoreDirection
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., entity: _Optional[str] = ..., description: _Optional[str] = ..., signal_names: _Optional[_Iterable[str]] = ..., tier_names: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., source: _Optional[str] = ..., shadow_version: _Optional[int] = ..., direction: _Optional[_Union[ScoreDirection, str]] = ...) -> None: ...
 
 class ListProfilesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -60,7 +81,7 @@ class SignalMatch(_message.Message):
     def __init__(self, key: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SignalDetail(_message.Message):
-    __slots__ = ("name", "event", "aggregate", "weight", "cap", "half_life_days", "window_days", "missing", "match", "description", "scores", "relation", "min_score", "by")
+    __slots__ = ("name", "event", "aggregate", "weight", "cap", "half_life_days", "window_days", "missing", "match", "description", "scores", "relation", "min_score", "by", "per_day", "once_per", "min_volume")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +96,9 @@ class SignalDetail(_message.Message):
     RELATION_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
+    PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    ONCE_PER_FIELD_NUMBER: _ClassVar[int]
+    MIN_VOLUME_FIELD_NUMBER: _ClassVar[int]
     name: str
     event: str
     aggregate: str
@@ -89,7 +113,73 @@ class SignalDetail(_message.Message):
     relation: str
     min_score: float
     by: str
-    def __init__(self, name: _Optional[str] = ..., event: _Optional[str] = ..., aggregate: _Optional[str] = ..., weight: _Optional[float] = ..., cap: _Optional[float] = ..., half_life_days: _Optional[float] = ..., window_days: _Optional[float] = ..., missing: _Optional[float] = ..., match: _Optional[_Iterable[_Union[SignalMatch, _Mapping]]] = ..., description: _Optional[str] = ..., scores: _Optional[str] = ..., relation: _Optional[str] = ..., min_score: _Optional[float] = ..., by: _Optional[str] = ...) -> None: ...
+    per_day: int
+    once_per: str
+    min_volume: float
+    def __init__(self, name: _Optional[str] = ..., event: _Optional[str] = ..., aggregate: _Optional[str] = ..., weight: _Optional[float] = ..., cap: _Optional[float] = ..., half_life_days: _Optional[float] = ..., window_days: _Optional[float] = ..., missing: _Optional[float] = ..., match: _Optional[_Iterable[_Union[SignalMatch, _Mapping]]] = ..., description: _Optional[str] = ..., scores: _Optional[str] = ..., relation: _Optional[str] = ..., min_score: _Optional[float] = ..., by: _Optional[str] = ..., per_day: _Optional[int] = ..., once_per: _Optional[str] = ..., min_volume: _Optional[float] = ...) -> None: ...
+
+class CategoryRule(_message.Message):
+    __slots__ = ("name", "property", "equals", "prefixes", "contains", "eliminatory")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    EQUALS_FIELD_NUMBER: _ClassVar[int]
+    PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    ELIMINATORY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    property: str
+    equals: _containers.RepeatedScalarFieldContainer[str]
+    prefixes: _containers.RepeatedScalarFieldContainer[str]
+    contains: _containers.RepeatedScalarFieldContainer[str]
+    eliminatory: bool
+    def __init__(self, name: _Optional[str] = ..., property: _Optional[str] = ..., equals: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ..., contains: _Optional[_Iterable[str]] = ..., eliminatory: _Optional[bool] = ...) -> None: ...
+
+class FitRange(_message.Message):
+    __slots__ = ("min", "max", "points")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    min: float
+    max: float
+    points: float
+    def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ..., points: _Optional[float] = ...) -> None: ...
+
+class FitRule(_message.Message):
+    __slots__ = ("attribute", "points", "ranges", "max_award")
+    class PointsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_AWARD_FIELD_NUMBER: _ClassVar[int]
+    attribute: str
+    points: _containers.ScalarMap[str, float]
+    ranges: _containers.RepeatedCompositeFieldContainer[FitRange]
+    max_award: float
+    def __init__(self, attribute: _Optional[str] = ..., points: _Optional[_Mapping[str, float]] = ..., ranges: _Optional[_Iterable[_Union[FitRange, _Mapping]]] = ..., max_award: _Optional[float] = ...) -> None: ...
+
+class AttributeCondition(_message.Message):
+    __slots__ = ("attribute", "values", "reason")
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    attribute: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    def __init__(self, attribute: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AlertHysteresis(_message.Message):
+    __slots__ = ("margin", "min_days_in_tier")
+    MARGIN_FIELD_NUMBER: _ClassVar[int]
+    MIN_DAYS_IN_TIER_FIELD_NUMBER: _ClassVar[int]
+    margin: float
+    min_days_in_tier: float
+    def __init__(self, margin: _Optional[float] = ..., min_days_in_tier: _Optional[float] = ...) -> None: ...
 
 class TierThreshold(_message.Message):
     __slots__ = ("name", "threshold")
@@ -100,7 +190,7 @@ class TierThreshold(_message.Message):
     def __init__(self, name: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class GetProfileResponse(_message.Message):
-    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight", "members")
+    __slots__ = ("profile", "toml", "signals", "tier_mode", "tiers", "fit_weight", "members", "categories", "fit", "disqualify", "scope", "alerts", "direction", "combine", "max_points", "fit_max_points", "events", "grid")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TOML_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +198,17 @@ class GetProfileResponse(_message.Message):
     TIERS_FIELD_NUMBER: _ClassVar[int]
     FIT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    DISQUALIFY_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    COMBINE_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    FIT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    GRID_FIELD_NUMBER: _ClassVar[int]
     profile: ProfileSummary
     toml: str
     signals: _containers.RepeatedCompositeFieldContainer[SignalDetail]
@@ -115,7 +216,26 @@ class GetProfileResponse(_message.Message):
     tiers: _containers.RepeatedCompositeFieldContainer[TierThreshold]
     fit_weight: float
     members: str
-    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ..., members: _Optional[str] = ...) -> None: ...
+    categories: _containers.RepeatedCompositeFieldContainer[CategoryRule]
+    fit: _containers.RepeatedCompositeFieldContainer[FitRule]
+    disqualify: _containers.RepeatedCompositeFieldContainer[AttributeCondition]
+    scope: _containers.RepeatedCompositeFieldContainer[AttributeCondition]
+    alerts: AlertHysteresis
+    direction: ScoreDirection
+    combine: CombineMode
+    max_points: float
+    fit_max_points: float
+    events: _containers.RepeatedScalarFieldContainer[str]
+    grid: GridTiers
+    def __init__(self, profile: _Optional[_Union[ProfileSummary, _Mapping]] = ..., toml: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalDetail, _Mapping]]] = ..., tier_mode: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., fit_weight: _Optional[float] = ..., members: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[CategoryRule, _Mapping]]] = ..., fit: _Optional[_Iterable[_Union[FitRule, _Mapping]]] = ..., disqualify: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., scope: _Optional[_Iterable[_Union[AttributeCondition, _Mapping]]] = ..., alerts: _Optional[_Union[AlertHysteresis, _Mapping]] = ..., direction: _Optional[_Union[ScoreDirection, str]] = ..., combine: _Optional[_Union[CombineMode, str]] = ..., max_points: _Optional[float] = ..., fit_max_points: _Optional[float] = ..., events: _Optional[_Iterable[str]] = ..., grid: _Optional[_Union[GridTiers, _Mapping]] = ...) -> None: ...
+
+class GridTiers(_message.Message):
+    __slots__ = ("fit_grades", "engagement_levels")
+    FIT_GRADES_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    fit_grades: _containers.RepeatedCompositeFieldContainer[TierThreshold]
+    engagement_levels: _containers.RepeatedCompositeFieldContainer[TierThreshold]
+    def __init__(self, fit_grades: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ..., engagement_levels: _Optional[_Iterable[_Union[TierThreshold, _Mapping]]] = ...) -> None: ...
 
 class ValidateProfileRequest(_message.Message):
     __slots__ = ("toml", "filename")
@@ -252,20 +372,22 @@ class CalibrateRequest(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., outcomes: _Optional[_Iterable[_Union[_types_pb2.Outcome, _Mapping]]] = ..., l2: _Optional[float] = ..., horizon_days: _Optional[float] = ..., k: _Optional[int] = ...) -> None: ...
 
 class CalibrateResponse(_message.Message):
-    __slots__ = ("candidate_toml", "weights", "intercept", "calibration", "candidate_report", "current_report")
+    __slots__ = ("candidate_toml", "weights", "intercept", "calibration", "candidate_report", "current_report", "warnings")
     CANDIDATE_TOML_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     INTERCEPT_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_REPORT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_REPORT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     candidate_toml: str
     weights: _containers.RepeatedCompositeFieldContainer[FittedWeight]
     intercept: float
     calibration: ProbabilityCalibration
     candidate_report: BacktestReport
     current_report: BacktestReport
-    def __init__(self, candidate_toml: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[FittedWeight, _Mapping]]] = ..., intercept: _Optional[float] = ..., calibration: _Optional[_Union[ProbabilityCalibration, _Mapping]] = ..., candidate_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., current_report: _Optional[_Union[BacktestReport, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, candidate_toml: _Optional[str] = ..., weights: _Optional[_Iterable[_Union[FittedWeight, _Mapping]]] = ..., intercept: _Optional[float] = ..., calibration: _Optional[_Union[ProbabilityCalibration, _Mapping]] = ..., candidate_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., current_report: _Optional[_Union[BacktestReport, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TierMove(_message.Message):
     __slots__ = ("entity_id", "from_tier", "to_tier")

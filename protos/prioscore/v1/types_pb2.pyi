@@ -188,16 +188,18 @@ class Entity(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., account_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., numeric_attributes: _Optional[_Mapping[str, float]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Contribution(_message.Message):
-    __slots__ = ("name", "feature", "points", "kind")
+    __slots__ = ("name", "feature", "points", "kind", "value")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     feature: float
     points: float
     kind: ContributionKind
-    def __init__(self, name: _Optional[str] = ..., feature: _Optional[float] = ..., points: _Optional[float] = ..., kind: _Optional[_Union[ContributionKind, str]] = ...) -> None: ...
+    value: str
+    def __init__(self, name: _Optional[str] = ..., feature: _Optional[float] = ..., points: _Optional[float] = ..., kind: _Optional[_Union[ContributionKind, str]] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Contributor(_message.Message):
     __slots__ = ("entity_id", "points")
