@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
 from prioscore.server.config import EntityKinds, Limits
-from prioscore.server.core import LiveCore, LiveEvents, ShadowSet
+from prioscore.server.core import LiveCore, LiveEvents, ShadowSet, settle_interrupted
 from prioscore.server.engine import profile_inputs
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
@@ -65,6 +65,9 @@ def build_handlers(
 ) -> Handlers:
     limits = limits or Limits()
     clock = clock or Clock()
+    # Before anything reads the loaded profiles: an interrupted promotion's file and
+    # profile are back in one version (its readers are rescored when the core starts).
+    settle_interrupted(store, registry)
     scorer = StoredScorer(store)  # reads SQLite: for calls served off the writer
     needs = [profile_inputs(p) for p in registry.all()]
     live = LiveEvents.build(
