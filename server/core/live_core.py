@@ -40,6 +40,7 @@ class LiveCore:
         self.clock = clock
         self.live = live
         self.worker = CoreWorker()
+        self._shadows = shadows
         self.rescorer = Rescorer(store, registry, scorer, shadows)
         self.promotions = Promotions(store, registry, shadows, self.rescorer)
         self._listeners: list[Publish] = []
@@ -68,6 +69,9 @@ class LiveCore:
         return self.refresher.settle(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stops the clock, gives up a running stage backfill (it rolls back) and lets
+        the writer finish the rest of its queue within `timeout`."""
+        self._shadows.stop_backfills()
         self.refresher.stop(timeout)
         self.worker.close(timeout)
 

@@ -33,6 +33,7 @@ latency.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ from prioscore.server.errors import (
     ProfileInvalidError,
     ProfileIssue,
     ShadowVersionMismatchError,
+    UnavailableError,
 )
 from prioscore.server.profiles import (
     Locator,
@@ -56,7 +58,7 @@ from prioscore.server.profiles import (
     hint,
     load_profile_text,
 )
-from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer
+from prioscore.server.scoring import StoredScorer
 from prioscore.server.store import (
     SHADOW_SUFFIX,
     Cause,
@@ -79,6 +81,9 @@ __all__ = [
 log = logging.getLogger("prioscore.server")
 
 DEFAULT_FILENAME = "<candidate>"
+# Ids per step of a stage backfill and of a promotion's score move: bounds memory, and
+# how long a shutdown waits for a backfill to give up (it checks between steps).
+BACKFILL_CHUNK = 10_000
 
 
 def shadow_key(name: str) -> str:
@@ -181,7 +186,7 @@ class ShadowSet:
         registry: ProfileRegistry,
         scorer: StoredScorer,
         *,
-        chunk: int = POPULATION_CHUNK,
+        chunk: int = BACKFILL_CHUNK,
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be >= 1")
@@ -190,6 +195,7 @@ class ShadowSet:
         self._scorer = scorer
         self._chunk = chunk
         self._staged: dict[str, StagedProfile] = {}
+        self._stopping = threading.Event()
         self.restore()
         registry.on_reload(self.reconcile)
 
@@ -241,6 +247,7 @@ class ShadowSet:
         candidate = self.check(text, filename)
         key = shadow_key(candidate.name)
         staged = StagedProfile(candidate, replace(candidate, name=key), text, filename, now)
+        log.info("staging %s v%d: backfilling its scores", candidate.name, staged.version)
         with self._store.transaction():
             self._store.delete_shadow(candidate.name)  # an earlier shadow and its scores
             self._store.save_shadow(StoredShadow(candidate.name, text, filename, now))
@@ -256,9 +263,21 @@ class ShadowSet:
         at a time."""
         scored = 0
         for ids in self._scorer.population(staged.scoring, self._chunk):
+            if self._stopping.is_set():  # the caller's transaction rolls back: no shadow
+                log.warning("shutting down: staging %s did not finish (rolled back)", staged.key)
+                raise UnavailableError(
+                    f"server shutting down: staging {staged.key} did not finish; stage it"
+                    " again once the server is back"
+                )
             self.score(staged, ids, now)
             scored += len(ids)
         return scored
+
+    def stop_backfills(self) -> None:
+        """Makes a running stage backfill give up at its next step (on shutdown, once
+        the grace period is over), so the writer stops within one step, not one
+        population."""
+        self._stopping.set()
 
     # -- ingest
 
