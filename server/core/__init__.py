@@ -4,6 +4,8 @@ their active versions."""
 
 from prioscore.server.core.live_core import LiveCore
 from prioscore.server.core.live_events import LiveEvents
+from prioscore.server.core.promotion_files import settle_interrupted
+from prioscore.server.core.promotions import Promotions
 from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.shadows import (
     PromoteResult,
@@ -19,9 +21,11 @@ __all__ = [
     "LiveCore",
     "LiveEvents",
     "PromoteResult",
+    "Promotions",
     "Rescorer",
     "ShadowSet",
     "StageResult",
     "StagedProfile",
+    "settle_interrupted",
     "shadow_key",
 ]

@@ -1,7 +1,8 @@
 """LiveCore: the writer, the rescorer and the clock, built and stopped together.
 
-The handlers submit every write here (`run`), rescore through `rescorer`, and hear of
-the clock's tier changes through the `publish` callback they install.
+The handlers submit every write here (`run`), rescore through `rescorer`, promote
+through `promotions`, and hear of the clock's tier changes through the `publish`
+callback they install.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TypeVar
 
 from prioscore.server.clock import Clock
 from prioscore.server.core.live_events import LiveEvents
+from prioscore.server.core.promotions import Promotions
 from prioscore.server.core.refresh import Publish, Refresher
 from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.shadows import ShadowSet
@@ -38,7 +40,9 @@ class LiveCore:
         self.clock = clock
         self.live = live
         self.worker = CoreWorker()
+        self._shadows = shadows
         self.rescorer = Rescorer(store, registry, scorer, shadows)
+        self.promotions = Promotions(store, registry, shadows, self.rescorer)
         self._listeners: list[Publish] = []
         self.refresher = Refresher(clock, self.worker, self.rescorer, registry, self._publish)
 
@@ -47,7 +51,12 @@ class LiveCore:
         self._listeners.append(listener)
 
     def start(self) -> None:
-        """Starts the clock (whose first sweep is the catch-up of every profile)."""
+        """Finishes the promotions a crash interrupted (on the writer, waited for, so
+        nothing is served from a half-promoted profile), then starts the clock (whose
+        first sweep is the catch-up of every profile)."""
+        changes = self.worker.submit(lambda: self.promotions.recover(self.clock.now())).result()
+        if changes:
+            self._publish(changes)
         self.refresher.start()
 
     async def run(self, job: Callable[[], T]) -> T:
@@ -60,6 +69,9 @@ class LiveCore:
         return self.refresher.settle(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stops the clock, gives up a running stage backfill (it rolls back) and lets
+        the writer finish the rest of its queue within `timeout`."""
+        self._shadows.stop_backfills()
         self.refresher.stop(timeout)
         self.worker.close(timeout)
 

@@ -14,14 +14,15 @@ ones; `candidate` keeps the name as written. Candidates are persisted (shadow_pr
 so a restart restores them; one no longer valid against the live profiles is dropped
 with a warning, on start and after every reload.
 
-Promotion is one synchronous call on the service's thread, so no request interleaves:
-the candidate's TOML replaces the active profile's file (temp file + os.replace, so a
-reload or restart keeps it), the shadow's rows become the profile's scores in one
-transaction (history and tier changes recorded, cause "promote:<name>@<version>"), and
-the registry swaps the profile in one reference assignment. Profiles are immutable and
-every request takes one reference, so none sees half of either version. Service then
-rescores the profiles whose score signals read the promoted one (transitively), so no
-reader keeps the old version's scores.
+Promotion is one job on the writer, so no write interleaves, and it is crash-safe: a
+promotion intent (store promotions: the TOML, the previous TOML, the file) commits first;
+then one transaction writes the shadow's rows as the profile's scores (history and tier
+changes recorded, cause PROMOTION), drops the shadow, marks the intent `scores_done`
+and, just before its COMMIT, replaces the file (temp file + os.replace); the registry
+then swaps the profile in one reference assignment. Profiles are immutable and every
+request takes one reference, so none sees half of either version. core/promotions.py
+then rescores the profiles whose score signals read the promoted one (transitively) and
+marks the intent `complete`; core/promotion_files.py settles an interrupted one on start.
 
 Cost: staging (the backfill) and promotion each hold the service's thread for the whole
 population, about 1.5 s per 100k entities each on a laptop-class machine (test_leads,
@@ -32,14 +33,14 @@ latency.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
+import threading
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from prioscore.server.core.crash_points import crash_point
+from prioscore.server.core.promotion_files import write_atomically as _write_atomically
 from prioscore.server.engine import Profile
 from prioscore.server.errors import (
     FailedPreconditionError,
@@ -48,6 +49,7 @@ from prioscore.server.errors import (
     ProfileInvalidError,
     ProfileIssue,
     ShadowVersionMismatchError,
+    UnavailableError,
 )
 from prioscore.server.profiles import (
     Locator,
@@ -56,8 +58,16 @@ from prioscore.server.profiles import (
     hint,
     load_profile_text,
 )
-from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer
-from prioscore.server.store import SHADOW_SUFFIX, Cause, Store, StoredShadow, TierChangeRecord
+from prioscore.server.scoring import StoredScorer
+from prioscore.server.store import (
+    SHADOW_SUFFIX,
+    Cause,
+    PromotionState,
+    Store,
+    StoredPromotion,
+    StoredShadow,
+    TierChangeRecord,
+)
 
 __all__ = [
     "SHADOW_SUFFIX",
@@ -71,6 +81,9 @@ __all__ = [
 log = logging.getLogger("prioscore.server")
 
 DEFAULT_FILENAME = "<candidate>"
+# Ids per step of a stage backfill and of a promotion's score move: bounds memory, and
+# how long a shutdown waits for a backfill to give up (it checks between steps).
+BACKFILL_CHUNK = 10_000
 
 
 def shadow_key(name: str) -> str:
@@ -112,7 +125,9 @@ class PromoteResult:
     profile: Profile  # active now
     previous: Profile  # active before
     entities_scored: int  # rows moved from the shadow to the profile
-    tier_changes: list[TierChangeRecord]
+    tier_changes: list[TierChangeRecord]  # new ones, to publish
+    # A replayed (retried) promotion's changes, recorded and published the first time.
+    earlier_changes: int = 0
 
 
 def candidate_issues(
@@ -158,30 +173,6 @@ def candidate_issues(
     return check_profile_set(live, texts)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replaces `path` with `text`: a temp file in the same directory, fsync, os.replace
-    (readers see the old file or the new one, never a part), keeping the file's mode."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with suppress(OSError):
-            shutil.copymode(path, temp)
-        os.replace(temp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise
-    with suppress(OSError):  # the rename itself durable too (best effort)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
 class ShadowSet:
     """The staged shadows by profile name, their stored scores and their promotion.
 
@@ -195,7 +186,7 @@ class ShadowSet:
         registry: ProfileRegistry,
         scorer: StoredScorer,
         *,
-        chunk: int = POPULATION_CHUNK,
+        chunk: int = BACKFILL_CHUNK,
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be >= 1")
@@ -204,6 +195,7 @@ class ShadowSet:
         self._scorer = scorer
         self._chunk = chunk
         self._staged: dict[str, StagedProfile] = {}
+        self._stopping = threading.Event()
         self.restore()
         registry.on_reload(self.reconcile)
 
@@ -255,6 +247,7 @@ class ShadowSet:
         candidate = self.check(text, filename)
         key = shadow_key(candidate.name)
         staged = StagedProfile(candidate, replace(candidate, name=key), text, filename, now)
+        log.info("staging %s v%d: backfilling its scores", candidate.name, staged.version)
         with self._store.transaction():
             self._store.delete_shadow(candidate.name)  # an earlier shadow and its scores
             self._store.save_shadow(StoredShadow(candidate.name, text, filename, now))
@@ -270,9 +263,21 @@ class ShadowSet:
         at a time."""
         scored = 0
         for ids in self._scorer.population(staged.scoring, self._chunk):
+            if self._stopping.is_set():  # the caller's transaction rolls back: no shadow
+                log.warning("shutting down: staging %s did not finish (rolled back)", staged.key)
+                raise UnavailableError(
+                    f"server shutting down: staging {staged.key} did not finish; stage it"
+                    " again once the server is back"
+                )
             self.score(staged, ids, now)
             scored += len(ids)
         return scored
+
+    def stop_backfills(self) -> None:
+        """Makes a running stage backfill give up at its next step (on shutdown, once
+        the grace period is over), so the writer stops within one step, not one
+        population."""
+        self._stopping.set()
 
     # -- ingest
 
@@ -297,9 +302,12 @@ class ShadowSet:
     def promote(self, name: str, expected_version: int, now: float) -> PromoteResult:
         """Makes the shadow of `name` its active version; see the module docstring.
 
-        Order: the file first (nothing else changes when it cannot be written), then
-        one transaction for the scores (the old file is put back if it fails), then the
-        registry swap. The caller publishes `tier_changes` after this returns.
+        Order: the intent (`started`) commits first; then one transaction moves the
+        scores, drops the shadow, marks the intent `scores_done` and, last before its
+        COMMIT, replaces the file, so a failure anywhere leaves the old version (the old
+        file is put back when the COMMIT fails after the file was written); then the
+        registry swap. The caller rescores the readers, marks the intent complete and
+        publishes `tier_changes` (core/promotions.py).
         """
         staged = self.require(name, "name")
         if expected_version < 0:
@@ -325,21 +333,21 @@ class ShadowSet:
             raise ProfileInvalidError(issues)
         try:
             previous_text = source.read_text(encoding="utf-8")
-            _write_atomically(source, staged.toml)
         except (OSError, UnicodeDecodeError) as error:
-            raise FailedPreconditionError(
-                f"cannot write the promoted version of {name} to {source}: {error}"
-            ) from error
-        try:
-            with self._store.transaction():
-                changes, moved = self._move_scores(staged, now)
-                self._store.delete_shadow(name)
-        except BaseException:
-            try:
-                _write_atomically(source, previous_text)
-            except OSError:
-                log.exception("promotion of %s failed and %s could not be restored", name, source)
-            raise
+            raise FailedPreconditionError(f"cannot read {source}: {error}") from error
+        intent = StoredPromotion(
+            name,
+            staged.version,
+            active.version,
+            staged.toml,
+            previous_text,
+            str(source),
+            PromotionState.STARTED,
+        )
+        self._store.begin_promotion(intent, now)
+        crash_point("promote:started")
+        changes, moved = self._commit(staged, source, previous_text, now)
+        crash_point("promote:scores_done")
         previous = self._registry.replace(promoted)
         del self._staged[name]
         log.info(
@@ -351,6 +359,50 @@ class ShadowSet:
             len(changes),
         )
         return PromoteResult(promoted, previous, moved, changes)
+
+    def _commit(
+        self, staged: StagedProfile, source: Path, previous_text: str, now: float
+    ) -> tuple[list[TierChangeRecord], int]:
+        """The promotion's one transaction (scores, shadow, intent, then the file); on
+        any failure the old file is back and the intent forgotten."""
+        written = False
+        try:
+            with self._store.transaction():
+                changes, moved = self._move_scores(staged, now)
+                self._store.delete_shadow(staged.name)
+                self._store.advance_promotion(
+                    staged.name,
+                    PromotionState.SCORES_DONE,
+                    now,
+                    entities_scored=moved,
+                    tier_changes=len(changes),
+                )
+                try:
+                    _write_atomically(source, staged.toml)
+                except OSError as error:
+                    raise FailedPreconditionError(
+                        f"cannot write the promoted version of {staged.name} to {source}: {error}"
+                    ) from error
+                written = True
+                crash_point("promote:file_written")
+        except BaseException:
+            self._undo(staged.name, source, previous_text if written else None)
+            raise
+        return changes, moved
+
+    def _undo(self, name: str, source: Path, previous_text: str | None) -> None:
+        """After a failed promotion transaction: the old file back (when it was
+        replaced) and the intent forgotten. Failures here are logged: a restart rolls a
+        `started` intent back anyway."""
+        if previous_text is not None:
+            try:
+                _write_atomically(source, previous_text)
+            except OSError:
+                log.exception("promotion of %s failed and %s could not be restored", name, source)
+        try:
+            self._store.forget_promotion(name)
+        except Exception:
+            log.exception("promotion of %s failed and its intent could not be forgotten", name)
 
     def _move_scores(self, staged: StagedProfile, now: float) -> tuple[list[TierChangeRecord], int]:
         """Writes the shadow's stored rows as the profile's scores, a chunk at a time, with
@@ -368,6 +420,7 @@ class ShadowSet:
             )
             moved += len(rows)
             after = rows.entity_id[-1]
+            crash_point("promote:moving")
 
     # -- discard, restore, reconcile
 

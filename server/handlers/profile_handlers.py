@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 from opentelemetry import metrics
@@ -40,7 +40,7 @@ from prioscore.server.handlers.paging import decode_token, encode_token, fingerp
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry, ReloadResult
 from prioscore.server.scoring import StoredScorer
-from prioscore.server.store import SHADOW_SUFFIX, Cause, Store
+from prioscore.server.store import SHADOW_SUFFIX, Store
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -162,29 +162,20 @@ class ProfileHandlers:
         return await self._core.run(lambda: self.promote_profile(name, shadow_version))
 
     def promote_profile(self, name: str, shadow_version: int = 0) -> PromoteResult:
-        """Promotes the shadow, then rescores the profiles that read its scores (and those
-        reading theirs), so no score signal keeps reading the old version's scores."""
-        now = self._clock()
-        result = self._shadows.promote(name, shadow_version, now)
-        changes = list(result.tier_changes)
-        moved = {name}
-        readers = []
-        for profile in self._registry.all():  # dependency order: readers after the read
-            if profile.reads_profiles & moved:
-                readers.append(profile)
-                moved.add(profile.name)
-        for job in self._core.rescorer.population_jobs(readers, now, Cause.PROMOTION):
-            changes += job()
-        self._hub.publish_changes(changes, self._store)
-        _tier_changes.add(len(changes))
+        """Promotes the shadow and rescores the profiles that read its scores
+        (core/promotions.py: crash-safe; a retry naming the promoted version answers
+        again), then publishes the tier changes."""
+        result = self._core.promotions.promote(name, shadow_version, self._clock())
+        self._hub.publish_changes(result.tier_changes, self._store)
+        _tier_changes.add(len(result.tier_changes))
         audit(
             "promote",
             profile=name,
             version=result.profile.version,
             previous=result.previous.version,
-            tier_changes=len(changes),
+            tier_changes=len(result.tier_changes) + result.earlier_changes,
         )
-        return replace(result, tier_changes=changes)
+        return result
 
     async def adelete_shadow_profile(self, name: str) -> StagedProfile | None:
         return await self._core.run(lambda: self.delete_shadow_profile(name))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prioscore.server.clock import Clock
 from prioscore.server.config import EntityKinds, Limits
-from prioscore.server.core import LiveCore, LiveEvents, ShadowSet
+from prioscore.server.core import LiveCore, LiveEvents, ShadowSet, settle_interrupted
 from prioscore.server.engine import profile_inputs
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.profile_handlers import ProfileHandlers
@@ -66,6 +66,9 @@ def build_handlers(
 ) -> Handlers:
     limits = limits or Limits()
     clock = clock or Clock()
+    # Before anything reads the loaded profiles: an interrupted promotion's file and
+    # profile are back in one version (its readers are rescored when the core starts).
+    settle_interrupted(store, registry)
     # Calls served beside the writer read through their own connection, never waiting.
     scorer = StoredScorer(store.reader())
     needs = [profile_inputs(p) for p in registry.all()]

@@ -327,7 +327,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             profile=summary(result.profile),
             previous_version=result.previous.version,
             entities_scored=result.entities_scored,
-            tier_changes=len(result.tier_changes),
+            tier_changes=len(result.tier_changes) + result.earlier_changes,
         )
 
     async def DeleteShadowProfile(

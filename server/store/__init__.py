@@ -17,6 +17,7 @@ from prioscore.server.store.database import (
     StoredScore,
     TierChangeRecord,
 )
+from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered
 from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
 from prioscore.server.store.tier_hold import TierHold
@@ -31,10 +32,12 @@ __all__ = [
     "EraseCounts",
     "EventBatch",
     "HistoryPoint",
+    "PromotionState",
     "PurgeCounts",
     "RelatedRows",
     "ScoreRows",
     "Store",
+    "StoredPromotion",
     "StoredScore",
     "StoredShadow",
     "TierChangeRecord",

@@ -49,6 +49,7 @@ from prioscore.server.store.health import (
     is_storage_failure,
 )
 from prioscore.server.store.identities import IdentityTables
+from prioscore.server.store.promotions import PromotionTables
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
@@ -94,7 +95,14 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # the WAL is truncated back to this aft
 # --------------------------------------------------------------------------- store
 
 
-class Store(EntityTables, IdentityTables, ScoreTables, RelationQueries, RetentionQueries):
+class Store(
+    EntityTables,
+    IdentityTables,
+    ScoreTables,
+    RelationQueries,
+    RetentionQueries,
+    PromotionTables,
+):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:

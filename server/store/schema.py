@@ -184,7 +184,31 @@ def _v5(db: Database) -> None:
     db.table("identity_merges").create_index(["into_id"], index_name="identity_merges_into")
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: Database) -> None:
+    """Promotion intents (core/promotions.py): one row per profile, its latest promotion,
+    written in the promoting transactions so a restart can finish or undo a promotion
+    that a crash interrupted. `toml` and `previous_toml` are the whole files, so either
+    version can always be written back to `source`."""
+    db.table("promotions").create(
+        {
+            "name": str,  # the promoted profile
+            "version": int,  # the version promoted
+            "previous_version": int,
+            "toml": str,  # the promoted file's text
+            "previous_toml": str,  # the replaced file's text
+            "source": str,  # the profile file
+            "state": str,  # started -> scores_done -> complete
+            "entities_scored": int,
+            "tier_changes": int,  # counted once the readers are rescored
+            "updated": float,
+        },
+        pk="name",
+        not_null=["version", "previous_version", "toml", "previous_toml", "source", "state"],
+        defaults={"entities_scored": 0, "tier_changes": 0, "updated": 0.0},
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -118,6 +118,7 @@ class ServerFactory:
         *args: str,
         wait: bool = True,
         credentials: grpc.ChannelCredentials | None = None,
+        env: dict[str, str] | None = None,
     ) -> ServerProcess:
         db = db or self.tmp_path / "prioscore.db"
         log_path = self.tmp_path / f"server-{len(self.started)}.log"
@@ -133,10 +134,14 @@ class ServerFactory:
             str(PROFILES),
             *args,
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PRIOSCORE_")}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PRIOSCORE_")}
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+                command,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**inherited, **(env or {})},
             )
         server = ServerProcess(proc, log_path, db, credentials=credentials)
         self.started.append(server)

@@ -169,7 +169,9 @@ class ProfileServiceServicer:
         changes, published to watchers) and the shadow is gone. No request sees a mix of the
         two versions. NOT_FOUND when nothing is staged; ABORTED when `shadow_version` is set
         and a different version is staged; FAILED_PRECONDITION when the file cannot be
-        written (nothing changes then).
+        written (nothing changes then). Crash-safe: after a crash at any moment the restart
+        has either version whole. Retry-safe with `shadow_version`: when that version was
+        promoted (and is active, nothing staged), the call answers that promotion again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
