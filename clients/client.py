@@ -433,8 +433,12 @@ class AsyncPrioscoreClient(BulkScoring):
         batch_size: int = 2_000,
         batches_per_stream: int = 25,
         progress: ingesting.Progress | None = None,
+        backfill: bool = False,
     ) -> IngestSummary:
         """Stores events (deduped on message_id); retried streams are replayed safely.
+
+        `backfill`: a historical import, sent as one stream that the server rescores
+        once at its end (one history point per entity, no storm of tier changes).
 
         Events without a message_id are rejected by the server: build them with the
         helpers in prioscore.clients.events, which always set one.
@@ -445,6 +449,7 @@ class AsyncPrioscoreClient(BulkScoring):
             batches_per_stream=batches_per_stream,
             policy=self.retry,
             progress=progress,
+            backfill=backfill,
         )
 
     async def upsert_entities(self, entities: Sequence[types_pb2.Entity]) -> int:

@@ -11,6 +11,7 @@ buffer is dropped once it has.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -59,12 +60,13 @@ async def _one_stream(
     batches: AsyncIterator[list[types_pb2.Event]],
     batches_per_stream: int,
     policy: RetryPolicy,
+    backfill: bool,
 ) -> tuple[IngestSummary, bool]:
     """Sends up to batches_per_stream batches on one stream (replaying on retryable errors).
 
     Returns the stream's totals and whether the source is exhausted.
     """
-    group = [events_pb.IngestEventsRequest(events=first)]
+    group = [events_pb.IngestEventsRequest(events=first, backfill=backfill)]
     exhausted = False
     replayed = 0
     one_by_one = False
@@ -82,7 +84,7 @@ async def _one_stream(
                     if batch is None:
                         exhausted = True
                         break
-                    request = events_pb.IngestEventsRequest(events=batch)
+                    request = events_pb.IngestEventsRequest(events=batch, backfill=backfill)
                     group.append(request)
                     feed.send(request)
                 feed.close()
@@ -117,8 +119,15 @@ async def ingest_stream(
     batches_per_stream: int,
     policy: RetryPolicy,
     progress: Progress | None = None,
+    backfill: bool = False,
 ) -> IngestSummary:
-    """Ingests every batch, one bounded stream after another; returns the totals."""
+    """Ingests every batch, one bounded stream after another; returns the totals.
+
+    A backfill (historical import) goes as one stream, however long: the server rescores
+    what a backfill stream touched once, when the stream ends, so splitting it would
+    rescore (and add history points) once per stream."""
+    if backfill:
+        batches_per_stream = sys.maxsize
     if batches_per_stream < 1:
         raise ValueError("batches_per_stream must be >= 1")
     total = IngestSummary()
@@ -127,7 +136,7 @@ async def ingest_stream(
         if first is None:
             return total
         summary, exhausted = await _one_stream(
-            open_call, first, batches, batches_per_stream, policy
+            open_call, first, batches, batches_per_stream, policy, backfill
         )
         total = total.plus(summary)
         if progress is not None:

@@ -426,6 +426,7 @@ class PrioscoreClient:
         batch_size: int = 2_000,
         batches_per_stream: int = 25,
         progress: Progress | None = None,
+        backfill: bool = False,
     ) -> IngestSummary:
         return self._run(
             self.aio.ingest(
@@ -433,6 +434,7 @@ class PrioscoreClient:
                 batch_size=batch_size,
                 batches_per_stream=batches_per_stream,
                 progress=progress,
+                backfill=backfill,
             )
         )
 

@@ -23,6 +23,7 @@ from prioscore.clients.cli.globalopts import hoist_global_options
 from prioscore.clients.cli.inputerrors import InputFileError
 from prioscore.clients.errors import PrioscoreClientError
 from prioscore.clients.sync import PrioscoreClient
+from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 
 
@@ -110,7 +111,9 @@ def progress_line(text: str, final: bool = False) -> None:
     ProgressLine().show(text, final)
 
 
-def reasons_text(score: types_pb2.Score, limit: int = 3) -> list[str]:
+def reasons_text(
+    score: types_pb2.Score | scoring_pb.ScoreHistoryPoint, limit: int = 3
+) -> list[str]:
     """Top reasons as short strings: "demo_request +25.0", fit rules marked "fit:"."""
     out = []
     for reason in list(score.top_reasons)[:limit]:

@@ -44,8 +44,16 @@ def _progress(summary: IngestSummary) -> None:
 )
 @click.option("--batch-size", default=2000, show_default=True, help="Events per message.")
 @click.option("--dry-run", is_flag=True, help="Only validate the file; send nothing.")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Historical import: rescore each entity once at the end (one history point, "
+    "no storm of tier changes; cause BACKFILL).",
+)
 @output_options
-def ingest(file: Path, fmt_in: str | None, batch_size: int, dry_run: bool, fmt: str) -> None:
+def ingest(
+    file: Path, fmt_in: str | None, batch_size: int, dry_run: bool, backfill: bool, fmt: str
+) -> None:
     """Send Segment-style events from a CSV or JSONL FILE (one event per row / line).
 
     \b
@@ -83,7 +91,9 @@ def ingest(file: Path, fmt_in: str | None, batch_size: int, dry_run: bool, fmt: 
     if dry_run:
         click.echo(f"{file}: {count} valid events (dry run, nothing sent)", err=True)
         return
-    summary = client().ingest(read_events(file, fmt_in), batch_size=batch_size, progress=_progress)
+    summary = client().ingest(
+        read_events(file, fmt_in), batch_size=batch_size, progress=_progress, backfill=backfill
+    )
     progress_line(f"{summary.events_sent:,} events sent from {file}", final=True)
     _report(summary, fmt)
 

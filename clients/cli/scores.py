@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from prioscore.clients.cli.common import client, contribution_record, score_record
+from prioscore.clients.cli.common import (
+    client,
+    contribution_record,
+    reasons_text,
+    score_record,
+)
 from prioscore.clients.cli.output import emit, output_options
 from prioscore.v1 import types_pb2
 
@@ -143,7 +148,9 @@ def explain(profile: str, entity_id: str, fmt: str) -> None:
 @click.option("--limit", default=20, show_default=True, help="Points per profile, newest first.")
 @output_options
 def history(entity_id: str, profile: str | None, limit: int, fmt: str) -> None:
-    """Stored score history of ENTITY_ID: one point per rescoring, newest first."""
+    """Stored score history of ENTITY_ID, newest first: the score at real times, what
+    caused each point (event, clock, reload, promotion, backfill, entity update,
+    erasure) and its top reasons - why the score changed."""
     api = client()
     names = [profile] if profile else [p.name for p in api.list_profiles()]
     rows: list[dict[str, Any]] = []
@@ -156,8 +163,22 @@ def history(entity_id: str, profile: str | None, limit: int, fmt: str) -> None:
                 "score": p.score,
                 "tier": p.tier,
                 "version": p.profile_version,
+                "cause": _CAUSES.get(p.cause, ""),
+                "reasons": (
+                    [contribution_record(r) for r in p.top_reasons]
+                    if fmt == "json"
+                    else reasons_text(p)
+                ),
             }
             for p in points
         )
     rows.sort(key=lambda r: r["time"], reverse=True)
-    emit(rows, ["time", "profile", "score", "tier", "version"], fmt, empty="(no history)")
+    columns = ["time", "profile", "score", "tier", "version", "cause", "reasons"]
+    emit(rows, columns, fmt, empty="(no history)")
+
+
+_CAUSES = {
+    value: name.removeprefix("TIER_CHANGE_CAUSE_").lower()
+    for name, value in types_pb2.TierChangeCause.items()
+    if value
+}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.conftest import Cli
+from tests.conftest import ServerHandle
 
 
 def iso(hours_ago: float) -> str:
@@ -141,3 +142,42 @@ def test_explain_shows_the_attribute_value_behind_each_fit_rule(cli: Cli, tmp_pa
     table = cli("explain", "lead_qualification", "bob").stdout
     row = next(line for line in table.splitlines() if line.startswith("seniority"))
     assert "student" in row
+
+
+def test_ingest_backfill_keeps_one_history_point_per_entity(
+    cli: Cli, grpc_server: ServerHandle, tmp_path: Path
+) -> None:
+    """A historical import sent in many small messages still rescores each contact once,
+    at the end: one history point (cause backfill), however many batches it took."""
+    now = 1_900_000_000.0
+    grpc_server.clock.set(now)
+    grpc_server.settle()
+    rows = [
+        {"message_id": f"h{c}-{d}", "entity_id": f"c{c}", "entity_kind": "contact",
+         "event": "page_view", "time": now - (60 - d) * 86_400,
+         "properties": {"url": "/pricing"}}
+        for c in range(5) for d in range(0, 60, 6)
+    ]  # fmt: skip
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    cli("ingest", str(path), "--backfill", "--batch-size", "7")
+    for c in range(5):
+        points = cli.json("history", f"c{c}", "--profile", "lead_qualification")
+        assert len(points) == 1, points
+
+
+def test_history_says_what_caused_each_point_and_why(
+    cli: Cli, grpc_server: ServerHandle, tmp_path: Path
+) -> None:
+    now = 1_900_000_000.0
+    grpc_server.clock.set(now)
+    grpc_server.settle()
+    row = {"message_id": "w1", "entity_id": "why", "entity_kind": "contact",
+           "event": "form_submit", "time": now - 60, "properties": {"form": "demo_request"}}  # fmt: skip
+    path = tmp_path / "why.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    cli("ingest", str(path))
+    (point,) = cli.json("history", "why", "--profile", "lead_qualification")
+    assert point["cause"] == "event"
+    assert [r["name"] for r in point["reasons"]][:1] == ["demo_request"]
+    assert "demo_request +" in cli("history", "why", "--profile", "lead_qualification").stdout
