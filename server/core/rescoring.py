@@ -17,6 +17,7 @@ from prioscore.server.core.shadows import ShadowSet
 from prioscore.server.engine import Profile
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer, affected
+from prioscore.server.scoring.pipeline import reasons_encoder, score_rows
 from prioscore.server.store import Cause, Store, TierChangeRecord
 
 _entities_scored = metrics.get_meter("prioscore.server").create_counter(
@@ -114,9 +115,14 @@ class Rescorer:
         cause: Cause,
         message_ids: str | list[str],
     ) -> list[TierChangeRecord]:
-        rows = self._scorer.rows(profile, ids, now)
+        scored = self._scorer.current(profile, ids, now)
         changes = self._store.write_scores(
-            profile.name, profile.version, rows, message_ids, cause=cause
+            profile.name,
+            profile.version,
+            score_rows(scored, now, encoded=False),
+            message_ids,
+            cause=cause,
+            encode=reasons_encoder(scored),
         )
         self._shadows.rescore(profile.name, ids, now)  # its shadow stays as current
         return changes

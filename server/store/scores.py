@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import repeat
@@ -69,6 +69,7 @@ class ScoreTables:
         *,
         cause: Cause = Cause.EVENT,
         track_changes: bool = True,
+        encode: Callable[[np.ndarray], Sequence[str]] | None = None,
     ) -> list[TierChangeRecord]:
         """Upsert the scores of `rows` under `profile`; append history and tier changes.
 
@@ -85,6 +86,10 @@ class ScoreTables:
         changes: one row where the stored tier differs; returned with their ids, in row
         order. Entity ids must be distinct within `rows`.
 
+        `encode(positions)`, when given, makes the reasons of just the rows written (and
+        rows.reasons is not read): encoding is the costly part of a row, and a clock
+        sweep leaves most rows as they are.
+
         track_changes=False writes the scores only (no history, no tier changes, returns
         []): for shadow profiles ("<name>@shadow"), whose scores nobody watches.
         """
@@ -94,7 +99,9 @@ class ScoreTables:
         ids = np.array(rows.entity_id, dtype=object)
         score = np.asarray(rows.score, dtype=np.float64)
         tier = np.array(rows.tier, dtype=object)
-        reasons = np.array(rows.reasons if len(rows.reasons) else ["[]"] * n, dtype=object)
+        reasons = np.full(n, "[]", dtype=object)
+        if encode is None and len(rows.reasons):
+            reasons = np.array(rows.reasons, dtype=object)
         if not (
             len(score)
             == len(rows.engagement)
@@ -115,6 +122,8 @@ class ScoreTables:
         with self._write():
             everyone = np.arange(n)
             if not track_changes:
+                if encode is not None:
+                    reasons[:] = encode(everyone)
                 self._upsert_scores(profile, version, rows, everyone, score, tier, reasons, ts)
                 return []
             prev = self.conn.execute(
@@ -148,6 +157,8 @@ class ScoreTables:
                 history = np.flatnonzero(fresh | moved)
             write = fresh | moved | (prev_version != int(version))
             written = np.flatnonzero(write)
+            if encode is not None and len(written):
+                reasons[written] = encode(written)  # history rows are among the written
             self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts)
             if len(history):
                 self.conn.executemany(
