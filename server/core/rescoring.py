@@ -16,8 +16,13 @@ from opentelemetry import metrics
 from prioscore.server.core.shadows import ShadowSet
 from prioscore.server.engine import Profile
 from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer, affected
-from prioscore.server.scoring.pipeline import reasons_encoder, score_rows
+from prioscore.server.scoring import (
+    POPULATION_CHUNK,
+    StoredScorer,
+    affected,
+    reasons_encoder,
+    score_rows,
+)
 from prioscore.server.store import Cause, Store, TierChangeRecord
 
 _entities_scored = metrics.get_meter("prioscore.server").create_counter(
