@@ -16,7 +16,13 @@ from opentelemetry import metrics
 from prioscore.server.core.shadows import ShadowSet
 from prioscore.server.engine import Profile
 from prioscore.server.profiles import ProfileRegistry
-from prioscore.server.scoring import POPULATION_CHUNK, StoredScorer, affected
+from prioscore.server.scoring import (
+    POPULATION_CHUNK,
+    StoredScorer,
+    affected,
+    reasons_encoder,
+    score_rows,
+)
 from prioscore.server.store import Cause, Store, TierChangeRecord, TierHold
 
 _entities_scored = metrics.get_meter("prioscore.server").create_counter(
@@ -114,12 +120,18 @@ class Rescorer:
         cause: Cause,
         message_ids: str | list[str],
     ) -> list[TierChangeRecord]:
-        rows = self._scorer.rows(profile, ids, now)
+        scored = self._scorer.current(profile, ids, now)
         # Alert hysteresis ([alerts]) damps noise from behaviour and time; a reload or a
         # promotion is a new version whose tier changes are real, so it never holds.
         hold = None if cause in (Cause.RELOAD, Cause.PROMOTION) else TierHold.of(profile)
         changes = self._store.write_scores(
-            profile.name, profile.version, rows, message_ids, cause=cause, hold=hold
+            profile.name,
+            profile.version,
+            score_rows(scored, now, encoded=False),
+            message_ids,
+            cause=cause,
+            hold=hold,
+            encode=reasons_encoder(scored),
         )
         self._shadows.rescore(profile.name, ids, now)  # its shadow stays as current
         return changes

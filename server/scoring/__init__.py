@@ -4,6 +4,7 @@ the compact reasons encoding, and the result type the handlers return.
 
 from prioscore.server.scoring.pipeline import (
     population_tiers,
+    reasons_encoder,
     retier,
     score_loaded,
     score_rows,
@@ -47,6 +48,7 @@ __all__ = [
     "load_events",
     "load_related_scores",
     "population_tiers",
+    "reasons_encoder",
     "reasons_of",
     "retier",
     "roll_up",

@@ -5,6 +5,8 @@ Parquet partitions; sharing it is what makes both give the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from prioscore.server.engine import (
@@ -68,8 +70,10 @@ def retier(scored: Scored, tiers: Tiers) -> None:
     result.tier = assign_tiers(tiers, result.score, ~result.disqualified)
 
 
-def score_rows(scored: Scored, ts: float) -> ScoreRows:
-    """Rows for the scores table (tier names, "" when disqualified; reasons encoded)."""
+def score_rows(scored: Scored, ts: float, *, encoded: bool = True) -> ScoreRows:
+    """Rows for the scores table (tier names, "" when disqualified; reasons encoded
+    unless `encoded` is False: then the writer encodes only the rows it writes, through
+    `reasons_encoder`)."""
     result = scored.result
     names = np.asarray((*scored.profile.tiers.names, ""), dtype=object)
     return ScoreRows(
@@ -79,6 +83,12 @@ def score_rows(scored: Scored, ts: float) -> ScoreRows:
         fit=result.fit,
         tier=list(names[result.tier]),
         disqualified=result.disqualified,
-        reasons=encode_reasons(scored),
+        reasons=encode_reasons(scored) if encoded else [],
         ts=ts,
     )
+
+
+def reasons_encoder(scored: Scored) -> Callable[[np.ndarray], list[str]]:
+    """Encodes the reasons of the rows at given positions only (Store.write_scores'
+    `encode`)."""
+    return lambda rows: encode_reasons(scored.take(rows))

@@ -3,7 +3,7 @@ encoding and the handlers (a leaf module, so none of them imports another for it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,6 +22,27 @@ class Scored:
     features: np.ndarray
     contributors: Contributors | None = None
     attributes: AttributeColumns | None = None
+
+    def take(self, rows: np.ndarray) -> Scored:
+        """The entities at positions `rows` only: a write encodes reasons for the rows it
+        keeps, not for every rescored one (most of a sweep's rows do not change)."""
+        r = self.result
+        result = replace(
+            r,
+            score=r.score[rows],
+            engagement=r.engagement[rows],
+            fit=r.fit[rows],
+            tier=r.tier[rows],
+            disqualified=r.disqualified[rows],
+            disqualify_reason=r.disqualify_reason[rows],
+            contributions=None if r.contributions is None else r.contributions[rows],
+            reasons=None if r.reasons is None else r.reasons[rows],
+        )
+        named = self.contributors
+        if named is not None:
+            named = Contributors(named.entity_ids[rows], named.points[rows])
+        ids = np.asarray(self.entity_ids, dtype=object)[rows].tolist()
+        return Scored(self.profile, ids, result, self.features[rows], named)
 
 
 __all__ = ["Scored"]

@@ -80,9 +80,13 @@ class StoredScorer:
         stored = self.store.population_scores(scored.profile.name, scored.entity_ids)
         tier_by_population(scored, np.concatenate([stored, result.score[~result.disqualified]]))
 
+    def current(self, profile: Profile, entity_ids: list[str], now: float) -> Scored:
+        """Scored as of now with reasons, tiered against the stored population."""
+        scored = self.score(profile, entity_ids, now)
+        self.tier_against_population(scored)
+        return scored
+
     def rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
         """Rows for the scores table: scored as of now, tiered against the population,
         with the top reasons (and contributors) encoded."""
-        scored = self.score(profile, entity_ids, now)
-        self.tier_against_population(scored)
-        return score_rows(scored, now)
+        return score_rows(self.current(profile, entity_ids, now), now)

@@ -67,6 +67,7 @@ from prioscore.server.store.records import (
 from prioscore.server.store.relations import RelatedRows, RelationQueries
 from prioscore.server.store.retention import PurgeCounts, RetentionQueries
 from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
+from prioscore.server.store.score_mirror import ScoreMirror
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
 
 __all__ = [
@@ -123,6 +124,7 @@ class Store(
             raise DatabaseUnusableError(f"{self.path}: {describe_failure(error)}") from None
         self._lock = threading.RLock()
         self._in_transaction = False
+        self._mirror = ScoreMirror()  # the scores this connection writes (score_mirror.py)
         self._write_failure = ""  # why the last write failed; "" once one succeeds
         self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
         self._truncate_wal_after_commit = False
@@ -202,6 +204,7 @@ class Store(
                 self._suppressed, self._truncate_wal_after_commit = None, False
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                self._mirror.invalidate()
                 if on_rollback is not None:
                     on_rollback()
                 self._failed(error)
@@ -212,6 +215,7 @@ class Store(
             except BaseException as error:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                self._mirror.invalidate()
                 if on_rollback is not None:
                     on_rollback()
                 self._failed(error)

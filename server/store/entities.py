@@ -29,6 +29,7 @@ from prioscore.server.store.records import (
     ordered,
     texts_to_codes,
 )
+from prioscore.server.store.score_mirror import ScoreMirror
 
 
 def id_digest(entity_id: str) -> str:
@@ -44,6 +45,7 @@ class EntityTables:
         _lock: threading.RLock
         _suppressed: int | None
         _truncate_wal_after_commit: bool
+        _mirror: ScoreMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -240,6 +242,7 @@ class EntityTables:
         """Delete everything stored about one entity, in one transaction; entities whose
         account it was are detached from it."""
         with self._write():
+            self._mirror.invalidate()  # its scores go (and, by trigger, its shadows')
             conn = self.conn
             events = conn.execute("DELETE FROM events WHERE entity_id = ?", (entity_id,)).rowcount
             # scores has no index on entity_id alone: every scores row has history (a first

@@ -24,6 +24,7 @@ from dataclasses import astuple
 from typing import TYPE_CHECKING
 
 from prioscore.server.store.records import EraseCounts, ids_json
+from prioscore.server.store.score_mirror import ScoreMirror
 
 
 class IdentityTables:
@@ -32,6 +33,7 @@ class IdentityTables:
     if TYPE_CHECKING:
         conn: sqlite3.Connection
         _lock: threading.RLock
+        _mirror: ScoreMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -117,6 +119,7 @@ class IdentityTables:
             (root, now, merged),
         )
         conn.execute("UPDATE entities SET account_id = ? WHERE account_id = ?", (root, merged))
+        self._mirror.invalidate()  # the merged id's scores go
         conn.execute(
             "DELETE FROM scores WHERE entity_id = ? AND profile IN"
             " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?)",

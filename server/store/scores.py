@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import repeat
@@ -24,6 +24,7 @@ from prioscore.server.store.records import (
     TierChangeRecord,
     ids_json,
 )
+from prioscore.server.store.score_mirror import Previous, ScoreMirror
 from prioscore.server.store.tier_hold import TierHold, held_tiers
 
 # History is appended only when the score moves by more than this (or the tier changes).
@@ -56,6 +57,7 @@ class ScoreTables:
     if TYPE_CHECKING:
         conn: sqlite3.Connection
         _lock: threading.RLock
+        _mirror: ScoreMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -71,6 +73,7 @@ class ScoreTables:
         cause: Cause = Cause.EVENT,
         track_changes: bool = True,
         hold: TierHold | None = None,
+        encode: Callable[[np.ndarray], Sequence[str]] | None = None,
     ) -> list[TierChangeRecord]:
         """Upsert the scores of `rows` under `profile`; append history and tier changes.
 
@@ -87,6 +90,10 @@ class ScoreTables:
         changes: one row where the stored tier differs; returned with their ids, in row
         order. Entity ids must be distinct within `rows`.
 
+        `encode(positions)`, when given, makes the reasons of just the rows written (and
+        rows.reasons is not read): encoding is the costly part of a row, and a clock
+        sweep leaves most rows as they are.
+
         track_changes=False writes the scores only (no history, no tier changes, returns
         []): for shadow profiles ("<name>@shadow"), whose scores nobody watches.
         hold (the profile's [alerts], store.tier_hold) keeps an entity's stored tier where
@@ -98,7 +105,9 @@ class ScoreTables:
         ids = np.array(rows.entity_id, dtype=object)
         score = np.asarray(rows.score, dtype=np.float64)
         tier = np.array(rows.tier, dtype=object)
-        reasons = np.array(rows.reasons if len(rows.reasons) else ["[]"] * n, dtype=object)
+        reasons = np.full(n, "[]", dtype=object)
+        if encode is None and len(rows.reasons):
+            reasons = np.array(rows.reasons, dtype=object)
         if not (
             len(score)
             == len(rows.engagement)
@@ -119,27 +128,13 @@ class ScoreTables:
         with self._write():
             everyone = np.arange(n)
             if not track_changes:
+                if encode is not None:
+                    reasons[:] = encode(everyone)
                 self._upsert_scores(profile, version, rows, everyone, score, tier, reasons, ts)
                 return []
-            prev = self.conn.execute(
-                "SELECT j.key, s.score, s.tier, s.profile_version, s.history_ts"
-                " FROM json_each(?) AS j"
-                " CROSS JOIN scores AS s ON s.profile = ? AND s.entity_id = j.value",
-                (ids_json(rows.entity_id), profile),
-            ).fetchall()
-            prev_score = np.zeros(n)
-            prev_tier = np.full(n, "", dtype=object)
-            prev_version = np.full(n, -1, dtype=np.int64)
-            history_ts = np.full(n, -np.inf)
-            has_prev = np.zeros(n, dtype=bool)
-            if prev:
-                p_pos, p_score, p_tier, p_version, p_history = zip(*prev, strict=True)
-                pos = np.fromiter(p_pos, dtype=np.int64, count=len(prev))
-                prev_score[pos] = p_score
-                prev_tier[pos] = p_tier
-                prev_version[pos] = p_version
-                history_ts[pos] = p_history
-                has_prev[pos] = True
+            before = self._previous_scores(profile, rows.entity_id)
+            prev_score, prev_tier, prev_version = before.score, before.tier, before.version
+            history_ts, has_prev = before.history_ts, before.has
             if hold is not None and has_prev.any():
                 tier = held_tiers(
                     self.conn, hold, profile, rows.entity_id, score, tier, prev_tier, ts
@@ -156,7 +151,10 @@ class ScoreTables:
                 history = np.flatnonzero(fresh | moved)
             write = fresh | moved | (prev_version != int(version))
             written = np.flatnonzero(write)
+            if encode is not None and len(written):
+                reasons[written] = encode(written)  # history rows are among the written
             self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts)
+            self._mirror.kept_history(profile, ids[history].tolist(), ts)
             if len(history):
                 self.conn.executemany(
                     "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
@@ -222,9 +220,12 @@ class ScoreTables:
         reasons: np.ndarray,
         ts: float,
     ) -> None:
-        """Upserts rows `at` (positions into `rows`)."""
+        """Upserts rows `at` (positions into `rows`), and into the mirror."""
         if not len(at):
             return
+        disqualified = np.asarray(rows.disqualified, dtype=bool)[at]
+        written_ids = np.asarray(rows.entity_id, dtype=object)[at].tolist()
+        self._mirror.write(profile, written_ids, score[at], tier[at], int(version), disqualified)
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
             " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -234,18 +235,37 @@ class ScoreTables:
             " disqualified = excluded.disqualified, reasons = excluded.reasons,"
             " updated = excluded.updated",
             zip(
-                np.asarray(rows.entity_id, dtype=object)[at].tolist(),
+                written_ids,
                 repeat(profile),
                 repeat(int(version)),
                 score[at].tolist(),
                 np.asarray(rows.engagement, dtype=np.float64)[at].tolist(),
                 np.asarray(rows.fit, dtype=np.float64)[at].tolist(),
                 tier[at].tolist(),
-                np.asarray(rows.disqualified, dtype=bool)[at].astype(np.int64).tolist(),
+                disqualified.astype(np.int64).tolist(),
                 reasons[at].tolist(),
                 repeat(ts),
             ),
         )
+
+    @property
+    def mirror_nbytes(self) -> int:
+        """Bytes the in-memory copy of the written scores holds (score_mirror.py)."""
+        return self._mirror.nbytes
+
+    def _previous_scores(self, profile: str, ids: Sequence[str]) -> Previous:
+        """The stored values write_scores compares with, from the mirror (the profile's
+        rows are read from SQLite once, on first use, under the write lock)."""
+        if not self._mirror.loaded(profile):
+            self._mirror.load(
+                profile,
+                self.conn.execute(
+                    "SELECT entity_id, score, tier, profile_version, history_ts, disqualified"
+                    " FROM scores WHERE profile = ?",
+                    (profile,),
+                ).fetchall(),
+            )
+        return self._mirror.previous(profile, ids)
 
     def score_rows(self, profile: str, *, after: str | None = None, limit: int) -> ScoreRows:
         """Up to `limit` stored scores of `profile` as ScoreRows, by entity id, keyset-paged:
@@ -303,6 +323,7 @@ class ScoreTables:
         """Forgets the candidate persisted for `name` and deletes its scores (under
         "<name>@shadow"), in one transaction; True when a candidate was persisted."""
         with self._write():
+            self._mirror.invalidate()
             self.conn.execute("DELETE FROM scores WHERE profile = ?", (name + SHADOW_SUFFIX,))
             cursor = self.conn.execute("DELETE FROM shadow_profiles WHERE name = ?", (name,))
             return cursor.rowcount > 0
@@ -392,6 +413,8 @@ class ScoreTables:
         """Stored scores of the eligible (not disqualified) population of `profile`, less
         `excluding` (entities about to be rescored): quantile tiers are cut on these."""
         with self._lock:
+            if self._mirror.loaded(profile):  # this store writes the scores: it has them
+                return self._mirror.population(profile, excluding)
             rows = self.conn.execute(
                 "SELECT score FROM scores WHERE profile = ? AND disqualified = 0"
                 " AND entity_id NOT IN (SELECT value FROM json_each(?))",

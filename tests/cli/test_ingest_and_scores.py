@@ -172,8 +172,14 @@ def test_history_says_what_caused_each_point_and_why(
     now = 1_900_000_000.0
     grpc_server.clock.set(now)
     grpc_server.settle()
-    row = {"message_id": "w1", "entity_id": "why", "entity_kind": "contact",
-           "event": "form_submit", "time": now - 60, "properties": {"form": "demo_request"}}  # fmt: skip
+    row = {
+        "message_id": "w1",
+        "entity_id": "why",
+        "entity_kind": "contact",
+        "event": "form_submit",
+        "time": now - 60,
+        "properties": {"form": "demo_request"},
+    }
     path = tmp_path / "why.jsonl"
     path.write_text(json.dumps(row) + "\n")
     cli("ingest", str(path))

@@ -1,0 +1,130 @@
+"""Benchmark: per-call cost against the stored population (issue 13, S3).
+
+    .venv/bin/python bench/live_scaling.py [--small N] [--large N]
+
+Two stores, `--small` and `--large` entities of every bundled profile's kind with ten
+events each (bench/_population.py, raw executemany), each with the live core built and
+swept once (every score stored), driven in-process (no gRPC: the figure isolates what
+the service does per call, and the anchor is the same call on the small store, same run):
+
+S3i  one-event ingest (a subscription's event: saas_renewal has quantile tiers; and a
+     contact's: lead_qualification, rolling up into account_engagement), median latency
+     at large / at small; <= 1.5x
+S3r  a RankEntities page (50 rows, first page and a deep keyset page of saas_renewal)
+     at large / at small; <= 1.5x
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import figure, info, median
+from _population import NOW, build_store, registry
+
+from prioscore.server.clock import Clock
+from prioscore.server.handlers import TRACK, Handlers, IncomingEvents, RankQuery, build_handlers
+from prioscore.server.store import Cause, Store
+
+CALLS = 40
+WARM_UP = 5  # calls before the timed ones (first-call caches, statement cache)
+
+
+def one_event(message_id: str, entity_id: str, kind: str, event: str, ts: float) -> IncomingEvents:
+    return IncomingEvents(
+        message_id=[message_id],
+        kind=[TRACK],
+        entity_id=[entity_id],
+        event=[event],
+        ts=np.asarray([ts]),
+        value=np.asarray([np.nan]),
+        properties=[{"feature": "api", "url": "/pricing/x"}],
+        metrics=[{}],
+        traits=[{}],
+        numeric_traits=[{}],
+        account_id=[""],
+        entity_kind=[kind],
+    )
+
+
+def ready(db: Path, n_entities: int) -> Handlers:
+    build_store(db, n_entities, 10 * n_entities, seed=3)
+    clock = Clock()
+    clock.set(NOW)
+    handlers = build_handlers(Store(db), registry(), clock=clock)
+    core = handlers.core
+    for job in core.rescorer.population_jobs(handlers.registry.all(), NOW, Cause.CLOCK):
+        job()
+    return handlers
+
+
+def ingest_latency(handlers: Handlers, kind: str, prefix: str, event: str) -> float:
+    samples = []
+    for i in range(-WARM_UP, CALLS):
+        batch = one_event(f"s3-{kind}{i}", f"{prefix}-{i + WARM_UP}", kind, event, NOW + i)
+        start = time.perf_counter()
+        handlers.service.ingest(batch)
+        if i >= 0:
+            samples.append(time.perf_counter() - start)
+    return median(samples)
+
+
+def rank_latency(handlers: Handlers, profile: str, deep: bool) -> float:
+    service = handlers.service
+    token = ""
+    if deep:  # the keyset token of a page halfway down
+        page = service.rank(RankQuery(profile, page_size=1000))
+        for _ in range(5):
+            page = service.rank(RankQuery(profile, page_size=1000, page_token=page.next_page_token))
+        token = page.next_page_token
+    samples = []
+    for i in range(-WARM_UP, CALLS):
+        start = time.perf_counter()
+        service.rank(RankQuery(profile, page_size=50, page_token=token))
+        if i >= 0:
+            samples.append(time.perf_counter() - start)
+    return median(samples)
+
+
+def measure(handlers: Handlers) -> dict[str, float]:
+    return {
+        "ingest subscription": ingest_latency(handlers, "subscription", "sub", "feature_used"),
+        "ingest contact": ingest_latency(handlers, "contact", "con", "page_view"),
+        "rank first page": rank_latency(handlers, "saas_renewal", deep=False),
+        "rank deep page": rank_latency(handlers, "saas_renewal", deep=True),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=2_000)
+    parser.add_argument("--large", type=int, default=200_000)
+    args = parser.parse_args()
+    results: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="prioscore-bench-s3-") as tmp:
+        for n in (args.small, args.large):
+            handlers = ready(Path(tmp) / f"s3-{n}.db", n)
+            results[n] = measure(handlers)
+            handlers.close()
+    small, large = results[args.small], results[args.large]
+    for name in small:
+        label = "S3i " if name.startswith("ingest") else "S3r "
+        figure(
+            f"{label}{name}",
+            large[name] / small[name],
+            1.5,
+            False,
+            f"median {large[name] * 1e3:.2f} ms at {args.large:,} entities vs"
+            f" {small[name] * 1e3:.2f} ms at {args.small:,} (same run, in-process)",
+        )
+    info("    shape", f"{CALLS} calls each; ten events per stored entity; 5 bundled profiles")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""ScoreMirror: the columns of the scores table that a write compares against, in memory.
+
+Every rescoring compares its rows with the stored ones (what moved, what changed tier,
+when history was last kept) and quantile tiers are cut on the stored population. Read
+from SQLite, that is a read of every row a clock sweep touches (a million per profile),
+although almost none of them change. The store keeps this copy beside its one writing
+connection instead: write_scores updates it as it writes, and anything else that
+changes scores (deletes, a rolled-back transaction) drops it, so the next use reads the
+profile once from SQLite again. Never stale, at worst reloaded.
+
+Shape: one slot per entity id (a dict shared by all profiles) and dense arrays per
+profile indexed by slot; lookups map ids to slots with a C-level `map(dict.get)`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
+
+import numpy as np
+
+
+@dataclass
+class _Columns:
+    """A profile's stored rows by slot; `present` marks the slots it has a row for."""
+
+    present: np.ndarray  # bool
+    score: np.ndarray  # float64
+    tier: np.ndarray  # object (tier name)
+    version: np.ndarray  # int64
+    history_ts: np.ndarray  # float64, -inf when never
+    disqualified: np.ndarray  # bool
+
+    @staticmethod
+    def empty(n: int) -> _Columns:
+        return _Columns(
+            np.zeros(n, bool), np.zeros(n), np.full(n, "", object), np.full(n, -1, np.int64),
+            np.full(n, -np.inf), np.zeros(n, bool),
+        )  # fmt: skip
+
+    def grown(self, n: int) -> _Columns:
+        """The same rows with room for `n` slots."""
+        more = _Columns.empty(n - len(self.present))
+        return _Columns(
+            *(
+                np.concatenate([a, b])
+                for a, b in zip(vars(self).values(), vars(more).values(), strict=True)
+            )
+        )
+
+
+@dataclass
+class Previous:
+    """The stored values of some rows (has = a row exists), aligned to the asked ids."""
+
+    has: np.ndarray
+    score: np.ndarray
+    tier: np.ndarray
+    version: np.ndarray
+    history_ts: np.ndarray
+
+
+class ScoreMirror:
+    """Per profile: stored score, tier, version, history time and disqualification."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, int] = {}
+        self._profiles: dict[str, _Columns] = {}
+        self._capacity = 0  # slots every profile's arrays have room for (grown by doubling)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays and the id table (the ids' own strings not counted)."""
+        arrays = sum(a.nbytes for c in self._profiles.values() for a in vars(c).values())
+        return arrays + sys.getsizeof(self._slots)
+
+    def loaded(self, profile: str) -> bool:
+        return profile in self._profiles
+
+    def invalidate(self) -> None:
+        """Forgets every profile (after a delete or a rollback): reloaded on next use."""
+        self._profiles.clear()
+
+    def load(self, profile: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """The profile's stored rows: (entity_id, score, tier, version, history_ts,
+        disqualified), history_ts NULL when never kept."""
+        self._profiles[profile] = _Columns.empty(self._capacity)
+        if not rows:
+            return
+        ids, score, tier, version, history, disqualified = zip(*rows, strict=True)
+        at = self._slots_of(ids, add=True)
+        columns = self._profiles[profile]
+        columns.present[at] = True
+        columns.score[at] = score
+        columns.tier[at] = tier
+        columns.version[at] = version
+        columns.history_ts[at] = np.asarray(history, dtype=np.float64)  # None -> NaN
+        columns.history_ts[at[np.isnan(columns.history_ts[at])]] = -np.inf
+        columns.disqualified[at] = np.asarray(disqualified, dtype=bool)
+
+    def previous(self, profile: str, ids: Sequence[str]) -> Previous:
+        """The stored values of `ids` (a loaded profile)."""
+        columns = self._profiles[profile]
+        at = self._slots_of(ids, add=False)
+        has = at >= 0
+        safe = np.where(has, at, 0)
+        if self._capacity:
+            has &= columns.present[safe]
+        else:  # no slot yet: nothing is stored, and there is nothing to index
+            safe = np.zeros(0, np.int64)
+        if not self._capacity:
+            n = len(ids)
+            return Previous(
+                has, np.zeros(n), np.full(n, "", object), np.full(n, -1), np.full(n, -np.inf)
+            )
+        return Previous(
+            has,
+            np.where(has, columns.score[safe], 0.0),
+            np.where(has, columns.tier[safe], ""),
+            np.where(has, columns.version[safe], -1),
+            np.where(has, columns.history_ts[safe], -np.inf),
+        )
+
+    def write(
+        self,
+        profile: str,
+        ids: Sequence[str],
+        score: np.ndarray,
+        tier: np.ndarray,
+        version: int,
+        disqualified: np.ndarray,
+    ) -> None:
+        """Rows just upserted (no-op for a profile not loaded)."""
+        if profile not in self._profiles or not len(ids):
+            return
+        at = self._slots_of(ids, add=True)
+        columns = self._profiles[profile]
+        columns.present[at] = True
+        columns.score[at] = score
+        columns.tier[at] = tier
+        columns.version[at] = version
+        columns.disqualified[at] = disqualified
+
+    def kept_history(self, profile: str, ids: Sequence[str], ts: float) -> None:
+        """History points were appended for `ids` at `ts`."""
+        if profile in self._profiles and len(ids):
+            self._profiles[profile].history_ts[self._slots_of(ids, add=True)] = ts
+
+    def population(self, profile: str, excluding: Sequence[str]) -> np.ndarray:
+        """Stored scores of the eligible rows of `profile`, less `excluding`."""
+        columns = self._profiles[profile]
+        keep = columns.present & ~columns.disqualified
+        out = self._slots_of(excluding, add=False)
+        keep[out[out >= 0]] = False
+        return columns.score[keep]
+
+    def _slots_of(self, ids: Sequence[str], *, add: bool) -> np.ndarray:
+        """Slots of ids (-1 unknown unless `add`: then new ids get new slots)."""
+        slots = self._slots
+        at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
+        if add and (at < 0).any():
+            new = dict.fromkeys(np.asarray(ids, dtype=object)[at < 0].tolist())
+            slots.update(zip(new, range(len(slots), len(slots) + len(new)), strict=True))
+            if len(slots) > self._capacity:
+                self._capacity = max(2 * self._capacity, len(slots), 1024)
+                for name, columns in self._profiles.items():
+                    self._profiles[name] = columns.grown(self._capacity)
+            at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
+        return at
+
+
+__all__ = ["Previous", "ScoreMirror"]

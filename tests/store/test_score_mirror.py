@@ -1,0 +1,49 @@
+"""The store's in-memory copy of written scores (score_mirror.py) must never go stale:
+write_scores compares with it, so a stale copy would lose tier changes and history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prioscore.server.store.database import EntityRecord, Store
+
+from .builders import scores
+
+
+def test_a_rolled_back_write_is_not_remembered(store: Store) -> None:
+    store.write_scores("lead", 1, scores(["a"], [80], ["hot"]), "m1")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.write_scores("lead", 1, scores(["a"], [10], ["cold"]), "m2")
+        raise RuntimeError("the batch fails after its scores were written")
+    changes = store.write_scores("lead", 1, scores(["a"], [10], ["cold"]), "m3")
+    assert [(c.previous_tier, c.tier, c.cause_message_id) for c in changes] == [
+        ("hot", "cold", "m3")
+    ]
+
+
+def test_an_erased_entity_scores_as_new(store: Store) -> None:
+    store.upsert_entities([EntityRecord("a", "contact")])
+    store.write_scores("lead", 1, scores(["a"], [80], ["hot"]), "m1")
+    store.erase_entity("a")
+    changes = store.write_scores("lead", 1, scores(["a"], [80], ["hot"]), "m2")
+    assert [(c.previous_tier, c.tier) for c in changes] == [("", "hot")]
+
+
+def test_population_is_what_sqlite_holds(store: Store, db_path: Path) -> None:
+    store.write_scores("q", 1, scores(["a", "b", "c"], [1, 2, 3], ["x", "y", "z"]), "m1")
+    store.write_scores(
+        "q", 1, scores(["b", "d"], [5, 7], ["y", "z"], disqualified=[False, True]), "m2"
+    )
+    store.write_scores("q", 1, scores(["e"], [9], ["z"]), "m3")
+    reader = Store(db_path)  # a second instance: reads SQLite, its mirror never loads
+    try:
+        for excluding in ([], ["a"], ["e", "zz"]):
+            mine = np.sort(store.population_scores("q", excluding))
+            theirs = np.sort(reader.population_scores("q", excluding))
+            np.testing.assert_array_equal(mine, theirs)
+    finally:
+        reader.close()
+    np.testing.assert_array_equal(np.sort(store.population_scores("q")), [1, 3, 5, 9])
