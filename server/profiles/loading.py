@@ -141,10 +141,8 @@ from prioscore.server.profiles.check import (
     default_max_points,
     describe,
     hint,
-    read_categories,
     read_disqualify,
     read_fit,
-    read_signals,
 )
 from prioscore.server.profiles.graph import check_profile_set, dependency_order
 from prioscore.server.profiles.options import (
@@ -154,6 +152,7 @@ from prioscore.server.profiles.options import (
     read_refresh,
     read_scope,
 )
+from prioscore.server.profiles.signals import read_categories, read_signals
 from prioscore.server.profiles.tiers_table import read_tiers
 from prioscore.server.profiles.toml_text import Locator, syntax_error_line, to_toml
 
