@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 
+from prioscore.server.core.candidates import PromoteResult
 from prioscore.server.core.crash_points import crash_point
 from prioscore.server.core.rescoring import Rescorer
-from prioscore.server.core.shadows import PromoteResult, ShadowSet
+from prioscore.server.core.shadows import ShadowSet
 from prioscore.server.profiles import ProfileRegistry, load_profile_text
 from prioscore.server.store import Cause, PromotionState, Store, StoredPromotion, TierChangeRecord
 

@@ -24,21 +24,28 @@ request takes one reference, so none sees half of either version. core/promotion
 then rescores the profiles whose score signals read the promoted one (transitively) and
 marks the intent `complete`; core/promotion_files.py settles an interrupted one on start.
 
-Cost: staging (the backfill) and promotion each hold the service's thread for the whole
-population, about 1.5 s per 100k entities each on a laptop-class machine (test_leads,
-three events per entity); other requests wait meanwhile. The chunks bound memory, not
-latency.
+Cost: staging (the backfill) and promotion run on the writer (core.worker), never on
+the serving thread: reads go on meanwhile, other writes wait. The stage backfill goes in
+BACKFILL_CHUNK steps (bounding memory, and a shutdown's wait); the promotion's score
+move is one transaction, so no reader sees half of it.
+
+The candidate's types and cross-profile check are core.candidates.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
-from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+from prioscore.server.core.candidates import (
+    PromoteResult,
+    StagedProfile,
+    StageResult,
+    candidate_issues,
+    shadow_key,
+)
 from prioscore.server.core.crash_points import crash_point
 from prioscore.server.core.promotion_files import write_atomically as _write_atomically
 from prioscore.server.engine import Profile
@@ -52,10 +59,7 @@ from prioscore.server.errors import (
     UnavailableError,
 )
 from prioscore.server.profiles import (
-    Locator,
     ProfileRegistry,
-    check_profile_set,
-    hint,
     load_profile_text,
 )
 from prioscore.server.scoring import StoredScorer
@@ -69,14 +73,7 @@ from prioscore.server.store import (
     TierChangeRecord,
 )
 
-__all__ = [
-    "SHADOW_SUFFIX",
-    "PromoteResult",
-    "ShadowSet",
-    "StageResult",
-    "StagedProfile",
-    "shadow_key",
-]
+__all__ = ["ShadowSet"]
 
 log = logging.getLogger("prioscore.server")
 
@@ -84,93 +81,6 @@ DEFAULT_FILENAME = "<candidate>"
 # Ids per step of a stage backfill and of a promotion's score move: bounds memory, and
 # how long a shutdown waits for a backfill to give up (it checks between steps).
 BACKFILL_CHUNK = 10_000
-
-
-def shadow_key(name: str) -> str:
-    """The profile key a shadow's scores are stored and ranked under: "<name>@shadow"."""
-    return name + SHADOW_SUFFIX
-
-
-@dataclass(frozen=True, eq=False)
-class StagedProfile:
-    """One staged candidate."""
-
-    candidate: Profile  # as written: the profile's name; source = the filename staged as
-    scoring: Profile  # the same, named "<name>@shadow": the key of its stored scores
-    toml: str  # the text as staged (comments and all): what promotion writes
-    filename: str
-    staged: float  # epoch seconds
-
-    @property
-    def name(self) -> str:
-        return self.candidate.name
-
-    @property
-    def version(self) -> int:
-        return self.candidate.version
-
-    @property
-    def key(self) -> str:
-        return self.scoring.name
-
-
-@dataclass(frozen=True, eq=False)
-class StageResult:
-    staged: StagedProfile
-    entities_scored: int
-
-
-@dataclass(frozen=True, eq=False)
-class PromoteResult:
-    profile: Profile  # active now
-    previous: Profile  # active before
-    entities_scored: int  # rows moved from the shadow to the profile
-    tier_changes: list[TierChangeRecord]  # new ones, to publish
-    # A replayed (retried) promotion's changes, recorded and published the first time.
-    earlier_changes: int = 0
-
-
-def candidate_issues(
-    profiles: Mapping[str, Profile], candidate: Profile, text: str
-) -> list[ProfileIssue]:
-    """Why `candidate` cannot be the shadow of a loaded profile: name, entity, version,
-    then the cross-profile checks over `profiles` with the candidate in place of its
-    active version (unknown profiles, cycles). Issues carry file, line and key."""
-    where = Locator(text)
-
-    def issue(key: str, reason: str) -> ProfileIssue:
-        return ProfileIssue(candidate.source, where.line_of(key), key, reason)
-
-    active = profiles.get(candidate.name)
-    if active is None:
-        loaded = ", ".join(sorted(profiles)) or "none"
-        reason = (
-            f"no loaded profile named {candidate.name!r}{hint(candidate.name, list(profiles))};"
-            f" a shadow is a new version of a loaded profile (loaded: {loaded})"
-        )
-        return [issue("profile.name", reason)]
-    issues = []
-    if candidate.entity != active.entity:
-        reason = (
-            f"the candidate scores {candidate.entity!r}, but {active.name} scores"
-            f" {active.entity!r}; a shadow must score the same entity kind"
-        )
-        issues.append(issue("profile.entity", reason))
-    if candidate.version <= active.version:
-        reason = (
-            f"version {candidate.version} must be higher than the active version"
-            f" {active.version} of {active.name}"
-        )
-        issues.append(issue("profile.version", reason))
-    if issues:
-        return issues
-    live = {**profiles, candidate.name: candidate}
-    texts = {candidate.name: text}
-    for name, profile in profiles.items():  # line numbers for issues found in other files
-        if name != candidate.name and profile.reads_profiles and profile.source:
-            with suppress(OSError, UnicodeDecodeError):
-                texts[name] = Path(profile.source).read_text(encoding="utf-8")
-    return check_profile_set(live, texts)
 
 
 class ShadowSet:
