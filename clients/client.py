@@ -25,6 +25,7 @@ from prioscore.clients import ingesting
 from prioscore.clients.arrays import matrix
 from prioscore.clients.channel import DEFAULT_TARGET, ChannelConfig, auth_metadata
 from prioscore.clients.client_bulk import BulkScoring
+from prioscore.clients.client_profiles import ProfileCalls
 from prioscore.clients.errors import from_rpc_error
 from prioscore.clients.events import timestamp
 from prioscore.clients.models import EraseResult, IngestSummary, Page
@@ -32,7 +33,6 @@ from prioscore.clients.retry import NO_RETRY, RetryPolicy, with_retries
 from prioscore.clients.sources import Source, abatches
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import event_service_pb2_grpc as events_grpc
-from prioscore.v1 import profile_service_pb2 as profiles_pb
 from prioscore.v1 import profile_service_pb2_grpc as profiles_grpc
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import scoring_service_pb2_grpc as scoring_grpc
@@ -45,7 +45,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_STREAM_TIMEOUT = 600.0
 
 
-class AsyncPrioscoreClient(BulkScoring):
+class AsyncPrioscoreClient(BulkScoring, ProfileCalls):
     """Async client for the prioscore.v1 services. Use as `async with` or call close()."""
 
     def __init__(
@@ -97,127 +97,6 @@ class AsyncPrioscoreClient(BulkScoring):
             return await method(request, timeout=self.timeout, metadata=self._metadata)
 
         return await with_retries(attempt, self.retry if retry else NO_RETRY, name)
-
-    # -- profiles -----------------------------------------------------------------------
-
-    async def list_profiles(self) -> list[profiles_pb.ProfileSummary]:
-        """Every loaded profile, ordered by name (all pages)."""
-        found: list[profiles_pb.ProfileSummary] = []
-        token = ""
-        while True:
-            request = profiles_pb.ListProfilesRequest(page_size=1000, page_token=token)
-            page = await self._unary("ListProfiles", self._profiles.ListProfiles, request)
-            found.extend(page.profiles)
-            token = page.next_page_token
-            if not token:
-                return found
-
-    async def get_profile(self, name: str) -> profiles_pb.GetProfileResponse:
-        """One profile with its TOML, signals (the feature column order) and tiers."""
-        request = profiles_pb.GetProfileRequest(name=name)
-        return await self._unary("GetProfile", self._profiles.GetProfile, request)
-
-    async def validate_profile(
-        self, toml: str, filename: str = ""
-    ) -> profiles_pb.ValidateProfileResponse:
-        """Checks profile TOML on the server; problems come back as `issues`, not errors."""
-        request = profiles_pb.ValidateProfileRequest(toml=toml, filename=filename)
-        return await self._unary("ValidateProfile", self._profiles.ValidateProfile, request)
-
-    async def reload_profiles(self) -> profiles_pb.ReloadProfilesResponse:
-        """Re-reads the server's profile files, all or nothing (admin scope)."""
-        request = profiles_pb.ReloadProfilesRequest()
-        return await self._unary("ReloadProfiles", self._profiles.ReloadProfiles, request)
-
-    async def stage_profile(
-        self, toml: str, filename: str = ""
-    ) -> profiles_pb.StageProfileResponse:
-        """Stages candidate TOML (a loaded profile's name, a higher version) as that
-        profile's shadow "<name>@shadow", scored beside it on every ingest (admin scope).
-        A bad candidate raises InvalidArgumentError with one violation per issue."""
-        request = profiles_pb.StageProfileRequest(toml=toml, filename=filename)
-        return await self._unary("StageProfile", self._profiles.StageProfile, request)
-
-    async def promote_profile(
-        self, name: str, shadow_version: int = 0
-    ) -> profiles_pb.PromoteProfileResponse:
-        """Makes the staged shadow of `name` its active version, atomically (admin scope).
-        `shadow_version`: the version reviewed; AbortedError if another one is staged.
-        Never retried: a repeat after a lost answer would report "nothing staged"."""
-        request = profiles_pb.PromoteProfileRequest(name=name, shadow_version=shadow_version)
-        return await self._unary(
-            "PromoteProfile", self._profiles.PromoteProfile, request, retry=False
-        )
-
-    async def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
-        """Discards the staged shadow of `name` (idempotent; admin scope)."""
-        request = profiles_pb.DeleteShadowProfileRequest(name=name)
-        return await self._unary("DeleteShadowProfile", self._profiles.DeleteShadowProfile, request)
-
-    # -- evaluation ---------------------------------------------------------------------
-    # Backtest, Calibrate and CompareProfiles are read-only by contract (nothing is stored
-    # or loaded), so they carry the retry policy like the other reads.
-
-    async def backtest(
-        self,
-        outcomes: Sequence[types_pb2.Outcome],
-        *,
-        profile: str = "",
-        candidate_toml: str = "",
-        k: int = 0,
-        horizon_days: float = 0.0,
-        shadow_profile: str = "",
-    ) -> profiles_pb.BacktestResponse:
-        """How well a loaded profile (by name) or candidate TOML ranked known outcomes.
-
-        `candidate_toml`, when given, is backtested instead of `profile`;
-        `shadow_profile` adds a comparison of the ranking with that loaded profile.
-        """
-        request = profiles_pb.BacktestRequest(
-            outcomes=outcomes, k=k, horizon_days=horizon_days, shadow_profile=shadow_profile
-        )
-        if candidate_toml:
-            request.candidate_toml = candidate_toml
-        else:
-            request.profile = profile
-        return await self._unary("Backtest", self._profiles.Backtest, request)
-
-    async def calibrate(
-        self,
-        profile: str,
-        outcomes: Sequence[types_pb2.Outcome],
-        *,
-        l2: float = 0.0,
-        horizon_days: float = 0.0,
-        k: int = 0,
-    ) -> profiles_pb.CalibrateResponse:
-        """Fits a loaded profile's weights to outcomes; the candidate comes back unloaded."""
-        request = profiles_pb.CalibrateRequest(
-            profile=profile, outcomes=outcomes, l2=l2, horizon_days=horizon_days, k=k
-        )
-        return await self._unary("Calibrate", self._profiles.Calibrate, request)
-
-    async def compare(
-        self,
-        profile: str,
-        *,
-        candidate_toml: str = "",
-        candidate_profile: str = "",
-        candidate_shadow: bool = False,
-        k: int = 0,
-        page_size: int = 0,
-    ) -> profiles_pb.CompareProfilesResponse:
-        """Shadow-compares a loaded profile with a candidate over the stored entities, as
-        of now: candidate TOML, another loaded profile, or (`candidate_shadow`) the shadow
-        staged for it. The largest tier moves come first."""
-        request = profiles_pb.CompareProfilesRequest(profile=profile, k=k, page_size=page_size)
-        if candidate_toml:
-            request.candidate_toml = candidate_toml
-        elif candidate_shadow:
-            request.candidate_shadow = True
-        else:
-            request.candidate_profile = candidate_profile
-        return await self._unary("CompareProfiles", self._profiles.CompareProfiles, request)
 
     # -- scoring ------------------------------------------------------------------------
 

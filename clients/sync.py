@@ -30,7 +30,7 @@ from prioscore.clients.ingesting import Progress
 from prioscore.clients.models import EraseResult, IngestSummary, MatrixScores, Page
 from prioscore.clients.retry import RetryPolicy
 from prioscore.clients.sources import Source
-from prioscore.v1 import profile_service_pb2 as profiles_pb
+from prioscore.clients.sync_profiles import SyncProfileCalls
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 from prioscore.v1 import types_pb2
 
@@ -38,7 +38,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-class PrioscoreClient:
+class PrioscoreClient(SyncProfileCalls):
     """Blocking client with the same methods as AsyncPrioscoreClient.
 
     Each method spells out its async twin's parameters (documented there) instead of
@@ -151,90 +151,6 @@ class PrioscoreClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- profiles ---------------------------------------------------------------------
-
-    def list_profiles(self) -> list[profiles_pb.ProfileSummary]:
-        return self._run(self.aio.list_profiles())
-
-    def get_profile(self, name: str) -> profiles_pb.GetProfileResponse:
-        return self._run(self.aio.get_profile(name))
-
-    def validate_profile(
-        self, toml: str, filename: str = ""
-    ) -> profiles_pb.ValidateProfileResponse:
-        return self._run(self.aio.validate_profile(toml, filename))
-
-    def reload_profiles(self) -> profiles_pb.ReloadProfilesResponse:
-        return self._run(self.aio.reload_profiles())
-
-    def stage_profile(self, toml: str, filename: str = "") -> profiles_pb.StageProfileResponse:
-        return self._run(self.aio.stage_profile(toml, filename))
-
-    def promote_profile(
-        self, name: str, shadow_version: int = 0
-    ) -> profiles_pb.PromoteProfileResponse:
-        return self._run(self.aio.promote_profile(name, shadow_version))
-
-    def delete_shadow_profile(self, name: str) -> profiles_pb.DeleteShadowProfileResponse:
-        return self._run(self.aio.delete_shadow_profile(name))
-
-    # -- evaluation -------------------------------------------------------------------
-
-    def backtest(
-        self,
-        outcomes: Sequence[types_pb2.Outcome],
-        *,
-        profile: str = "",
-        candidate_toml: str = "",
-        k: int = 0,
-        horizon_days: float = 0.0,
-        shadow_profile: str = "",
-    ) -> profiles_pb.BacktestResponse:
-        return self._run(
-            self.aio.backtest(
-                outcomes,
-                profile=profile,
-                candidate_toml=candidate_toml,
-                k=k,
-                horizon_days=horizon_days,
-                shadow_profile=shadow_profile,
-            )
-        )
-
-    def calibrate(
-        self,
-        profile: str,
-        outcomes: Sequence[types_pb2.Outcome],
-        *,
-        l2: float = 0.0,
-        horizon_days: float = 0.0,
-        k: int = 0,
-    ) -> profiles_pb.CalibrateResponse:
-        return self._run(
-            self.aio.calibrate(profile, outcomes, l2=l2, horizon_days=horizon_days, k=k)
-        )
-
-    def compare(
-        self,
-        profile: str,
-        *,
-        candidate_toml: str = "",
-        candidate_profile: str = "",
-        candidate_shadow: bool = False,
-        k: int = 0,
-        page_size: int = 0,
-    ) -> profiles_pb.CompareProfilesResponse:
-        return self._run(
-            self.aio.compare(
-                profile,
-                candidate_toml=candidate_toml,
-                candidate_profile=candidate_profile,
-                candidate_shadow=candidate_shadow,
-                k=k,
-                page_size=page_size,
-            )
-        )
 
     # -- scoring ----------------------------------------------------------------------
 
