@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from opentelemetry import metrics
+
 from prioscore.server.clock import Clock
 from prioscore.server.core.rescoring import Rescorer
 from prioscore.server.core.worker import CoreWorker
@@ -27,6 +29,14 @@ from prioscore.server.profiles import ProfileRegistry, profile_digest
 from prioscore.server.store import Cause, TierChangeRecord
 
 log = logging.getLogger("prioscore.core")
+_meter = metrics.get_meter("prioscore.server")
+_sweeps = _meter.create_counter("prioscore.clock.sweeps", unit="{sweep}")
+_sweep_seconds = _meter.create_histogram(
+    "prioscore.clock.sweep.duration", unit="s", description="One profile's full rescoring"
+)
+_sweep_changes = _meter.create_counter(
+    "prioscore.clock.tier_changes", unit="{change}", description="Tier changes time caused"
+)
 
 # With a pinned clock (tests) nothing becomes due by waiting; with the wall clock the
 # thread looks again at least this often (seconds of wall time).
@@ -146,13 +156,20 @@ class Refresher:
         started = time.perf_counter()
         count = 0
         for profile, cause in due:
+            began = time.perf_counter()
+            found = 0
             for job in self._rescorer.population_jobs([profile], now, cause):
                 if self._stopped:
                     return
                 changes = self._worker.submit(job, background=True).result()
-                count += len(changes)
+                found += len(changes)
                 if changes:
                     self._publish(changes)
+            labels = {"profile": profile.name, "cause": cause.value}
+            _sweeps.add(1, labels)
+            _sweep_seconds.record(time.perf_counter() - began, labels)
+            _sweep_changes.add(found, labels)
+            count += found
         log.debug(
             "swept %s as of %.0f: %d tier changes in %.2fs",
             ", ".join(p.name for p, _ in due),

@@ -94,6 +94,10 @@ def test_metrics_logs_and_audit_of_a_real_server(
     assert 'rpc_service="prioscore.v1.ProfileService"' in scraped
     assert re.search(r"(?m)^prioscore_store_size_bytes\{.*\} [1-9]", scraped), scraped
     assert re.search(r"(?m)^prioscore_tier_changes(?:_total)?\{", scraped), scraped
+    # The clock's catch-up sweep at start ran for every bundled profile.
+    sweeps = re.findall(r'(?m)^prioscore_clock_sweeps(?:_total)?\{[^}]*profile="(\w+)"', scraped)
+    assert {"lead_qualification", "churn_risk"} <= set(sweeps), scraped
+    assert re.search(r"(?m)^prioscore_clock_sweep_duration_seconds_count\{", scraped), scraped
 
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
