@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prioscore.server.engine.model import FeatureSet, Profile
+from prioscore.server.engine.ranking import top_k
 from prioscore.server.engine.scoring import AttributeColumns
 from prioscore.server.engine.scoring import score as score_entities
 
@@ -236,11 +237,6 @@ def backtest(
     )
 
 
-def _top_k(score: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores; ties broken by lower index, deterministically."""
-    return np.argsort(-score, kind="stable")[:k]
-
-
 def compare_rankings(
     score_a: np.ndarray,
     score_b: np.ndarray,
@@ -266,7 +262,7 @@ def compare_rankings(
         raise ValueError(f"k must be positive, got {k}")
     k = min(int(k), n)
     if k:
-        both = np.intersect1d(_top_k(score_a, k), _top_k(score_b, k), assume_unique=True)
+        both = np.intersect1d(top_k(score_a, k), top_k(score_b, k), assume_unique=True)
         overlap = both.size / k
     else:
         overlap = float("nan")

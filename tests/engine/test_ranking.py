@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prioscore.server.engine.ranking import rank_positions, top_k
+from prioscore.server.engine.ranking import top_k
 
 S = np.array([5.0, 9.0, 5.0, 1.0, 9.0, 5.0, 7.0])
 ORDER = [1, 4, 6, 0, 2, 5, 3]  # ties (9, 9) and (5, 5, 5) by ascending index
@@ -55,10 +55,3 @@ def test_matches_a_full_stable_sort_on_random_ties():
     full = np.argsort(-s, kind="stable")
     for offset in (0, 13, 999, 19_990):
         np.testing.assert_array_equal(top_k(s, 100, offset=offset), full[offset : offset + 100])
-
-
-def test_rank_positions():
-    ranks = rank_positions(S)
-    assert ranks.tolist() == [4, 1, 5, 7, 2, 6, 3]
-    eligible = np.array([True, False, True, True, True, True, False])
-    assert rank_positions(S, eligible).tolist() == [2, 0, 3, 5, 1, 4, 0]
