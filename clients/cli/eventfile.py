@@ -1,6 +1,7 @@
-"""Reading Segment-style event files (CSV or JSON Lines) into Event messages.
+"""Reading Segment-style event files (CSV, JSON Lines or Parquet) into Event messages.
 
-One row (CSV) or one JSON object per line (JSONL) is one event. Fields:
+One row (CSV, Parquet) or one JSON object per line (JSONL / NDJSON) is one event; CSV
+and JSONL may be gzip-compressed (`.csv.gz`, `.ndjson.gz`). Fields:
 
   message_id   dedupe key (alias messageId). Optional: derived from the row's content
                (and, for a row without a time, its line), so re-importing the same file
@@ -24,24 +25,34 @@ One row (CSV) or one JSON object per line (JSONL) is one event. Fields:
                number; fit ranges and density need numbers, and the server still matches
                numbers as text, so nothing is lost. metric.NAME must be a number.
 
-Empty CSV cells mean "absent". Unknown columns are ignored (reported once).
+Empty CSV cells and Parquet nulls mean "absent". Unknown columns are ignored (reported
+once). Parquet columns keep their types (numbers are numbers), as JSON does; Parquet
+needs pyarrow (`pip install 'prioscore[batch]'`), and its "line" is the row number.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from prioscore.clients.cli.inputerrors import MAX_PROBLEMS, InputFileError, Problem, RowError
 from prioscore.clients.events import KINDS, content_message_id, epoch_seconds, make_event
 from prioscore.v1 import types_pb2
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
+PARQUET_BATCH_ROWS = 10_000  # rows read at a time: memory stays bounded for any file
 ALIASES = {
     "messageId": "message_id",
     "type": "kind",
@@ -62,19 +73,56 @@ _PLAIN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 
 
 def detect_format(path: Path, explicit: str | None = None) -> str:
+    """The format of `path` from its extension (a trailing .gz is compression, not a
+    format), unless `explicit` names it."""
     if explicit:
         return explicit
-    fmt = FORMATS.get(path.suffix.lower())
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
     if fmt is None:
         raise InputFileError(
-            path, [Problem("", "", "unknown extension; use .csv or .jsonl, or pass --format")]
+            path,
+            [
+                Problem(
+                    "",
+                    "",
+                    "unknown extension; use .csv, .jsonl/.ndjson (optionally .gz) or"
+                    " .parquet, or pass --format",
+                )
+            ],
         )
     return fmt
 
 
+def _open_text(path: Path, fmt: str) -> IO[str]:
+    newline = "" if fmt == "csv" else None
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return path.open(newline=newline, encoding="utf-8-sig")
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # the client-only install has no pyarrow
+        raise _AtLine(
+            0, RowError("", "reading Parquet needs pyarrow: pip install 'prioscore[batch]'")
+        ) from None
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, {k: v for k, v in row.items() if v is not None}
+
+
 def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, raw row) pairs; a malformed line raises RowError with line attached."""
-    with path.open(newline="" if fmt == "csv" else None, encoding="utf-8-sig") as handle:
+    if fmt == "parquet":
+        yield from _parquet_rows(path)
+        return
+    with _open_text(path, fmt) as handle:
         if fmt == "csv":
             reader = csv.DictReader(handle)
             line = 1
@@ -226,7 +274,7 @@ def unknown_columns(row: Mapping[str, Any]) -> set[str]:
 
 def read_events(path: Path, fmt: str) -> Iterator[types_pb2.Event]:
     """Events of a file in order; raises InputFileError at the first bad row."""
-    typed = fmt == "jsonl"
+    typed = fmt != "csv"
     try:
         for line, row in _rows(path, fmt):
             try:
@@ -243,7 +291,7 @@ def check_events(path: Path, fmt: str) -> tuple[int, set[str]]:
     Collects up to MAX_PROBLEMS problems, including a message_id reused for another
     entity (the server would reject that batch halfway through the import).
     """
-    typed = fmt == "jsonl"
+    typed = fmt != "csv"
     problems: list[Problem] = []
     owners: dict[str, tuple[str, int]] = {}
     ignored: set[str] = set()
@@ -255,7 +303,7 @@ def check_events(path: Path, fmt: str) -> tuple[int, set[str]]:
         except _AtLine as located:
             problems.append(_problem(located.line, located.error))
             break  # the reader cannot continue past a broken line
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+        except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:  # gzip, Arrow too
             problems.append(Problem("", "", f"unreadable: {error}"))
             break
         if item is None:

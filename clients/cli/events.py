@@ -6,7 +6,11 @@ streams it in batches (a second, streaming read: memory stays flat for big files
 
 from __future__ import annotations
 
+import atexit
 import json
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -34,13 +38,49 @@ def _progress(summary: IngestSummary) -> None:
     progress_line(f"{summary.events_sent:,} events sent, {summary.accepted:,} stored")
 
 
+class _FileProgress:
+    """Progress of a checked file: share sent, rate and time left (the check counted it)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.started = time.monotonic()
+
+    def __call__(self, summary: IngestSummary) -> None:
+        sent = summary.events_sent
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = sent / elapsed
+        left = (self.total - sent) / rate if rate > 0 else 0.0
+        progress_line(
+            f"{sent:,} / {self.total:,} events ({100 * sent / self.total:.0f}%),"
+            f" {rate:,.0f} ev/s, ETA {left:.0f}s, {summary.accepted:,} stored"
+        )
+
+
+def _spooled_stdin(fmt_in: str | None) -> Path:
+    """stdin copied to a temporary file, so the whole input is checked before anything
+    is sent, as for a file (removed when the process exits)."""
+    suffix = {"csv": ".csv", "parquet": ".parquet"}.get(fmt_in or "jsonl", ".jsonl")
+    with tempfile.NamedTemporaryFile(
+        prefix="prioscore-stdin-", suffix=suffix, delete=False
+    ) as spool:
+        stdin = sys.stdin.buffer
+        while chunk := stdin.read(1 << 20):
+            spool.write(chunk)
+    path = Path(spool.name)
+    atexit.register(path.unlink, missing_ok=True)
+    return path
+
+
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
 @click.option(
     "--format",
     "fmt_in",
-    type=click.Choice(["csv", "jsonl"]),
-    help="Input format; default from the extension (.csv, .jsonl/.ndjson/.json).",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    help="Input format; default from the extension (.csv, .jsonl/.ndjson/.json, either"
+    " optionally .gz, .parquet); for - (stdin) default jsonl.",
 )
 @click.option("--batch-size", default=2000, show_default=True, help="Events per message.")
 @click.option("--dry-run", is_flag=True, help="Only validate the file; send nothing.")
@@ -81,9 +121,15 @@ def ingest(
       m1,identify,c-1,contact,,,,,vp
       m2,track,c-1,contact,page_view,2026-05-01T10:00:00Z,/pricing,3,
 
-    The whole file is checked first: any bad row is reported with file, line and
-    field, and nothing is sent.
+    FILE may be CSV, JSON Lines (.jsonl/.ndjson, either optionally gzip-compressed as
+    .gz) or Parquet (columns as in CSV, typed), or - to read stdin (--format, default
+    jsonl). The whole input is checked first: any bad row is reported with file, line
+    and field, and nothing is sent. Progress shows the share sent, the rate and the ETA.
     """
+    source = "stdin" if str(file) == "-" else str(file)
+    if str(file) == "-":
+        file = _spooled_stdin(fmt_in)
+        fmt_in = fmt_in or "jsonl"
     fmt_in = detect_format(file, fmt_in)
     count, ignored = check_events(file, fmt_in)
     if ignored:
@@ -92,9 +138,12 @@ def ingest(
         click.echo(f"{file}: {count} valid events (dry run, nothing sent)", err=True)
         return
     summary = client().ingest(
-        read_events(file, fmt_in), batch_size=batch_size, progress=_progress, backfill=backfill
+        read_events(file, fmt_in),
+        batch_size=batch_size,
+        progress=_FileProgress(count),
+        backfill=backfill,
     )
-    progress_line(f"{summary.events_sent:,} events sent from {file}", final=True)
+    progress_line(f"{summary.events_sent:,} events sent from {source}", final=True)
     _report(summary, fmt)
 
 
