@@ -173,3 +173,25 @@ def test_a_protected_server_may_listen_anywhere(tmp_path: Path) -> None:
     assert not settings.insecure and security_warnings(settings) == []
     with pytest.raises(SystemExit):  # TLS alone is not enough: anyone could still call
         load_settings(argv, {})
+
+
+def test_an_idle_connection_is_closed(start_grpc_server: Start) -> None:
+    """A connection with no call for connection_idle_seconds is closed by the server
+    (GOAWAY): the client channel falls back to IDLE and reconnects for its next call."""
+    handle = start_grpc_server(connection_idle_seconds=0.5)
+    states: list[grpc.ChannelConnectivity] = []
+    idle_again = threading.Event()
+
+    def seen(state: grpc.ChannelConnectivity) -> None:
+        states.append(state)
+        if grpc.ChannelConnectivity.READY in states and state == grpc.ChannelConnectivity.IDLE:
+            idle_again.set()
+
+    with handle.channel() as channel:
+        scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
+        rank = sc.RankEntitiesRequest(profile="lead_qualification")
+        scoring.RankEntities(rank, timeout=5)
+        channel.subscribe(seen, try_to_connect=False)
+        assert idle_again.wait(20), states  # bounded: the server's idle timer, not ours
+        scoring.RankEntities(rank, timeout=5)  # a closed connection costs a reconnect only
+        channel.unsubscribe(seen)
