@@ -66,6 +66,7 @@ from prioscore.server.store import (
     Store,
     StoredScore,
     TierChangeRecord,
+    counts_cover,
 )
 
 _tracer = trace.get_tracer("prioscore.server")
@@ -460,7 +461,11 @@ class Service:
             query.min_score,
             query.include_disqualified,
         )
-        position = decode_token(query.page_token, fp, (float, str))
+        # The token carries the last row and the total counted on the first page, which
+        # later pages repeat when counting would read the rows (an account or a score
+        # floor; AIP-158 lets total_size be an estimate); otherwise every page counts
+        # afresh from the trigger-kept counts, in O(tiers).
+        position = decode_token(query.page_token, fp, (float, str, int))
         after = None if position is None else (float(position[0]), str(position[1]))
         filters: dict[str, Any] = dict(
             tiers=query.tiers,
@@ -469,11 +474,14 @@ class Service:
             include_disqualified=query.include_disqualified,
         )
         rows = self._reads.rank(profile.name, limit=size + 1, after=after, **filters)
-        total = self._reads.count_scores(profile.name, **filters)
+        if position is None or counts_cover(filters["account_id"], query.min_score):
+            total = self._reads.count_scores(profile.name, **filters)
+        else:
+            total = int(position[2])
         token = ""
         if len(rows) > size:
             rows = rows[:size]
-            token = encode_token(fp, [rows[-1].score, rows[-1].entity_id])
+            token = encode_token(fp, [rows[-1].score, rows[-1].entity_id, total])
         return RankPage(rows, token, total)
 
     def history(

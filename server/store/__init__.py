@@ -19,7 +19,12 @@ from prioscore.server.store.database import (
 )
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered
-from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
+from prioscore.server.store.scores import (
+    HISTORY_INTERVAL,
+    SHADOW_SUFFIX,
+    StoredShadow,
+    counts_cover,
+)
 from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
@@ -42,5 +47,6 @@ __all__ = [
     "StoredShadow",
     "TierChangeRecord",
     "TierHold",
+    "counts_cover",
     "ordered",
 ]

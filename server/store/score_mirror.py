@@ -10,6 +10,12 @@ profile once from SQLite again. Never stale, at worst reloaded.
 
 Shape: one slot per entity id (a dict shared by all profiles) and dense arrays per
 profile indexed by slot; lookups map ids to slots with a C-level `map(dict.get)`.
+
+Quantile tiers need the eligible scores of the whole population on every rescoring,
+one ingested event included. Gathering them by mask and partitioning them afresh made
+a subscription's one-event ingest grow with the population (bench S3i), so the mirror
+also keeps them sorted: a small write moves its rows by binary search and one memmove,
+a large one (a sweep) drops the order, rebuilt by one sort on the next use.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class ScoreMirror:
         self._slots: dict[str, int] = {}
         self._profiles: dict[str, _Columns] = {}
         self._capacity = 0  # slots every profile's arrays have room for (grown by doubling)
+        self._sorted: dict[str, np.ndarray] = {}  # a profile's eligible scores, ascending
 
     @property
     def nbytes(self) -> int:
@@ -82,11 +89,13 @@ class ScoreMirror:
     def invalidate(self) -> None:
         """Forgets every profile (after a delete or a rollback): reloaded on next use."""
         self._profiles.clear()
+        self._sorted.clear()
 
     def load(self, profile: str, rows: Sequence[tuple[object, ...]]) -> None:
         """The profile's stored rows: (entity_id, score, tier, version, history_ts,
         disqualified), history_ts NULL when never kept."""
         self._profiles[profile] = _Columns.empty(self._capacity)
+        self._sorted.pop(profile, None)
         if not rows:
             return
         ids, score, tier, version, history, disqualified = zip(*rows, strict=True)
@@ -137,6 +146,7 @@ class ScoreMirror:
             return
         at = self._slots_of(ids, add=True)
         columns = self._profiles[profile]
+        self._resort(profile, columns, at, score, disqualified)
         columns.present[at] = True
         columns.score[at] = score
         columns.tier[at] = tier
@@ -149,12 +159,43 @@ class ScoreMirror:
             self._profiles[profile].history_ts[self._slots_of(ids, add=True)] = ts
 
     def population(self, profile: str, excluding: Sequence[str]) -> np.ndarray:
-        """Stored scores of the eligible rows of `profile`, less `excluding`."""
+        """Stored scores of the eligible rows of `profile`, less `excluding`, ascending
+        (read-only: it may be the kept array itself)."""
         columns = self._profiles[profile]
-        keep = columns.present & ~columns.disqualified
+        ordered = self._sorted.get(profile)
+        if ordered is None:
+            ordered = np.sort(columns.score[columns.present & ~columns.disqualified])
+            ordered.flags.writeable = False
+            self._sorted[profile] = ordered
         out = self._slots_of(excluding, add=False)
-        keep[out[out >= 0]] = False
-        return columns.score[keep]
+        out = out[out >= 0]
+        out = out[columns.present[out] & ~columns.disqualified[out]]
+        if not len(out):
+            return ordered
+        return np.delete(ordered, _positions(ordered, columns.score[out]))
+
+    def _resort(
+        self,
+        profile: str,
+        columns: _Columns,
+        at: np.ndarray,
+        score: np.ndarray,
+        disqualified: np.ndarray,
+    ) -> None:
+        """Moves the rows at slots `at` (before they are overwritten) in the sorted
+        eligible scores; a write of more than an eighth of them drops the order."""
+        ordered = self._sorted.get(profile)
+        if ordered is None:
+            return
+        if len(at) * 8 > len(ordered):
+            del self._sorted[profile]
+            return
+        old = columns.score[at][columns.present[at] & ~columns.disqualified[at]]
+        new = np.sort(np.asarray(score, np.float64)[~np.asarray(disqualified, bool)])
+        kept = np.delete(ordered, _positions(ordered, old))
+        ordered = np.insert(kept, np.searchsorted(kept, new), new)
+        ordered.flags.writeable = False
+        self._sorted[profile] = ordered
 
     def _slots_of(self, ids: Sequence[str], *, add: bool) -> np.ndarray:
         """Slots of ids (-1 unknown unless `add`: then new ids get new slots)."""
@@ -169,6 +210,14 @@ class ScoreMirror:
                     self._profiles[name] = columns.grown(self._capacity)
             at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
         return at
+
+
+def _positions(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Distinct positions in `ordered` (ascending) holding `values`, each of which it
+    holds (as often as it appears in `values`): equal values take consecutive places."""
+    values = np.sort(values)
+    run = np.arange(len(values)) - np.searchsorted(values, values, "left")
+    return np.searchsorted(ordered, values, "left") + run
 
 
 __all__ = ["Previous", "ScoreMirror"]

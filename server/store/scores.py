@@ -41,6 +41,12 @@ HISTORY_INTERVAL = 86_400.0
 SHADOW_SUFFIX = "@shadow"
 
 
+def counts_cover(account_id: str | None, min_score: float | None) -> bool:
+    """Whether score_counts (schema v7: per profile, tier and disqualification) answers
+    a count with these filters; an account or a score floor needs the rows."""
+    return account_id is None and min_score is None
+
+
 @dataclass(frozen=True)
 class StoredShadow:
     """A candidate staged as a profile's shadow, as persisted (table shadow_profiles)."""
@@ -402,12 +408,24 @@ class ScoreTables:
         min_score: float | None = None,
         include_disqualified: bool = False,
     ) -> int:
-        """How many rows rank() would page through with the same filters."""
-        where, params = self._score_filter(
-            profile, tiers, account_id, min_score, include_disqualified, need_entities=False
-        )
+        """How many rows rank() would page through with the same filters: from the
+        trigger-kept score_counts (O(tiers)) unless `counts_cover` says the filters need
+        the rows themselves (then a COUNT over the matching index range)."""
+        if counts_cover(account_id, min_score):
+            sql = "SELECT COALESCE(SUM(n), 0) FROM score_counts WHERE profile = ?"
+            params: list[Any] = [profile]
+            if tiers:
+                sql += " AND tier IN (SELECT value FROM json_each(?))"
+                params.append(json.dumps(sorted(set(tiers)), ensure_ascii=False))
+            if not include_disqualified:
+                sql += " AND disqualified = 0"
+        else:
+            where, params = self._score_filter(
+                profile, tiers, account_id, min_score, include_disqualified, need_entities=False
+            )
+            sql = f"SELECT COUNT(*){where}"
         with self._lock:
-            return int(self.conn.execute(f"SELECT COUNT(*){where}", params).fetchone()[0])
+            return int(self.conn.execute(sql, params).fetchone()[0])
 
     def population_scores(self, profile: str, excluding: Sequence[str] = ()) -> np.ndarray:
         """Stored scores of the eligible (not disqualified) population of `profile`, less

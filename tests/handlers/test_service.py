@@ -90,3 +90,42 @@ def test_scores_after_a_restart_equal_the_scores_before(tmp_path: Path) -> None:
     before = run(first)
     after = run(ranks)
     assert before["lead_qualification"] and after == before
+
+
+def test_total_size_follows_ingests_and_erasures(handlers: Handlers) -> None:
+    service = handlers.service
+
+    def total(**filters: object) -> int:
+        return service.rank(RankQuery("lead_qualification", **filters)).total_size  # type: ignore[arg-type]
+
+    service.ingest(tracks([(f"c{i}", "page_view", i, {"url": "/pricing"}) for i in range(5)]))
+    assert total() == 5
+    service.ingest(tracks([(f"d{i}", "page_view", 1, {"url": "/pricing"}) for i in range(3)], "n"))
+    assert total() == 8
+    service.erase_entity("c0")
+    seen, token = 0, ""
+    for _ in range(10):  # every page of the listing says the same total, the rows' count
+        page = service.rank(RankQuery("lead_qualification", page_size=3, page_token=token))
+        assert page.total_size == 7
+        seen, token = seen + len(page.scores), page.next_page_token
+        if not token:
+            break
+    assert seen == 7
+    tiers = {s.tier for s in service.rank(RankQuery("lead_qualification", page_size=100)).scores}
+    assert sum(total(tiers=(t,)) for t in tiers) == 7
+
+
+def test_a_filtered_listing_carries_its_first_total(handlers: Handlers) -> None:
+    """min_score or account_id: counted on the first page, repeated by its next pages."""
+    service = handlers.service
+    service.ingest(tracks([(f"c{i}", "page_view", 1, {"url": "/pricing"}) for i in range(6)]))
+    first = service.rank(RankQuery("lead_qualification", page_size=2, min_score=0.0))
+    assert first.total_size == 6 and first.next_page_token
+    service.ingest(tracks([("late", "page_view", 1, {"url": "/pricing"})], "late"))
+    second = service.rank(
+        RankQuery(
+            "lead_qualification", page_size=2, min_score=0.0, page_token=first.next_page_token
+        )
+    )
+    assert second.total_size == 6  # the listing's figure, not a recount
+    assert service.rank(RankQuery("lead_qualification", min_score=0.0)).total_size == 7

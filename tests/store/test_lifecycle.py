@@ -153,8 +153,15 @@ def test_a_version_1_database_migrates_to_shadow_profiles(db_path: Path) -> None
         assert store.migrated_from == 1 and store.schema_version == SCHEMA_VERSION >= 2
         assert "shadow_profiles" in store.db.table_names()
         assert store.get_entities(["a"])["a"].kind == "contact"
-        triggers = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        assert [t[0] for t in triggers] == ["entities_erase_shadow_scores"]
+        triggers = store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+        assert [t[0] for t in triggers] == [
+            "entities_erase_shadow_scores",
+            "scores_count_delete",
+            "scores_count_insert",
+            "scores_count_update",
+        ]
 
 
 def test_erase_removes_shadow_scores_too(store: Store) -> None:

@@ -47,3 +47,28 @@ def test_population_is_what_sqlite_holds(store: Store, db_path: Path) -> None:
     finally:
         reader.close()
     np.testing.assert_array_equal(np.sort(store.population_scores("q")), [1, 3, 5, 9])
+
+
+def test_the_sorted_population_follows_small_and_large_writes(store: Store) -> None:
+    """The mirror keeps the eligible scores sorted across writes (moved one by one, or
+    dropped and rebuilt after a large write); ties, disqualification and re-qualification
+    included, each answer equals SQLite's population, ascending."""
+    rng = np.random.default_rng(11)
+    ids = [f"e{i}" for i in range(400)]
+    store.write_scores("q", 1, scores(ids, np.round(rng.random(400) * 20).tolist(), ["t"] * 400))
+    for step in range(30):
+        size = 300 if step % 10 == 9 else int(rng.integers(1, 6))
+        chosen = rng.choice(400, size, replace=False)
+        score = np.round(rng.random(size) * 20)  # coarse: many equal scores
+        disqualified = (rng.random(size) < 0.2).tolist()
+        picked = [ids[i] for i in chosen]
+        rows = scores(picked, score.tolist(), ["t"] * size, 1000.0 + step, disqualified)
+        store.write_scores("q", 1, rows)
+        excluding = [ids[i] for i in rng.choice(400, 3, replace=False)]
+        sql = store.conn.execute(
+            "SELECT score FROM scores WHERE profile = 'q' AND disqualified = 0"
+            " AND entity_id NOT IN (?, ?, ?)",
+            excluding,
+        ).fetchall()
+        got = store.population_scores("q", excluding)
+        np.testing.assert_array_equal(got, np.sort([r[0] for r in sql]))
