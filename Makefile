@@ -12,7 +12,7 @@ BUNDLED := server/profiles/bundled
 PROFILES ?= profiles
 BUF := .tools/buf/node_modules/.bin/buf
 
-.PHONY: venv serve test chromium proto check lint format bench clean
+.PHONY: venv serve test chromium buf proto check lint format bench clean
 
 # Two installs: serving needs only the server extra; tests, lint and `make proto` need the
 # dev extra (which includes the server). Each has its own stamp, remade when pyproject changes.
@@ -42,7 +42,13 @@ serve: $(SERVE_STAMP)
 chromium:
 	@bash .ci/chromium
 
-test: $(STAMP) chromium
+# buf comes from npm (a binary inside the registry package); skipped when npm is absent,
+# so the proto lint tests run in a fresh clone too.
+buf:
+	@if command -v npm >/dev/null && [ ! -x $(BUF) ]; then \
+		npm install --silent --prefix .tools/buf @bufbuild/buf; fi
+
+test: $(STAMP) chromium buf
 	$(PY) -m pytest -q
 
 # Regenerates the committed stubs; tests/test_generated_stubs.py fails when they are stale.
@@ -52,7 +58,7 @@ proto: $(STAMP)
 
 # The gate CI runs beside the tests: ruff check, ruff format --check, mypy and buf lint.
 # mypy cannot follow the editable-install path mapping, so it reads a symlinked tree.
-check: $(STAMP)
+check: $(STAMP) buf
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	@mkdir -p .mypy_src/prioscore
@@ -61,10 +67,7 @@ check: $(STAMP)
 	@ln -sfn ../../protos/prioscore/v1 .mypy_src/prioscore/v1
 	MYPYPATH=.mypy_src $(VENV)/bin/mypy --namespace-packages --explicit-package-bases \
 		-p prioscore.server -p prioscore.clients
-	@# buf comes from npm (a binary inside the registry package); skipped when npm is absent.
-	@if command -v npm >/dev/null; then \
-		[ -x $(BUF) ] || npm install --silent --prefix .tools/buf @bufbuild/buf; \
-		$(BUF) lint protos && $(BUF) format --diff --exit-code protos; \
+	@if [ -x $(BUF) ]; then $(BUF) lint protos && $(BUF) format --diff --exit-code protos; \
 	else echo "npm not found: buf lint skipped"; fi
 
 lint: check
