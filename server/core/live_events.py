@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn, EventColumns
-from prioscore.server.store import Store, ordered
+from prioscore.server.store import SlotTable, Store, ordered
 
 TAIL_MIN = 65_536  # the tail is merged once it holds more than this and main / TAIL_SHARE
 TAIL_SHARE = 8
@@ -52,12 +52,29 @@ class _Block:
     def __len__(self) -> int:
         return int(self.entity.shape[0])
 
-    def take(self, rows: np.ndarray) -> _Block:
+    def take(
+        self,
+        rows: np.ndarray,
+        strings: Collection[str] | None = None,
+        numbers: Collection[str] | None = None,
+    ) -> _Block:
+        """The rows, with only the named properties (all when None): a read copies just
+        what its profile reads, not every column some loaded profile does."""
+        strings = self.strings if strings is None else strings
+        numbers = self.numbers if numbers is None else numbers
         return _Block(
             self.entity[rows], self.name[rows], self.ts[rows], self.value[rows],
-            self.seq[rows], {k: v[rows] for k, v in self.strings.items()},
-            {k: v[rows] for k, v in self.numbers.items()},
+            self.seq[rows], {k: self.strings[k][rows] for k in strings},
+            {k: self.numbers[k][rows] for k in numbers},
         )  # fmt: skip
+
+    def wanted(self, rows: np.ndarray, types: np.ndarray, until: float | None) -> np.ndarray:
+        """Which of `rows` a read keeps: a wanted event type (types[name] >= 0), not
+        after `until`."""
+        keep = types[self.name[rows]] >= 0
+        if until is not None:
+            keep &= self.ts[rows] <= until
+        return keep
 
     @staticmethod
     def concat(blocks: Sequence[_Block]) -> _Block:
@@ -104,7 +121,7 @@ class LiveEvents:
         cls, store: Store, strings: Collection[str] = (), numbers: Collection[str] = ()
     ) -> LiveEvents:
         """The state of every event stored in `store` (read once, in rowid order)."""
-        live = cls(strings, numbers)
+        live = cls(strings, numbers, store.slots)
         live._store = store
         after = 0
         while True:
@@ -115,11 +132,18 @@ class LiveEvents:
         live.merge()
         return live
 
-    def __init__(self, strings: Collection[str] = (), numbers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        strings: Collection[str] = (),
+        numbers: Collection[str] = (),
+        entities: SlotTable | None = None,
+    ) -> None:
+        """`entities`: the slot table whose slots are the entity codes (the store's, so
+        a chunk of the sweep arrives with its codes; a table of its own when None)."""
         self._store: Store | None = None
         self.strings = tuple(sorted(set(strings)))
         self.numbers = tuple(sorted(set(numbers)))
-        self._entities = _Vocabulary()
+        self._entities = entities if entities is not None else SlotTable()
         self._names = _Vocabulary()
         self._vocab = {s: _Vocabulary() for s in self.strings}
         self._main = _Block.empty(self.strings, self.numbers)
@@ -297,26 +321,19 @@ class LiveEvents:
         strings, numbers = ordered(string_properties), ordered(numeric_properties)
         if not self.covers(strings, numbers):
             self._widen(strings, numbers)
-        known = self._entities.codes
-        codes = np.fromiter((known.get(i, -1) for i in entity_ids), np.int64, len(entity_ids))
+        codes = self._entities.of(entity_ids, add=False)
         position = np.full(len(self._entities.values), -1, np.int64)
         present = np.flatnonzero(codes >= 0)
         position[codes[present]] = present
-        picked = self._pick(codes[present], position)
         name_to_type = np.full(len(self._names.values), -1, np.int32)
         for i, name in enumerate(types):
             code = self._names.codes.get(name)
             if code is not None:
                 name_to_type[code] = i
-        kind = name_to_type[picked.name]
-        keep = kind >= 0
-        if until is not None:
-            keep &= picked.ts <= until
-        rows = np.flatnonzero(keep)
-        picked = picked.take(rows)
+        picked = self._pick(codes[present], position, name_to_type, until, strings, numbers)
         return EventColumns(
             entity=position[picked.entity],
-            event_type=kind[rows],
+            event_type=name_to_type[picked.name],
             ts=picked.ts,
             value=picked.value,
             event_types=types,
@@ -324,8 +341,17 @@ class LiveEvents:
             numbers={s: picked.numbers[s] for s in numbers},
         )
 
-    def _pick(self, codes: np.ndarray, position: np.ndarray) -> _Block:
-        """Events of entity `codes`, ordered by (position of the entity, ts, arrival)."""
+    def _pick(
+        self,
+        codes: np.ndarray,
+        position: np.ndarray,
+        types: np.ndarray,
+        until: float | None,
+        strings: Collection[str],
+        numbers: Collection[str],
+    ) -> _Block:
+        """Wanted events (_Block.wanted) of entity `codes`, ordered by (position of the
+        entity, ts, arrival), with the named properties only."""
         main = self._main
         main_codes = codes[codes < len(self._offsets) - 1]
         starts, ends = self._offsets[main_codes], self._offsets[main_codes + 1]
@@ -336,26 +362,26 @@ class LiveEvents:
         rows = np.arange(total, dtype=np.int64)
         if total:
             rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        picked = main.take(rows)
+        picked = main.take(rows[main.wanted(rows, types, until)], strings, numbers)
         if not self._tail:
             return picked
         tail = _Block.concat(self._tail)
         mine = np.flatnonzero(position[tail.entity] >= 0)
+        mine = mine[tail.wanted(mine, types, until)]
         if not len(mine):
             return picked
-        both = _Block.concat([picked, tail.take(mine)])
+        both = _Block.concat([picked, tail.take(mine, strings, numbers)])
         return both.take(np.lexsort((both.seq, both.ts, position[both.entity])))
 
     def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
         """The property's codes with a vocabulary of just the values present, so the
         engine's lookups cost what the request holds, not what the store ever saw."""
         values = self._vocab[prop].values
-        present, local = np.unique(codes, return_inverse=True)
-        local = local.reshape(-1).astype(np.int32)
-        if present.size and present[0] == -1:  # absent stays -1
-            local -= 1
-            present = present[1:]
-        return CategoricalColumn(local, tuple(values[c] for c in present.tolist()))
+        # Codes present by a count (O(n), no sort); -1 (absent) counts at 0, stays -1.
+        present = np.flatnonzero(np.bincount(codes + 1, minlength=len(values) + 1)[1:])
+        table = np.full(len(values) + 1, -1, np.int32)  # codes[-1] lands on the last: -1
+        table[present] = np.arange(len(present), dtype=np.int32)
+        return CategoricalColumn(table[codes], tuple(values[c] for c in present.tolist()))
 
 
 _ABSENT = "\x00absent"  # stands for a missing value while coding a column, then -1

@@ -120,7 +120,7 @@ class Rescorer:
         cause: Cause,
         message_ids: str | list[str],
     ) -> list[TierChangeRecord]:
-        scored = self._scorer.current(profile, ids, now)
+        scored = self._scorer.current(profile, ids, now, for_write=True)
         # Alert hysteresis ([alerts]) damps noise from behaviour and time; a reload or a
         # promotion is a new version whose tier changes are real, so it never holds.
         hold = None if cause in (Cause.RELOAD, Cause.PROMOTION) else TierHold.of(profile)

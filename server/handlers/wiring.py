@@ -77,7 +77,7 @@ def build_handlers(
         {s for n in needs for s in n.string_properties},
         {s for n in needs for s in n.numeric_properties},
     )
-    writer_scorer = StoredScorer(store, live)  # the writer's: never rereads history
+    writer_scorer = StoredScorer(store, live, mirrored=True)  # the writer's: never rereads history
     shadows = ShadowSet(store, registry, writer_scorer)
     catalog = ProfileCatalog(registry, shadows)
     hub = TierChangeHub()

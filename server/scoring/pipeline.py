@@ -35,15 +35,23 @@ def score_loaded(
     *,
     explain: bool = True,
     top_reasons: int = 3,
+    contributors_later: bool = False,
 ) -> Scored:
     """The engine's result for entity_ids (events on their axis, members' events already
-    rolled up) as of `as_of`, tiers before any population re-cut."""
+    rolled up) as of `as_of`, tiers before any population re-cut. `contributors_later`:
+    name contributing members only for the rows a caller takes (Scored.take)."""
     features = compute_features(profile, events, len(entity_ids), as_of)
     fill_score_signals(profile, features.matrix, related.scores)
     result = score(profile, features, attributes, explain=explain, top_reasons=top_reasons)
     named = None
+    n = len(entity_ids)
+    if explain and contributors_later:
+        return Scored(
+            profile, entity_ids, result, features.matrix, None, attributes,
+            lambda rows: contributors(profile, n, related, as_of, top_reasons, rows),
+        )  # fmt: skip
     if explain:
-        named = contributors(profile, len(entity_ids), related, as_of, top_reasons)
+        named = contributors(profile, n, related, as_of, top_reasons)
     return Scored(profile, entity_ids, result, features.matrix, named, attributes)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -88,18 +88,34 @@ class EventSource(Protocol):
     ) -> EventColumns: ...
 
 
+class Relations(Protocol):
+    """Where members and related stored scores are read from: the store (SQLite), or
+    its in-memory mirrors (Store.mirrored(), the writer's), with the same contract."""
+
+    def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]: ...
+
+    def member_scores(
+        self, profile: str, account_ids: Sequence[str], by: Sequence[str] = ()
+    ) -> RelatedRows: ...
+
+    def account_scores(self, profile: str, ids: Sequence[str]) -> RelatedRows: ...
+
+    def scores_of(self, profile: str, ids: Sequence[str]) -> RelatedRows: ...
+
+
 def load_events(
-    store: Store,
+    store: Relations,
     profile: Profile,
     entity_ids: list[str],
     needs: ProfileInputs,
     until: float | None,
     source: EventSource | None = None,
 ) -> tuple[EventColumns, Members | None]:
-    """The profile's events of entity_ids (from `source`, the store by default), with
+    """The profile's events of entity_ids (from `source`, else `store`), with
     members' events rolled up into their account's row when the profile has `members`."""
     load = (profile.event_types, needs.string_properties, needs.numeric_properties)
-    events_of = (source or store).load_events
+    # Without a source the relations are the store itself, which reads its own events.
+    events_of = (source if source is not None else cast(EventSource, store)).load_events
     if not profile.members:
         return events_of(entity_ids, *load, until=until), None
     # Members have the (non-empty) members kind, the scored entities the profile's own
@@ -123,7 +139,7 @@ def roll_up(
 
 
 def load_related_scores(
-    store: Store, profile: Profile, entity_ids: list[str], accounts: Sequence[str] | None
+    store: Relations, profile: Profile, entity_ids: list[str], accounts: Sequence[str] | None
 ) -> dict[int, RelatedRows]:
     """Stored scores each score signal reads, by signal index: one query per (profile
     read, relation), shared by the signals reading it. accounts[i] is entity_ids[i]'s
@@ -160,11 +176,16 @@ def contributors(
     inputs: RelatedInputs,
     as_of: float,
     k: int,
+    only: np.ndarray | None = None,
 ) -> Contributors | None:
     """The k members adding the most points to each entity (events and member scores
-    together), or None when the profile reads no members."""
+    together), or None when the profile reads no members. With `only`, for the entities
+    at those positions only (in that order): a sweep names the contributors of the rows
+    it writes, not of every member of every account."""
     if not profile.members and not any(s.of == Relation.MEMBERS for s in profile.signals):
         return None
+    if only is not None:
+        inputs, n_entities = _restricted(inputs, only, n_entities), len(only)
     ids: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     points: list[np.ndarray] = []
@@ -185,7 +206,7 @@ def contributors(
     all_ids = np.concatenate(ids)
     owner = np.concatenate(owners)
     # A member found by several signals is one contributor: sum its points per owner.
-    vocabulary, member = np.unique(all_ids.astype(str), return_inverse=True)
+    vocabulary, member = _factorise_ids(all_ids)
     pair, inverse = np.unique(owner * len(vocabulary) + member, return_inverse=True)
     summed = np.bincount(inverse, weights=np.concatenate(points), minlength=pair.size)
     pair_owner, pair_member = np.divmod(pair, len(vocabulary))
@@ -193,6 +214,45 @@ def contributors(
     found = top >= 0
     names = np.where(found, vocabulary[pair_member[np.maximum(top, 0)]], "").astype(object)
     return Contributors(names, np.where(found, summed[np.maximum(top, 0)], 0.0))
+
+
+def _restricted(inputs: RelatedInputs, rows: np.ndarray, n: int) -> RelatedInputs:
+    """The members and member scores of the entities at `rows`, owners renumbered to
+    positions in `rows` (each entity's members are its own: nothing else changes)."""
+    position = np.full(n, -1, np.int64)
+    position[rows] = np.arange(len(rows))
+    members = inputs.members
+    if members is not None:
+        keep = np.flatnonzero(position[members.owner] >= 0)
+        renumber = np.full(len(members.ids), -1, np.int64)
+        renumber[keep] = np.arange(len(keep))
+        mine = np.flatnonzero(renumber[members.events.entity] >= 0)
+        events = _take(members.events, mine, renumber[members.events.entity[mine]])
+        ids = np.asarray(members.ids, dtype=object)[keep].tolist()
+        members = Members(ids, position[members.owner[keep]], events)
+    scores = {}
+    for j, related in inputs.scores.items():
+        keep = np.flatnonzero(position[related.scores.owner] >= 0)
+        owned = replace(
+            related.scores,
+            owner=position[related.scores.owner[keep]],
+            score=related.scores.score[keep],
+            eligible=related.scores.eligible[keep],
+            by=None if related.scores.by is None else related.scores.by[keep],
+        )
+        by = {name: codes[keep] for name, codes in related.by.items()}
+        scores[j] = RelatedRows.from_columns(related.entity_id[keep], owned, by)
+    return RelatedInputs(members, scores)
+
+
+def _factorise_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(ids, return_inverse=True) for an object array of str, by dicts in C:
+    only the distinct ids are sorted, and no fixed-width copy of all of them is made."""
+    values = ids.tolist()
+    vocabulary = sorted(dict.fromkeys(values))
+    index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
+    member = np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+    return np.asarray(vocabulary, dtype=object), member
 
 
 def affected(

@@ -3,6 +3,7 @@ encoding and the handlers (a leaf module, so none of them imports another for it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +23,9 @@ class Scored:
     features: np.ndarray
     contributors: Contributors | None = None
     attributes: AttributeColumns | None = None
+    # Contributors of the rows at given positions, when they are named only for rows
+    # taken (a sweep's written rows) instead of up front in `contributors`.
+    contributors_of_rows: Callable[[np.ndarray], Contributors | None] | None = None
 
     def take(self, rows: np.ndarray) -> Scored:
         """The entities at positions `rows` only: a write encodes reasons for the rows it
@@ -39,7 +43,9 @@ class Scored:
             reasons=None if r.reasons is None else r.reasons[rows],
         )
         named = self.contributors
-        if named is not None:
+        if named is None and self.contributors_of_rows is not None:
+            named = self.contributors_of_rows(rows)
+        elif named is not None:
             named = Contributors(named.entity_ids[rows], named.points[rows])
         ids = np.asarray(self.entity_ids, dtype=object)[rows].tolist()
         return Scored(self.profile, ids, result, self.features[rows], named)

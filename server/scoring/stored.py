@@ -22,7 +22,7 @@ from prioscore.server.scoring.relations import (
     load_related_scores,
 )
 from prioscore.server.scoring.results import Scored
-from prioscore.server.store import ScoreRows, Store
+from prioscore.server.store import MirroredEntities, ScoreRows, Store
 
 POPULATION_CHUNK = 50_000  # ids per step when a whole population is (re)scored
 
@@ -30,16 +30,21 @@ POPULATION_CHUNK = 50_000  # ids per step when a whole population is (re)scored
 class StoredScorer:
     """Scores stored entities from what the store holds about them (read-only)."""
 
-    def __init__(self, store: Store, events: EventSource | None = None) -> None:
+    def __init__(
+        self, store: Store, events: EventSource | None = None, *, mirrored: bool = False
+    ) -> None:
         """`events`: where events are read from (the store when None; the writer's
-        scorer reads the live state, which never rereads SQLite)."""
+        scorer reads the live state, which never rereads SQLite). `mirrored`: read
+        attributes, members, related scores and populations from the store's in-memory
+        mirrors (Store.mirrored(); only the writer's store has them current)."""
         self.store = store
         self._events = events
+        self._entities: Store | MirroredEntities = store.mirrored() if mirrored else store
 
     def population(self, profile: Profile, chunk: int = POPULATION_CHUNK) -> Iterator[list[str]]:
         """Every stored entity `profile` scores (those of its kind, as ingest does),
         `chunk` ids at a time: memory stays bounded for any store."""
-        ids = self.store.entity_ids(kind=profile.entity)
+        ids = self._entities.entity_ids(kind=profile.entity)
         for start in range(0, len(ids), chunk):
             yield ids[start : start + chunk]
 
@@ -51,14 +56,18 @@ class StoredScorer:
         *,
         explain: bool = True,
         top_reasons: int = 3,
+        contributors_later: bool = False,
     ) -> Scored:
-        """The engine's result for entity_ids as of `as_of` (tiers before re-cutting)."""
+        """The engine's result for entity_ids as of `as_of` (tiers before re-cutting);
+        `contributors_later`: see score_loaded."""
         needs = profile_inputs(profile)
-        events, members = load_events(self.store, profile, entity_ids, needs, as_of, self._events)
-        attrs = self.store.attributes(
+        entities = self._entities
+        source = self._events if self._events is not None else self.store
+        events, members = load_events(entities, profile, entity_ids, needs, as_of, source)
+        attrs = entities.attributes(
             entity_ids, needs.categorical_attributes, needs.numeric_attributes
         )
-        related = load_related_scores(self.store, profile, entity_ids, None)
+        related = load_related_scores(entities, profile, entity_ids, None)
         inputs = RelatedInputs(members, related)
         return score_loaded(
             profile,
@@ -69,6 +78,7 @@ class StoredScorer:
             as_of,
             explain=explain,
             top_reasons=top_reasons,
+            contributors_later=contributors_later,
         )
 
     def tier_against_population(self, scored: Scored) -> None:
@@ -80,9 +90,12 @@ class StoredScorer:
         stored = self.store.population_scores(scored.profile.name, scored.entity_ids)
         tier_by_population(scored, np.concatenate([stored, result.score[~result.disqualified]]))
 
-    def current(self, profile: Profile, entity_ids: list[str], now: float) -> Scored:
-        """Scored as of now with reasons, tiered against the stored population."""
-        scored = self.score(profile, entity_ids, now)
+    def current(
+        self, profile: Profile, entity_ids: list[str], now: float, *, for_write: bool = False
+    ) -> Scored:
+        """Scored as of now with reasons, tiered against the stored population.
+        `for_write`: contributors are named only for the rows taken for writing."""
+        scored = self.score(profile, entity_ids, now, contributors_later=for_write)
         self.tier_against_population(scored)
         return scored
 

@@ -17,6 +17,7 @@ from prioscore.server.store.database import (
     StoredScore,
     TierChangeRecord,
 )
+from prioscore.server.store.mirrored import MirroredEntities
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered
 from prioscore.server.store.scores import (
@@ -25,6 +26,7 @@ from prioscore.server.store.scores import (
     StoredShadow,
     counts_cover,
 )
+from prioscore.server.store.slots import SlotIds, SlotTable
 from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
@@ -37,10 +39,13 @@ __all__ = [
     "EraseCounts",
     "EventBatch",
     "HistoryPoint",
+    "MirroredEntities",
     "PromotionState",
     "PurgeCounts",
     "RelatedRows",
     "ScoreRows",
+    "SlotIds",
+    "SlotTable",
     "Store",
     "StoredPromotion",
     "StoredScore",

@@ -41,6 +41,7 @@ from sqlite_utils import Database
 from prioscore.server.engine import EventColumns
 from prioscore.server.errors import FailedPreconditionError, StorageUnavailableError
 from prioscore.server.store.entities import EntityTables
+from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.health import (
     DatabaseUnusableError,
     check_integrity,
@@ -49,6 +50,7 @@ from prioscore.server.store.health import (
     is_storage_failure,
 )
 from prioscore.server.store.identities import IdentityTables
+from prioscore.server.store.mirrored import MirroredEntities
 from prioscore.server.store.promotions import PromotionTables
 from prioscore.server.store.records import (
     EntityRecord,
@@ -69,6 +71,7 @@ from prioscore.server.store.retention import PurgeCounts, RetentionQueries
 from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
 from prioscore.server.store.score_mirror import ScoreMirror
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
+from prioscore.server.store.slots import SlotTable
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -124,11 +127,25 @@ class Store(
             raise DatabaseUnusableError(f"{self.path}: {describe_failure(error)}") from None
         self._lock = threading.RLock()
         self._in_transaction = False
-        self._mirror = ScoreMirror()  # the scores this connection writes (score_mirror.py)
+        self._slots = SlotTable()  # entity id -> slot, shared by the two mirrors
+        self._mirror = ScoreMirror(self._slots)  # the scores this connection writes
+        self._entities = EntityMirror(self._slots)  # its entity rows (entity_mirror.py)
         self._write_failure = ""  # why the last write failed; "" once one succeeds
         self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
         self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
+
+    @property
+    def slots(self) -> SlotTable:
+        """Entity id -> slot for this store's in-memory state (the writer's)."""
+        return self._slots
+
+    def mirrored(self) -> MirroredEntities:
+        """This store's entity and relation reads from its in-memory mirrors (for the
+        writer's scorer: a sweep then reads no entity row from SQLite)."""
+        return MirroredEntities(
+            self._lock, self.conn, self._entities, self._slots, self._mirrored_scores
+        )
 
     def reader(self) -> Store:
         """A second Store on this file for reads served beside the writer: its own
@@ -205,6 +222,7 @@ class Store(
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 self._mirror.invalidate()
+                self._entities.invalidate()
                 if on_rollback is not None:
                     on_rollback()
                 self._failed(error)
@@ -216,6 +234,7 @@ class Store(
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 self._mirror.invalidate()
+                self._entities.invalidate()
                 if on_rollback is not None:
                     on_rollback()
                 self._failed(error)

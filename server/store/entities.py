@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn
+from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
@@ -30,6 +31,20 @@ from prioscore.server.store.records import (
     texts_to_codes,
 )
 from prioscore.server.store.score_mirror import ScoreMirror
+
+# An attribute column as the engine reads it, from entities AS e (two JSON path
+# parameters each): a categorical one as text, falling back to a numeric attribute's
+# number as text ("3", "2.5"); a numeric one as a number, NULL when absent or not one.
+CATEGORICAL_SQL = (
+    "COALESCE(CAST(json_extract(e.attributes, ?) AS TEXT),"
+    " (SELECT CASE WHEN v = CAST(v AS INTEGER) THEN CAST(CAST(v AS INTEGER) AS TEXT)"
+    " ELSE CAST(v AS TEXT) END"
+    " FROM (SELECT json_extract(e.numeric_attributes, ?) AS v)))"
+)
+NUMERIC_SQL = (
+    "CASE WHEN json_type(e.numeric_attributes, ?) IN ('integer', 'real')"
+    " THEN json_extract(e.numeric_attributes, ?) END"
+)
 
 
 def id_digest(entity_id: str) -> str:
@@ -46,6 +61,7 @@ class EntityTables:
         _suppressed: int | None
         _truncate_wal_after_commit: bool
         _mirror: ScoreMirror
+        _entities: EntityMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -87,6 +103,7 @@ class EntityTables:
                 " updated = excluded.updated",
                 rows,
             )
+            self._entities.touch(r[0] for r in rows)
         return len({e.id for e in entities})
 
     def set_entity_kinds(self, ids: Sequence[str], kinds: Sequence[str], now: float) -> None:
@@ -105,6 +122,7 @@ class EntityTables:
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, updated = excluded.updated",
                 (now, now, json.dumps(list(zip(ids, kinds, strict=True)), ensure_ascii=False)),
             )
+            self._entities.touch(ids)
 
     def ensure_entities(self, ids: Sequence[str], kind: str = "", account_id: str = "") -> int:
         """Create bare rows for ids that have none (e.g. seen only in track events);
@@ -119,6 +137,7 @@ class EntityTables:
                 " SELECT value, ?, ?, ?, ? FROM json_each(?)",
                 (kind, account_id, now, now, ids_json(ids)),
             )
+            self._entities.touch(ids)
             return self.conn.total_changes - before
 
     def entity_columns(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -198,18 +217,10 @@ class EntityTables:
         columns = ["j.key"]
         params: list[Any] = []
         for c in cats:
-            columns.append(
-                "COALESCE(CAST(json_extract(e.attributes, ?) AS TEXT),"
-                " (SELECT CASE WHEN v = CAST(v AS INTEGER) THEN CAST(CAST(v AS INTEGER) AS TEXT)"
-                " ELSE CAST(v AS TEXT) END"
-                " FROM (SELECT json_extract(e.numeric_attributes, ?) AS v)))"
-            )
+            columns.append(CATEGORICAL_SQL)
             params += [json_path(c), json_path(c)]
         for c in nums:
-            columns.append(
-                "CASE WHEN json_type(e.numeric_attributes, ?) IN ('integer', 'real')"
-                " THEN json_extract(e.numeric_attributes, ?) END"
-            )
+            columns.append(NUMERIC_SQL)
             params += [json_path(c), json_path(c)]
         params.append(ids_json(entity_ids))
         with self._lock:
@@ -263,6 +274,8 @@ class EntityTables:
             entities = conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,)).rowcount
             # Its members leave the erased account, so no rollup brings it back.
             conn.execute("UPDATE entities SET account_id = '' WHERE account_id = ?", (entity_id,))
+            self._entities.touch([entity_id])
+            self._entities.move_account(entity_id, "")
             # Redelivered or new messages about it are dropped from now on (Segment's
             # suppress-with-delete) until allow_again; the row holds a digest, not the id.
             conn.execute(

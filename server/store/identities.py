@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import astuple
 from typing import TYPE_CHECKING
 
+from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import EraseCounts, ids_json
 from prioscore.server.store.score_mirror import ScoreMirror
 
@@ -34,6 +35,7 @@ class IdentityTables:
         conn: sqlite3.Connection
         _lock: threading.RLock
         _mirror: ScoreMirror
+        _entities: EntityMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -119,6 +121,8 @@ class IdentityTables:
             (root, now, merged),
         )
         conn.execute("UPDATE entities SET account_id = ? WHERE account_id = ?", (root, merged))
+        self._entities.touch([merged, root])
+        self._entities.move_account(merged, root)
         self._mirror.invalidate()  # the merged id's scores go
         conn.execute(
             "DELETE FROM scores WHERE entity_id = ? AND profile IN"

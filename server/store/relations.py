@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prioscore.server.engine import RelatedScores
+from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import categorical, ids_json, json_path
 
 
@@ -65,6 +66,7 @@ class RelationQueries:
     if TYPE_CHECKING:
         conn: sqlite3.Connection
         _lock: threading.RLock
+        _entities: EntityMirror
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -170,6 +172,7 @@ class RelationQueries:
                 " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind WHERE kind = ''",
                 (kind, now, now, ids_param),
             )
+            self._entities.touch(ids)
             rows = self.conn.execute(
                 "SELECT e.id FROM json_each(?) AS j CROSS JOIN entities AS e ON e.id = j.value"
                 " WHERE e.kind = ?",

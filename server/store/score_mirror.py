@@ -8,8 +8,8 @@ connection instead: write_scores updates it as it writes, and anything else that
 changes scores (deletes, a rolled-back transaction) drops it, so the next use reads the
 profile once from SQLite again. Never stale, at worst reloaded.
 
-Shape: one slot per entity id (a dict shared by all profiles) and dense arrays per
-profile indexed by slot; lookups map ids to slots with a C-level `map(dict.get)`.
+Shape: one slot per entity id (a SlotTable shared by all profiles and with the entity
+mirror) and dense arrays per profile indexed by slot.
 
 Quantile tiers need the eligible scores of the whole population on every rescoring,
 one ingested event included. Gathering them by mask and partitioning them afresh made
@@ -20,12 +20,12 @@ a large one (a sweep) drops the order, rebuilt by one sort on the next use.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
 
 import numpy as np
+
+from prioscore.server.store.slots import SlotTable
 
 
 @dataclass
@@ -71,17 +71,16 @@ class Previous:
 class ScoreMirror:
     """Per profile: stored score, tier, version, history time and disqualification."""
 
-    def __init__(self) -> None:
-        self._slots: dict[str, int] = {}
+    def __init__(self, slots: SlotTable) -> None:
+        self._slots = slots
         self._profiles: dict[str, _Columns] = {}
         self._capacity = 0  # slots every profile's arrays have room for (grown by doubling)
         self._sorted: dict[str, np.ndarray] = {}  # a profile's eligible scores, ascending
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays and the id table (the ids' own strings not counted)."""
-        arrays = sum(a.nbytes for c in self._profiles.values() for a in vars(c).values())
-        return arrays + sys.getsizeof(self._slots)
+        """Bytes of the arrays (the shared slot table is counted by the store)."""
+        return sum(a.nbytes for c in self._profiles.values() for a in vars(c).values())
 
     def loaded(self, profile: str) -> bool:
         return profile in self._profiles
@@ -111,8 +110,8 @@ class ScoreMirror:
 
     def previous(self, profile: str, ids: Sequence[str]) -> Previous:
         """The stored values of `ids` (a loaded profile)."""
+        at = self._slots_of(ids, add=False)  # first: it may grow the arrays
         columns = self._profiles[profile]
-        at = self._slots_of(ids, add=False)
         has = at >= 0
         safe = np.where(has, at, 0)
         if self._capacity:
@@ -161,13 +160,13 @@ class ScoreMirror:
     def population(self, profile: str, excluding: Sequence[str]) -> np.ndarray:
         """Stored scores of the eligible rows of `profile`, less `excluding`, ascending
         (read-only: it may be the kept array itself)."""
+        out = self._slots_of(excluding, add=False)  # first: it may grow the arrays
         columns = self._profiles[profile]
         ordered = self._sorted.get(profile)
         if ordered is None:
             ordered = np.sort(columns.score[columns.present & ~columns.disqualified])
             ordered.flags.writeable = False
             self._sorted[profile] = ordered
-        out = self._slots_of(excluding, add=False)
         out = out[out >= 0]
         out = out[columns.present[out] & ~columns.disqualified[out]]
         if not len(out):
@@ -197,18 +196,24 @@ class ScoreMirror:
         ordered.flags.writeable = False
         self._sorted[profile] = ordered
 
+    def columns(self, profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(present, score, disqualified) by slot of a loaded profile, at least as long
+        as the slot table (for joins by slot: related scores of members and accounts)."""
+        self._fit()
+        c = self._profiles[profile]
+        return c.present, c.score, c.disqualified
+
+    def _fit(self) -> None:
+        """Grows every profile's arrays (by doubling) to cover every slot."""
+        if len(self._slots) > self._capacity:
+            self._capacity = max(2 * self._capacity, len(self._slots), 1024)
+            for name, columns in self._profiles.items():
+                self._profiles[name] = columns.grown(self._capacity)
+
     def _slots_of(self, ids: Sequence[str], *, add: bool) -> np.ndarray:
         """Slots of ids (-1 unknown unless `add`: then new ids get new slots)."""
-        slots = self._slots
-        at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
-        if add and (at < 0).any():
-            new = dict.fromkeys(np.asarray(ids, dtype=object)[at < 0].tolist())
-            slots.update(zip(new, range(len(slots), len(slots) + len(new)), strict=True))
-            if len(slots) > self._capacity:
-                self._capacity = max(2 * self._capacity, len(slots), 1024)
-                for name, columns in self._profiles.items():
-                    self._profiles[name] = columns.grown(self._capacity)
-            at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
+        at = self._slots.of(ids, add=add)
+        self._fit()
         return at
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import (
     Cause,
     HistoryPoint,
@@ -25,6 +26,7 @@ from prioscore.server.store.records import (
     ids_json,
 )
 from prioscore.server.store.score_mirror import Previous, ScoreMirror
+from prioscore.server.store.slots import SlotTable
 from prioscore.server.store.tier_hold import TierHold, held_tiers
 
 # History is appended only when the score moves by more than this (or the tier changes).
@@ -64,6 +66,8 @@ class ScoreTables:
         conn: sqlite3.Connection
         _lock: threading.RLock
         _mirror: ScoreMirror
+        _entities: EntityMirror
+        _slots: SlotTable
 
         def _write(self) -> AbstractContextManager[None]: ...
 
@@ -256,12 +260,23 @@ class ScoreTables:
 
     @property
     def mirror_nbytes(self) -> int:
-        """Bytes the in-memory copy of the written scores holds (score_mirror.py)."""
-        return self._mirror.nbytes
+        """Bytes the in-memory copies of the written scores and of the entity rows hold
+        (score_mirror.py, entity_mirror.py) with their shared slot table."""
+        return self._mirror.nbytes + self._entities.nbytes + self._slots.nbytes
 
     def _previous_scores(self, profile: str, ids: Sequence[str]) -> Previous:
         """The stored values write_scores compares with, from the mirror (the profile's
         rows are read from SQLite once, on first use, under the write lock)."""
+        self._load_mirror(profile)
+        return self._mirror.previous(profile, ids)
+
+    def _mirrored_scores(self, profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(present, score, disqualified) by slot from the mirror (lock held)."""
+        self._load_mirror(profile)
+        return self._mirror.columns(profile)
+
+    def _load_mirror(self, profile: str) -> None:
+        """Reads the profile's rows into the mirror unless it has them."""
         if not self._mirror.loaded(profile):
             self._mirror.load(
                 profile,
@@ -271,7 +286,6 @@ class ScoreTables:
                     (profile,),
                 ).fetchall(),
             )
-        return self._mirror.previous(profile, ids)
 
     def score_rows(self, profile: str, *, after: str | None = None, limit: int) -> ScoreRows:
         """Up to `limit` stored scores of `profile` as ScoreRows, by entity id, keyset-paged:

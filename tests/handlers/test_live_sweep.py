@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prioscore.server.engine import Hysteresis
+from prioscore.server.engine import CategoricalColumn, Hysteresis, profile_inputs
 from prioscore.server.handlers import (
     GROUP,
     IDENTIFY,
@@ -15,7 +15,7 @@ from prioscore.server.handlers import (
     IncomingEvents,
 )
 from prioscore.server.scoring import StoredScorer
-from prioscore.server.store import Cause, Store
+from prioscore.server.store import Cause, EntityRecord, Store
 from prioscore.server.store.scores import CLOCK_WRITE_EPSILON
 
 from .conftest import DAY, NOW
@@ -117,7 +117,7 @@ def sweep(handlers: Handlers, now: float) -> None:
 def test_a_sweep_scores_what_sqlite_scores(handlers: Handlers) -> None:
     population(handlers)
     store = handlers.store
-    live = StoredScorer(store, handlers.core.live)  # the writer's: memory, the mirror
+    live = StoredScorer(store, handlers.core.live, mirrored=True)  # the writer's: memory
     fresh = Store(store.path)  # another instance: events, populations from SQLite alone
     try:
         sqlite = StoredScorer(fresh)
@@ -147,3 +147,104 @@ def test_a_sweep_scores_what_sqlite_scores(handlers: Handlers) -> None:
                     np.testing.assert_array_equal(mine.result.tier, truth.result.tier)
     finally:
         fresh.close()
+
+
+def assert_same(handlers: Handlers, fresh: Store, now: float) -> None:
+    """Scores, tiers and attribute columns of every profile's population: the writer's
+    scorer (live events, entity and score mirrors) against one over SQLite alone."""
+    store = handlers.store
+    live = StoredScorer(store, handlers.core.live, mirrored=True)
+    sqlite = StoredScorer(fresh)
+    for profile in handlers.registry.all():
+        ids = store.entity_ids(kind=profile.entity)
+        assert store.mirrored().entity_ids(profile.entity) == ids, profile.name
+        mine, truth = live.current(profile, ids, now), sqlite.current(profile, ids, now)
+        np.testing.assert_allclose(mine.result.score, truth.result.score, rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(mine.result.tier, truth.result.tier)
+        needs = profile_inputs(profile)
+        wanted = (ids, needs.categorical_attributes, needs.numeric_attributes)
+        got, want = store.mirrored().attributes(*wanted), fresh.attributes(*wanted)
+        assert got.keys() == want.keys()
+        for name, column in want.items():
+            if isinstance(column, CategoricalColumn):
+                assert isinstance(got[name], CategoricalColumn)
+                assert got[name].vocabulary == column.vocabulary, name
+                np.testing.assert_array_equal(got[name].codes, column.codes)
+            else:
+                np.testing.assert_array_equal(got[name], column)
+
+
+def test_the_mirror_follows_every_entity_change(handlers: Handlers) -> None:
+    """Upserts (attributes, kinds, account moves), identify and group, identity merges,
+    erasure and a rolled-back upsert: the mirror answers what SQLite answers after each."""
+    population(handlers)
+    service, store = handlers.service, handlers.store
+    fresh = Store(store.path)
+    try:
+        now = NOW + DAY
+        sweep(handlers, now)  # the mirror is built and in use
+        assert_same(handlers, fresh, now)
+        service.upsert_entities(
+            [IncomingEntity(f"s{i}", "subscription", attributes={"plan": "enterprise"},
+                            numeric_attributes={"days_to_renewal": 3.0}) for i in range(10)]
+            + [IncomingEntity(f"t{i}", "ticket", attributes={"urgency": "high"})
+               for i in range(5)]
+            + [IncomingEntity(f"c{i}", "contact", account_id="a7") for i in range(6)]
+        )  # fmt: skip
+        assert_same(handlers, fresh, now)
+        rows: list[Row] = [
+            (IDENTIFY, "contact", "c10", "", 1, {"seniority": "vp"}, ""),
+            (GROUP, "contact", "c11", "", 1, {}, "a2"),
+            (IDENTIFY, "contact", "new1", "", 1, {"seniority": "vp"}, ""),
+            (GROUP, "contact", "new1", "", 1, {}, "a1"),
+            (TRACK, "contact", "new1", "page_view", 1, {"url": "/pricing"}, ""),
+        ]
+        service.ingest(batch(rows, "changes"))
+        assert_same(handlers, fresh, now)
+        anon: list[Row] = [
+            (IDENTIFY, "contact", "anon1", "", 1, {"seniority": "manager", "x": "y"}, ""),
+            (GROUP, "contact", "anon1", "", 1, {}, "a5"),
+            (TRACK, "contact", "anon1", "page_view", 1, {"url": "/pricing"}, ""),
+        ]
+        service.ingest(batch(anon, "anon"))
+        merges = batch([(TRACK, "contact", "c20", "page_view", 0.5, {"url": "/docs/a"}, "")], "m")
+        merges.merges = [("anon1", "c20"), ("c21", "c22"), ("a6", "a4")]
+        service.ingest(merges)
+        assert not store.get_entities(["anon1", "c21", "a6"])
+        assert_same(handlers, fresh, now)
+        service.erase_entity("c30")
+        service.erase_entity("a3")  # its contacts and tickets leave it
+        assert_same(handlers, fresh, now)
+        try:
+            with store.transaction():
+                store.upsert_entities([EntityRecord("s0", attributes={"plan": "team"})])
+                assert store.mirrored().attributes(["s0"], ["plan"])["plan"].vocabulary == ("team",)
+                raise RuntimeError("not committed")
+        except RuntimeError:
+            pass
+        assert_same(handlers, fresh, now)
+        later = now + 3 * DAY
+        sweep(handlers, later)
+        assert_same(handlers, fresh, later)
+    finally:
+        fresh.close()
+
+
+def test_contributors_named_for_taken_rows_are_those_named_up_front(handlers: Handlers) -> None:
+    """A sweep names contributing members only for the rows it writes: the same members
+    and points as naming them for everyone and taking those rows."""
+    population(handlers)
+    scorer = StoredScorer(handlers.store, handlers.core.live, mirrored=True)
+    rolled = [p for p in handlers.registry.all() if p.members]
+    assert rolled
+    for profile in rolled:
+        ids = handlers.store.entity_ids(kind=profile.entity)
+        eager = scorer.current(profile, ids, NOW)
+        later = scorer.current(profile, ids, NOW, for_write=True)
+        assert later.contributors is None
+        rows = np.array([len(ids) - 1, 0, 3])
+        want, got = eager.take(rows).contributors, later.take(rows).contributors
+        assert want is not None and got is not None
+        assert (want.entity_ids != "").any(), profile.name
+        np.testing.assert_array_equal(got.entity_ids, want.entity_ids)
+        np.testing.assert_array_equal(got.points, want.points)

@@ -21,7 +21,7 @@ from tests.ops.conftest import PROFILES, ServerFactory, ingest_request, page_vie
 
 pytestmark = pytest.mark.slow
 
-CONTACTS = 30_000  # three backfill steps
+CONTACTS = 100_000  # ten backfill steps: longer than the grace period, even when fast
 GRACE = 0.2
 BACKFILLING = re.compile(r"staging lead_qualification v\d+: backfilling")
 

@@ -1,0 +1,240 @@
+"""EntityMirror: the entity rows the scoring path reads (kind, account, attribute
+columns), in memory beside the store's one writing connection.
+
+A clock sweep reads every entity's attributes, its account and its members for each
+profile; from SQLite that is a JSON extraction per row and attribute, a million rows a
+profile, although almost none of them changed since the last sweep. This copy is read
+once (base columns on first use, each attribute column on the first read of it) and then
+follows the store: every statement that writes entity rows names the ids it touched
+(`touch`), and those rows are read again, in one query, before the next read; a move of
+every member of an account is applied in place (`move_account`); a rolled-back
+transaction drops everything (`invalidate`), so it is never stale, at worst reloaded.
+
+Shape: arrays by slot (SlotTable, shared with the score mirror): exists, kind code,
+account slot (-1 none); per attribute column int32 codes into an append-only list of
+values (-1 absent) or float64 (NaN absent).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from operator import itemgetter
+
+import numpy as np
+
+from prioscore.server.store.records import ids_json
+from prioscore.server.store.slots import SlotTable
+
+
+class ColumnKind(StrEnum):
+    """How an attribute is read: SQL text with a JSON path parameter per `?`."""
+
+    TEXT = "text"  # a categorical attribute (entities.CATEGORICAL_SQL)
+    NUMBER = "number"  # a numeric attribute (entities.NUMERIC_SQL)
+    RAW = "raw"  # json_extract(e.attributes, ?): a member's `by` attribute
+
+
+@dataclass
+class _Column:
+    """One attribute by slot: codes into `values` (TEXT, RAW) or numbers (NUMBER)."""
+
+    sql: str
+    params: tuple[str, ...]
+    numeric: bool
+    data: np.ndarray
+    values: list[object] = field(default_factory=list)
+    index: dict[object, int] = field(default_factory=lambda: {None: -1})
+
+    def code(self, raw: list[object]) -> np.ndarray:
+        """Codes of raw values (new ones appended); None -> -1. C-level maps only."""
+        if self.numeric:
+            return np.array(raw, dtype=np.float64)  # None -> NaN
+        new = [v for v in dict.fromkeys(raw) if v not in self.index]
+        start = len(self.values)
+        self.index.update(zip(new, range(start, start + len(new)), strict=True))
+        self.values.extend(new)
+        return np.fromiter(map(self.index.__getitem__, raw), np.int32, len(raw))
+
+    def clear(self, at: np.ndarray) -> None:
+        self.data[at] = np.nan if self.numeric else -1
+
+    def grown(self, n: int) -> None:
+        extra = np.full(n - len(self.data), np.nan if self.numeric else -1, self.data.dtype)
+        self.data = np.concatenate([self.data, extra])
+
+
+class EntityMirror:
+    """Kind, account and attribute columns of every stored entity, by slot."""
+
+    def __init__(self, slots: SlotTable) -> None:
+        self._slots = slots
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forgets everything (after a rollback): read again on next use."""
+        self._built = False
+        self._dirty: set[str] = set()
+        self._exists = np.zeros(0, bool)
+        self._kind = np.zeros(0, np.int32)
+        self._account = np.zeros(0, np.int64)
+        self._kinds: dict[str, int] = {}
+        self._columns: dict[tuple[ColumnKind, str], _Column] = {}
+        self._sorted: np.ndarray | None = None  # existing slots by id
+        self._by_account: tuple[np.ndarray, np.ndarray] | None = None  # (slots, offsets)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self._exists, self._kind, self._account]
+        arrays += [c.data for c in self._columns.values()]
+        arrays += [a for a in (self._sorted, *(self._by_account or ())) if a is not None]
+        return sum(a.nbytes for a in arrays)
+
+    # -- following the store's writes
+
+    def touch(self, ids: Iterable[str]) -> None:
+        """Rows of `ids` were written (or deleted): read them again before the next use."""
+        if self._built:
+            self._dirty.update(ids)
+
+    def move_account(self, old: str, new: str) -> None:
+        """Every entity of account `old` now belongs to `new` ("" = none)."""
+        if not self._built:
+            return
+        self._fit()
+        (was,) = self._slots.of([old], add=False)
+        if was < 0:
+            return
+        (to,) = self._slots.of([new], add=True) if new else (-1,)
+        self._fit()
+        self._account[self._account == was] = to
+        self._by_account = None
+
+    # -- reads (callers hold the store's lock)
+
+    def ready(self, conn: sqlite3.Connection) -> None:
+        """Built, grown to every slot and caught up with the rows written since."""
+        if not self._built:
+            rows = conn.execute("SELECT id, kind, account_id FROM entities").fetchall()
+            self._built = True
+            self._fit()
+            self._set_base(rows)
+        if self._dirty:
+            self._catch_up(conn)
+        self._fit()
+
+    def column(self, conn: sqlite3.Connection, kind: ColumnKind, name: str, sql: str,
+               params: tuple[str, ...]) -> _Column:  # fmt: skip
+        """The attribute column (read from every row on first use; `ready` first)."""
+        found = self._columns.get((kind, name))
+        if found is not None:
+            return found
+        numeric = kind == ColumnKind.NUMBER
+        empty = np.zeros(0, np.float64 if numeric else np.int32)
+        column = self._columns[(kind, name)] = _Column(sql, params, numeric, empty)
+        column.grown(len(self._exists))
+        rows = conn.execute(f"SELECT e.id, {sql} FROM entities AS e", params).fetchall()
+        at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
+        self._fit()
+        column.data[at] = column.code(list(map(itemgetter(1), rows)))
+        return column
+
+    def kind_code(self, kind: str) -> int:
+        return self._kinds.get(kind, -2)
+
+    def kind_of(self, slots: np.ndarray) -> np.ndarray:
+        return np.where(slots >= 0, self._kind[np.maximum(slots, 0)], -1)
+
+    def account_of(self, slots: np.ndarray) -> np.ndarray:
+        return np.where(slots >= 0, self._account[np.maximum(slots, 0)], -1)
+
+    def population(self, kind: str) -> np.ndarray:
+        """Slots of the stored entities of `kind`, ordered by id (as SQLite's ORDER BY)."""
+        if self._sorted is None:
+            existing = np.flatnonzero(self._exists)
+            ids = self._slots.ids(existing)
+            self._sorted = existing[sorted(range(len(ids)), key=ids.__getitem__)]
+        return self._sorted[self._kind[self._sorted] == self.kind_code(kind)]
+
+    def members(self, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slots of the entities whose account is accounts[i], and i for each."""
+        if self._by_account is None:
+            has = np.flatnonzero(self._exists & (self._account >= 0))
+            order = has[np.argsort(self._account[has], kind="stable")]
+            counts = np.bincount(self._account[order], minlength=len(self._account))
+            self._by_account = order, np.concatenate([[0], np.cumsum(counts)])
+        order, offsets = self._by_account
+        owner = np.flatnonzero((accounts >= 0) & (accounts < len(offsets) - 1))
+        starts, ends = offsets[accounts[owner]], offsets[accounts[owner] + 1]
+        lengths = ends - starts
+        rows = np.arange(int(lengths.sum()), dtype=np.int64)
+        rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return order[rows], np.repeat(owner, lengths)
+
+    # -- inside
+
+    def _set_base(self, rows: list[tuple[str, str, str]]) -> None:
+        """Kind and account of the rows read (ids, accounts get slots as needed)."""
+        at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
+        accounts = list(map(itemgetter(2), rows))
+        account = self._slots.of(accounts, add=True)
+        kinds = list(map(itemgetter(1), rows))
+        for kind in dict.fromkeys(kinds):
+            self._kinds.setdefault(kind, len(self._kinds))
+        self._fit()
+        account[np.asarray(accounts, dtype=object) == ""] = -1
+        self._exists[at] = True
+        self._kind[at] = np.fromiter(map(self._kinds.__getitem__, kinds), np.int32, len(kinds))
+        self._account[at] = account
+        self._sorted, self._by_account = None, None
+
+    def _catch_up(self, conn: sqlite3.Connection) -> None:
+        """Reads the touched rows again, every kept column with them, in one query."""
+        ids = sorted(self._dirty)
+        self._dirty = set()
+        columns = list(self._columns.values())
+        sql = "".join(f", {c.sql}" for c in columns)
+        params = [p for c in columns for p in c.params]
+        rows = conn.execute(
+            f"SELECT e.id, e.kind, e.account_id{sql} FROM json_each(?) AS j"
+            " CROSS JOIN entities AS e ON e.id = j.value",
+            (*params, ids_json(ids)),
+        ).fetchall()
+        gone = self._slots.of(ids, add=True)
+        self._fit()
+        sorted_, by_account = self._sorted, self._by_account
+        before = self._exists[gone].copy(), self._account[gone].copy()
+        self._exists[gone] = False
+        self._kind[gone] = -1
+        self._account[gone] = -1
+        for column in columns:
+            column.clear(gone)
+        self._set_base([r[:3] for r in rows])
+        at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
+        for i, column in enumerate(columns, start=3):
+            column.data[at] = column.code(list(map(itemgetter(i), rows)))
+        # The id order and the members index stay unless a row came, went or moved.
+        same = np.array_equal(before[0], self._exists[gone])
+        if same:
+            self._sorted = sorted_
+        if same and np.array_equal(before[1], self._account[gone]):
+            self._by_account = by_account
+
+    def _fit(self) -> None:
+        """Grows the arrays (by doubling) to cover every slot."""
+        n = len(self._slots)
+        if n <= len(self._exists):
+            return
+        size = max(2 * len(self._exists), n, 1024)
+        more = size - len(self._exists)
+        self._exists = np.concatenate([self._exists, np.zeros(more, bool)])
+        self._kind = np.concatenate([self._kind, np.full(more, -1, np.int32)])
+        self._account = np.concatenate([self._account, np.full(more, -1, np.int64)])
+        for column in self._columns.values():
+            column.grown(size)
+        self._sorted, self._by_account = None, None
+
+
+__all__ = ["ColumnKind", "EntityMirror"]
