@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from opentelemetry import metrics, trace
@@ -22,7 +21,7 @@ from prioscore.server.core import LiveCore
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.catalog import ProfileCatalog
-from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
+from prioscore.server.handlers.queries import StoredQueries
 from prioscore.server.handlers.requests import (
     GROUP,
     TRACK,
@@ -59,14 +58,10 @@ from prioscore.server.scoring import (
 )
 from prioscore.server.store import (
     Cause,
-    EntityRecord,
     EraseCounts,
     EventBatch,
-    HistoryPoint,
     Store,
-    StoredScore,
     TierChangeRecord,
-    counts_cover,
 )
 
 _tracer = trace.get_tracer("prioscore.server")
@@ -74,30 +69,6 @@ _meter = metrics.get_meter("prioscore.server")
 _events_ingested = _meter.create_counter("prioscore.events.ingested", unit="{event}")
 _events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{event}")
 _tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
-
-
-@dataclass(frozen=True)
-class RankQuery:
-    profile: str
-    page_size: int = 0
-    page_token: str = ""
-    tiers: tuple[str, ...] = ()
-    account_id: str = ""
-    min_score: float | None = None
-    include_disqualified: bool = False
-
-
-@dataclass(frozen=True)
-class RankPage:
-    scores: list[StoredScore]
-    next_page_token: str
-    total_size: int
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    points: list[HistoryPoint]
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +98,7 @@ def _event_batch(events: IncomingEvents, kinds: np.ndarray, now: float) -> Event
     )
 
 
-class Service:
+class Service(StoredQueries):
     """Scoring, ingest, profiles and queries over one store and one profile directory."""
 
     def __init__(
@@ -438,94 +409,6 @@ class Service:
             raise InvalidArgumentError.of(
                 field, f"{rows} rows exceed the per-request limit {self.limits.max_rows_per_batch}"
             )
-
-    # -- queries ----------------------------------------------------------------------
-
-    def rank(self, query: RankQuery) -> RankPage:
-        """Top entities by stored score, keyset-paged (ties broken by entity id)."""
-        profile = self.get_profile(query.profile)
-        unknown = sorted(set(query.tiers) - set(profile.tiers.names))
-        if unknown:
-            raise InvalidArgumentError.of(
-                "tiers",
-                f"unknown tier {unknown[0]!r}; {profile.name} has {', '.join(profile.tiers.names)}",
-            )
-        if query.min_score is not None and not 0 <= query.min_score <= 100:
-            raise InvalidArgumentError.of("min_score", "must be within 0-100")
-        size = page_size(query.page_size, self.limits.max_page_size)
-        fp = fingerprint(
-            "rank",
-            query.profile,
-            sorted(query.tiers),
-            query.account_id,
-            query.min_score,
-            query.include_disqualified,
-        )
-        # The token carries the last row and the total counted on the first page, which
-        # later pages repeat when counting would read the rows (an account or a score
-        # floor; AIP-158 lets total_size be an estimate); otherwise every page counts
-        # afresh from the trigger-kept counts, in O(tiers).
-        position = decode_token(query.page_token, fp, (float, str, int))
-        after = None if position is None else (float(position[0]), str(position[1]))
-        filters: dict[str, Any] = dict(
-            tiers=query.tiers,
-            account_id=query.account_id or None,
-            min_score=query.min_score,
-            include_disqualified=query.include_disqualified,
-        )
-        rows = self._reads.rank(profile.name, limit=size + 1, after=after, **filters)
-        if position is None or counts_cover(filters["account_id"], query.min_score):
-            total = self._reads.count_scores(profile.name, **filters)
-        else:
-            total = int(position[2])
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = encode_token(fp, [rows[-1].score, rows[-1].entity_id, total])
-        return RankPage(rows, token, total)
-
-    def history(
-        self, entity_id: str, profile_name: str, requested_size: int, page_token: str
-    ) -> HistoryPage:
-        """An entity's score history, newest first, keyset-paged on (time, point id), so
-        points that share a timestamp are neither lost nor repeated across pages."""
-        if not entity_id:
-            raise InvalidArgumentError.of("entity_id", "required")
-        if profile_name:
-            self.get_profile(profile_name)
-        if not self._reads.entity_columns([entity_id]):
-            raise NotFoundError("entity", entity_id, "entity_id")
-        size = page_size(requested_size, self.limits.max_page_size, default=100)
-        fp = fingerprint("history", entity_id, profile_name)
-        position = decode_token(page_token, fp, (float, int))
-        before = None if position is None else (float(position[0]), int(position[1]))
-        points = self._reads.score_history(
-            entity_id, profile_name or None, limit=size + 1, before=before
-        )
-        token = ""
-        if len(points) > size:
-            points = points[:size]
-            token = encode_token(fp, [points[-1].ts, points[-1].id])
-        return HistoryPage(points, token)
-
-    def get_entity(
-        self, entity_id: str, *, with_scores: bool = False
-    ) -> tuple[EntityRecord, list[StoredScore]]:
-        """One stored entity and, when asked, its current score under every loaded
-        profile that has one (by profile name): what a record page shows beside the
-        score, in one read instead of one RankEntities per profile."""
-        if not entity_id:
-            raise InvalidArgumentError.of("entity_id", "required")
-        record = self._reads.get_entities([entity_id]).get(entity_id)
-        if record is None:
-            raise NotFoundError("entity", entity_id, "entity_id")
-        scores: list[StoredScore] = []
-        if with_scores:
-            for profile in sorted(self._catalog.all(), key=lambda p: p.name):
-                found = self._reads.get_scores(profile.name, [entity_id]).get(entity_id)
-                if found is not None:
-                    scores.append(found)
-        return record, scores
 
     # -- watch ------------------------------------------------------------------------
 

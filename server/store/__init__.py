@@ -20,12 +20,8 @@ from prioscore.server.store.database import (
 from prioscore.server.store.mirrored import MirroredEntities
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered
-from prioscore.server.store.scores import (
-    HISTORY_INTERVAL,
-    SHADOW_SUFFIX,
-    StoredShadow,
-    counts_cover,
-)
+from prioscore.server.store.score_queries import counts_cover
+from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
 from prioscore.server.store.slots import SlotIds, SlotTable
 from prioscore.server.store.tier_hold import TierHold
 

@@ -70,6 +70,7 @@ from prioscore.server.store.relations import RelatedRows, RelationQueries
 from prioscore.server.store.retention import PurgeCounts, RetentionQueries
 from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_version
 from prioscore.server.store.score_mirror import ScoreMirror
+from prioscore.server.store.score_queries import ScoreQueries
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
 from prioscore.server.store.slots import SlotTable
 
@@ -103,6 +104,7 @@ class Store(
     EntityTables,
     IdentityTables,
     ScoreTables,
+    ScoreQueries,
     RelationQueries,
     RetentionQueries,
     PromotionTables,
