@@ -1,7 +1,7 @@
 """SQLite persistence: entities, events, scores, score history and tier changes.
 
 One SQLite file in WAL mode with synchronous=NORMAL; the schema and its migrations live in
-store_schema (PRAGMA user_version). sqlite-utils creates and migrates the schema; every hot
+store.schema (PRAGMA user_version). sqlite-utils creates and migrates the schema; every hot
 path (ingest, bulk loads, score writes) uses the connection it holds (`db.conn`) directly,
 with executemany in one transaction and id lists passed as one JSON parameter read through
 `json_each(?)` instead of thousands of bound `IN (...)` parameters.
@@ -10,10 +10,11 @@ Results are numpy columns (EventColumns; attribute columns as engine.scoring.Att
 float64 for numeric attributes, CategoricalColumn codes for categorical ones) or small frozen
 dataclasses; no protobuf, no gRPC.
 
-Store itself holds the connection, the lifecycle, transactions and the events table; the
-other tables are mixins, one module each: entities (store_entities.EntityTables), scores,
-history, tier changes and shadows (store_scores.ScoreTables), identity merges
-(identities.IdentityTables) and the account relation (store_relations.RelationQueries).
+Store itself holds the connection, the lifecycle, transactions and event inserts; the
+rest are mixins, one module each: event reads (event_reads.EventReads), entities
+(entities.EntityTables), score writes and shadows (scores.ScoreTables), score reads
+(score_queries.ScoreQueries), identity merges (identities.IdentityTables), the account
+relation (relations.RelationQueries), retention and promotion intents.
 
 Transactions: `with store.transaction():` runs BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an
 exception) and every write method inside joins it. Outside one, each write method commits
@@ -28,20 +29,19 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
 
-from prioscore.server.engine import EventColumns
 from prioscore.server.errors import FailedPreconditionError, StorageUnavailableError
 from prioscore.server.store.entities import EntityTables
 from prioscore.server.store.entity_mirror import EntityMirror
+from prioscore.server.store.event_reads import EventReads
 from prioscore.server.store.health import (
     DatabaseUnusableError,
     check_integrity,
@@ -60,11 +60,6 @@ from prioscore.server.store.records import (
     ScoreRows,
     StoredScore,
     TierChangeRecord,
-    categorical,
-    floats,
-    ids_json,
-    json_path,
-    ordered,
 )
 from prioscore.server.store.relations import RelatedRows, RelationQueries
 from prioscore.server.store.retention import PurgeCounts, RetentionQueries
@@ -105,6 +100,7 @@ class Store(
     IdentityTables,
     ScoreTables,
     ScoreQueries,
+    EventReads,
     RelationQueries,
     RetentionQueries,
     PromotionTables,
@@ -332,119 +328,6 @@ class Store(
                 rows,
             )
             return self.conn.total_changes - before
-
-    def load_events(
-        self,
-        entity_ids: Sequence[str],
-        event_types: Collection[str],
-        string_properties: Collection[str] = (),
-        numeric_properties: Collection[str] = (),
-        until: float | None = None,
-    ) -> EventColumns:
-        """Events of `entity_ids` whose type is in `event_types`, columnar.
-
-        entity = position in entity_ids (ids must be distinct); event_type = position in
-        the returned event_types (given order for sequences, sorted for sets); until keeps
-        ts <= until. Rows come grouped by entity, ascending ts within an entity. String
-        properties become CategoricalColumn (-1 where absent; numbers are read as their
-        text), numeric ones float64 (NaN where absent or not a number).
-        """
-        types = ordered(event_types)
-        strings = ordered(string_properties)
-        numbers = ordered(numeric_properties)
-        if len(set(entity_ids)) != len(entity_ids):
-            raise ValueError("load_events: entity_ids must be distinct")
-        # The type's position by CASE and the filter by IN (bound parameters): a json_each
-        # join on the types cost a table-valued scan per event row.
-        columns = [
-            "j.key",
-            "CASE e.event" + " WHEN ? THEN ?" * len(types) + " END",
-            "e.ts",
-            "COALESCE(e.value, 1.0)",
-        ]
-        params: list[Any] = [x for position, t in enumerate(types) for x in (t, position)]
-        for _ in strings:
-            columns.append("CAST(json_extract(e.properties, ?) AS TEXT)")
-        for _ in numbers:
-            columns.append(
-                "CASE WHEN json_type(e.properties, ?) IN ('integer', 'real')"
-                " THEN json_extract(e.properties, ?) END"
-            )
-        params += [json_path(s) for s in strings]
-        for s in numbers:
-            params += [json_path(s), json_path(s)]
-        sql = (
-            f"SELECT {', '.join(columns)} FROM json_each(?) AS j"
-            " CROSS JOIN events AS e ON e.entity_id = j.value"
-            f" WHERE e.event IN ({', '.join('?' * len(types))})"
-        )
-        params += [ids_json(entity_ids), *types]
-        if until is not None:
-            sql += " AND e.ts <= ?"
-            params.append(float(until))
-        rows: list[tuple[Any, ...]] = []
-        if entity_ids and types:
-            with self._lock:
-                rows = self.conn.execute(sql, params).fetchall()
-        n = len(rows)
-
-        # Columns by a C-level itemgetter map, as in attributes(): zip(*rows) allocates an
-        # iterator per row, and those allocations set off the garbage collector.
-        def column(i: int) -> Iterator[Any]:
-            return map(itemgetter(i), rows)
-
-        return EventColumns(
-            entity=np.fromiter(column(0), dtype=np.int64, count=n),
-            event_type=np.fromiter(column(1), dtype=np.int32, count=n),
-            ts=np.fromiter(column(2), dtype=np.float64, count=n),
-            value=np.fromiter(column(3), dtype=np.float64, count=n),
-            event_types=types,
-            # Lists, not iterators: categorical() reads its column twice, floats() takes a list.
-            strings={s: categorical(list(column(4 + i)), n) for i, s in enumerate(strings)},
-            numbers={
-                s: floats(list(column(4 + len(strings) + i)), n) for i, s in enumerate(numbers)
-            },
-        )
-
-    def scan_events(
-        self,
-        string_properties: Sequence[str],
-        numeric_properties: Sequence[str],
-        *,
-        after: int = 0,
-        limit: int = 200_000,
-    ) -> tuple[list[tuple[Any, ...]], int]:
-        """Up to `limit` stored events after rowid `after`, in rowid (arrival) order, as
-        (entity_id, event, ts, value, *string properties, *numeric properties) with the
-        properties read as load_events reads them; and the last rowid read (0: done).
-        What the live state is built from on start."""
-        columns = ["rowid", "entity_id", "event", "ts", "COALESCE(value, 1.0)"]
-        params: list[Any] = []
-        for s in string_properties:
-            columns.append("CAST(json_extract(properties, ?) AS TEXT)")
-            params.append(json_path(s))
-        for s in numeric_properties:
-            columns.append(
-                "CASE WHEN json_type(properties, ?) IN ('integer', 'real')"
-                " THEN json_extract(properties, ?) END"
-            )
-            params += [json_path(s), json_path(s)]
-        sql = f"SELECT {', '.join(columns)} FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        with self._lock:
-            rows = self.conn.execute(sql, [*params, int(after), int(limit)]).fetchall()
-        if not rows:
-            return [], 0
-        return [r[1:] for r in rows], int(rows[-1][0])
-
-    def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
-        """Which of message_ids are stored already (what INSERT OR IGNORE will skip)."""
-        with self._lock:
-            rows = self.conn.execute(
-                "SELECT e.message_id FROM json_each(?) AS j"
-                " JOIN events AS e ON e.message_id = j.value",
-                (ids_json(message_ids),),
-            ).fetchall()
-        return {r[0] for r in rows}
 
     def count_events(self, entity_id: str | None = None) -> int:
         with self._lock:
