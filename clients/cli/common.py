@@ -65,15 +65,21 @@ def client() -> PrioscoreClient:
     return settings().client()
 
 
+_WANTS_JSON = "prioscore.wants_json"
+
+
 class ReportingGroup(click.Group):
     """A click group that takes its options anywhere and turns client and input-file
     errors into one clear message and exit status 1 (a JSON object on stdout with --json)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Whether the command asked for JSON, read from the whole command line before
+        # click splits it (click deprecates ctx.protected_args, which held the rest).
+        ctx.meta[_WANTS_JSON] = "--json" in args
         return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def invoke(self, ctx: click.Context) -> Any:
-        as_json = "--json" in (*ctx.protected_args, *ctx.args)
+        as_json = bool(ctx.meta.get(_WANTS_JSON))
         try:
             return super().invoke(ctx)
         except PrioscoreClientError as error:
