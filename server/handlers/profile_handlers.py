@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
-from opentelemetry import metrics
-
 from prioscore.server.audit import audit
 from prioscore.server.config import Limits
 from prioscore.server.core import (
@@ -54,11 +52,6 @@ def threaded(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, 
         return await asyncio.to_thread(method, self, *args, **kwargs)
 
     return run
-
-
-_tier_changes = metrics.get_meter("prioscore.server").create_counter(
-    "prioscore.tier_changes", unit="{change}"
-)
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,6 @@ class ProfileHandlers:
         again), then publishes the tier changes."""
         result = self._core.promotions.promote(name, shadow_version, self._clock())
         self._hub.publish_changes(result.tier_changes, self._store)
-        _tier_changes.add(len(result.tier_changes))
         audit(
             "promote",
             profile=name,

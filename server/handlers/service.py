@@ -68,7 +68,6 @@ _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
 _events_ingested = _meter.create_counter("prioscore.events.ingested", unit="{event}")
 _events_duplicate = _meter.create_counter("prioscore.events.duplicates", unit="{event}")
-_tier_changes = _meter.create_counter("prioscore.tier_changes", unit="{change}")
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,6 @@ class Service(StoredQueries):
             self.hub.publish_changes(changes, self.store)
         _events_ingested.add(accepted)
         _events_duplicate.add(len(events) - accepted)
-        _tier_changes.add(len(changes))
         return IngestResult(
             accepted,
             len(events) - accepted,
@@ -253,7 +251,6 @@ class Service(StoredQueries):
             self.hub.publish_changes(found, self.store)
             changes += found
             rescored += count
-        _tier_changes.add(len(changes))
         return IngestResult(0, 0, rescored, changes)
 
     async def aupsert_entities(self, entities: list[IncomingEntity]) -> int:

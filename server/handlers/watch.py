@@ -14,9 +14,14 @@ import time
 from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 
+from opentelemetry import metrics
+
 from prioscore.server.errors import PrioscoreError, ResourceExhaustedError, UnavailableError
 from prioscore.server.store import Store, TierChangeRecord
 
+_tier_changes = metrics.get_meter("prioscore.server").create_counter(
+    "prioscore.tier_changes", unit="{change}", description="Committed tier changes, any cause"
+)
 WATCHER_QUEUE_SIZE = 10_000
 REPLAY_PAGE = 500  # stored tier changes read per step when a watch resumes
 # How long an ingest waits, per batch, for watch streams to take the tier changes it
@@ -76,7 +81,9 @@ class TierChangeHub:
 
     def publish_changes(self, changes: list[TierChangeRecord], store: Store) -> None:
         """publish() with each changed entity's account read from the store (only when
-        someone watches: the account filter needs it, nothing else does)."""
+        someone watches: the account filter needs it, nothing else does). Every
+        committed tier change passes here, whatever caused it, so it is counted here."""
+        _tier_changes.add(len(changes))
         if not changes or not self._watchers:
             return
         stored = store.entity_columns([c.entity_id for c in changes])
