@@ -8,10 +8,18 @@ scorer cannot tell the two apart), so scores from it equal scores from SQLite.
 
 Shape (an LSM tree of two levels): a main block sorted by (entity, ts, arrival) with an
 offsets array per entity code, and a small unsorted tail that appends land in; the tail
-is merged into main (one stable argsort of the whole) once it outgrows a fraction of
-main. Per event: entity code int32, event-name code int32, ts float64, value float64,
-plus an int32 code per string property and a float64 per numeric property that a
-loaded profile reads (see `nbytes`).
+is merged into main (one stable sort of the whole: main's rows arrived before the
+tail's, so a stable sort keeps arrival order on equal timestamps, as SQLite's rowid
+does, with no arrival column) once it outgrows a fraction of main.
+
+Per event, as narrow as the data allows with nothing lost (issue 12, S4 <= 64 B/event
+with the mirrors): entity code int32, ts float64; event-name and string-property codes
+in the smallest signed integer that holds their vocabulary (int8 for the bundled
+profiles); value and numeric properties float32 when every value of the block is
+exactly a float32 (counts, small amounts), float64 otherwise. Reads widen them back,
+so the engine sees the same float64 numbers SQLite holds. One deviation: after an
+identity merge (relabel), two events of the merged entities at the very same ts keep
+the order of their former entities, not their arrival order.
 """
 
 from __future__ import annotations
@@ -19,11 +27,13 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_not, methodcaller
 
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn, EventColumns
-from prioscore.server.store import SlotTable, Store, ordered
+from prioscore.server.store import SlotTable, Store, narrow_codes, narrow_floats, ordered
 
 TAIL_MIN = 65_536  # the tail is merged once it holds more than this and main / TAIL_SHARE
 TAIL_SHARE = 8
@@ -31,22 +41,21 @@ TAIL_SHARE = 8
 
 @dataclass
 class _Block:
-    """Event columns; `seq` is the arrival order (ties in ts keep it, as SQLite's rowid)."""
+    """Event columns, rows in arrival order within a tail block, sorted in main."""
 
     entity: np.ndarray  # int32 entity code
-    name: np.ndarray  # int32 event-name code
+    name: np.ndarray  # event-name code (narrow_codes)
     ts: np.ndarray  # float64
-    value: np.ndarray  # float64
-    seq: np.ndarray  # int64
-    strings: dict[str, np.ndarray]  # int32 code into the property's vocabulary, -1 absent
-    numbers: dict[str, np.ndarray]  # float64, NaN absent
+    value: np.ndarray  # narrow_floats
+    strings: dict[str, np.ndarray]  # code into the property's vocabulary, -1 absent
+    numbers: dict[str, np.ndarray]  # narrow_floats, NaN absent
 
     @staticmethod
     def empty(strings: Sequence[str], numbers: Sequence[str]) -> _Block:
-        i32, f64 = np.empty(0, np.int32), np.empty(0, np.float64)
+        i8, i32 = np.empty(0, np.int8), np.empty(0, np.int32)
+        f32, f64 = np.empty(0, np.float32), np.empty(0, np.float64)
         return _Block(
-            i32, i32, f64, f64, np.empty(0, np.int64), {s: i32 for s in strings},
-            {s: f64 for s in numbers},
+            i32, i8, f64, f32, {s: i8 for s in strings}, {s: f32 for s in numbers}
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -64,7 +73,7 @@ class _Block:
         numbers = self.numbers if numbers is None else numbers
         return _Block(
             self.entity[rows], self.name[rows], self.ts[rows], self.value[rows],
-            self.seq[rows], {k: self.strings[k][rows] for k in strings},
+            {k: self.strings[k][rows] for k in strings},
             {k: self.numbers[k][rows] for k in numbers},
         )  # fmt: skip
 
@@ -84,7 +93,6 @@ class _Block:
             np.concatenate([b.name for b in blocks]),
             np.concatenate([b.ts for b in blocks]),
             np.concatenate([b.value for b in blocks]),
-            np.concatenate([b.seq for b in blocks]),
             {k: np.concatenate([b.strings[k] for b in blocks]) for k in first.strings},
             {k: np.concatenate([b.numbers[k] for b in blocks]) for k in first.numbers},
         )
@@ -94,23 +102,24 @@ class _Vocabulary:
     """String -> code, codes in first-seen order (append-only while the state lives)."""
 
     def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+        self.codes: dict[str | None, int] = {}  # None (absent) is never a key
         self.values: list[str] = []
 
-    def code_all(self, values: Sequence[str]) -> np.ndarray:
-        """Codes of `values` (new ones added); a Python step per distinct value only."""
-        if not len(values):
-            return np.empty(0, np.int32)
-        distinct, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-        table = np.fromiter((self._code(v) for v in distinct), np.int32, len(distinct))
-        return table[inverse.reshape(-1)]
-
-    def _code(self, value: str) -> int:
-        code = self.codes.get(value)
-        if code is None:
-            code = self.codes[value] = len(self.values)
-            self.values.append(value)
-        return code
+    def code_all(self, values: Sequence[str | None]) -> np.ndarray:
+        """Narrowed codes of `values` (new ones added; None, absent, -1), by C-level
+        maps over the dict: a Python step per new distinct value only."""
+        codes = self.codes
+        at = np.fromiter(map(codes.get, values, repeat(-1)), np.int64, len(values))
+        missing = at < 0
+        if missing.any():
+            unseen = dict.fromkeys(np.asarray(values, dtype=object)[missing].tolist())
+            unseen.pop(None, None)
+            if unseen:
+                start = len(self.values)
+                codes.update(zip(unseen, range(start, start + len(unseen)), strict=True))
+                self.values.extend(unseen)  # type: ignore[arg-type]
+                at = np.fromiter(map(codes.get, values, repeat(-1)), np.int64, len(values))
+        return narrow_codes(at, len(self.values))
 
 
 class LiveEvents:
@@ -150,7 +159,6 @@ class LiveEvents:
         self._offsets = np.zeros(1, np.int64)  # main rows of entity code c: [o[c], o[c+1])
         self._tail: list[_Block] = []
         self._tail_rows = 0
-        self._seq = 0
 
     # -- what it holds
 
@@ -165,7 +173,7 @@ class LiveEvents:
     def nbytes(self) -> int:
         """Bytes of the event columns and offsets (dictionaries not counted)."""
         blocks = [self._main, *self._tail]
-        arrays = [a for b in blocks for a in (b.entity, b.name, b.ts, b.value, b.seq)]
+        arrays = [a for b in blocks for a in (b.entity, b.name, b.ts, b.value)]
         arrays += [a for b in blocks for a in (*b.strings.values(), *b.numbers.values())]
         return sum(a.nbytes for a in arrays) + self._offsets.nbytes
 
@@ -182,30 +190,38 @@ class LiveEvents:
     ) -> int:
         """Adds events (already stored, or in the open transaction); returns a mark for
         rollback(). Properties and metrics are per event, as IncomingEvents has them."""
+        strings = {s: _texts(s, properties, metrics) for s in self.strings}
+        numbers = {
+            s: np.fromiter(map(methodcaller("get", s, math.nan), metrics), np.float64, len(metrics))
+            for s in self.numbers
+        }
+        return self.append_columns(entity_ids, names, ts, value, strings, numbers)
+
+    def append_columns(
+        self,
+        entity_ids: Sequence[str],
+        names: Sequence[str],
+        ts: np.ndarray,
+        value: np.ndarray,
+        strings: Mapping[str, Sequence[str | None]],
+        numbers: Mapping[str, np.ndarray],
+    ) -> int:
+        """append() by columns: every kept property's values per event (None or NaN
+        where absent), as SQLite reads them back."""
         mark = self._tail_rows
         n = len(entity_ids)
         if n == 0:
             return mark
-        strings = {s: self._vocab[s].code_all(_texts(s, properties, metrics)) for s in self.strings}
-        for s, codes in strings.items():  # absent values coded -1, not as a vocabulary entry
-            absent = self._vocab[s].codes.get(_ABSENT)
-            if absent is not None:
-                codes[codes == absent] = -1
-        numbers = {
-            s: np.fromiter((m.get(s, math.nan) for m in metrics), np.float64, n)
-            for s in self.numbers
-        }
-        block = _Block(
-            self._entities.code_all(entity_ids),
-            self._names.code_all(names),
-            np.asarray(ts, np.float64),
-            np.asarray(value, np.float64),
-            np.arange(self._seq, self._seq + n, dtype=np.int64),
-            strings,
-            numbers,
+        self._tail.append(
+            _Block(
+                self._entities.code_all(entity_ids),
+                self._names.code_all(names),
+                np.asarray(ts, np.float64),
+                narrow_floats(value),
+                {s: self._vocab[s].code_all(strings[s]) for s in self.strings},
+                {s: narrow_floats(numbers[s]) for s in self.numbers},
+            )
         )
-        self._seq += n
-        self._tail.append(block)
         self._tail_rows += n
         return mark
 
@@ -216,21 +232,16 @@ class LiveEvents:
             return
         columns = list(zip(*rows, strict=True))
         k = len(self.strings)
-        properties = [
-            {s: v for s, v in zip(self.strings, values, strict=True) if v is not None}
-            for values in zip(*columns[4 : 4 + k], strict=True)
-        ] if k else [{}] * len(rows)  # fmt: skip
-        metrics = [
-            {s: float(v) for s, v in zip(self.numbers, values, strict=True) if v is not None}
-            for values in zip(*columns[4 + k :], strict=True)
-        ] if self.numbers else [{}] * len(rows)  # fmt: skip
-        self.append(
-            list(columns[0]),  # type: ignore[arg-type]
-            list(columns[1]),  # type: ignore[arg-type]
+        self.append_columns(
+            columns[0],  # type: ignore[arg-type]
+            columns[1],  # type: ignore[arg-type]
             np.asarray(columns[2], np.float64),
             np.asarray(columns[3], np.float64),
-            properties,
-            metrics,
+            dict(zip(self.strings, columns[4 : 4 + k], strict=True)),  # type: ignore[arg-type]
+            {
+                s: np.array(c, dtype=np.float64)  # None -> NaN
+                for s, c in zip(self.numbers, columns[4 + k :], strict=True)
+            },
         )
 
     def rollback(self, mark: int) -> None:
@@ -278,7 +289,7 @@ class LiveEvents:
         remap = np.concatenate([remap, np.arange(len(remap), len(self._entities.values))])
         main = self._main
         main.entity = remap[main.entity].astype(np.int32)
-        self._set_main(main.take(np.lexsort((main.seq, main.ts, main.entity))))
+        self._set_main(main.take(np.lexsort((main.ts, main.entity))))
 
     def drop_before(self, cutoff: float) -> None:
         """Removes the events older than `cutoff` (the retention window's purge)."""
@@ -291,7 +302,7 @@ class LiveEvents:
         if not self._tail:
             return
         both = _Block.concat([self._main, *self._tail])
-        order = np.lexsort((both.seq, both.ts, both.entity))
+        order = np.lexsort((both.ts, both.entity))
         self._tail, self._tail_rows = [], 0
         self._set_main(both.take(order))
 
@@ -335,10 +346,10 @@ class LiveEvents:
             entity=position[picked.entity],
             event_type=name_to_type[picked.name],
             ts=picked.ts,
-            value=picked.value,
+            value=picked.value.astype(np.float64),
             event_types=types,
             strings={s: self._column(s, picked.strings[s]) for s in strings},
-            numbers={s: picked.numbers[s] for s in numbers},
+            numbers={s: picked.numbers[s].astype(np.float64) for s in numbers},
         )
 
     def _pick(
@@ -371,31 +382,34 @@ class LiveEvents:
         if not len(mine):
             return picked
         both = _Block.concat([picked, tail.take(mine, strings, numbers)])
-        return both.take(np.lexsort((both.seq, both.ts, position[both.entity])))
+        return both.take(np.lexsort((both.ts, position[both.entity])))
 
     def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
         """The property's codes with a vocabulary of just the values present, so the
         engine's lookups cost what the request holds, not what the store ever saw."""
         values = self._vocab[prop].values
         # Codes present by a count (O(n), no sort); -1 (absent) counts at 0, stays -1.
-        present = np.flatnonzero(np.bincount(codes + 1, minlength=len(values) + 1)[1:])
+        counts = np.bincount(codes.astype(np.intp) + 1, minlength=len(values) + 1)
+        present = np.flatnonzero(counts[1:])
         table = np.full(len(values) + 1, -1, np.int32)  # codes[-1] lands on the last: -1
         table[present] = np.arange(len(present), dtype=np.int32)
         return CategoricalColumn(table[codes], tuple(values[c] for c in present.tolist()))
 
 
-_ABSENT = "\x00absent"  # stands for a missing value while coding a column, then -1
-
-
 def _texts(
     prop: str, properties: Sequence[Mapping[str, str]], metrics: Sequence[Mapping[str, float]]
-) -> list[str]:
+) -> list[str | None]:
     """A string property per event as the store reads it back (a metric's number as its
-    JSON text), _ABSENT where the event has neither."""
-    return [
-        p[prop] if prop in p else repr(float(m[prop])) if prop in m else _ABSENT
-        for p, m in zip(properties, metrics, strict=True)
-    ]
+    JSON text), None where the event has neither: C-level lookups, a Python step only
+    per event whose metric stands in."""
+    texts: list[str | None] = list(map(methodcaller("get", prop), properties))
+    numbers = list(map(methodcaller("get", prop), metrics))
+    if numbers.count(None) < len(numbers):
+        given = np.fromiter(map(is_not, numbers, repeat(None)), bool, len(numbers))
+        for i in np.flatnonzero(given).tolist():
+            if texts[i] is None:
+                texts[i] = repr(float(numbers[i]))
+    return texts
 
 
 __all__ = ["LiveEvents"]

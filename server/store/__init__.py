@@ -18,6 +18,7 @@ from prioscore.server.store.database import (
     TierChangeRecord,
 )
 from prioscore.server.store.mirrored import MirroredEntities
+from prioscore.server.store.narrow import narrow_codes, narrow_floats
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered
 from prioscore.server.store.score_queries import counts_cover
@@ -49,5 +50,7 @@ __all__ = [
     "TierChangeRecord",
     "TierHold",
     "counts_cover",
+    "narrow_codes",
+    "narrow_floats",
     "ordered",
 ]

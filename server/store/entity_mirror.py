@@ -10,9 +10,12 @@ follows the store: every statement that writes entity rows names the ids it touc
 every member of an account is applied in place (`move_account`); a rolled-back
 transaction drops everything (`invalidate`), so it is never stale, at worst reloaded.
 
-Shape: arrays by slot (SlotTable, shared with the score mirror): exists, kind code,
-account slot (-1 none); per attribute column int32 codes into an append-only list of
-values (-1 absent) or float64 (NaN absent).
+Shape: arrays by slot (SlotTable, shared with the score mirror), as narrow as the data
+allows (issue 12, S4): exists, kind code int16, account slot int32 (-1 none); per
+attribute column codes into an append-only list of values (-1 absent) in the smallest
+signed integer that holds them, or numbers (NaN absent) in float32 while every value is
+exactly a float32; a column widens in place when a value needs it. Reads widen to what
+the store's reads give (int32 codes, float64).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from prioscore.server.store.narrow import code_dtype, narrow_floats
 from prioscore.server.store.records import ids_json
 from prioscore.server.store.slots import SlotTable
 
@@ -49,13 +53,20 @@ class _Column:
     index: dict[object, int] = field(default_factory=lambda: {None: -1})
 
     def code(self, raw: list[object]) -> np.ndarray:
-        """Codes of raw values (new ones appended); None -> -1. C-level maps only."""
+        """Codes of raw values (new ones appended; None -> -1), or their numbers (None
+        -> NaN); `data` widens first when they need it. C-level maps only."""
         if self.numeric:
-            return np.array(raw, dtype=np.float64)  # None -> NaN
+            numbers = np.array(raw, dtype=np.float64)
+            if self.data.dtype == np.float32 and narrow_floats(numbers).dtype != np.float32:
+                self.data = self.data.astype(np.float64)
+            return numbers
         new = [v for v in dict.fromkeys(raw) if v not in self.index]
         start = len(self.values)
         self.index.update(zip(new, range(start, start + len(new)), strict=True))
         self.values.extend(new)
+        wide = code_dtype(len(self.values))
+        if wide.itemsize > self.data.dtype.itemsize:
+            self.data = self.data.astype(wide)
         return np.fromiter(map(self.index.__getitem__, raw), np.int32, len(raw))
 
     def clear(self, at: np.ndarray) -> None:
@@ -78,8 +89,8 @@ class EntityMirror:
         self._built = False
         self._dirty: set[str] = set()
         self._exists = np.zeros(0, bool)
-        self._kind = np.zeros(0, np.int32)
-        self._account = np.zeros(0, np.int64)
+        self._kind = np.zeros(0, np.int16)
+        self._account = np.zeros(0, np.int32)
         self._kinds: dict[str, int] = {}
         self._columns: dict[tuple[ColumnKind, str], _Column] = {}
         self._sorted: np.ndarray | None = None  # existing slots by id
@@ -132,7 +143,7 @@ class EntityMirror:
         if found is not None:
             return found
         numeric = kind == ColumnKind.NUMBER
-        empty = np.zeros(0, np.float64 if numeric else np.int32)
+        empty = np.zeros(0, np.float32 if numeric else np.int8)
         column = self._columns[(kind, name)] = _Column(sql, params, numeric, empty)
         column.grown(len(self._exists))
         rows = conn.execute(f"SELECT e.id, {sql} FROM entities AS e", params).fetchall()
@@ -155,7 +166,7 @@ class EntityMirror:
         if self._sorted is None:
             existing = np.flatnonzero(self._exists)
             ids = self._slots.ids(existing)
-            self._sorted = existing[sorted(range(len(ids)), key=ids.__getitem__)]
+            self._sorted = existing[sorted(range(len(ids)), key=ids.__getitem__)].astype(np.int32)
         return self._sorted[self._kind[self._sorted] == self.kind_code(kind)]
 
     def members(self, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +175,8 @@ class EntityMirror:
             has = np.flatnonzero(self._exists & (self._account >= 0))
             order = has[np.argsort(self._account[has], kind="stable")]
             counts = np.bincount(self._account[order], minlength=len(self._account))
-            self._by_account = order, np.concatenate([[0], np.cumsum(counts)])
+            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+            self._by_account = order.astype(np.int32), offsets
         order, offsets = self._by_account
         owner = np.flatnonzero((accounts >= 0) & (accounts < len(offsets) - 1))
         starts, ends = offsets[accounts[owner]], offsets[accounts[owner] + 1]
@@ -186,7 +198,7 @@ class EntityMirror:
         self._fit()
         account[np.asarray(accounts, dtype=object) == ""] = -1
         self._exists[at] = True
-        self._kind[at] = np.fromiter(map(self._kinds.__getitem__, kinds), np.int32, len(kinds))
+        self._kind[at] = np.fromiter(map(self._kinds.__getitem__, kinds), np.int16, len(kinds))
         self._account[at] = account
         self._sorted, self._by_account = None, None
 
@@ -223,15 +235,15 @@ class EntityMirror:
             self._by_account = by_account
 
     def _fit(self) -> None:
-        """Grows the arrays (by doubling) to cover every slot."""
+        """Grows the arrays (by a quarter) to cover every slot."""
         n = len(self._slots)
         if n <= len(self._exists):
             return
-        size = max(2 * len(self._exists), n, 1024)
+        size = max(len(self._exists) + len(self._exists) // 4, n, 1024)
         more = size - len(self._exists)
         self._exists = np.concatenate([self._exists, np.zeros(more, bool)])
-        self._kind = np.concatenate([self._kind, np.full(more, -1, np.int32)])
-        self._account = np.concatenate([self._account, np.full(more, -1, np.int64)])
+        self._kind = np.concatenate([self._kind, np.full(more, -1, np.int16)])
+        self._account = np.concatenate([self._account, np.full(more, -1, np.int32)])
         for column in self._columns.values():
             column.grown(size)
         self._sorted, self._by_account = None, None

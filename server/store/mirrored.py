@@ -80,7 +80,8 @@ class MirroredEntities:
                 column = mirror.column(
                     self._conn, ColumnKind.NUMBER, c, NUMERIC_SQL, (json_path(c),) * 2
                 )
-                out[c] = np.where(slots >= 0, column.data[np.maximum(slots, 0)], np.nan)
+                found = column.data[np.maximum(slots, 0)].astype(np.float64)
+                out[c] = np.where(slots >= 0, found, np.nan)
         return out
 
     def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]:

@@ -9,7 +9,9 @@ changes scores (deletes, a rolled-back transaction) drops it, so the next use re
 profile once from SQLite again. Never stale, at worst reloaded.
 
 Shape: one slot per entity id (a SlotTable shared by all profiles and with the entity
-mirror) and dense arrays per profile indexed by slot.
+mirror) and dense arrays per profile indexed by slot, as narrow as they can be (issue 12,
+S4): a tier is an int16 code into the mirror's list of tier names, a version int32, and
+the arrays grow by a quarter, not double, so little room stands empty.
 
 Quantile tiers need the eligible scores of the whole population on every rescoring,
 one ingested event included. Gathering them by mask and partitioning them afresh made
@@ -34,15 +36,15 @@ class _Columns:
 
     present: np.ndarray  # bool
     score: np.ndarray  # float64
-    tier: np.ndarray  # object (tier name)
-    version: np.ndarray  # int64
+    tier: np.ndarray  # int16 code into ScoreMirror._tier_names ("" is code 0)
+    version: np.ndarray  # int32
     history_ts: np.ndarray  # float64, -inf when never
     disqualified: np.ndarray  # bool
 
     @staticmethod
     def empty(n: int) -> _Columns:
         return _Columns(
-            np.zeros(n, bool), np.zeros(n), np.full(n, "", object), np.full(n, -1, np.int64),
+            np.zeros(n, bool), np.zeros(n), np.zeros(n, np.int16), np.full(n, -1, np.int32),
             np.full(n, -np.inf), np.zeros(n, bool),
         )  # fmt: skip
 
@@ -76,6 +78,8 @@ class ScoreMirror:
         self._profiles: dict[str, _Columns] = {}
         self._capacity = 0  # slots every profile's arrays have room for (grown by doubling)
         self._sorted: dict[str, np.ndarray] = {}  # a profile's eligible scores, ascending
+        self._tier_names: list[str] = [""]  # tier code -> name, append-only
+        self._tier_codes: dict[str, int] = {"": 0}
 
     @property
     def nbytes(self) -> int:
@@ -102,7 +106,7 @@ class ScoreMirror:
         columns = self._profiles[profile]
         columns.present[at] = True
         columns.score[at] = score
-        columns.tier[at] = tier
+        columns.tier[at] = self._tier_code(tier)
         columns.version[at] = version
         columns.history_ts[at] = np.asarray(history, dtype=np.float64)  # None -> NaN
         columns.history_ts[at[np.isnan(columns.history_ts[at])]] = -np.inf
@@ -123,11 +127,12 @@ class ScoreMirror:
             return Previous(
                 has, np.zeros(n), np.full(n, "", object), np.full(n, -1), np.full(n, -np.inf)
             )
+        names = np.asarray(self._tier_names, dtype=object)
         return Previous(
             has,
             np.where(has, columns.score[safe], 0.0),
-            np.where(has, columns.tier[safe], ""),
-            np.where(has, columns.version[safe], -1),
+            np.where(has, names[columns.tier[safe]], ""),
+            np.where(has, columns.version[safe].astype(np.int64), -1),
             np.where(has, columns.history_ts[safe], -np.inf),
         )
 
@@ -148,9 +153,18 @@ class ScoreMirror:
         self._resort(profile, columns, at, score, disqualified)
         columns.present[at] = True
         columns.score[at] = score
-        columns.tier[at] = tier
+        columns.tier[at] = self._tier_code(tier)
         columns.version[at] = version
         columns.disqualified[at] = disqualified
+
+    def _tier_code(self, tiers: Sequence[str] | np.ndarray) -> np.ndarray:
+        """int16 codes of tier names (new names added: a step per distinct name)."""
+        codes: dict[object, int] = self._tier_codes  # type: ignore[assignment]
+        for name in dict.fromkeys(np.asarray(tiers, dtype=object).tolist()):
+            if name not in codes:
+                codes[name] = len(self._tier_names)
+                self._tier_names.append(name)
+        return np.fromiter(map(codes.__getitem__, tiers), np.int16, len(tiers))
 
     def kept_history(self, profile: str, ids: Sequence[str], ts: float) -> None:
         """History points were appended for `ids` at `ts`."""
@@ -206,7 +220,7 @@ class ScoreMirror:
     def _fit(self) -> None:
         """Grows every profile's arrays (by doubling) to cover every slot."""
         if len(self._slots) > self._capacity:
-            self._capacity = max(2 * self._capacity, len(self._slots), 1024)
+            self._capacity = max(self._capacity + self._capacity // 4, len(self._slots), 1024)
             for name, columns in self._profiles.items():
                 self._profiles[name] = columns.grown(self._capacity)
 

@@ -72,3 +72,58 @@ def test_the_sorted_population_follows_small_and_large_writes(store: Store) -> N
         ).fetchall()
         got = store.population_scores("q", excluding)
         np.testing.assert_array_equal(got, np.sort([r[0] for r in sql]))
+
+
+def test_previous_rows_keep_tier_names_and_versions(store: Store) -> None:
+    """Tiers are kept as codes into the mirror's tier names: what a write compares with
+    must read back as the names and versions written, across profiles sharing names."""
+    store.write_scores("a", 3, scores(["x", "y"], [80, 10], ["hot", "cold"]), "m1")
+    store.write_scores("b", 70_000, scores(["x"], [5], ["cold"]), "m2")
+    changes = store.write_scores("a", 3, scores(["x", "y", "z"], [10, 10, 50], ["cold"] * 3))
+    assert sorted((c.entity_id, c.previous_tier, c.tier) for c in changes) == [
+        ("x", "hot", "cold"),
+        ("z", "", "cold"),
+    ]
+    before = store._previous_scores("b", ["x", "y"])  # what write_scores compares with
+    assert before.has.tolist() == [True, False]
+    assert before.tier.tolist() == ["cold", ""] and before.version.tolist() == [70_000, -1]
+
+
+def test_the_entity_mirror_widens_a_column_that_outgrows_its_type(
+    store: Store, db_path: Path
+) -> None:
+    """Attribute columns start narrow (int8 codes, float32 numbers) and must widen, not
+    wrap or round, when a value needs more: 300 distinct texts, a float64-only number."""
+    rows = [
+        EntityRecord(
+            f"e{i}",
+            "contact",
+            attributes={"industry": f"ind{i}"},
+            numeric_attributes={"employees": float(i)},
+        )
+        for i in range(100)
+    ]
+    store.upsert_entities(rows)
+    ids = [f"e{i}" for i in range(300)]
+    store.mirrored().attributes(ids, ["industry"], ["employees"])  # columns built narrow
+    store.upsert_entities(
+        [
+            EntityRecord(
+                f"e{i}",
+                "contact",
+                attributes={"industry": f"ind{i}"},
+                numeric_attributes={"employees": i + 0.1},
+            )
+            for i in range(100, 300)
+        ]
+    )
+    reader = Store(db_path)
+    try:
+        got = store.mirrored().attributes(ids, ["industry"], ["employees"])
+        want = reader.attributes(ids, ["industry"], ["employees"])
+    finally:
+        reader.close()
+    assert got["industry"].vocabulary == want["industry"].vocabulary  # type: ignore[union-attr]
+    np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
+    assert got["employees"].dtype == np.float64  # type: ignore[union-attr]
+    np.testing.assert_array_equal(got["employees"], want["employees"])

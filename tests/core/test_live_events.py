@@ -1,0 +1,106 @@
+"""LiveEvents answers load_events as SQLite does, in columns as narrow as the data allows
+(issue 12, S4): narrowing must never change a number, a string or an order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prioscore.server.core.live_events import LiveEvents
+from prioscore.server.engine import EventColumns
+from prioscore.server.store import EventBatch, Store
+
+NOW = 1_900_000_000.0
+STRINGS = ("url", "plan")
+NUMBERS = ("clicks",)
+
+
+def events(rng: np.random.Generator, n: int, prefix: str, *, wide: bool) -> tuple[
+    EventBatch, list[dict[str, str]], list[dict[str, float]]
+]:  # fmt: skip
+    """n events of 40 entities; `wide`: values and clicks no float32 holds exactly, and
+    more distinct urls than an int8 codes."""
+    entity = [f"e{i}" for i in rng.integers(0, 40, n)]
+    name = [["view", "click", "buy"][i] for i in rng.integers(0, 3, n)]
+    # whole days: many events share a timestamp, so arrival order on ties is checked
+    ts = NOW - rng.integers(0, 30, n).astype(np.float64) * 86_400.0
+    value = rng.integers(1, 5, n).astype(np.float64)
+    if wide:
+        value += 0.1
+    urls = 300 if wide else 12
+    properties: list[dict[str, str]] = [
+        {"url": f"/p{rng.integers(0, urls)}"} if rng.random() < 0.7 else {} for _ in range(n)
+    ]
+    metrics: list[dict[str, float]] = [
+        {"clicks": float(rng.integers(0, 9)) + (1 / 3 if wide else 0.0)}
+        if rng.random() < 0.5
+        else {}
+        for _ in range(n)
+    ]
+    merged = [json.dumps({**p, **m}) for p, m in zip(properties, metrics, strict=True)]
+    batch = EventBatch(
+        [f"{prefix}{i}" for i in range(n)], entity, name, ts, value, merged
+    )  # fmt: skip
+    return batch, properties, metrics
+
+
+def assert_same(got: EventColumns, want: EventColumns) -> None:
+    assert got.event_types == want.event_types
+    for name in ("entity", "event_type", "ts", "value"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    assert got.value.dtype == np.float64 and got.ts.dtype == np.float64
+    for s, column in want.strings.items():
+        decoded = np.asarray((*got.strings[s].vocabulary, None), dtype=object)
+        expected = np.asarray((*column.vocabulary, None), dtype=object)
+        assert decoded[got.strings[s].codes].tolist() == expected[column.codes].tolist(), s
+    for s, column in want.numbers.items():
+        assert got.numbers[s].dtype == np.float64
+        np.testing.assert_array_equal(got.numbers[s], column, err_msg=s)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_reads_equal_sqlite_from_main_and_tail(tmp_path: Path, wide: bool) -> None:
+    rng = np.random.default_rng(5)
+    store = Store(tmp_path / "live.db")
+    try:
+        first, _, _ = events(rng, 3_000, "a", wide=wide)
+        store.insert_events(first)
+        live = LiveEvents.build(store, STRINGS, NUMBERS)
+        second, properties, metrics = events(rng, 500, "b", wide=wide)  # lands in the tail
+        store.insert_events(second)
+        live.append(second.entity_id, second.event, second.ts, second.value, properties, metrics)
+        assert len(live) == 3_500
+        ids = [f"e{i}" for i in rng.permutation(45)]  # some unknown, in no sorted order
+        for types in (["view", "buy"], ["click"], ["buy", "click", "view"]):
+            for until in (None, NOW - 10 * 86_400.0):
+                assert_same(
+                    live.load_events(ids, types, STRINGS, NUMBERS, until),
+                    store.load_events(ids, types, STRINGS, NUMBERS, until),
+                )
+        live.merge()
+        assert_same(
+            live.load_events(ids, ["view"], ["url"], NUMBERS),
+            store.load_events(ids, ["view"], ["url"], NUMBERS),
+        )
+    finally:
+        store.close()
+
+
+def test_columns_are_narrow_when_nothing_is_lost(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    store = Store(tmp_path / "live.db")
+    try:
+        store.insert_events(events(rng, 2_000, "a", wide=False)[0])
+        narrow = LiveEvents.build(store, STRINGS, NUMBERS)
+        store.insert_events(events(rng, 2_000, "b", wide=True)[0])
+        wide = LiveEvents.build(store, STRINGS, NUMBERS)
+    finally:
+        store.close()
+    # entity int32 + name int8 + ts float64 + value float32 + 2 codes int8 + clicks float32,
+    # plus 8 bytes of offsets per entity
+    assert narrow.nbytes == 2_000 * (4 + 1 + 8 + 4 + 2 + 4) + 41 * 8
+    # exact float64 values and an int16 url code once they no longer fit
+    assert wide.nbytes == 4_000 * (4 + 1 + 8 + 8 + 2 + 1 + 8) + 41 * 8
