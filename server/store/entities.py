@@ -114,15 +114,19 @@ class EntityTables:
             raise ValueError("set_entity_kinds: ids and kinds differ in length")
         if not ids:
             return
+        # Only rows whose kind is new or differs are written (and read again by the
+        # entity mirror): a steady stream of track events names the kind its entities
+        # already have, and rewriting those rows was an UPDATE per event.
         with self._write():
-            self.conn.execute(
+            written = self.conn.execute(
                 "INSERT INTO entities (id, kind, account_id, created, updated)"
                 " SELECT j.value ->> 0, j.value ->> 1, '', ?, ? FROM json_each(?) AS j"
                 " WHERE j.value ->> 1 <> '' ORDER BY j.key"
-                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, updated = excluded.updated",
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, updated = excluded.updated"
+                " WHERE kind IS NOT excluded.kind RETURNING id",
                 (now, now, json.dumps(list(zip(ids, kinds, strict=True)), ensure_ascii=False)),
-            )
-            self._entities.touch(ids)
+            ).fetchall()
+            self._entities.touch(map(itemgetter(0), written))
 
     def ensure_entities(self, ids: Sequence[str], kind: str = "", account_id: str = "") -> int:
         """Create bare rows for ids that have none (e.g. seen only in track events);
@@ -131,14 +135,13 @@ class EntityTables:
             return 0
         now = time.time()
         with self._write():
-            before = self.conn.total_changes
-            self.conn.execute(
+            created = self.conn.execute(
                 "INSERT OR IGNORE INTO entities (id, kind, account_id, created, updated)"
-                " SELECT value, ?, ?, ?, ? FROM json_each(?)",
+                " SELECT value, ?, ?, ?, ? FROM json_each(?) RETURNING id",
                 (kind, account_id, now, now, ids_json(ids)),
-            )
-            self._entities.touch(ids)
-            return self.conn.total_changes - before
+            ).fetchall()
+            self._entities.touch(map(itemgetter(0), created))  # rows that existed are as they were
+            return len(created)
 
     def entity_columns(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(kind, account_id) by id, without decoding attributes: the ingest hot path
