@@ -94,13 +94,15 @@ class EntityMirror:
         self._kinds: dict[str, int] = {}
         self._columns: dict[tuple[ColumnKind, str], _Column] = {}
         self._sorted: np.ndarray | None = None  # existing slots by id
+        self._sorted_ids: np.ndarray | None = None  # their ids (object), for merging in
         self._by_account: tuple[np.ndarray, np.ndarray] | None = None  # (slots, offsets)
 
     @property
     def nbytes(self) -> int:
         arrays = [self._exists, self._kind, self._account]
         arrays += [c.data for c in self._columns.values()]
-        arrays += [a for a in (self._sorted, *(self._by_account or ())) if a is not None]
+        kept = (self._sorted, self._sorted_ids, *(self._by_account or ()))
+        arrays += [a for a in kept if a is not None]
         return sum(a.nbytes for a in arrays)
 
     # -- following the store's writes
@@ -166,8 +168,31 @@ class EntityMirror:
         if self._sorted is None:
             existing = np.flatnonzero(self._exists)
             ids = self._slots.ids(existing)
-            self._sorted = existing[sorted(range(len(ids)), key=ids.__getitem__)].astype(np.int32)
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            self._sorted = existing[order].astype(np.int32)
+            self._sorted_ids = np.asarray(ids, dtype=object)[order]
         return self._sorted[self._kind[self._sorted] == self.kind_code(kind)]
+
+    def _resorted(self, slots: np.ndarray, was: np.ndarray) -> None:
+        """The id order after rows at `slots` came or went (`was`: whether each existed
+        before): the new ones merged in by binary search, the gone ones dropped. An
+        ingest naming new entities would otherwise cost the next sweep a sort of every
+        stored id in Python (a second at a million), on the writer."""
+        if self._sorted is None or self._sorted_ids is None:
+            return
+        now = self._exists[slots]
+        came, went = slots[now & ~was], slots[was & ~now]
+        order, ids = self._sorted, self._sorted_ids
+        if len(went):
+            keep = ~np.isin(order, went)
+            order, ids = order[keep], ids[keep]
+        if len(came):
+            new_ids = np.asarray(self._slots.ids(came), dtype=object)
+            by_id = np.argsort(new_ids, kind="stable")
+            at = np.searchsorted(ids, new_ids[by_id])
+            order = np.insert(order, at, came[by_id].astype(np.int32))
+            ids = np.insert(ids, at, new_ids[by_id])
+        self._sorted, self._sorted_ids = order, ids
 
     def members(self, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slots of the entities whose account is accounts[i], and i for each."""
@@ -200,7 +225,7 @@ class EntityMirror:
         self._exists[at] = True
         self._kind[at] = np.fromiter(map(self._kinds.__getitem__, kinds), np.int16, len(kinds))
         self._account[at] = account
-        self._sorted, self._by_account = None, None
+        self._sorted, self._sorted_ids, self._by_account = None, None, None
 
     def _catch_up(self, conn: sqlite3.Connection) -> None:
         """Reads the touched rows again, every kept column with them, in one query."""
@@ -216,7 +241,7 @@ class EntityMirror:
         ).fetchall()
         gone = self._slots.of(ids, add=True)
         self._fit()
-        sorted_, by_account = self._sorted, self._by_account
+        sorted_, sorted_ids, by_account = self._sorted, self._sorted_ids, self._by_account
         before = self._exists[gone].copy(), self._account[gone].copy()
         self._exists[gone] = False
         self._kind[gone] = -1
@@ -227,10 +252,11 @@ class EntityMirror:
         at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
         for i, column in enumerate(columns, start=3):
             column.data[at] = column.code(list(map(itemgetter(i), rows)))
-        # The id order and the members index stay unless a row came, went or moved.
+        # The id order follows the rows that came or went; the members index stays
+        # unless one came, went or moved.
+        self._sorted, self._sorted_ids = sorted_, sorted_ids
+        self._resorted(gone, before[0])
         same = np.array_equal(before[0], self._exists[gone])
-        if same:
-            self._sorted = sorted_
         if same and np.array_equal(before[1], self._account[gone]):
             self._by_account = by_account
 
@@ -246,7 +272,7 @@ class EntityMirror:
         self._account = np.concatenate([self._account, np.full(more, -1, np.int32)])
         for column in self._columns.values():
             column.grown(size)
-        self._sorted, self._by_account = None, None
+        self._by_account = None  # its offsets cover the slots it was built for
 
 
 __all__ = ["ColumnKind", "EntityMirror"]

@@ -127,3 +127,21 @@ def test_the_entity_mirror_widens_a_column_that_outgrows_its_type(
     np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
     assert got["employees"].dtype == np.float64  # type: ignore[union-attr]
     np.testing.assert_array_equal(got["employees"], want["employees"])
+
+
+def test_the_id_order_follows_entities_that_come_and_go(store: Store, db_path: Path) -> None:
+    """The mirror's population (ids by kind, as SQLite's ORDER BY id) is merged, not
+    re-sorted, as entities come and go: it must equal a fresh SQLite read each time."""
+    rng = np.random.default_rng(3)
+    store.upsert_entities([EntityRecord(f"c{i:03d}", "contact") for i in range(0, 300, 3)])
+    assert store.mirrored().entity_ids("contact") == store.entity_ids(kind="contact")
+    for step in range(6):
+        new = [f"c{i:03d}" for i in rng.integers(0, 300, 20)] + [f"a{step}", "zz", "b"]
+        store.upsert_entities([EntityRecord(i, "contact") for i in new])
+        for gone in rng.choice(store.entity_ids(kind="contact"), 5, replace=False):
+            store.erase_entity(str(gone))
+        reader = Store(db_path)
+        try:
+            assert store.mirrored().entity_ids("contact") == reader.entity_ids(kind="contact")
+        finally:
+            reader.close()
