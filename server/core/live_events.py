@@ -98,30 +98,6 @@ class _Block:
         )
 
 
-class _Vocabulary:
-    """String -> code, codes in first-seen order (append-only while the state lives)."""
-
-    def __init__(self) -> None:
-        self.codes: dict[str | None, int] = {}  # None (absent) is never a key
-        self.values: list[str] = []
-
-    def code_all(self, values: Sequence[str | None]) -> np.ndarray:
-        """Narrowed codes of `values` (new ones added; None, absent, -1), by C-level
-        maps over the dict: a Python step per new distinct value only."""
-        codes = self.codes
-        at = np.fromiter(map(codes.get, values, repeat(-1)), np.int64, len(values))
-        missing = at < 0
-        if missing.any():
-            unseen = dict.fromkeys(np.asarray(values, dtype=object)[missing].tolist())
-            unseen.pop(None, None)
-            if unseen:
-                start = len(self.values)
-                codes.update(zip(unseen, range(start, start + len(unseen)), strict=True))
-                self.values.extend(unseen)  # type: ignore[arg-type]
-                at = np.fromiter(map(codes.get, values, repeat(-1)), np.int64, len(values))
-        return narrow_codes(at, len(self.values))
-
-
 class LiveEvents:
     """Every stored event's columns the loaded profiles read, by entity, in memory."""
 
@@ -153,8 +129,9 @@ class LiveEvents:
         self.strings = tuple(sorted(set(strings)))
         self.numbers = tuple(sorted(set(numbers)))
         self._entities = entities if entities is not None else SlotTable()
-        self._names = _Vocabulary()
-        self._vocab = {s: _Vocabulary() for s in self.strings}
+        # Event names and each string property's values, coded in first-seen order.
+        self._names = SlotTable()
+        self._vocab = {s: SlotTable() for s in self.strings}
         self._main = _Block.empty(self.strings, self.numbers)
         self._offsets = np.zeros(1, np.int64)  # main rows of entity code c: [o[c], o[c+1])
         self._tail: list[_Block] = []
@@ -215,10 +192,10 @@ class LiveEvents:
         self._tail.append(
             _Block(
                 self._entities.code_all(entity_ids),
-                self._names.code_all(names),
+                _codes(self._names, names),
                 np.asarray(ts, np.float64),
                 narrow_floats(value),
-                {s: self._vocab[s].code_all(strings[s]) for s in self.strings},
+                {s: _codes(self._vocab[s], strings[s]) for s in self.strings},
                 {s: narrow_floats(numbers[s]) for s in self.numbers},
             )
         )
@@ -394,6 +371,11 @@ class LiveEvents:
         table = np.full(len(values) + 1, -1, np.int32)  # codes[-1] lands on the last: -1
         table[present] = np.arange(len(present), dtype=np.int32)
         return CategoricalColumn(table[codes], tuple(values[c] for c in present.tolist()))
+
+
+def _codes(vocabulary: SlotTable, values: Sequence[str | None]) -> np.ndarray:
+    """Narrow codes of `values` (new ones added, None -1)."""
+    return narrow_codes(vocabulary.of(values, add=True), len(vocabulary))  # type: ignore[arg-type]
 
 
 def _texts(

@@ -64,14 +64,16 @@ class SlotTable:
         return sys.getsizeof(self._slots) + sys.getsizeof(self._ids)
 
     def of(self, ids: Sequence[str], *, add: bool) -> np.ndarray:
-        """Slots of ids (-1 unknown unless `add`: then new ids get new slots), by a
-        C-level map over the dict's lookup: no Python code per id."""
+        """Slots of ids (-1 unknown unless `add`: then new ids get new slots; None is
+        never an id, always -1), by a C-level map over the dict's lookup: no Python
+        code per id."""
         if isinstance(ids, SlotIds) and ids.table is self:
             return ids.slots
         slots = self._slots
         at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
         if add and (at < 0).any():
             new = dict.fromkeys(np.asarray(ids, dtype=object)[at < 0].tolist())
+            new.pop(None, None)  # type: ignore[call-overload]
             start = len(self._ids)
             slots.update(zip(new, range(start, start + len(new)), strict=True))
             self._ids.extend(new)
