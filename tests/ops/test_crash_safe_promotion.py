@@ -188,7 +188,12 @@ def test_a_promotion_killed_at_any_moment_is_whole_after_restart(
     _crash_and_recover(server_process, tmp_path, moment, contacts=2_000)
 
 
-def test_a_promotion_of_50k_entities_killed_mid_commit_is_undone(
-    server_process: ServerFactory, tmp_path: Path
+@pytest.mark.parametrize(
+    "moment", ["promote:started", "promote:moving", "promote:scores_done", "promote:readers"]
+)
+def test_a_promotion_of_50k_entities_killed_before_during_or_after_its_commit_is_whole(
+    server_process: ServerFactory, tmp_path: Path, moment: str
 ) -> None:
-    _crash_and_recover(server_process, tmp_path, "promote:moving", contacts=50_000)
+    """At the issue's size: before the commit (undone), inside it (undone), after it
+    (finished on restart: the readers rescored)."""
+    _crash_and_recover(server_process, tmp_path, moment, contacts=50_000)
