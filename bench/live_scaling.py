@@ -1,11 +1,12 @@
 """Benchmark: per-call cost against the stored population (issue 13, S3).
 
-    .venv/bin/python bench/live_scaling.py [--small N] [--large N]
+    .venv/bin/python bench/live_scaling.py [--small N] [--large N] [--rounds R]
 
 Two stores, `--small` and `--large` entities of every bundled profile's kind with ten
 events each (bench/_population.py, raw executemany), each with the live core built and
 swept once (every score stored), driven in-process (no gRPC: the figure isolates what
-the service does per call, and the anchor is the same call on the small store, same run):
+the service does per call, and the anchor is the same call on the small store, same run,
+the two stores measured in interleaved rounds so drift does not land on one of them):
 
 S3i  one-event ingest (a subscription's event: saas_renewal has quantile tiers; and a
      contact's: lead_qualification, rolling up into account_engagement), median latency
@@ -33,6 +34,7 @@ from prioscore.server.handlers import TRACK, Handlers, IncomingEvents, RankQuery
 from prioscore.server.store import Cause, Store
 
 CALLS = 40
+ROUNDS = 4  # rounds per store, interleaved
 WARM_UP = 5  # calls before the timed ones (first-call caches, statement cache)
 
 
@@ -64,18 +66,22 @@ def ready(db: Path, n_entities: int) -> Handlers:
     return handlers
 
 
-def ingest_latency(handlers: Handlers, kind: str, prefix: str, event: str) -> float:
+def ingest_latency(
+    handlers: Handlers, kind: str, prefix: str, event: str, round_: int = 0
+) -> list[float]:
+    """Seconds per one-event ingest; each round sends new messages (a repeat would be a
+    duplicate, not rescored) to the same entities."""
     samples = []
     for i in range(-WARM_UP, CALLS):
-        batch = one_event(f"s3-{kind}{i}", f"{prefix}-{i + WARM_UP}", kind, event, NOW + i)
+        batch = one_event(f"s3-{kind}{round_}-{i}", f"{prefix}-{i + WARM_UP}", kind, event, NOW + i)
         start = time.perf_counter()
         handlers.service.ingest(batch)
         if i >= 0:
             samples.append(time.perf_counter() - start)
-    return median(samples)
+    return samples
 
 
-def rank_latency(handlers: Handlers, profile: str, deep: bool) -> float:
+def rank_latency(handlers: Handlers, profile: str, deep: bool) -> list[float]:
     service = handlers.service
     token = ""
     if deep:  # the keyset token of a page halfway down
@@ -89,13 +95,15 @@ def rank_latency(handlers: Handlers, profile: str, deep: bool) -> float:
         service.rank(RankQuery(profile, page_size=50, page_token=token))
         if i >= 0:
             samples.append(time.perf_counter() - start)
-    return median(samples)
+    return samples
 
 
-def measure(handlers: Handlers) -> dict[str, float]:
+def measure(handlers: Handlers, round_: int) -> dict[str, list[float]]:
     return {
-        "ingest subscription": ingest_latency(handlers, "subscription", "sub", "feature_used"),
-        "ingest contact": ingest_latency(handlers, "contact", "con", "page_view"),
+        "ingest subscription": ingest_latency(
+            handlers, "subscription", "sub", "feature_used", round_
+        ),
+        "ingest contact": ingest_latency(handlers, "contact", "con", "page_view", round_),
         "rank first page": rank_latency(handlers, "saas_renewal", deep=False),
         "rank deep page": rank_latency(handlers, "saas_renewal", deep=True),
     }
@@ -105,14 +113,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=2_000)
     parser.add_argument("--large", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
-    results: dict[int, dict[str, float]] = {}
+    sizes = (args.small, args.large)
+    samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
     with tempfile.TemporaryDirectory(prefix="prioscore-bench-s3-") as tmp:
-        for n in (args.small, args.large):
-            handlers = ready(Path(tmp) / f"s3-{n}.db", n)
-            results[n] = measure(handlers)
-            handlers.close()
-    small, large = results[args.small], results[args.large]
+        built = {n: ready(Path(tmp) / f"s3-{n}.db", n) for n in sizes}
+        try:
+            # Interleaved rounds, the order alternating: the machine's drift (shared
+            # cores, other benchmarks) falls on both stores alike.
+            for r in range(args.rounds):
+                for n in sizes if r % 2 == 0 else sizes[::-1]:
+                    for name, got in measure(built[n], r).items():
+                        samples[n].setdefault(name, []).extend(got)
+        finally:
+            for handlers in built.values():
+                handlers.close()
+    small = {name: median(got) for name, got in samples[args.small].items()}
+    large = {name: median(got) for name, got in samples[args.large].items()}
     for name in small:
         label = "S3i " if name.startswith("ingest") else "S3r "
         figure(
@@ -123,7 +141,11 @@ def main() -> None:
             f"median {large[name] * 1e3:.2f} ms at {args.large:,} entities vs"
             f" {small[name] * 1e3:.2f} ms at {args.small:,} (same run, in-process)",
         )
-    info("    shape", f"{CALLS} calls each; ten events per stored entity; 5 bundled profiles")
+    info(
+        "    shape",
+        f"{args.rounds} interleaved rounds x {CALLS} calls each; ten events per stored"
+        " entity; 5 bundled profiles",
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from _service_common import (
     make_events,
 )
 
+from prioscore.server.profiles import ProfileRegistry
 from prioscore.v1 import scoring_service_pb2, scoring_service_pb2_grpc, types_pb2
 
 
@@ -155,7 +156,10 @@ def run(ctx: Run) -> None:
     try:
         seed_events = make_events(300, 10, "contact", "p3", seed=3)
         ingest_once(server.target, batches_of(seed_events, 300))
-        requests = score_requests(10)
+        # As many inline features as the profile has signals (it grows; never hard-code).
+        profile = ProfileRegistry.from_directory(ctx.profiles).get("lead_qualification")
+        assert profile is not None
+        requests = score_requests(len(profile.signals))
         if "P3" in ctx.only:
             bench_p3(server.target, requests, 3 if q else 4, 200 if q else 500)
         if "P3C" in ctx.only:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from opentelemetry import metrics
 
 from prioscore.server.errors import PrioscoreError, ResourceExhaustedError, UnavailableError
+from prioscore.server.handlers.watch_routes import Key, WatchRoutes, filter_keys
 from prioscore.server.store import Store, TierChangeRecord
 
 _tier_changes = metrics.get_meter("prioscore.server").create_counter(
@@ -56,12 +57,25 @@ class _Watcher:
     )
     ended: PrioscoreError | None = None  # why the stream ends, once it must
 
+    @property
+    def keys(self) -> list[Key]:
+        wanted = self.filter
+        return filter_keys(wanted.profile, wanted.account_id, wanted.tiers, wanted.causes)
+
 
 class TierChangeHub:
-    """Publishes committed tier changes to every matching watcher, without blocking."""
+    """Publishes committed tier changes to every matching watcher, without blocking.
+
+    Watchers are found through WatchRoutes (by filter key), so publishing costs the
+    same however many watchers are idle; the backlog is a running count for the same
+    reason (ingest asks for it after every batch).
+    """
 
     def __init__(self) -> None:
         self._watchers: set[_Watcher] = set()
+        self._routes: WatchRoutes[_Watcher] = WatchRoutes()
+        self._backlog = 0  # changes queued and not yet taken by their watch stream
+        self._routed = 0  # (change, watcher) pairs publish() looked at, ever
         self._closed = False  # after close(), new watchers are refused (UNAVAILABLE)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -77,48 +91,78 @@ class TierChangeHub:
     @property
     def backlog(self) -> int:
         """Changes queued for watch streams and not yet taken by them."""
-        return sum(w.queue.qsize() for w in self._watchers)
+        return self._backlog
+
+    @property
+    def routed(self) -> int:
+        """(change, watcher) pairs publish() has looked at, ever: the tests hold it to
+        the deliveries, so a watcher whose filter a change fails costs nothing."""
+        return self._routed
 
     def publish_changes(self, changes: list[TierChangeRecord], store: Store) -> None:
-        """publish() with each changed entity's account read from the store (only when
-        someone watches: the account filter needs it, nothing else does). Every
-        committed tier change passes here, whatever caused it, so it is counted here."""
+        """publish() with each changed entity's account read from the store, for the
+        changes some watcher may want (only those: the account filter and the message
+        need it, nothing else does). Every committed tier change passes here, whatever
+        caused it, so it is counted here."""
         _tier_changes.add(len(changes))
         if not changes or not self._watchers:
             return
-        stored = store.entity_columns([c.entity_id for c in changes])
+        may_want = self._routes.may_want
+        wanted: dict[tuple[str, str, str], bool] = {}
+        kept = []
+        for change in changes:
+            key = (change.profile, change.tier, change.cause)
+            keep = wanted.get(key)
+            if keep is None:
+                keep = wanted[key] = may_want(*key)
+            if keep:
+                kept.append(change)
+        if not kept:
+            return
+        stored = store.entity_columns(list({c.entity_id: None for c in kept}))
         accounts = {entity: account for entity, (_, account) in stored.items()}
         loop = self._loop
         if loop is None or _running_in(loop):
-            self.publish(changes, accounts)
+            self.publish(kept, accounts)
         else:
-            loop.call_soon_threadsafe(self.publish, changes, accounts)
+            loop.call_soon_threadsafe(self.publish, kept, accounts)
 
     async def drain(self) -> None:
         """Yields to the watch streams until they took what was published, for at most
         DRAIN_SECONDS, so a batch's changes go out before the next batch runs."""
         await asyncio.sleep(0)
         deadline = time.monotonic() + DRAIN_SECONDS
-        while self.backlog and time.monotonic() < deadline:
+        while self._backlog and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
 
     def publish(self, changes: Iterable[TierChangeRecord], accounts: dict[str, str]) -> None:
-        """Queues each change for the watchers whose filter it passes.
+        """Queues each change for the watchers whose filter it passes (by index: a
+        watcher whose filter it fails is never looked at).
 
         `accounts` maps entity id to account id for the account filter; called only
         after the transaction that recorded the changes has committed.
         """
         if not self._watchers:
             return
+        route = self._routes.route
+        routes: dict[Key, list[_Watcher]] = {}  # the changes of a batch share few keys
         for record in changes:
-            change = WatchedChange(record, accounts.get(record.entity_id, ""))
-            for watcher in self._watchers:
-                if watcher.ended or not _matches(watcher.filter, change):
+            account = accounts.get(record.entity_id, "")
+            key = (record.profile, account, record.tier, record.cause)
+            targets = routes.get(key)
+            if targets is None:
+                targets = routes[key] = route(*key)
+            if not targets:
+                continue
+            self._routed += len(targets)
+            change = WatchedChange(record, account)
+            for watcher in targets:
+                if watcher.ended:
                     continue
                 try:
                     watcher.queue.put_nowait(change)
                 except asyncio.QueueFull:
-                    _terminate(
+                    self._terminate(
                         watcher,
                         ResourceExhaustedError(
                             f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
@@ -126,6 +170,8 @@ class TierChangeHub:
                             reason="WATCHER_TOO_SLOW",
                         ),
                     )
+                else:
+                    self._backlog += 1
 
     async def watch(
         self, wanted: WatchFilter, replay: AsyncIterator[WatchedChange] | None = None
@@ -140,7 +186,9 @@ class TierChangeHub:
         if self._closed:
             raise _shutting_down()
         watcher = _Watcher(wanted)
+        keys = watcher.keys
         self._watchers.add(watcher)
+        self._routes.add(watcher, keys)
         try:
             last_replayed = 0
             if replay is not None:
@@ -152,17 +200,31 @@ class TierChangeHub:
                 if change is None:
                     assert watcher.ended is not None  # set with the end-of-stream marker
                     raise watcher.ended
+                self._backlog -= 1
                 if change.record.id > last_replayed:
                     yield change
         finally:
             self._watchers.discard(watcher)
+            self._routes.remove(watcher, keys)
+            self._empty(watcher)  # what it never took is no backlog
 
     def close(self) -> None:
         """Ends every watch stream with UNAVAILABLE (server shutdown): clients resume
         against the next server with after_change_id."""
         self._closed = True
         for watcher in self._watchers:
-            _terminate(watcher, _shutting_down())
+            self._terminate(watcher, _shutting_down())
+
+    def _terminate(self, watcher: _Watcher, reason: PrioscoreError) -> None:
+        """Replaces whatever is queued with the end-of-stream marker the reader awaits."""
+        watcher.ended = reason
+        self._empty(watcher)
+        watcher.queue.put_nowait(None)
+
+    def _empty(self, watcher: _Watcher) -> None:
+        while not watcher.queue.empty():
+            if watcher.queue.get_nowait() is not None:
+                self._backlog -= 1
 
 
 async def stored_changes(
@@ -189,23 +251,6 @@ async def stored_changes(
 def _shutting_down() -> UnavailableError:
     return UnavailableError(
         "server shutting down; resume with after_change_id = the last change_id received"
-    )
-
-
-def _terminate(watcher: _Watcher, reason: PrioscoreError) -> None:
-    """Replaces whatever is queued with the end-of-stream marker the reader awaits."""
-    watcher.ended = reason
-    while not watcher.queue.empty():
-        watcher.queue.get_nowait()
-    watcher.queue.put_nowait(None)
-
-
-def _matches(wanted: WatchFilter, change: WatchedChange) -> bool:
-    return (
-        (not wanted.profile or wanted.profile == change.record.profile)
-        and (not wanted.tiers or change.record.tier in wanted.tiers)
-        and (not wanted.account_id or change.account_id == wanted.account_id)
-        and (not wanted.causes or change.record.cause in wanted.causes)
     )
 
 

@@ -6,7 +6,6 @@ rpc/errors.py turns them into statuses. Span attributes name the profile and bat
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
 from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
+from prioscore.server.rpc.event_ingest import ingest_events
 from prioscore.server.rpc.segment_ingest import ingest_segment
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
@@ -194,52 +194,7 @@ class EventServicer(events_grpc.EventServiceServicer):
     async def IngestEvents(
         self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
     ) -> events_pb.IngestEventsResponse:
-        accepted = duplicates = rescored = changes = received = suppressed = 0
-        backfill: bool | None = None  # the first message decides for the stream
-        touched: set[str] = set()
-        unread: Counter[str] = Counter()
-        async for request in request_iterator:
-            received += 1
-            if received > self.settings.max_stream_messages:
-                raise ResourceExhaustedError(
-                    f"stream exceeds {self.settings.max_stream_messages} messages",
-                    reason="STREAM_TOO_LONG",
-                )
-            if backfill is None:
-                backfill = request.backfill
-            elif request.backfill != backfill:
-                raise InvalidArgumentError.of(
-                    f"messages[{received - 1}].backfill",
-                    f"must equal the first message's backfill ({backfill})",
-                )
-            events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
-            result = await self.service.aingest(events, backfill=backfill)
-            touched.update(result.touched)
-            accepted += result.accepted
-            # Ingest feeds every profile, so the span names none; the size is the running total.
-            _annotate("", accepted + duplicates + result.duplicates)
-            duplicates += result.duplicates
-            rescored += result.entities_rescored
-            changes += len(result.tier_changes)
-            suppressed += result.suppressed
-            unread.update(result.unread)
-            # Let watch streams send this batch's changes before the next batch runs.
-            await self.service.watchers_drained(bool(result.tier_changes))
-        if touched:  # the end of a historical import: everyone it touched, once
-            result = await self.service.afinish_backfill(touched)
-            rescored += result.entities_rescored
-            changes += len(result.tier_changes)
-        return events_pb.IngestEventsResponse(
-            accepted=accepted,
-            duplicates=duplicates,
-            entities_rescored=rescored,
-            tier_changes=changes,
-            suppressed=suppressed,
-            unread_events=[
-                events_pb.UnreadEvents(event=name, count=count)
-                for name, count in sorted(unread.items())
-            ],
-        )
+        return await ingest_events(self.service, self.settings, request_iterator)
 
     async def IngestSegment(
         self, request_iterator: AsyncIterator[events_pb.IngestSegmentRequest], context: Context
