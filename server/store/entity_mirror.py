@@ -10,6 +10,10 @@ follows the store: every statement that writes entity rows names the ids it touc
 every member of an account is applied in place (`move_account`); a rolled-back
 transaction drops everything (`invalidate`), so it is never stale, at worst reloaded.
 
+The orders built from it follow changes without a rebuild: the id order (a sweep's
+population) merges new ids in by binary search, and the members index (rollups) lists
+the slots that came, went or moved apart until they pass a hundredth of all slots.
+
 Shape: arrays by slot (SlotTable, shared with the score mirror), as narrow as the data
 allows (issue 12, S4): exists, kind code int16, account slot int32 (-1 none); per
 attribute column codes into an append-only list of values (-1 absent) in the smallest
@@ -31,6 +35,9 @@ import numpy as np
 from prioscore.server.store.narrow import code_dtype, narrow_floats
 from prioscore.server.store.records import ids_json
 from prioscore.server.store.slots import SlotTable
+
+MOVED_MIN = 1_024  # the members index is rebuilt once more slots than this and
+MOVED_SHARE = 100  # a hundredth of all slots changed account since it was built
 
 
 class ColumnKind(StrEnum):
@@ -96,6 +103,7 @@ class EntityMirror:
         self._sorted: np.ndarray | None = None  # existing slots by id
         self._sorted_ids: np.ndarray | None = None  # their ids (object), for merging in
         self._by_account: tuple[np.ndarray, np.ndarray] | None = None  # (slots, offsets)
+        self._moved: set[int] = set()  # slots that came, went or moved since it was built
 
     @property
     def nbytes(self) -> int:
@@ -122,8 +130,9 @@ class EntityMirror:
             return
         (to,) = self._slots.of([new], add=True) if new else (-1,)
         self._fit()
-        self._account[self._account == was] = to
-        self._by_account = None
+        members = self._account == was
+        self._account[members] = to
+        self._note_moved(np.flatnonzero(members))
 
     # -- reads (callers hold the store's lock)
 
@@ -201,14 +210,42 @@ class EntityMirror:
             order = has[np.argsort(self._account[has], kind="stable")]
             counts = np.bincount(self._account[order], minlength=len(self._account))
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-            self._by_account = order.astype(np.int32), offsets
+            self._by_account, self._moved = (order.astype(np.int32), offsets), set()
         order, offsets = self._by_account
         owner = np.flatnonzero((accounts >= 0) & (accounts < len(offsets) - 1))
         starts, ends = offsets[accounts[owner]], offsets[accounts[owner] + 1]
         lengths = ends - starts
         rows = np.arange(int(lengths.sum()), dtype=np.int64)
         rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        return order[rows], np.repeat(owner, lengths)
+        members, owners = order[rows].astype(np.int64), np.repeat(owner, lengths)
+        if not self._moved:
+            return members, owners
+        # The index predates some changes: the slots that changed are dropped from what
+        # it lists and found again where they now belong (few: the index is rebuilt once
+        # they pass MOVED_SHARE of the slots).
+        moved = np.fromiter(self._moved, np.int64, len(self._moved))
+        keep = ~np.isin(members, moved)
+        by_account = np.argsort(accounts, kind="stable")
+        present = moved[self._exists[moved] & (self._account[moved] >= 0)]
+        where = self._account[present]
+        first = np.searchsorted(accounts[by_account], where, "left")
+        last = np.searchsorted(accounts[by_account], where, "right")
+        counts = last - first
+        at = np.arange(int(counts.sum()), dtype=np.int64)
+        at += np.repeat(first - (np.cumsum(counts) - counts), counts)
+        members = np.concatenate([members[keep], np.repeat(present, counts)])
+        owners = np.concatenate([owners[keep], by_account[at]])
+        order_ = np.lexsort((members, owners))  # as the rebuilt index gives them
+        return members[order_], owners[order_]
+
+    def _note_moved(self, slots: np.ndarray) -> None:
+        """Slots whose row came, went or changed account: the members index lists them
+        apart until there are too many, then it is rebuilt."""
+        if self._by_account is None or not len(slots):
+            return
+        self._moved.update(slots.tolist())
+        if len(self._moved) > max(MOVED_MIN, len(self._exists) // MOVED_SHARE):
+            self._by_account, self._moved = None, set()
 
     # -- inside
 
@@ -252,13 +289,11 @@ class EntityMirror:
         at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
         for i, column in enumerate(columns, start=3):
             column.data[at] = column.code(list(map(itemgetter(i), rows)))
-        # The id order follows the rows that came or went; the members index stays
-        # unless one came, went or moved.
-        self._sorted, self._sorted_ids = sorted_, sorted_ids
+        # The id order and the members index follow the rows that came, went or moved.
+        self._sorted, self._sorted_ids, self._by_account = sorted_, sorted_ids, by_account
         self._resorted(gone, before[0])
-        same = np.array_equal(before[0], self._exists[gone])
-        if same and np.array_equal(before[1], self._account[gone]):
-            self._by_account = by_account
+        changed = (before[0] != self._exists[gone]) | (before[1] != self._account[gone])
+        self._note_moved(gone[changed])
 
     def _fit(self) -> None:
         """Grows the arrays (by a quarter) to cover every slot."""
@@ -272,7 +307,6 @@ class EntityMirror:
         self._account = np.concatenate([self._account, np.full(more, -1, np.int32)])
         for column in self._columns.values():
             column.grown(size)
-        self._by_account = None  # its offsets cover the slots it was built for
 
 
 __all__ = ["ColumnKind", "EntityMirror"]

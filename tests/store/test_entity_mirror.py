@@ -1,0 +1,105 @@
+"""The store's in-memory copy of entity rows (entity_mirror.py) must never go stale and
+must read back exactly what SQLite holds: narrow columns, the id order and the members
+index all follow every change without a full rebuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from prioscore.server.store.database import EntityRecord, Store
+
+
+def test_the_entity_mirror_widens_a_column_that_outgrows_its_type(
+    store: Store, db_path: Path
+) -> None:
+    """Attribute columns start narrow (int8 codes, float32 numbers) and must widen, not
+    wrap or round, when a value needs more: 300 distinct texts, a float64-only number."""
+    rows = [
+        EntityRecord(
+            f"e{i}",
+            "contact",
+            attributes={"industry": f"ind{i}"},
+            numeric_attributes={"employees": float(i)},
+        )
+        for i in range(100)
+    ]
+    store.upsert_entities(rows)
+    ids = [f"e{i}" for i in range(300)]
+    store.mirrored().attributes(ids, ["industry"], ["employees"])  # columns built narrow
+    store.upsert_entities(
+        [
+            EntityRecord(
+                f"e{i}",
+                "contact",
+                attributes={"industry": f"ind{i}"},
+                numeric_attributes={"employees": i + 0.1},
+            )
+            for i in range(100, 300)
+        ]
+    )
+    reader = Store(db_path)
+    try:
+        got = store.mirrored().attributes(ids, ["industry"], ["employees"])
+        want = reader.attributes(ids, ["industry"], ["employees"])
+    finally:
+        reader.close()
+    assert got["industry"].vocabulary == want["industry"].vocabulary  # type: ignore[union-attr]
+    np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
+    assert got["employees"].dtype == np.float64  # type: ignore[union-attr]
+    np.testing.assert_array_equal(got["employees"], want["employees"])
+
+
+def test_the_id_order_follows_entities_that_come_and_go(store: Store, db_path: Path) -> None:
+    """The mirror's population (ids by kind, as SQLite's ORDER BY id) is merged, not
+    re-sorted, as entities come and go: it must equal a fresh SQLite read each time."""
+    rng = np.random.default_rng(3)
+    store.upsert_entities([EntityRecord(f"c{i:03d}", "contact") for i in range(0, 300, 3)])
+    assert store.mirrored().entity_ids("contact") == store.entity_ids(kind="contact")
+    for step in range(6):
+        new = [f"c{i:03d}" for i in rng.integers(0, 300, 20)] + [f"a{step}", "zz", "b"]
+        store.upsert_entities([EntityRecord(i, "contact") for i in new])
+        for gone in rng.choice(store.entity_ids(kind="contact"), 5, replace=False):
+            store.erase_entity(str(gone))
+        reader = Store(db_path)
+        try:
+            assert store.mirrored().entity_ids("contact") == reader.entity_ids(kind="contact")
+        finally:
+            reader.close()
+
+
+def test_members_follow_entities_that_join_leave_and_move(store: Store, db_path: Path) -> None:
+    """The members index is built once and then follows joins, moves, erasures and a
+    whole account moving (identity merge) by the slots that changed: every answer must
+    equal SQLite's, member for member and owner for owner."""
+    rng = np.random.default_rng(8)
+    accounts = [f"a{i}" for i in range(12)]
+    store.upsert_entities([EntityRecord(a, "account") for a in accounts])
+    store.upsert_entities(
+        [EntityRecord(f"c{i:03d}", "contact", accounts[i % 12]) for i in range(200)]
+    )
+    asked = [*accounts[::-1], "a3", "nobody", "a20"]  # repeats, unknowns, any order
+
+    def same() -> None:
+        reader = Store(db_path)
+        try:
+            got_ids, got_owner = store.mirrored().members_of(asked, "contact")
+            want_ids, want_owner = reader.members_of(asked, "contact")
+        finally:
+            reader.close()
+        assert sorted(zip(got_owner.tolist(), got_ids, strict=True)) == sorted(
+            zip(want_owner.tolist(), want_ids, strict=True)
+        )
+
+    same()  # the index is built here
+    for step in range(5):
+        moves = [
+            EntityRecord(f"c{i:03d}", "contact", accounts[int(rng.integers(0, 12))])
+            for i in rng.integers(0, 260, 15)  # some new contacts, some moving
+        ]
+        store.upsert_entities([*moves, EntityRecord(f"a{12 + step}", "account")])
+        store.erase_entity(f"c{int(rng.integers(0, 200)):03d}")
+        same()
+    store.merge_identities([("a1", "a2")], 0.0)  # every member of a1 moves to a2
+    same()
