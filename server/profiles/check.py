@@ -59,7 +59,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 TIER_KEYS = ("mode", "names", "thresholds")
 DEFAULT_FIT_WEIGHT = 0.3  # fit's share when a profile has [[fit]] rules but no fit_weight
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # fullmatch: "$" would let "a\n" pass
 LIMITS = Limits()
 # A property or attribute name becomes a quoted label of an SQLite JSON path, which can
 # neither escape a double quote nor match a key stored with a JSON escape (backslash,
@@ -163,7 +163,7 @@ class Checker:
 
     def name(self, table: dict[str, Any], path: str) -> str:
         value = self.get(table, path, "name", "str", required=True)
-        if value and not _NAME.match(value):
+        if value and not _NAME.fullmatch(value):
             reason = f"name {value!r} must start with a letter and use only letters, digits, _ . -"
             self.add(f"{path}.name", reason)
         return value or ""

@@ -33,7 +33,7 @@ _KEYLINE = re.compile(
     r"""(?:\s*\.\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*="""
 )
 _PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let "a\n" pass
 
 Block = tuple[str, int | None]
 
@@ -163,7 +163,7 @@ def syntax_error_line(message: str, text: str) -> int:
 
 def key(name: str) -> str:
     """A TOML key: bare when it can be, quoted otherwise."""
-    return name if _BARE_KEY.match(name) else string(name)
+    return name if _BARE_KEY.fullmatch(name) else string(name)
 
 
 def string(value: str) -> str:

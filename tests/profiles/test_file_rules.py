@@ -59,6 +59,12 @@ CASES = [
         "profile.name",
         "must start with a letter",
     ),
+    (
+        "name-with-a-trailing-newline",
+        [('name = "base"', 'name = "base\\n"  # <-')],
+        "profile.name",
+        "must start with a letter",
+    ),
     ("version-zero", [("version = 1", "version = 0  # <-")], "profile.version", "integer >= 1"),
     (
         "version-string",

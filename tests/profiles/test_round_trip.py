@@ -30,6 +30,7 @@ from prioscore.server.engine import (
     Tiers,
 )
 from prioscore.server.profiles.loading import load_profile_text, profile_digest, profile_to_toml
+from tests.conftest import PROFILES
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 texts = st.text(max_size=40)
@@ -159,3 +160,16 @@ def test_any_valid_profile_round_trips(profile: Profile) -> None:
     again = load_profile_text(text, "written.toml")
     assert dataclasses.replace(again, source=profile.source) == profile
     assert profile_digest(again) == profile_digest(profile)
+
+
+def test_keys_ending_in_a_newline_are_quoted() -> None:
+    """A fit value such as "0\\n" must be written as a quoted key: a bare-key check
+    anchored with "$" let it through and the written file did not parse (hypothesis
+    found it)."""
+    bundled = load_profile_text(
+        (PROFILES / "lead_qualification.toml").read_text(), "lead_qualification.toml"
+    )
+    profile = dataclasses.replace(bundled, fit=(FitRule(attribute="a", points={"0\n": 1.0}),))
+    text = profile_to_toml(profile)
+    assert '"0\\n" = 1' in text
+    assert load_profile_text(text, "written.toml").fit == profile.fit
