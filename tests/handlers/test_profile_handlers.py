@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from prioscore.server.clock import Clock
 from prioscore.server.errors import ShadowVersionMismatchError
-from prioscore.server.handlers import Handlers, RankQuery, build_handlers
+from prioscore.server.handlers import Handlers, Outcomes, RankQuery, build_handlers
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
 from tests.conftest import PROFILES
@@ -53,3 +55,27 @@ def test_a_staged_shadow_is_promoted_and_its_scores_become_live(tmp_path: Path) 
         assert [s.profile_version for s in page.scores] == [version]
     finally:
         built.close()
+
+
+def test_evaluations_read_on_a_connection_of_their_own(handlers: Handlers) -> None:
+    """An evaluation's whole-population reads hold their Store's lock for each fetch; on
+    the readers' connection they would hold up every stored read the loop serves (and
+    the loop with it). Here the readers' lock is held throughout, as a long read would:
+    the evaluations still finish."""
+    handlers.service.ingest(
+        tracks([("c1", "page_view", 1, {"url": "/pricing"}), ("c2", "email_click", 2, {})])
+    )
+    outcomes = Outcomes(["c1", "c2"], np.array([True, False]), np.array([NOW, NOW]))
+    reads = handlers.service.scorer.store
+    profiles = handlers.profiles
+    with ThreadPoolExecutor(1) as pool, reads._lock:
+        compared = pool.submit(
+            lambda: profiles.compare(
+                profile_name="lead_qualification", candidate_profile="lead_qualification"
+            )
+        ).result(timeout=10)
+        tested = pool.submit(
+            lambda: profiles.backtest(outcomes, profile_name="lead_qualification")
+        ).result(timeout=10)
+    assert compared.entity_ids == ["c1", "c2"] and compared.moves_total == 0
+    assert tested.report.entities == 2
