@@ -58,6 +58,10 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self, request: scoring_pb.ScoreEntitiesRequest, context: Context
     ) -> scoring_pb.ScoreEntitiesResponse:
         as_of = convert.seconds_of(request.as_of) if request.HasField("as_of") else None
+        limits = self.settings.limits
+        if as_of is not None and not limits.min_timestamp <= as_of <= limits.max_timestamp:
+            # Beyond these the response's timestamps cannot be written (INTERNAL before).
+            raise InvalidArgumentError.of("as_of", "must be between 1970-01-01 and 9999-12-31")
         reasons = request.top_reasons or (3 if request.explain else 0)
         if reasons < 0:
             raise InvalidArgumentError.of("top_reasons", "must not be negative")

@@ -8,6 +8,7 @@ import time
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import scoring_service_pb2 as sc
@@ -217,6 +218,10 @@ def test_rejected_ingest_names_the_field_and_writes_nothing(stubs: Stubs) -> Non
         (sc.ScoreEntitiesRequest(
             profile="test_leads", stored=sc.StoredEntities(entity_ids=["ghost"])),
          grpc.StatusCode.NOT_FOUND, None),
+        (sc.ScoreEntitiesRequest(
+            profile="test_leads", inline_features=sc.InlineFeatures(),
+            as_of=Timestamp(seconds=2**63 - 512)),
+         grpc.StatusCode.INVALID_ARGUMENT, "as_of"),
     ],
 )  # fmt: skip
 def test_score_errors(stubs: Stubs, request_: sc.ScoreEntitiesRequest, code: grpc.StatusCode,
