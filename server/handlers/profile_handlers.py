@@ -25,15 +25,14 @@ from prioscore.server.core import (
 from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.handlers.catalog import ProfileCatalog
+from prioscore.server.handlers.comparison import CompareResult, run_compare
 from prioscore.server.handlers.evaluation import (
     BacktestResult,
     CalibrateResult,
-    CompareResult,
     EvaluationContext,
     Outcomes,
     run_backtest,
     run_calibrate,
-    run_compare,
 )
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.handlers.watch import TierChangeHub
