@@ -1,4 +1,4 @@
-"""Backtest, Calibrate and CompareProfiles: profiles against outcomes and each other.
+"""Backtest and Calibrate: profiles against outcomes (CompareProfiles: comparison.py).
 
 Transport-neutral like the Service: functions over an EvaluationContext (the store, the
 profile catalog, the stored scorer, the limits and the clock) that take domain values
@@ -8,10 +8,6 @@ calibration.features_as_of_outcomes keeps only those at or before its own cutoff
 (outcome_time - horizon_days), so nothing after the cutoff reaches a report or a fit.
 Attributes (fit and disqualify rules) are not versioned in the store: they are read as
 they are now.
-
-CompareProfiles (run_compare) is the shadow comparison on live data: every stored entity
-the active profile scores (its kind) is scored as of now under the
-active profile and under a candidate, read-only, and the two rankings are compared.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ from prioscore.server.engine import (
 from prioscore.server.engine import score as score_entities
 from prioscore.server.errors import InvalidArgumentError, NotFoundError, ProfileInvalidError
 from prioscore.server.handlers.catalog import ProfileCatalog
-from prioscore.server.handlers.paging import page_size
 from prioscore.server.profiles import (
     CandidateText,
     candidate_text,
@@ -55,22 +50,20 @@ from prioscore.server.store import Store
 __all__ = [
     "DEFAULT_K",
     "DEFAULT_L2",
-    "MAX_TIER_MOVES",
     "BacktestResult",
     "CalibrateResult",
-    "CompareResult",
     "EvaluationContext",
     "Outcomes",
     "Shadow",
+    "check_k",
+    "ranked",
     "run_backtest",
     "run_calibrate",
-    "run_compare",
 ]
 
 DEFAULT_K = 100
 DEFAULT_L2 = 1.0
-DEFAULT_TIER_MOVES = 100
-MAX_TIER_MOVES = 1000
+OUTCOME_CHUNK = 5_000  # outcomes' entities per loading step (_point_in_time)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,26 +115,6 @@ class CalibrateResult:
 
 
 @dataclass(frozen=True, eq=False)
-class CompareResult:
-    """Active profile vs candidate over the same stored entities, scored as of now.
-
-    `moves` indexes entity_ids: the entities whose tier name differs, largest
-    |candidate score - active score| first (ties by entity id), at most the requested
-    limit; `moves_total` counts them all. Tier names are "" for disqualified.
-    """
-
-    active: Profile
-    candidate: Profile
-    entity_ids: list[str]
-    comparison: Comparison
-    from_tier: np.ndarray  # object [n]: tier name under the active profile
-    to_tier: np.ndarray  # object [n]: tier name under the candidate
-    score_change: np.ndarray  # float64 [n]: candidate score - active score
-    moves: np.ndarray  # int64 [<= limit]
-    moves_total: int
-
-
-@dataclass(frozen=True, eq=False)
 class _PointInTime:
     features: FeatureSet
     attributes: AttributeColumns
@@ -173,7 +146,7 @@ def _check_outcomes(ctx: EvaluationContext, outcomes: Outcomes, field: str = "ou
             raise NotFoundError("entity", entity_id, f"{field}[{i}].entity_id")
 
 
-def _check_k(k: int) -> int:
+def check_k(k: int) -> int:
     if k < 0:
         raise InvalidArgumentError.of("k", "must be >= 0 (0 means 100)")
     return k or DEFAULT_K
@@ -188,25 +161,37 @@ def _check_horizon(horizon_days: float) -> float:
 def _point_in_time(
     ctx: EvaluationContext, profile: Profile, outcomes: Outcomes, horizon_days: float
 ) -> _PointInTime:
+    """Point-in-time features of the outcomes' entities, OUTCOME_CHUNK entities at a
+    time: one fetch of every outcome's events (200k for 20k contacts) ran GIL-holding C
+    calls (the fetch's columns) for ~0.3 s at a stretch, in which the loop served
+    nothing; each step bounds that (as CompareProfiles does, comparison.py)."""
     ids = list(outcomes.entity_ids)
     needs = profile_inputs(profile)
-    # No `until`: each entity has its own cutoff, applied by features_as_of_outcomes.
-    # Rollup profiles see their members' events, as when scoring; score signals read
-    # their `missing` value (stored scores are current, not point-in-time).
-    events, _ = load_events(ctx.store, profile, ids, needs, until=None)
-    features = features_as_of_outcomes(
-        profile, events, len(ids), np.asarray(outcomes.times, dtype=np.float64), horizon_days
-    )
+    times = np.asarray(outcomes.times, dtype=np.float64)
+    parts = []
+    for at in range(0, max(len(ids), 1), OUTCOME_CHUNK):
+        step = ids[at : at + OUTCOME_CHUNK]
+        # No `until`: each entity has its own cutoff, applied by features_as_of_outcomes.
+        # Rollup profiles see their members' events, as when scoring; score signals read
+        # their `missing` value (stored scores are current, not point-in-time).
+        events, _ = load_events(ctx.store, profile, step, needs, until=None)
+        cutoffs = times[at : at + OUTCOME_CHUNK]
+        parts.append(features_as_of_outcomes(profile, events, len(step), cutoffs, horizon_days))
+    features = parts[0]
+    if len(parts) > 1:
+        features = FeatureSet(
+            np.vstack([f.matrix for f in parts]), np.concatenate([f.eliminated_by for f in parts])
+        )
     attributes = ctx.store.attributes(ids, needs.categorical_attributes, needs.numeric_attributes)
     return _PointInTime(features, attributes)
 
 
 def _ranking(profile: Profile, data: _PointInTime) -> tuple[np.ndarray, np.ndarray]:
     """Scores (disqualified at -inf, as the backtest ranks them) and tier names."""
-    return _ranked(profile, score_entities(profile, data.features, data.attributes))
+    return ranked(profile, score_entities(profile, data.features, data.attributes))
 
 
-def _ranked(profile: Profile, result: ScoreResult) -> tuple[np.ndarray, np.ndarray]:
+def ranked(profile: Profile, result: ScoreResult) -> tuple[np.ndarray, np.ndarray]:
     """Scores with disqualified at -inf, and tier names ("" = disqualified).
 
     Tier indices of two profiles only compare by name, so names are returned.
@@ -243,7 +228,7 @@ def run_backtest(
         subject = ctx.catalog.get(profile_name, "profile")
     else:
         raise InvalidArgumentError.of("profile", "required: a profile name or candidate_toml")
-    k = _check_k(k)
+    k = check_k(k)
     horizon_days = _check_horizon(horizon_days)
     baseline: Profile | None = None
     if shadow_profile:
@@ -279,7 +264,7 @@ def run_calibrate(
     if not math.isfinite(l2) or l2 < 0:
         raise InvalidArgumentError.of("l2", "must be a finite number >= 0 (0 means 1.0)")
     l2 = l2 or DEFAULT_L2
-    k = _check_k(k)
+    k = check_k(k)
     horizon_days = _check_horizon(horizon_days)
     _check_outcomes(ctx, outcomes)
     y = _labels(outcomes)
@@ -325,73 +310,3 @@ def reviewable_candidate(active: Profile, candidate: Profile) -> CandidateText:
     if on_disk is None or profile_digest(on_disk) != profile_digest(active):
         text = profile_to_toml(active)
     return candidate_text(text, active, candidate)
-
-
-def _scored_entities(ctx: EvaluationContext, profile: Profile) -> list[str]:
-    """Stored entities the profile scores on ingest: those of its kind."""
-    return ctx.store.entity_ids(kind=profile.entity)
-
-
-def run_compare(
-    ctx: EvaluationContext,
-    *,
-    profile_name: str,
-    candidate_toml: str = "",
-    candidate_profile: str = "",
-    candidate_shadow: bool = False,
-    k: int = 0,
-    limit: int = 0,
-) -> CompareResult:
-    """Shadow comparison of a loaded profile and a candidate over the stored entities.
-
-    The candidate is a loaded profile (`candidate_profile`), TOML (`candidate_toml`,
-    issues named after "<candidate>") or the shadow staged for the profile
-    (`candidate_shadow`, server/handlers/shadows.py); it must score the same entity kind.
-    Read-only: nothing is stored, the candidate is not loaded. `limit`: tier moves
-    returned (0 means 100, at most 1000).
-    """
-    active = ctx.catalog.get(profile_name, "profile")
-    if candidate_toml:
-        field = "candidate_toml"
-        # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
-        candidate = load_profile_text(candidate_toml, "<candidate>")
-    elif candidate_profile:
-        field = "candidate_profile"
-        candidate = ctx.catalog.get(candidate_profile, field)
-    elif candidate_shadow:
-        field = "candidate_shadow"
-        candidate = ctx.catalog.require_shadow(active.name, field).candidate
-    else:
-        raise InvalidArgumentError.of(
-            "candidate", "required: candidate_toml, candidate_profile or candidate_shadow"
-        )
-    if candidate.entity != active.entity:
-        raise InvalidArgumentError.of(
-            field,
-            f"scores entity {candidate.entity!r}, but {active.name} scores {active.entity!r}",
-        )
-    k = _check_k(k)
-    limit = page_size(limit, MAX_TIER_MOVES, default=DEFAULT_TIER_MOVES)
-
-    ids = _scored_entities(ctx, active)
-    now = ctx.clock()
-    a = ctx.scorer.score(active, ids, now, explain=False).result
-    b = ctx.scorer.score(candidate, ids, now, explain=False).result
-    ranked_a, from_tier = _ranked(active, a)
-    ranked_b, to_tier = _ranked(candidate, b)
-    comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, k)
-    change = np.asarray(b.score, dtype=np.float64) - np.asarray(a.score, dtype=np.float64)
-    moved = comparison.tier_moves
-    # Largest |score change| first; the stable sort keeps entity-id order among ties.
-    order = np.argsort(-np.abs(change[moved]), kind="stable")
-    return CompareResult(
-        active=active,
-        candidate=candidate,
-        entity_ids=ids,
-        comparison=comparison,
-        from_tier=from_tier,
-        to_tier=to_tier,
-        score_change=change,
-        moves=moved[order[:limit]],
-        moves_total=int(moved.size),
-    )

@@ -8,7 +8,8 @@ collaborators they need, and share only the catalog, the scorer and the watch hu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -24,15 +25,14 @@ from prioscore.server.core import (
 from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.handlers.catalog import ProfileCatalog
+from prioscore.server.handlers.comparison import CompareResult, run_compare
 from prioscore.server.handlers.evaluation import (
     BacktestResult,
     CalibrateResult,
-    CompareResult,
     EvaluationContext,
     Outcomes,
     run_backtest,
     run_calibrate,
-    run_compare,
 )
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.handlers.watch import TierChangeHub
@@ -97,8 +97,19 @@ class ProfileHandlers:
         self._core = core
         self._limits = limits
         self._clock = clock
-        # Evaluation reads through the scorer's store: the readers' connection.
-        self._evaluation = EvaluationContext(scorer.store, catalog, scorer, limits, clock)
+        self._reads = scorer.store  # the readers' connection, shared with the loop
+
+    @contextmanager
+    def _evaluation(self) -> Iterator[EvaluationContext]:
+        """A connection of the call's own for one evaluation. Its reads are whole
+        populations (CompareProfiles loads every contact's events in one statement), and a
+        Store holds its lock for a statement's whole fetch: on the readers' connection the
+        loop's next stored read (ScoreEntities, RankEntities) would wait, and with it every
+        call the loop serves, health checks included, for seconds. Opening one costs about
+        a millisecond; an evaluation takes far longer."""
+        with self._reads.reader() as reads:
+            scorer = StoredScorer(reads)
+            yield EvaluationContext(reads, self._catalog, scorer, self._limits, self._clock)
 
     # -- profiles
 
@@ -178,7 +189,8 @@ class ProfileHandlers:
         return discarded
 
     # -- evaluation: read-only and CPU-heavy, so off the serving thread and off the
-    # writer (numpy releases the GIL on the large arrays these work on)
+    # writer (numpy releases the GIL on the large arrays these work on), each call on a
+    # connection of its own (_evaluation)
 
     def backtest(
         self,
@@ -190,15 +202,16 @@ class ProfileHandlers:
         horizon_days: float = 0.0,
         shadow_profile: str = "",
     ) -> BacktestResult:
-        return run_backtest(
-            self._evaluation,
-            outcomes,
-            profile_name=profile_name,
-            candidate_toml=candidate_toml,
-            k=k,
-            horizon_days=horizon_days,
-            shadow_profile=shadow_profile,
-        )
+        with self._evaluation() as context:
+            return run_backtest(
+                context,
+                outcomes,
+                profile_name=profile_name,
+                candidate_toml=candidate_toml,
+                k=k,
+                horizon_days=horizon_days,
+                shadow_profile=shadow_profile,
+            )
 
     def calibrate(
         self,
@@ -209,14 +222,15 @@ class ProfileHandlers:
         horizon_days: float = 0.0,
         k: int = 0,
     ) -> CalibrateResult:
-        return run_calibrate(
-            self._evaluation,
-            outcomes,
-            profile_name=profile_name,
-            l2=l2,
-            horizon_days=horizon_days,
-            k=k,
-        )
+        with self._evaluation() as context:
+            return run_calibrate(
+                context,
+                outcomes,
+                profile_name=profile_name,
+                l2=l2,
+                horizon_days=horizon_days,
+                k=k,
+            )
 
     def compare(
         self,
@@ -228,15 +242,16 @@ class ProfileHandlers:
         k: int = 0,
         limit: int = 0,
     ) -> CompareResult:
-        return run_compare(
-            self._evaluation,
-            profile_name=profile_name,
-            candidate_toml=candidate_toml,
-            candidate_profile=candidate_profile,
-            candidate_shadow=candidate_shadow,
-            k=k,
-            limit=limit,
-        )
+        with self._evaluation() as context:
+            return run_compare(
+                context,
+                profile_name=profile_name,
+                candidate_toml=candidate_toml,
+                candidate_profile=candidate_profile,
+                candidate_shadow=candidate_shadow,
+                k=k,
+                limit=limit,
+            )
 
     abacktest = threaded(backtest)
     acalibrate = threaded(calibrate)

@@ -2,8 +2,9 @@
 
 The writer is the ingest bottleneck (one thread, every write in order), so it should
 never wait for the loop: while it stores and rescores batch k, the loop reads and
-converts batch k+1 (protobuf to columns is ~10 us an event, all on the loop), which used
-to run only after batch k had come back. At most one batch is in flight: batches still
+converts batch k+1 (protobuf to columns is ~10 us an event; a message over
+convert.OFFLOAD_ROWS events is converted in a worker thread, so the loop keeps serving),
+which used to run only after batch k had come back. At most one batch is in flight: batches still
 commit in order, each in its own transaction, and an error in batch k+1's message
 surfaces only after batch k has settled (as before, what was sent before it is stored).
 """
@@ -81,7 +82,11 @@ async def ingest_events(
                     f"messages[{received - 1}].backfill",
                     f"must equal the first message's backfill ({backfill})",
                 )
-            events = convert.events_from_proto(request.events, f"messages[{received - 1}].events")
+            field = f"messages[{received - 1}].events"
+            if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop, as ScoreEntities
+                events = await asyncio.to_thread(convert.events_from_proto, request.events, field)
+            else:
+                events = convert.events_from_proto(request.events, field)
             if pending is not None:
                 previous, pending = pending, None
                 await settle(previous)

@@ -2,10 +2,13 @@
 
 No logic lives here; errors propagate as domain exceptions and the interceptor in
 rpc/errors.py turns them into statuses. Span attributes name the profile and batch size.
+A large request (convert.OFFLOAD_ROWS) is converted, and for ScoreEntities scored, in a
+worker thread: the loop serves every call, and it must not stop for one caller's batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +46,19 @@ SERVICE_NAMES = (
 Context = grpc.aio.ServicerContext
 
 
+def _rows(request: scoring_pb.ScoreEntitiesRequest) -> int:
+    """How many rows ScoreEntities will convert and score (read before converting)."""
+    source = request.WhichOneof("source")
+    if source == "stored":
+        return len(request.stored.entity_ids)
+    if source == "inline_events":
+        return len(request.inline_events.events)
+    if source == "inline_features":
+        shape = request.inline_features.features.shape
+        return int(shape[0]) if shape else 0
+    return 0
+
+
 def _annotate(profile: str, batch: int) -> None:
     span = trace.get_current_span()
     span.set_attribute("prioscore.profile", profile)
@@ -57,7 +73,18 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     async def ScoreEntities(
         self, request: scoring_pb.ScoreEntitiesRequest, context: Context
     ) -> scoring_pb.ScoreEntitiesResponse:
+        if _rows(request) > convert.OFFLOAD_ROWS:
+            return await asyncio.to_thread(self._score_entities, request)
+        return self._score_entities(request)
+
+    def _score_entities(
+        self, request: scoring_pb.ScoreEntitiesRequest
+    ) -> scoring_pb.ScoreEntitiesResponse:
         as_of = convert.seconds_of(request.as_of) if request.HasField("as_of") else None
+        limits = self.settings.limits
+        if as_of is not None and not limits.min_timestamp <= as_of <= limits.max_timestamp:
+            # Beyond these the response's timestamps cannot be written (INTERNAL before).
+            raise InvalidArgumentError.of("as_of", "must be between 1970-01-01 and 9999-12-31")
         reasons = request.top_reasons or (3 if request.explain else 0)
         if reasons < 0:
             raise InvalidArgumentError.of("top_reasons", "must not be negative")

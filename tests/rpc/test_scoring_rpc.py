@@ -8,7 +8,9 @@ import time
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from prioscore.server.rpc.convert import OFFLOAD_ROWS
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import types_pb2
@@ -217,6 +219,10 @@ def test_rejected_ingest_names_the_field_and_writes_nothing(stubs: Stubs) -> Non
         (sc.ScoreEntitiesRequest(
             profile="test_leads", stored=sc.StoredEntities(entity_ids=["ghost"])),
          grpc.StatusCode.NOT_FOUND, None),
+        (sc.ScoreEntitiesRequest(
+            profile="test_leads", inline_features=sc.InlineFeatures(),
+            as_of=Timestamp(seconds=2**63 - 512)),
+         grpc.StatusCode.INVALID_ARGUMENT, "as_of"),
     ],
 )  # fmt: skip
 def test_score_errors(stubs: Stubs, request_: sc.ScoreEntitiesRequest, code: grpc.StatusCode,
@@ -237,3 +243,44 @@ def test_bad_page_token_and_unknown_tier_are_invalid(stubs: Stubs) -> None:
             stubs.scoring.RankEntities(request)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert set(field_violations(caught.value)) & {"page_token", "tiers"}
+
+
+def test_a_large_request_is_scored_off_the_loop(
+    stubs: Stubs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one caller's large batch is scored, the loop serves everyone else: here the
+    large call is held inside its scoring until a small call has been answered."""
+    ingest(stubs, track("c1"))
+    service = stubs.handle.service
+    entered, release = threading.Event(), threading.Event()
+    score_events = service.score_events
+
+    def held(*args: object, **kwargs: object) -> object:
+        entered.set()
+        release.wait(30)
+        return score_events(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "score_events", held)
+    events = [track(f"x{i % 50}") for i in range(OFFLOAD_ROWS + 1)]
+    large = sc.ScoreEntitiesRequest(
+        profile="test_leads", inline_events=sc.InlineEvents(events=events)
+    )
+    pending = stubs.scoring.ScoreEntities.future(large, timeout=60)
+    try:
+        assert entered.wait(30)
+        [score] = stored_scores(stubs, "c1")  # answered by the loop meanwhile
+        assert score.entity_id == "c1" and not pending.done()
+    finally:
+        release.set()
+    assert len(pending.result().scores) == 50
+
+
+def test_a_large_ingest_batch_is_converted_off_the_loop_and_checked_alike(stubs: Stubs) -> None:
+    events = [track(f"c{i % 7}") for i in range(OFFLOAD_ROWS + 1)]
+    assert ingest(stubs, *events).accepted == OFFLOAD_ROWS + 1
+    bad = [track("c1") for _ in range(OFFLOAD_ROWS + 1)]
+    bad[-1].message_id = ""
+    with pytest.raises(grpc.RpcError) as caught:
+        ingest(stubs, *bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"messages[0].events[{OFFLOAD_ROWS}].message_id" in field_violations(caught.value)
