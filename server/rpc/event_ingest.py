@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from prioscore.server.config import Settings
-from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
+from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import IncomingEvents, IngestResult, Service
 from prioscore.server.rpc import convert
+from prioscore.server.rpc.streams import bounded
 from prioscore.v1 import event_service_pb2 as events_pb
 
 
@@ -55,7 +56,6 @@ async def ingest_events(
     """Each message is one ingest batch (validated whole, one transaction); with
     `backfill`, everyone touched is rescored once at the end of the stream."""
     totals = _Totals()
-    received = 0
     backfill: bool | None = None  # the first message decides for the stream
     pending: asyncio.Task[IngestResult] | None = None
 
@@ -68,21 +68,15 @@ async def ingest_events(
         await service.watchers_drained(bool(result.tier_changes))
 
     try:
-        async for request in requests:
-            received += 1
-            if received > settings.max_stream_messages:
-                raise ResourceExhaustedError(
-                    f"stream exceeds {settings.max_stream_messages} messages",
-                    reason="STREAM_TOO_LONG",
-                )
+        async for index, request in bounded(requests, settings.max_stream_messages):
             if backfill is None:
                 backfill = request.backfill
             elif request.backfill != backfill:
                 raise InvalidArgumentError.of(
-                    f"messages[{received - 1}].backfill",
+                    f"messages[{index}].backfill",
                     f"must equal the first message's backfill ({backfill})",
                 )
-            field = f"messages[{received - 1}].events"
+            field = f"messages[{index}].events"
             if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop, as ScoreEntities
                 events = await asyncio.to_thread(convert.events_from_proto, request.events, field)
             else:

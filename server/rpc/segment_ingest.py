@@ -12,8 +12,9 @@ import math
 from collections.abc import AsyncIterator
 
 from prioscore.server.config import Settings
-from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
+from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import Service, parse_calls, parse_time, segment_events
+from prioscore.server.rpc.streams import bounded
 from prioscore.v1 import event_service_pb2 as events_pb
 
 
@@ -24,15 +25,8 @@ async def ingest_segment(
 ) -> events_pb.IngestSegmentResponse:
     """Each message is one ingest batch (validated whole, one transaction)."""
     total = events_pb.IngestSegmentResponse()
-    received = 0
-    async for request in requests:
-        received += 1
-        if received > settings.max_stream_messages:
-            raise ResourceExhaustedError(
-                f"stream exceeds {settings.max_stream_messages} messages",
-                reason="STREAM_TOO_LONG",
-            )
-        where = f"messages[{received - 1}]"
+    async for index, request in bounded(requests, settings.max_stream_messages):
+        where = f"messages[{index}]"
         sent_at = math.nan
         if request.sent_at:
             try:

@@ -16,11 +16,12 @@ import grpc
 from opentelemetry import trace
 
 from prioscore.server.config import Settings
-from prioscore.server.errors import InvalidArgumentError, ResourceExhaustedError
+from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
 from prioscore.server.rpc.event_ingest import ingest_events
 from prioscore.server.rpc.segment_ingest import ingest_segment
+from prioscore.server.rpc.streams import bounded
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
 )
@@ -128,14 +129,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     async def StreamScores(
         self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context
     ) -> AsyncIterator[scoring_pb.StreamScoresResponse]:
-        received = rows = 0
-        async for request in request_iterator:
-            received += 1
-            if received > self.settings.max_stream_messages:
-                raise ResourceExhaustedError(
-                    f"stream exceeds {self.settings.max_stream_messages} messages",
-                    reason="STREAM_TOO_LONG",
-                )
+        rows = 0
+        async for _, request in bounded(request_iterator, self.settings.max_stream_messages):
             matrix = convert.matrix_from_proto(request.features, "features")
             rows += matrix.shape[0]
             _annotate(request.profile, rows)  # the stream's span carries the running total
