@@ -10,7 +10,7 @@ profile once from SQLite again. Never stale, at worst reloaded.
 
 Shape: one slot per entity id (a SlotTable shared by all profiles and with the entity
 mirror) and dense arrays per profile indexed by slot, as narrow as they can be (issue 12,
-S4): a tier is an int16 code into the mirror's list of tier names, a version int32, and
+S4): a tier is an int16 code into the mirror's table of tier names, a version int32, and
 the arrays grow by a quarter, not double, so little room stands empty.
 
 Quantile tiers need the eligible scores of the whole population on every rescoring,
@@ -36,7 +36,7 @@ class _Columns:
 
     present: np.ndarray  # bool
     score: np.ndarray  # float64
-    tier: np.ndarray  # int16 code into ScoreMirror._tier_names ("" is code 0)
+    tier: np.ndarray  # int16 slot in ScoreMirror._tiers ("" is slot 0)
     version: np.ndarray  # int32
     history_ts: np.ndarray  # float64, -inf when never
     disqualified: np.ndarray  # bool
@@ -76,10 +76,10 @@ class ScoreMirror:
     def __init__(self, slots: SlotTable) -> None:
         self._slots = slots
         self._profiles: dict[str, _Columns] = {}
-        self._capacity = 0  # slots every profile's arrays have room for (grown by doubling)
+        self._capacity = 0  # slots every profile's arrays have room for (grown by a quarter)
         self._sorted: dict[str, np.ndarray] = {}  # a profile's eligible scores, ascending
-        self._tier_names: list[str] = [""]  # tier code -> name, append-only
-        self._tier_codes: dict[str, int] = {"": 0}
+        self._tiers = SlotTable()  # tier name <-> code, append-only; "" (no row) is 0
+        self._tiers.of([""], add=True)
 
     @property
     def nbytes(self) -> int:
@@ -127,7 +127,7 @@ class ScoreMirror:
             return Previous(
                 has, np.zeros(n), np.full(n, "", object), np.full(n, -1), np.full(n, -np.inf)
             )
-        names = np.asarray(self._tier_names, dtype=object)
+        names = np.asarray(self._tiers.values, dtype=object)
         return Previous(
             has,
             np.where(has, columns.score[safe], 0.0),
@@ -158,13 +158,8 @@ class ScoreMirror:
         columns.disqualified[at] = disqualified
 
     def _tier_code(self, tiers: Sequence[str] | np.ndarray) -> np.ndarray:
-        """int16 codes of tier names (new names added: a step per distinct name)."""
-        codes: dict[object, int] = self._tier_codes  # type: ignore[assignment]
-        for name in dict.fromkeys(np.asarray(tiers, dtype=object).tolist()):
-            if name not in codes:
-                codes[name] = len(self._tier_names)
-                self._tier_names.append(name)
-        return np.fromiter(map(codes.__getitem__, tiers), np.int16, len(tiers))
+        """int16 codes of tier names (new names added)."""
+        return self._tiers.of(tiers, add=True).astype(np.int16)  # type: ignore[arg-type]
 
     def kept_history(self, profile: str, ids: Sequence[str], ts: float) -> None:
         """History points were appended for `ids` at `ts`."""
@@ -218,7 +213,7 @@ class ScoreMirror:
         return c.present, c.score, c.disqualified
 
     def _fit(self) -> None:
-        """Grows every profile's arrays (by doubling) to cover every slot."""
+        """Grows every profile's arrays (by a quarter) to cover every slot."""
         if len(self._slots) > self._capacity:
             self._capacity = max(self._capacity + self._capacity // 4, len(self._slots), 1024)
             for name, columns in self._profiles.items():
