@@ -386,11 +386,10 @@ def _texts(
     per event whose metric stands in."""
     texts: list[str | None] = list(map(methodcaller("get", prop), properties))
     numbers = list(map(methodcaller("get", prop), metrics))
-    if numbers.count(None) < len(numbers):
-        given = np.fromiter(map(is_not, numbers, repeat(None)), bool, len(numbers))
-        for i in np.flatnonzero(given).tolist():
-            if texts[i] is None:
-                texts[i] = repr(float(numbers[i]))
+    given = np.fromiter(map(is_not, numbers, repeat(None)), bool, len(numbers))
+    for i in np.flatnonzero(given).tolist():
+        if texts[i] is None:
+            texts[i] = repr(float(numbers[i]))
     return texts
 
 
