@@ -5,6 +5,7 @@ layers only convert and call these.
 
 from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
+from prioscore.server.handlers.ingest import IngestResult
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.queries import RankQuery
 from prioscore.server.handlers.requests import (
@@ -17,7 +18,7 @@ from prioscore.server.handlers.requests import (
 from prioscore.server.handlers.retention import Retention
 from prioscore.server.handlers.segment import parse_calls, parse_json, segment_events
 from prioscore.server.handlers.segment_fields import parse_time
-from prioscore.server.handlers.service import IngestResult, Service
+from prioscore.server.handlers.service import Service
 from prioscore.server.handlers.watch import WatchFilter, tier_set
 from prioscore.server.handlers.wiring import Handlers, build_handlers
 
