@@ -60,14 +60,30 @@ class Rescorer:
     ) -> tuple[list[TierChangeRecord], int]:
         """Rescores entity_ids under each profile that applies to them, and whatever the
         change reaches through accounts (relations.affected); inside a transaction.
+        Returns the tier changes and how many (entity, profile) pairs were rescored.
 
         Profiles come in dependency order, so a profile reading another's scores reads
         the ones just written. For Cause.EVENT, `message_ids` names each entity's own
         latest event; entities reached through relations get `fallback_message_id`.
         """
+        changes, rescored = self.rescore_by_profile(
+            entity_ids, now, cause, message_ids, fallback_message_id
+        )
+        return changes, sum(len(chosen) for chosen in rescored.values())
+
+    def rescore_by_profile(
+        self,
+        entity_ids: Sequence[str],
+        now: float,
+        cause: Cause,
+        message_ids: Mapping[str, str] | None = None,
+        fallback_message_id: str = "",
+    ) -> tuple[list[TierChangeRecord], dict[str, list[str]]]:
+        """rescore(), telling which entities each profile rescored (a group of ingest
+        batches rescored together splits the count between them)."""
         ids = sorted(set(entity_ids))
         if not ids:
-            return [], 0
+            return [], {}
         stored = self._store.entity_columns(ids)
         kinds = np.asarray([stored[i][0] if i in stored else "" for i in ids], object)
         changes: list[TierChangeRecord] = []
@@ -87,9 +103,8 @@ class Rescorer:
                 causes = [message_ids.get(e, fallback_message_id) for e in chosen]
             changes += self._write(profile, chosen, now, cause, causes)
             rescored[profile.name] = chosen
-        count = sum(len(chosen) for chosen in rescored.values())
-        _entities_scored.add(count)
-        return changes, count
+        _entities_scored.add(sum(len(chosen) for chosen in rescored.values()))
+        return changes, rescored
 
     def population_jobs(
         self, profiles: Sequence[Profile], now: float, cause: Cause

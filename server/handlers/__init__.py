@@ -6,6 +6,7 @@ layers only convert and call these.
 from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
 from prioscore.server.handlers.ingest import IngestResult
+from prioscore.server.handlers.ingest_queue import IngestStream
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.queries import RankQuery
 from prioscore.server.handlers.requests import (
@@ -30,6 +31,7 @@ __all__ = [
     "IncomingEntity",
     "IncomingEvents",
     "IngestResult",
+    "IngestStream",
     "Outcomes",
     "ProfileHandlers",
     "ProfilePage",

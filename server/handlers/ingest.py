@@ -85,6 +85,11 @@ class EventIngest:
         self._core = core
         self._clock = clock
 
+    def check(self, events: IncomingEvents) -> None:
+        """Every field of a batch validated (all violations at once); raises before
+        anything is queued or written."""
+        validate_events(events, self.limits, self._clock())
+
     def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch (deduped on message_id) and rescores only the touched entities.
 
@@ -94,71 +99,93 @@ class EventIngest:
         `backfill` (a historical import) nothing is rescored: the result's `touched`
         lists the entities finish_backfill() must rescore once at the end.
         """
+        self.check(events)
+        return self.ingest_group([events], backfill)[0]
+
+    def ingest_group(
+        self, batches: Sequence[IncomingEvents], backfill: bool = False
+    ) -> list[IngestResult]:
+        """Stores checked batches in ONE transaction, in order, as ingest() would one
+        after another, except that the entities they touch are rescored once, together.
+
+        Each batch still gets its own result (its counts, and the tier changes its own
+        events caused). Why: an ingest transaction's cost is mostly per transaction and
+        per touched entity, not per event (the COMMIT writes every page the batch dirtied
+        in the score, history and event indexes, the rescoring has a fixed cost per
+        profile), so batches that waited for the writer together cost little more than
+        one of them (handlers.ingest_queue gathers them)."""
         now = self._clock()
-        validate_events(events, self.limits, now)
-        events, suppressed = drop_suppressed_events(self.store, events)
-        if len(events) == 0:
-            return IngestResult(0, 0, 0, [], suppressed=suppressed)
-        kinds = np.asarray(events.kind, dtype=object)
         with _tracer.start_as_current_span("ingest") as span:
-            span.set_attribute("prioscore.batch_size", len(events))
+            span.set_attribute("prioscore.batch_size", sum(len(e) for e in batches))
+            span.set_attribute("prioscore.batches", len(batches))
             span.set_attribute("prioscore.backfill", backfill)
             live = self._core.live
             mark = len(live)
+            changes: list[TierChangeRecord] = []
+            rescored: dict[str, list[str]] = {}
             with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
-                # Merges first, then every id through them: an event sent under an id
-                # merged before (or earlier in this batch) lands on the known entity.
-                merged = self.store.merge_identities(events.merges, now)
-                if merged:
-                    live.relabel(merged)
-                events = replace(events, entity_id=self.store.resolve_ids(events.entity_id))
-                # A group event may move an entity to another account: the account it
-                # leaves loses a member, so it is rescored too (rollups, score signals).
-                joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
-                left = self.store.accounts_of(joining.tolist()) if joining.size else []
-                batch = _event_batch(events, kinds, now)
-                fresh = _first_unknown(events.message_id, self.store)
-                accepted = self.store.insert_events(batch)
-                live.append(
-                    [events.entity_id[i] for i in fresh],
-                    [batch.event[i] for i in fresh],
-                    np.asarray(batch.ts)[fresh],
-                    np.asarray(batch.value)[fresh],
-                    [events.properties[i] for i in fresh],
-                    [events.metrics[i] for i in fresh],
-                )
-                # New entities get the source's kind before messages that name one apply.
-                default_kind = events.new_entity_kind or self.kinds.event_default
-                self.store.ensure_entities(events.entity_id, kind=default_kind)
-                self.store.upsert_entities(
-                    entities_from_messages(events, kinds, now, self.kinds.account)
-                )
-                self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
-                groups = np.asarray(events.account_id, dtype=object)[kinds == GROUP].tolist()
-                roots = [root for _, root in merged]
-                touched = sorted(
-                    set(events.entity_id).union(left, groups, roots, self.store.accounts_of(roots))
-                )
-                changes: list[TierChangeRecord] = []
-                rescored = 0
-                if not backfill:
-                    # Each entity's change names its own latest event of the batch.
-                    latest = dict(zip(events.entity_id, events.message_id, strict=True))
-                    changes, rescored = self._core.rescorer.rescore(
-                        touched, now, Cause.EVENT, latest, events.message_id[-1]
+                parts = [self._store_batch(events, now) for events in batches]
+                touched = sorted(set().union(*(part.touched for part in parts)))
+                if not backfill and touched:
+                    # Each entity's change names its own latest event of the group.
+                    latest: dict[str, str] = {}
+                    for part in parts:
+                        latest.update(part.latest)
+                    last = next(p.last_message_id for p in reversed(parts) if p.touched)
+                    changes, rescored = self._core.rescorer.rescore_by_profile(
+                        touched, now, Cause.EVENT, latest, last
                     )
             self.hub.publish_changes(changes, self.store)
-        _events_ingested.add(accepted)
-        _events_duplicate.add(len(events) - accepted)
-        return IngestResult(
-            accepted,
-            len(events) - accepted,
-            rescored,
-            changes,
-            touched if backfill else [],
-            suppressed,
-            len(merged),
-            self._unread(np.asarray(batch.event, dtype=object)[kinds == TRACK]),
+        for part in parts:
+            _events_ingested.add(part.accepted)
+            _events_duplicate.add(part.duplicates)
+        return _results(parts, changes, rescored, backfill)
+
+    def _store_batch(self, events: IncomingEvents, now: float) -> _StoredBatch:
+        """One batch's writes inside the group's transaction: merges, events (and the
+        live state), entity rows and kinds; what it touched, for the rescoring."""
+        events, suppressed = drop_suppressed_events(self.store, events)
+        if len(events) == 0:
+            return _StoredBatch(suppressed=suppressed)
+        kinds = np.asarray(events.kind, dtype=object)
+        live = self._core.live
+        # Merges first, then every id through them: an event sent under an id
+        # merged before (or earlier in this batch) lands on the known entity.
+        merged = self.store.merge_identities(events.merges, now)
+        if merged:
+            live.relabel(merged)
+        events = replace(events, entity_id=self.store.resolve_ids(events.entity_id))
+        # A group event may move an entity to another account: the account it
+        # leaves loses a member, so it is rescored too (rollups, score signals).
+        joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
+        left = self.store.accounts_of(joining.tolist()) if joining.size else []
+        batch = _event_batch(events, kinds, now)
+        fresh = _first_unknown(events.message_id, self.store)
+        accepted = self.store.insert_events(batch)
+        live.append(
+            [events.entity_id[i] for i in fresh],
+            [batch.event[i] for i in fresh],
+            np.asarray(batch.ts)[fresh],
+            np.asarray(batch.value)[fresh],
+            [events.properties[i] for i in fresh],
+            [events.metrics[i] for i in fresh],
+        )
+        # New entities get the source's kind before messages that name one apply.
+        default_kind = events.new_entity_kind or self.kinds.event_default
+        self.store.ensure_entities(events.entity_id, kind=default_kind)
+        self.store.upsert_entities(entities_from_messages(events, kinds, now, self.kinds.account))
+        self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
+        groups = np.asarray(events.account_id, dtype=object)[kinds == GROUP].tolist()
+        roots = [root for _, root in merged]
+        return _StoredBatch(
+            accepted=accepted,
+            duplicates=len(events) - accepted,
+            suppressed=suppressed,
+            merged=len(merged),
+            touched=set(events.entity_id).union(left, groups, roots, self.store.accounts_of(roots)),
+            latest=dict(zip(events.entity_id, events.message_id, strict=True)),
+            last_message_id=events.message_id[-1],
+            unread=self._unread(np.asarray(batch.event, dtype=object)[kinds == TRACK]),
         )
 
     def _unread(self, tracked: np.ndarray) -> dict[str, int]:
@@ -186,6 +213,56 @@ class EventIngest:
             changes += found
             rescored += count
         return IngestResult(0, 0, rescored, changes)
+
+
+@dataclass
+class _StoredBatch:
+    """What one batch of a group wrote, before the group's rescoring."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    merged: int = 0
+    touched: set[str] = field(default_factory=set)
+    latest: dict[str, str] = field(default_factory=dict)  # entity -> its last message id
+    last_message_id: str = ""
+    unread: dict[str, int] = field(default_factory=dict)
+
+
+def _results(
+    parts: list[_StoredBatch],
+    changes: list[TierChangeRecord],
+    rescored: dict[str, list[str]],
+    backfill: bool,
+) -> list[IngestResult]:
+    """Each batch's result from the group's rescoring: the tier changes its own events
+    caused (one of its message ids is the change's cause) and the rescorings of the
+    entities it touched; what only relations reached counts for the last batch."""
+    counts = [0] * len(parts)
+    union = set().union(*(part.touched for part in parts))
+    for chosen in map(set, rescored.values()):
+        for i, part in enumerate(parts):
+            counts[i] += len(chosen.intersection(part.touched))
+        counts[-1] += len(chosen - union)
+    owner: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        owner.update(dict.fromkeys(part.latest.values(), i))
+    caused: list[list[TierChangeRecord]] = [[] for _ in parts]
+    for change in changes:
+        caused[owner.get(change.cause_message_id, len(parts) - 1)].append(change)
+    return [
+        IngestResult(
+            part.accepted,
+            part.duplicates,
+            count,
+            own,
+            sorted(part.touched) if backfill else [],
+            part.suppressed,
+            part.merged,
+            part.unread,
+        )
+        for part, count, own in zip(parts, counts, caused, strict=True)
+    ]
 
 
 def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:

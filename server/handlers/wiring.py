@@ -69,6 +69,7 @@ def build_handlers(
     # Before anything reads the loaded profiles: an interrupted promotion's file and
     # profile are back in one version (its readers are rescored when the core starts).
     settle_interrupted(store, registry)
+    store.start_checkpoints()  # WAL checkpoints beside the writer, not inside its COMMITs
     # Calls served beside the writer read through their own connection, never waiting.
     scorer = StoredScorer(store.reader())
     needs = [profile_inputs(p) for p in registry.all()]

@@ -1,29 +1,36 @@
-"""IngestEvents: a client stream of event batches into the service, one batch ahead.
+"""IngestEvents: a client stream of event batches into the service, several batches ahead.
 
 The writer is the ingest bottleneck (one thread, every write in order), so it should
-never wait for the loop: while it stores and rescores batch k, the loop reads and
-converts batch k+1 (protobuf to columns is ~10 us an event; a message over
-convert.OFFLOAD_ROWS events is converted in a worker thread, so the loop keeps serving),
-which used to run only after batch k had come back. At most one batch is in flight: batches still
-commit in order, each in its own transaction, and an error in batch k+1's message
-surfaces only after batch k has settled (as before, what was sent before it is stored).
+never wait for the loop: while it stores batch k, the loop reads, converts and checks
+the next batches (protobuf to columns is ~10 us an event; a message over
+convert.OFFLOAD_ROWS events is converted and checked in a worker thread, so the loop
+keeps serving) and queues up to IN_FLIGHT of them. Batches that wait for the writer
+together are stored in one transaction (handlers.ingest_queue: group commit), which is
+what lets the writer keep up with a fast stream of small batches. Batches still commit
+in order, and an error in a batch surfaces only after the batches before it have
+settled; after a failed batch, none of the stream's later batches is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
 from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.handlers import IncomingEvents, IngestResult, Service
+from prioscore.server.handlers import IncomingEvents, IngestResult, IngestStream, Service
 from prioscore.server.rpc import convert
 from prioscore.server.rpc.streams import bounded
 from prioscore.v1 import event_service_pb2 as events_pb
+from prioscore.v1 import types_pb2
+
+# Batches of one stream queued for the writer at once: enough to form groups when the
+# writer falls behind, few enough that a failed batch leaves little queued behind it.
+IN_FLIGHT = 4
 
 
 @dataclass
@@ -53,18 +60,19 @@ async def ingest_events(
     settings: Settings,
     requests: AsyncIterator[events_pb.IngestEventsRequest],
 ) -> events_pb.IngestEventsResponse:
-    """Each message is one ingest batch (validated whole, one transaction); with
+    """Each message is one ingest batch (validated whole, committed whole); with
     `backfill`, everyone touched is rescored once at the end of the stream."""
     totals = _Totals()
     backfill: bool | None = None  # the first message decides for the stream
-    pending: asyncio.Task[IngestResult] | None = None
+    stream = IngestStream()
+    in_flight: deque[asyncio.Future[IngestResult]] = deque()
 
-    async def settle(task: asyncio.Task[IngestResult]) -> None:
-        result = await task
+    async def settle(future: asyncio.Future[IngestResult]) -> None:
+        result = await future
         totals.add(result)
         # Ingest feeds every profile, so the span names none; the size is the running total.
         _annotate(totals.accepted + totals.duplicates)
-        # Let watch streams send this batch's changes before the next batch runs.
+        # Let watch streams send this batch's changes before more of them pile up.
         await service.watchers_drained(bool(result.tier_changes))
 
     try:
@@ -78,16 +86,23 @@ async def ingest_events(
                 )
             field = f"messages[{index}].events"
             if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop, as ScoreEntities
-                events = await asyncio.to_thread(convert.events_from_proto, request.events, field)
+                events = await asyncio.to_thread(_checked, service, request.events, field)
             else:
-                events = convert.events_from_proto(request.events, field)
-            if pending is not None:
-                previous, pending = pending, None
-                await settle(previous)
-            pending = asyncio.create_task(_ingest(service, events, backfill))
+                events = _checked(service, request.events, field)
+            while len(in_flight) >= IN_FLIGHT:
+                await settle(in_flight.popleft())
+            in_flight.append(service.submit_ingest(events, backfill=backfill, stream=stream))
     finally:
-        if pending is not None:  # settled first: its error (if any) came first
-            await settle(pending)
+        # In order: the first failure is the one the client hears; the batches after a
+        # failed one are refused by the queue, their errors are that same failure.
+        failure: BaseException | None = None
+        while in_flight:
+            try:
+                await settle(in_flight.popleft())
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
     if totals.touched:  # the end of a historical import: everyone it touched, once
         result = await service.afinish_backfill(totals.touched)
         totals.rescored += result.entities_rescored
@@ -105,8 +120,11 @@ async def ingest_events(
     )
 
 
-async def _ingest(service: Service, events: IncomingEvents, backfill: bool) -> IngestResult:
-    return await service.aingest(events, backfill=backfill)
+def _checked(service: Service, events: Sequence[types_pb2.Event], field: str) -> IncomingEvents:
+    """A message's events as columns, validated for ingest (raises on any violation)."""
+    converted = convert.events_from_proto(events, field)
+    service.check_events(converted)
+    return converted
 
 
 def _annotate(batch: int) -> None:

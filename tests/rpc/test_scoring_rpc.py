@@ -284,3 +284,28 @@ def test_a_large_ingest_batch_is_converted_off_the_loop_and_checked_alike(stubs:
         ingest(stubs, *bad)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"messages[0].events[{OFFLOAD_ROWS}].message_id" in field_violations(caught.value)
+
+
+def test_a_stream_stores_every_batch_before_a_bad_one_and_none_after(stubs: Stubs) -> None:
+    # More batches than the stream queues at once (rpc/event_ingest.IN_FLIGHT), so some
+    # wait for the writer together and are stored as one group.
+    good = [
+        ev.IngestEventsRequest(events=[track(f"s{k}", message_id=f"s{k}-{i}") for i in range(3)])
+        for k in range(12)
+    ]
+    first = stubs.events.IngestEvents(iter(good[:6]), timeout=30)
+    assert (first.accepted, first.duplicates, first.entities_rescored) == (18, 0, 6)
+    nameless = track("s-bad")
+    nameless.message_id = ""
+    bad = ev.IngestEventsRequest(events=[nameless])
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.events.IngestEvents(iter([*good[6:9], bad, *good[9:]]), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "messages[3].events[0].message_id" in field_violations(caught.value)
+    stored = {s.entity_id for s in stored_scores(stubs, *(f"s{k}" for k in range(9)))}
+    assert stored == {f"s{k}" for k in range(9)}
+    with pytest.raises(grpc.RpcError) as unknown:  # sent after the bad batch: not stored
+        stored_scores(stubs, "s9")
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    again = stubs.events.IngestEvents(iter(good), timeout=30)  # a retry of everything
+    assert (again.accepted, again.duplicates) == (9, 27)
