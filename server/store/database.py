@@ -39,6 +39,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from prioscore.server.errors import FailedPreconditionError, StorageUnavailableError
+from prioscore.server.store.checkpoints import WalCheckpointer
 from prioscore.server.store.entities import EntityTables
 from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.event_reads import EventReads
@@ -132,6 +133,7 @@ class Store(
         self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
         self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
+        self._checkpointer: WalCheckpointer | None = None
 
     @property
     def slots(self) -> SlotTable:
@@ -144,6 +146,12 @@ class Store(
         return MirroredEntities(
             self._lock, self.conn, self._entities, self._slots, self._mirrored_scores
         )
+
+    def start_checkpoints(self) -> None:
+        """Runs WAL checkpoints on a thread of their own from now on (store.checkpoints):
+        for the server, whose writer should not pay for them inside a COMMIT."""
+        if self._checkpointer is None and str(self.path) != ":memory:":
+            self._checkpointer = WalCheckpointer(self.path)
 
     def reader(self) -> Store:
         """A second Store on this file for reads served beside the writer: its own
@@ -181,6 +189,9 @@ class Store(
     # -- lifecycle
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         with self._lock:
             with suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA optimize")
@@ -238,6 +249,8 @@ class Store(
                 self._failed(error)
                 raise
             self._succeeded()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
             if self._truncate_wal_after_commit:
                 self._truncate_wal_after_commit = False
                 self.truncate_wal()
