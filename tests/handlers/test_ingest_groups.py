@@ -21,9 +21,7 @@ from tests.handlers.conftest import NOW, tracks
 
 def _batches() -> list[IncomingEvents]:
     """Three batches over overlapping contacts; the third repeats a message of the first."""
-    first = tracks(
-        [("a", "demo_request", 1, {}), ("b", "page_view", 2, {"url": "/pricing"})], "g1"
-    )
+    first = tracks([("a", "demo_request", 1, {}), ("b", "page_view", 2, {"url": "/pricing"})], "g1")
     second = tracks(
         [("a", "form_submit", 0.5, {"form": "contact_sales"}), ("c", "webinar_attended", 3, {})],
         "g2",
