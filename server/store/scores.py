@@ -35,6 +35,10 @@ CLOCK_WRITE_EPSILON = 0.01
 # Time-driven drift keeps at most one history point per entity and profile per day (like
 # a daily health-score snapshot); tier changes and event-caused moves always keep one.
 HISTORY_INTERVAL = 86_400.0
+# scores.history_ts written with a score row that keeps no history point: the stored time
+# stays (a new row always keeps a point, except a shadow's, which keeps none: -1 there
+# reads as "never", as the column's default 0 does).
+KEEP_HISTORY_TS = -1.0
 
 # A shadow profile's scores are stored under "<name>@shadow" (server/handlers/shadows.py); the
 # schema's erase trigger (store_schema._v2) uses the same suffix.
@@ -132,7 +136,10 @@ class ScoreTables:
             if not track_changes:
                 if encode is not None:
                     reasons[:] = encode(everyone)
-                self._upsert_scores(profile, version, rows, everyone, score, tier, reasons, ts)
+                keep = np.full(n, KEEP_HISTORY_TS)  # a shadow keeps no history
+                self._upsert_scores(
+                    profile, version, rows, everyone, score, tier, reasons, ts, keep
+                )
                 return []
             before = self._previous_scores(profile, rows.entity_id)
             prev_score, prev_tier, prev_version = before.score, before.tier, before.version
@@ -155,7 +162,11 @@ class ScoreTables:
             written = np.flatnonzero(write)
             if encode is not None and len(written):
                 reasons[written] = encode(written)  # history rows are among the written
-            self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts)
+            # The history time goes with the upsert (one statement, not an UPDATE after
+            # it): KEEP_HISTORY_TS leaves the stored one where no point is kept.
+            kept = np.full(n, KEEP_HISTORY_TS)
+            kept[history] = ts
+            self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts, kept)
             self._mirror.kept_history(profile, ids[history].tolist(), ts)
             if len(history):
                 self.conn.executemany(
@@ -171,10 +182,6 @@ class ScoreTables:
                         reasons[history].tolist(),
                         repeat(cause.value),
                     ),
-                )
-                self.conn.executemany(
-                    "UPDATE scores SET history_ts = ? WHERE profile = ? AND entity_id = ?",
-                    zip(repeat(ts), repeat(profile), ids[history].tolist()),
                 )
             changed = np.flatnonzero(tier_changed)
             if not len(changed):
@@ -221,8 +228,10 @@ class ScoreTables:
         tier: np.ndarray,
         reasons: np.ndarray,
         ts: float,
+        history_ts: np.ndarray,
     ) -> None:
-        """Upserts rows `at` (positions into `rows`), and into the mirror."""
+        """Upserts rows `at` (positions into `rows`), and into the mirror; `history_ts`
+        by position: the time of the history point kept now, or KEEP_HISTORY_TS."""
         if not len(at):
             return
         disqualified = np.asarray(rows.disqualified, dtype=bool)[at]
@@ -230,12 +239,14 @@ class ScoreTables:
         self._mirror.write(profile, written_ids, score[at], tier[at], int(version), disqualified)
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
-            " fit, tier, disqualified, reasons, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " fit, tier, disqualified, reasons, updated, history_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (profile, entity_id) DO UPDATE SET"
             " profile_version = excluded.profile_version, score = excluded.score,"
             " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
             " disqualified = excluded.disqualified, reasons = excluded.reasons,"
-            " updated = excluded.updated",
+            " updated = excluded.updated, history_ts = CASE WHEN excluded.history_ts"
+            f" = {KEEP_HISTORY_TS} THEN history_ts ELSE excluded.history_ts END",
             zip(
                 written_ids,
                 repeat(profile),
@@ -247,6 +258,7 @@ class ScoreTables:
                 disqualified.astype(np.int64).tolist(),
                 reasons[at].tolist(),
                 repeat(ts),
+                history_ts[at].tolist(),
             ),
         )
 
