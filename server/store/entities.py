@@ -118,6 +118,14 @@ class EntityTables:
         # entity mirror): a steady stream of track events names the kind its entities
         # already have, and rewriting those rows was an UPDATE per event.
         with self._write():
+            # Rows the mirror holds with that kind already are not sent (each was a
+            # b-tree probe); only when ids are distinct, since rows apply in order.
+            same = self._entities.of_kind(self.conn, ids, kinds)
+            if same is not None and same.any() and len(set(ids)) == len(ids):
+                keep = np.flatnonzero(~same).tolist()
+                ids, kinds = [ids[i] for i in keep], [kinds[i] for i in keep]
+                if not ids:
+                    return
             written = self.conn.execute(
                 "INSERT INTO entities (id, kind, account_id, created, updated)"
                 " SELECT j.value ->> 0, j.value ->> 1, '', ?, ? FROM json_each(?) AS j"
@@ -135,6 +143,11 @@ class EntityTables:
             return 0
         now = time.time()
         with self._write():
+            found = self._entities.existing(self.conn, ids)  # the mirror's, when built
+            if found is not None:
+                ids = [ids[i] for i in np.flatnonzero(~found).tolist()]
+                if not ids:
+                    return 0
             created = self.conn.execute(
                 "INSERT OR IGNORE INTO entities (id, kind, account_id, created, updated)"
                 " SELECT value, ?, ?, ?, ? FROM json_each(?) RETURNING id",

@@ -25,9 +25,10 @@ the store's reads give (int32 codes, float64).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -162,6 +163,26 @@ class EntityMirror:
         self._fit()
         column.data[at] = column.code(list(map(itemgetter(1), rows)))
         return column
+
+    def existing(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
+        """Whether each id has a row; None while the mirror is not built (ask SQLite).
+        Lets the ingest path send SQLite only the rows it would really create."""
+        if not self._built:
+            return None
+        self.ready(conn)
+        slots = self._slots.of(ids, add=False)
+        return (slots >= 0) & self._exists[np.maximum(slots, 0)]
+
+    def of_kind(
+        self, conn: sqlite3.Connection, ids: Sequence[str], kinds: Sequence[str]
+    ) -> np.ndarray | None:
+        """Whether each ids[i] has a row of kind kinds[i]; None while not built."""
+        found = self.existing(conn, ids)
+        if found is None:
+            return None
+        slots = np.maximum(self._slots.of(ids, add=False), 0)
+        wanted = np.fromiter(map(self._kinds.get, kinds, repeat(-2)), np.int16, len(kinds))
+        return found & (self._kind[slots] == wanted)
 
     def kind_code(self, kind: str) -> int:
         return self._kinds.get(kind, -2)

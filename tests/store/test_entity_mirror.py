@@ -103,3 +103,20 @@ def test_members_follow_entities_that_join_leave_and_move(store: Store, db_path:
         same()
     store.merge_identities([("a1", "a2")], 0.0)  # every member of a1 moves to a2
     same()
+
+
+def test_kinds_and_bare_rows_skip_what_the_mirror_holds_and_stay_exact(store: Store) -> None:
+    """With the mirror built, set_entity_kinds and ensure_entities send SQLite only the
+    rows that change; the rows must still be exactly what SQL alone would leave."""
+    store.upsert_entities([EntityRecord("a", "contact"), EntityRecord("b", "account")])
+    store.mirrored().entity_ids(kind="contact")  # builds the mirror
+    assert store.ensure_entities(["a", "b", "c", "c"], kind="contact") == 1
+    store.set_entity_kinds(["a", "b", "d"], ["contact", "contact", "ticket"], 1.0)
+    # One id twice in one call: rows apply in order, the last kind wins.
+    store.set_entity_kinds(["c", "c"], ["ticket", "contact"], 2.0)
+    rows = dict(store.conn.execute("SELECT id, kind FROM entities").fetchall())
+    assert rows == {"a": "contact", "b": "contact", "c": "contact", "d": "ticket"}
+    mirrored = store.mirrored()
+    assert mirrored.entity_ids(kind="contact") == ["a", "b", "c"]
+    assert mirrored.entity_ids(kind="ticket") == ["d"]
+    assert store._entities.existing(store.conn, ["a", "zz"]).tolist() == [True, False]
