@@ -7,6 +7,7 @@ grpcurl-style tools discover the API without the .proto files.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -106,9 +107,20 @@ async def start_server(
     return RunningServer(server, port, health_servicer, handlers)
 
 
+def freeze_startup_heap() -> None:
+    """Moves every object alive after start-up (modules, the profiles, the live state's
+    vocabularies) out of the cyclic garbage collector's view (gc.freeze): they live as
+    long as the process, and each full collection scanned all of them on whichever
+    thread allocated at that moment: measured ~50 ms per gen-2 pass in an ingest
+    harness, a pause on the writer or on the loop. Called once, by the serving process."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_until_signalled(handlers: Handlers, settings: Settings) -> None:
     """Serves until SIGTERM/SIGINT, then drains for settings.grace_seconds."""
     running = await start_server(handlers, settings)
+    freeze_startup_heap()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
