@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 from opentelemetry import metrics, trace
@@ -30,6 +31,7 @@ from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.scoring import POPULATION_CHUNK
 from prioscore.server.store import Cause, EventBatch, Store, TierChangeRecord
 
+T = TypeVar("T")
 _tracer = trace.get_tracer("prioscore.server")
 _meter = metrics.get_meter("prioscore.server")
 _events_ingested = _meter.create_counter("prioscore.events.ingested", unit="{event}")
@@ -163,12 +165,12 @@ class EventIngest:
         fresh = _first_unknown(events.message_id, self.store)
         accepted = self.store.insert_events(batch)
         live.append(
-            [events.entity_id[i] for i in fresh],
-            [batch.event[i] for i in fresh],
+            _taken(events.entity_id, fresh),
+            _taken(batch.event, fresh),
             np.asarray(batch.ts)[fresh],
             np.asarray(batch.value)[fresh],
-            [events.properties[i] for i in fresh],
-            [events.metrics[i] for i in fresh],
+            _taken(events.properties, fresh),
+            _taken(events.metrics, fresh),
         )
         # New entities get the source's kind before messages that name one apply.
         default_kind = events.new_entity_kind or self.kinds.event_default
@@ -263,6 +265,14 @@ def _results(
         )
         for part, count, own in zip(parts, counts, caused, strict=True)
     ]
+
+
+def _taken(values: Sequence[T], positions: np.ndarray) -> Sequence[T]:
+    """values at `positions` (sorted, distinct), by a C-level map; all of them as they
+    are when every position is taken (a batch without duplicates)."""
+    if len(positions) == len(values):
+        return values
+    return list(map(values.__getitem__, positions.tolist()))
 
 
 def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:
