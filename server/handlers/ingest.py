@@ -246,12 +246,15 @@ def _results(
         for i, part in enumerate(parts):
             counts[i] += len(chosen.intersection(part.touched))
         counts[-1] += len(chosen - union)
-    owner: dict[str, int] = {}
-    for i, part in enumerate(parts):
-        owner.update(dict.fromkeys(part.latest.values(), i))
     caused: list[list[TierChangeRecord]] = [[] for _ in parts]
-    for change in changes:
-        caused[owner.get(change.cause_message_id, len(parts) - 1)].append(change)
+    if len(parts) == 1:
+        caused[0] = changes
+    else:
+        owner: dict[str, int] = {}
+        for i, part in enumerate(parts):
+            owner.update(dict.fromkeys(part.latest.values(), i))
+        for change in changes:
+            caused[owner.get(change.cause_message_id, len(parts) - 1)].append(change)
     return [
         IngestResult(
             part.accepted,
