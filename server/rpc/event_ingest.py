@@ -4,7 +4,7 @@ The writer is the ingest bottleneck (one thread, every write in order), so it sh
 never wait for the loop: while it stores batch k, the loop reads, converts and checks
 the next batches (protobuf to columns is ~10 us an event; a message over
 convert.OFFLOAD_ROWS events is converted and checked in a worker thread, so the loop
-keeps serving) and queues up to IN_FLIGHT of them. Batches that wait for the writer
+keeps serving) and queues up to streams.IN_FLIGHT of them. Batches that wait for the writer
 together are stored in one transaction (handlers.ingest_queue: group commit), which is
 what lets the writer keep up with a fast stream of small batches. Batches still commit
 in order, and an error in a batch surfaces only after the batches before it have
@@ -14,7 +14,7 @@ settled; after a failed batch, none of the stream's later batches is written.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -24,13 +24,9 @@ from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import IncomingEvents, IngestResult, IngestStream, Service
 from prioscore.server.rpc import convert
-from prioscore.server.rpc.streams import bounded
+from prioscore.server.rpc.streams import InFlight, bounded
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import types_pb2
-
-# Batches of one stream queued for the writer at once: enough to form groups when the
-# writer falls behind, few enough that a failed batch leaves little queued behind it.
-IN_FLIGHT = 4
 
 
 @dataclass
@@ -65,16 +61,15 @@ async def ingest_events(
     totals = _Totals()
     backfill: bool | None = None  # the first message decides for the stream
     stream = IngestStream()
-    in_flight: deque[asyncio.Future[IngestResult]] = deque()
 
-    async def settle(future: asyncio.Future[IngestResult]) -> None:
-        result = await future
+    async def settle(result: IngestResult) -> None:
         totals.add(result)
         # Ingest feeds every profile, so the span names none; the size is the running total.
         _annotate(totals.accepted + totals.duplicates)
         # Let watch streams send this batch's changes before more of them pile up.
         await service.watchers_drained(bool(result.tier_changes))
 
+    in_flight = InFlight(settle)
     try:
         async for index, request in bounded(requests, settings.max_stream_messages):
             if backfill is None:
@@ -89,20 +84,11 @@ async def ingest_events(
                 events = await asyncio.to_thread(_checked, service, request.events, field)
             else:
                 events = _checked(service, request.events, field)
-            while len(in_flight) >= IN_FLIGHT:
-                await settle(in_flight.popleft())
-            in_flight.append(service.submit_ingest(events, backfill=backfill, stream=stream))
+            await in_flight.add(service.submit_ingest(events, backfill=backfill, stream=stream))
     finally:
         # In order: the first failure is the one the client hears; the batches after a
         # failed one are refused by the queue, their errors are that same failure.
-        failure: BaseException | None = None
-        while in_flight:
-            try:
-                await settle(in_flight.popleft())
-            except Exception as error:
-                failure = failure or error
-        if failure is not None:
-            raise failure
+        await in_flight.finish()
     if totals.touched:  # the end of a historical import: everyone it touched, once
         result = await service.afinish_backfill(totals.touched)
         totals.rescored += result.entities_rescored

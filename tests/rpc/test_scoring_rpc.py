@@ -287,7 +287,7 @@ def test_a_large_ingest_batch_is_converted_off_the_loop_and_checked_alike(stubs:
 
 
 def test_a_stream_stores_every_batch_before_a_bad_one_and_none_after(stubs: Stubs) -> None:
-    # More batches than the stream queues at once (rpc/event_ingest.IN_FLIGHT), so some
+    # More batches than the stream queues at once (rpc/streams.IN_FLIGHT), so some
     # wait for the writer together and are stored as one group.
     good = [
         ev.IngestEventsRequest(events=[track(f"s{k}", message_id=f"s{k}-{i}") for i in range(3)])

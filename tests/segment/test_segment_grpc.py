@@ -125,3 +125,24 @@ def test_bad_calls_name_their_fields_and_write_nothing(grpc_server: ServerHandle
         "messages[0].calls[6].properties",
     }
     assert grpc_server.call(lambda: grpc_server.service.store.count_events()) == 0
+
+
+def test_a_stream_keeps_what_came_before_a_bad_message_and_nothing_after(
+    grpc_server: ServerHandle,
+) -> None:
+    # More messages than the stream queues for the writer at once (rpc/streams.IN_FLIGHT).
+    def message(k: int) -> ev.IngestSegmentRequest:
+        calls = [{"type": "track", "userId": f"s{k}", "event": "e", "messageId": f"s{k}-{i}"}
+                 for i in range(2)]  # fmt: skip
+        return ev.IngestSegmentRequest(calls=[json.dumps(c) for c in calls])
+
+    bad = ev.IngestSegmentRequest(calls=[json.dumps({"type": "track", "event": "x"})])
+    messages = [message(k) for k in range(7)] + [bad] + [message(k) for k in range(7, 10)]
+    with grpc_server.channel() as channel:
+        stub = event_service_pb2_grpc.EventServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.IngestSegment(iter(messages), timeout=30)
+        assert set(field_violations(caught.value)) == {"messages[7].calls[0].userId"}
+        assert grpc_server.call(lambda: grpc_server.service.store.count_events()) == 14
+        done = stub.IngestSegment(iter(messages[:7] + messages[8:]), timeout=30)
+    assert (done.accepted, done.duplicates) == (6, 14)
