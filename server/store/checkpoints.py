@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("prioscore.store")
@@ -37,6 +39,7 @@ class WalCheckpointer:
         )
         self._conn.execute("PRAGMA synchronous=NORMAL")  # as the writer: syncs what it copies
         self._interval = interval
+        self._passes = threading.Lock()  # held by a pass; paused() takes it
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -51,8 +54,17 @@ class WalCheckpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One PASSIVE pass now: (frames in the WAL, frames copied), as SQLite reports
         them. Never waits for the writer or for readers; copies what it can."""
-        _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._passes:
+            _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(frames), int(copied)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No pass runs inside (one running is waited for): a checkpoint that must
+        finish — the TRUNCATE after an erasure, which leaves no copy of an erased row in
+        the WAL — cannot then find this one holding SQLite's checkpoint lock."""
+        with self._passes:
+            yield
 
     def close(self, timeout: float = 10.0) -> None:
         """Stops the thread (after the pass it may be in) and closes its connection."""

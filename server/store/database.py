@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -258,15 +258,21 @@ class Store(
     def truncate_wal(self) -> None:
         """Checkpoints every WAL frame into the database and truncates the WAL to zero
         bytes, so no copy of a deleted row stays in it (after an erase, a purge)."""
-        with self._lock:
+        pause = self._checkpointer.paused() if self._checkpointer is not None else nullcontext()
+        with self._lock, pause:
             try:
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             except sqlite3.Error as error:
                 # The delete is committed; a full disk leaves the copies until the next
                 # checkpoint, so the caller hears UNAVAILABLE and may retry (erase is
                 # idempotent) rather than believing the WAL clean.
                 self._failed(error)
                 raise
+        if busy:  # a reader outlasted the busy timeout: the copies are still there
+            raise StorageUnavailableError(
+                "the erasure is stored, but a read kept the WAL from being truncated (a copy"
+                " of the erased rows may remain in it until then): retry"
+            )
 
     # -- write health
 

@@ -8,6 +8,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
+from prioscore.server.errors import StorageUnavailableError
 from prioscore.server.store.checkpoints import WalCheckpointer
 from prioscore.server.store.database import EntityRecord, Store
 
@@ -62,3 +65,44 @@ def test_the_writers_own_checkpoint_stays_as_the_backstop(store: Store) -> None:
     store.start_checkpoints()
     pages = store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     assert pages > 0
+
+
+def test_a_pass_waits_while_paused(db_path: Path) -> None:
+    Store(db_path).close()
+    checkpointer = WalCheckpointer(db_path)
+    inside, done = threading.Event(), threading.Event()
+
+    def background_pass() -> None:
+        inside.set()
+        checkpointer.checkpoint()
+        done.set()
+
+    try:
+        with checkpointer.paused():
+            thread = threading.Thread(target=background_pass)
+            thread.start()
+            assert inside.wait(10)
+            assert not done.wait(0.05)  # it waits for the pause to end
+        assert done.wait(10)
+        thread.join(10)
+    finally:
+        checkpointer.close()
+
+
+def test_a_wal_that_could_not_be_truncated_is_an_error_not_a_success(store: Store) -> None:
+    # An erasure truncates the WAL so no copy of an erased row stays in it; when SQLite
+    # reports the TRUNCATE checkpoint busy (a reader pinned an older snapshot), saying
+    # "done" would leave the copies behind.
+    _write(store, 5, "c")
+    pinned = sqlite3.connect(store.path, isolation_level=None)
+    pinned.execute("BEGIN")
+    pinned.execute("SELECT count(*) FROM entities").fetchone()
+    _write(store, 5, "d")
+    store.conn.execute("PRAGMA busy_timeout=0")  # do not wait the 10 s for the reader
+    try:
+        with pytest.raises(StorageUnavailableError, match="WAL"):
+            store.truncate_wal()
+    finally:
+        pinned.execute("COMMIT")
+        pinned.close()
+    store.truncate_wal()  # the reader gone, it succeeds
