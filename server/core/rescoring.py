@@ -84,15 +84,17 @@ class Rescorer:
         ids = sorted(set(entity_ids))
         if not ids:
             return [], {}
-        stored = self._store.entity_columns(ids)
-        kinds = np.asarray([stored[i][0] if i in stored else "" for i in ids], object)
+        # Kinds and accounts from the writer's entity mirror (kept in step with every
+        # entity row this transaction wrote): no SQLite read per rescoring.
+        mirrored = self._store.mirrored()
+        kinds = mirrored.kinds_of(ids)
         changes: list[TierChangeRecord] = []
         rescored: dict[str, list[str]] = {}
         for profile in self._registry.all():
             # Only the profiles written for an entity's kind score it; an entity of no
             # kind is scored by none (ingest gives new entities their source's kind).
             chosen = [ids[i] for i in np.flatnonzero(kinds == profile.entity)]
-            reached = affected(self._store, profile, ids, rescored)
+            reached = affected(mirrored, profile, ids, rescored)
             if reached:
                 claimed = self._store.claim_entities(reached, profile.entity, now)
                 chosen = sorted(set(chosen).union(claimed))

@@ -32,7 +32,7 @@ from prioscore.server.engine import (
     related_feature,
     top_members,
 )
-from prioscore.server.store import RelatedRows, Store
+from prioscore.server.store import MirroredEntities, RelatedRows, Store
 
 
 @dataclass
@@ -256,7 +256,10 @@ def _factorise_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def affected(
-    store: Store, profile: Profile, touched: Sequence[str], rescored: Mapping[str, list[str]]
+    store: Store | MirroredEntities,
+    profile: Profile,
+    touched: Sequence[str],
+    rescored: Mapping[str, list[str]],
 ) -> list[str]:
     """Entities whose score under `profile` may move because `touched` changed or the
     entities in `rescored` (by profile name, this ingest) were rescored: the accounts of

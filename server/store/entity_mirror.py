@@ -184,6 +184,11 @@ class EntityMirror:
         wanted = np.fromiter(map(self._kinds.get, kinds, repeat(-2)), np.int16, len(kinds))
         return found & (self._kind[slots] == wanted)
 
+    def kind_names(self, slots: np.ndarray) -> np.ndarray:
+        """Each slot's kind name (object array), "" where the slot has no row."""
+        names = np.asarray(["", *self._kinds], dtype=object)  # code k is names[k + 1]
+        return names[np.where(slots >= 0, self._kind[np.maximum(slots, 0)], -1) + 1]
+
     def kind_code(self, kind: str) -> int:
         return self._kinds.get(kind, -2)
 

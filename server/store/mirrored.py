@@ -84,6 +84,26 @@ class MirroredEntities:
                 out[c] = np.where(slots >= 0, found, np.nan)
         return out
 
+    def kinds_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Each id's stored kind (object array), "" for an id with no row."""
+        with self._lock:
+            return self._ready().kind_names(self._slots.of(ids, add=False))
+
+    def accounts_of(self, ids: Sequence[str], kind: str | None = None) -> list[str]:
+        """Store.accounts_of: distinct non-empty accounts of ids (of `kind` when given)."""
+        with self._lock:
+            mirror = self._ready()
+            slots = self._slots.of(ids, add=False)
+            if kind is not None:
+                slots = slots[mirror.kind_of(slots) == mirror.kind_code(kind)]
+            accounts = np.unique(mirror.account_of(slots))
+            return sorted(self._slots.ids(accounts[accounts >= 0]))
+
+    def entities_of_accounts(self, account_ids: Sequence[str], kind: str) -> list[str]:
+        """Store.entities_of_accounts: entities of `kind` of any of account_ids."""
+        ids, _ = self.members_of(account_ids, kind)
+        return sorted(set(ids))
+
     def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]:
         """Store.members_of: entities of `kind` whose account is one of account_ids."""
         with self._lock:

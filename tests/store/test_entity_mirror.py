@@ -120,3 +120,31 @@ def test_kinds_and_bare_rows_skip_what_the_mirror_holds_and_stay_exact(store: St
     assert mirrored.entity_ids(kind="contact") == ["a", "b", "c"]
     assert mirrored.entity_ids(kind="ticket") == ["d"]
     assert store._entities.existing(store.conn, ["a", "zz"]).tolist() == [True, False]
+
+
+def test_mirrored_kinds_and_accounts_answer_as_sqlite_does(store: Store) -> None:
+    """The rescorer reads kinds and accounts through the mirror (no SQLite per ingest):
+    the answers must be the Store's own, rows written in the open transaction included."""
+    store.upsert_entities(
+        [
+            EntityRecord("c1", "contact", "acme"),
+            EntityRecord("c2", "contact", "acme"),
+            EntityRecord("c3", "contact", "globex"),
+            EntityRecord("t1", "ticket", "acme"),
+            EntityRecord("acme", "account"),
+            EntityRecord("lone", "contact"),
+        ]
+    )
+    mirrored = store.mirrored()
+    ids = ["c1", "c3", "t1", "lone", "nobody", "acme"]
+    with store.transaction():
+        store.upsert_entities([EntityRecord("c3", "contact", "initech")])  # moves, uncommitted
+        stored = store.entity_columns(ids)
+        assert mirrored.kinds_of(ids).tolist() == [stored.get(i, ("",))[0] for i in ids]
+        for kind in (None, "contact", "ticket", "account"):
+            assert mirrored.accounts_of(ids, kind) == store.accounts_of(ids, kind)
+        for kind in ("contact", "ticket"):
+            accounts = ["acme", "initech", "globex"]
+            assert mirrored.entities_of_accounts(accounts, kind) == store.entities_of_accounts(
+                accounts, kind
+            )
