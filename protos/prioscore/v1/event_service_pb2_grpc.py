@@ -69,7 +69,8 @@ class EventServiceServicer:
     def IngestEvents(self, request_iterator, context):
         """Client stream of event batches. Each batch is validated and stored atomically (a bad
         batch is rejected whole with INVALID_ARGUMENT naming e.g. "events[3].entity_id" and
-        ends the stream; batches before it stay stored). Events are deduplicated on
+        ends the stream; batches before it stay stored, none after it is). Batches that wait
+        for the server's writer together may share one transaction. Events are deduplicated on
         message_id. Affected entities are rescored under every profile for their entity kind,
         which may emit tier changes. One response when the client half-closes.
         """
