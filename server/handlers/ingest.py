@@ -7,6 +7,7 @@ Service, which delegates here, so the write path of events has one home.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -191,14 +192,13 @@ class EventIngest:
         )
 
     def _unread(self, tracked: np.ndarray) -> dict[str, int]:
-        """Counts of the track event names no loaded profile reads (one np.unique)."""
+        """Counts of the track event names no loaded profile reads (a C-level count: no
+        sort of every name, which held the GIL for milliseconds on a 10k-event batch)."""
         if not tracked.size:
             return {}
         read = set().union(*(p.event_types for p in self._catalog.all()))
-        names, counts = np.unique(tracked.astype(str), return_counts=True)
-        return {
-            n: int(c) for n, c in zip(names.tolist(), counts.tolist(), strict=True) if n not in read
-        }
+        counts = Counter(tracked.tolist())
+        return {name: counts[name] for name in sorted(counts.keys() - read)}
 
     def finish_backfill(self, touched: Collection[str]) -> IngestResult:
         """The end of a historical import: rescores every touched entity once, as of

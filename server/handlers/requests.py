@@ -258,7 +258,7 @@ def tracked_entity_kinds(events: IncomingEvents, kinds: np.ndarray) -> tuple[lis
     distinct (entity, kind), in order of first appearance (Store.set_entity_kinds)."""
     entity_kinds = np.asarray(events.entity_kind, dtype=object)
     tracked = np.flatnonzero((kinds == TRACK) & (entity_kinds != ""))
-    ids = [events.entity_id[i] for i in tracked]
+    ids = np.asarray(events.entity_id, dtype=object)[tracked].tolist()
     pairs = list(dict.fromkeys(zip(ids, entity_kinds[tracked].tolist(), strict=True)))
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
