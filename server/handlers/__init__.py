@@ -5,7 +5,7 @@ layers only convert and call these.
 
 from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
-from prioscore.server.handlers.ingest import IngestResult
+from prioscore.server.handlers.ingest import CheckedEvents, IngestResult
 from prioscore.server.handlers.ingest_queue import IngestStream
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.queries import RankQuery
@@ -27,6 +27,7 @@ __all__ = [
     "GROUP",
     "IDENTIFY",
     "TRACK",
+    "CheckedEvents",
     "Handlers",
     "IncomingEntity",
     "IncomingEvents",

@@ -53,7 +53,24 @@ class IngestResult:
     unread: dict[str, int] = field(default_factory=dict)
 
 
-def _event_batch(events: IncomingEvents, kinds: np.ndarray, now: float) -> EventBatch:
+@dataclass(frozen=True)
+class CheckedEvents:
+    """A batch that passed validation, with the JSON text its events are stored with.
+
+    Made before the batch reaches the writer (on the loop, or the worker thread that
+    converted it), because the writer is the one thread every ingest waits for; and
+    only a checked batch can be queued for it."""
+
+    events: IncomingEvents
+    stored_properties: list[str]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def _event_batch(
+    events: IncomingEvents, kinds: np.ndarray, now: float, properties: list[str]
+) -> EventBatch:
     """The stored rows: track events under their name, other calls under their kind."""
     names = np.where(kinds == TRACK, np.asarray(events.event, dtype=object), kinds)
     return EventBatch(
@@ -62,7 +79,7 @@ def _event_batch(events: IncomingEvents, kinds: np.ndarray, now: float) -> Event
         event=names.tolist(),
         ts=np.where(np.isnan(events.ts), now, events.ts),
         value=np.where(np.isnan(events.value), 1.0, events.value),
-        properties=properties_json(events),
+        properties=properties,
     )
 
 
@@ -88,10 +105,11 @@ class EventIngest:
         self._core = core
         self._clock = clock
 
-    def check(self, events: IncomingEvents) -> None:
+    def check(self, events: IncomingEvents) -> CheckedEvents:
         """Every field of a batch validated (all violations at once); raises before
         anything is queued or written."""
         validate_events(events, self.limits, self._clock())
+        return CheckedEvents(events, properties_json(events))
 
     def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch (deduped on message_id) and rescores only the touched entities.
@@ -102,11 +120,10 @@ class EventIngest:
         `backfill` (a historical import) nothing is rescored: the result's `touched`
         lists the entities finish_backfill() must rescore once at the end.
         """
-        self.check(events)
-        return self.ingest_group([events], backfill)[0]
+        return self.ingest_group([self.check(events)], backfill)[0]
 
     def ingest_group(
-        self, batches: Sequence[IncomingEvents], backfill: bool = False
+        self, batches: Sequence[CheckedEvents], backfill: bool = False
     ) -> list[IngestResult]:
         """Stores checked batches in ONE transaction, in order, as ingest() would one
         after another, except that the entities they touch are rescored once, together.
@@ -127,7 +144,7 @@ class EventIngest:
             changes: list[TierChangeRecord] = []
             rescored: dict[str, list[str]] = {}
             with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
-                parts = [self._store_batch(events, now) for events in batches]
+                parts = [self._store_batch(checked, now) for checked in batches]
                 touched = sorted(set().union(*(part.touched for part in parts)))
                 if not backfill and touched:
                     # Each entity's change names its own latest event of the group.
@@ -144,12 +161,13 @@ class EventIngest:
             _events_duplicate.add(part.duplicates)
         return _results(parts, changes, rescored, backfill)
 
-    def _store_batch(self, events: IncomingEvents, now: float) -> _StoredBatch:
+    def _store_batch(self, checked: CheckedEvents, now: float) -> _StoredBatch:
         """One batch's writes inside the group's transaction: merges, events (and the
         live state), entity rows and kinds; what it touched, for the rescoring."""
-        events, suppressed = drop_suppressed_events(self.store, events)
+        events, suppressed = drop_suppressed_events(self.store, checked.events)
         if len(events) == 0:
             return _StoredBatch(suppressed=suppressed)
+        stored_properties = properties_json(events) if suppressed else checked.stored_properties
         kinds = np.asarray(events.kind, dtype=object)
         live = self._core.live
         # Merges first, then every id through them: an event sent under an id
@@ -162,7 +180,7 @@ class EventIngest:
         # leaves loses a member, so it is rescored too (rollups, score signals).
         joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
         left = self.store.accounts_of(joining.tolist()) if joining.size else []
-        batch = _event_batch(events, kinds, now)
+        batch = _event_batch(events, kinds, now, stored_properties)
         fresh = _first_unknown(events.message_id, self.store)
         accepted = self.store.insert_events(batch)
         live.append(
@@ -289,4 +307,4 @@ def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:
     return np.sort(np.fromiter(positions, dtype=np.int64))
 
 
-__all__ = ["EventIngest", "IngestResult"]
+__all__ = ["CheckedEvents", "EventIngest", "IngestResult"]

@@ -21,8 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from prioscore.server.handlers.ingest import IngestResult
-from prioscore.server.handlers.requests import IncomingEvents
+from prioscore.server.handlers.ingest import CheckedEvents, IngestResult
 
 log = logging.getLogger("prioscore.ingest")
 
@@ -30,7 +29,7 @@ log = logging.getLogger("prioscore.ingest")
 # group's latency is what every batch in it waits for.
 GROUP_EVENTS = 4_096
 
-StoreGroup = Callable[[Sequence[IncomingEvents], bool], list[IngestResult]]
+StoreGroup = Callable[[Sequence[CheckedEvents], bool], list[IngestResult]]
 Submit = Callable[[Callable[[], None]], "Future[None]"]
 
 
@@ -43,7 +42,7 @@ class IngestStream:
 
 @dataclass
 class _Waiting:
-    events: IncomingEvents
+    events: CheckedEvents
     backfill: bool
     stream: IngestStream
     future: Future[IngestResult] = field(default_factory=Future)
@@ -65,7 +64,7 @@ class IngestQueue:
         self._queued = False  # a drain job is queued and has not started
 
     def submit(
-        self, events: IncomingEvents, backfill: bool, stream: IngestStream | None = None
+        self, events: CheckedEvents, backfill: bool, stream: IngestStream | None = None
     ) -> Future[IngestResult]:
         """Queues a checked batch; the future holds its result once its group commits."""
         waiting = _Waiting(events, backfill, stream or IngestStream())

@@ -20,7 +20,7 @@ from prioscore.server.core import LiveCore
 from prioscore.server.engine import FeatureSet, Profile, compute_features, score
 from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.catalog import ProfileCatalog
-from prioscore.server.handlers.ingest import EventIngest, IngestResult
+from prioscore.server.handlers.ingest import CheckedEvents, EventIngest, IngestResult
 from prioscore.server.handlers.ingest_queue import IngestQueue, IngestStream
 from prioscore.server.handlers.queries import StoredQueries
 from prioscore.server.handlers.requests import (
@@ -113,23 +113,22 @@ class Service(StoredQueries):
 
     # -- ingest -----------------------------------------------------------------------
 
-    def check_events(self, events: IncomingEvents) -> None:
+    def check_events(self, events: IncomingEvents) -> CheckedEvents:
         """Validates a batch for ingest (every violation at once); nothing is queued."""
-        self._events.check(events)
+        return self._events.check(events)
 
     def submit_ingest(
-        self, events: IncomingEvents, *, backfill: bool = False, stream: IngestStream | None = None
+        self, checked: CheckedEvents, *, backfill: bool = False, stream: IngestStream | None = None
     ) -> asyncio.Future[IngestResult]:
-        """Queues a batch that passed check_events() for the writer, from the event
-        loop; batches that wait together are stored in one transaction (ingest_queue),
-        each answered once its transaction commits. `stream`: later batches of a
-        stream whose batch failed are refused."""
-        return asyncio.wrap_future(self._queue.submit(events, backfill, stream))
+        """Queues a checked batch for the writer, from the event loop; batches that wait
+        together are stored in one transaction (ingest_queue), each answered once its
+        transaction commits. `stream`: later batches of a stream whose batch failed
+        are refused."""
+        return asyncio.wrap_future(self._queue.submit(checked, backfill, stream))
 
     async def aingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """check_events() and submit_ingest(), awaited."""
-        self.check_events(events)
-        return await self.submit_ingest(events, backfill=backfill)
+        return await self.submit_ingest(self.check_events(events), backfill=backfill)
 
     def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch and rescores what it touched (handlers.ingest.EventIngest)."""

@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from prioscore.server.config import Settings
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.handlers import IncomingEvents, IngestResult, IngestStream, Service
+from prioscore.server.handlers import CheckedEvents, IngestResult, IngestStream, Service
 from prioscore.server.rpc import convert
 from prioscore.server.rpc.streams import InFlight, bounded
 from prioscore.v1 import event_service_pb2 as events_pb
@@ -106,11 +106,9 @@ async def ingest_events(
     )
 
 
-def _checked(service: Service, events: Sequence[types_pb2.Event], field: str) -> IncomingEvents:
+def _checked(service: Service, events: Sequence[types_pb2.Event], field: str) -> CheckedEvents:
     """A message's events as columns, validated for ingest (raises on any violation)."""
-    converted = convert.events_from_proto(events, field)
-    service.check_events(converted)
-    return converted
+    return service.check_events(convert.events_from_proto(events, field))
 
 
 def _annotate(batch: int) -> None:

@@ -61,8 +61,8 @@ async def ingest_segment(
                 sent_at=sent_at,
                 prefix=f"{where}.calls",
             )
-            service.check_events(events)
-            await in_flight.add(service.submit_ingest(events, stream=stream))
+            checked = service.check_events(events)
+            await in_flight.add(service.submit_ingest(checked, stream=stream))
     finally:
         await in_flight.finish()
     return total

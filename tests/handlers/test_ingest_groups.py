@@ -11,7 +11,13 @@ import pytest
 
 from prioscore.server.clock import Clock
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.handlers import Handlers, IncomingEvents, IngestResult, build_handlers
+from prioscore.server.handlers import (
+    CheckedEvents,
+    Handlers,
+    IncomingEvents,
+    IngestResult,
+    build_handlers,
+)
 from prioscore.server.handlers.ingest_queue import IngestQueue, IngestStream
 from prioscore.server.profiles import ProfileRegistry
 from prioscore.server.store import Store
@@ -57,9 +63,9 @@ def test_a_group_stores_what_the_batches_one_by_one_store(tmp_path: Path) -> Non
     try:
         singles = [one_by_one.service.ingest(b) for b in _batches()]
         batches = _batches()
-        for b in batches:
-            together.service.check_events(b)
-        grouped = together.service._events.ingest_group(batches)
+        grouped = together.service._events.ingest_group(
+            [together.service.check_events(b) for b in batches]
+        )
         assert _state(together) == _state(one_by_one)
         assert [(r.accepted, r.duplicates) for r in grouped] == [(2, 0), (2, 0), (1, 1)]
         assert [(r.accepted, r.duplicates) for r in grouped] == [
@@ -99,18 +105,19 @@ class _Writer:
             future.set_result(None)
 
 
-def _events(tag: str, n: int = 1) -> IncomingEvents:
-    return tracks([(f"e-{tag}-{i}", "page_view", 1, {}) for i in range(n)], tag)
+def _events(tag: str, n: int = 1) -> CheckedEvents:
+    events = tracks([(f"e-{tag}-{i}", "page_view", 1, {}) for i in range(n)], tag)
+    return CheckedEvents(events, ["{}"] * n)
 
 
 def _recording(
     calls: list[list[str]], refuse: str = ""
-) -> Callable[[Sequence[IncomingEvents], bool], list[IngestResult]]:
+) -> Callable[[Sequence[CheckedEvents], bool], list[IngestResult]]:
     """A store_group that records the groups it was given and fails any group holding a
     batch whose first message id starts with `refuse` (as a transaction would)."""
 
-    def store_group(batches: Sequence[IncomingEvents], backfill: bool) -> list[IngestResult]:
-        tags = [b.message_id[0] for b in batches]
+    def store_group(batches: Sequence[CheckedEvents], backfill: bool) -> list[IngestResult]:
+        tags = [b.events.message_id[0] for b in batches]
         calls.append(tags)
         if refuse and any(t.startswith(refuse) for t in tags):
             raise InvalidArgumentError.of("events[0]", "refused")
@@ -184,3 +191,27 @@ def test_a_refused_drain_fails_its_batches() -> None:
     with pytest.raises(RuntimeError, match="writer closed"):
         future.result(timeout=1)
     assert calls == []
+
+
+def test_a_batch_with_a_suppressed_event_stores_the_others_with_their_own_properties(
+    handlers: Handlers,
+) -> None:
+    # The stored JSON is made when the batch is checked, before the writer drops the
+    # events of erased ids: what it stores for the rest must still be their own.
+    service = handlers.service
+    service.ingest(tracks([("gone", "page_view", 1, {"url": "/x"})], "s0"))
+    service.erase_entity("gone")
+    batch = tracks(
+        [
+            ("gone", "page_view", 1, {"url": "/erased"}),
+            ("kept", "page_view", 1, {"url": "/pricing"}),
+            ("kept", "form_submit", 1, {"form": "contact_sales"}),
+        ],
+        "s1",
+    )
+    result = service.ingest(batch)
+    assert (result.accepted, result.suppressed) == (2, 1)
+    stored = handlers.store.conn.execute(
+        "SELECT message_id, properties FROM events WHERE entity_id = 'kept' ORDER BY message_id"
+    ).fetchall()
+    assert stored == [("s1-1", '{"url":"/pricing"}'), ("s1-2", '{"form":"contact_sales"}')]
