@@ -132,6 +132,7 @@ class Store(
         self._suppressed: int | None = None  # rows of `suppressed`, counted when needed
         self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
+        self._commit_listeners: list[Callable[[], None]] = []
 
     @property
     def slots(self) -> SlotTable:
@@ -144,6 +145,16 @@ class Store(
         return MirroredEntities(
             self._lock, self.conn, self._entities, self._slots, self._mirrored_scores
         )
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Calls `listener()` after each transaction of this Store commits (on the
+        writer's thread): the live events publish their committed state to readers."""
+        self._commit_listeners.append(listener)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction() is open (its changes are not committed yet)."""
+        return self._in_transaction
 
     def reader(self) -> Store:
         """A second Store on this file for reads served beside the writer: its own
@@ -237,6 +248,8 @@ class Store(
                     on_rollback()
                 self._failed(error)
                 raise
+            for listener in self._commit_listeners:
+                listener()
             self._succeeded()
             if self._truncate_wal_after_commit:
                 self._truncate_wal_after_commit = False
