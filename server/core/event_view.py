@@ -21,6 +21,9 @@ from prioscore.server.engine import CategoricalColumn, EventColumns
 from prioscore.server.scoring import EventSource
 from prioscore.server.store import SlotTable, ordered
 
+# A vocabulary this small goes to the engine whole, whatever the request holds.
+SMALL_VOCABULARY = 64
+
 
 @dataclass
 class Block:
@@ -189,10 +192,14 @@ class EventView:
         return both.take(order), position[order]
 
     def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
-        """The property's codes with a vocabulary of just the values present, so the
-        engine's lookups cost what the request holds, not what the store ever saw."""
+        """The property's codes with a vocabulary the engine's lookups cost no more than
+        the request holds: the whole vocabulary when it is no larger than the events
+        read (no remapping: the engine reads values through the codes, so unused words
+        change nothing), else just the values present, renumbered."""
         values = self.vocab[prop].values
-        size = len(values)
+        size = len(values)  # before any code: the view's codes all lie below it
+        if size <= max(SMALL_VOCABULARY, codes.size):
+            return CategoricalColumn(codes.astype(np.int32), tuple(values[:size]))
         if codes.size * 8 < size:  # a few events of a large vocabulary: sort them
             present = np.unique(codes[codes >= 0]).astype(np.intp)
         else:  # codes present by a count (O(n), no sort); -1 (absent) counts at 0

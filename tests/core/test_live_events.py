@@ -81,6 +81,13 @@ def test_reads_equal_sqlite_from_main_and_tail(tmp_path: Path, wide: bool) -> No
                     live.load_events(ids, types, STRINGS, NUMBERS, until),
                     store.load_events(ids, types, STRINGS, NUMBERS, until),
                 )
+        # One entity's few events against a vocabulary larger than them (wide: 300 urls)
+        # take the renumbered vocabulary; the whole one is taken otherwise.
+        for types in (["buy"], ["view", "buy"]):
+            assert_same(
+                live.load_events(["e3"], types, STRINGS, NUMBERS),
+                store.load_events(["e3"], types, STRINGS, NUMBERS),
+            )
         live.merge()
         assert_same(
             live.load_events(ids, ["view"], ["url"], NUMBERS),
