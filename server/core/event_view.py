@@ -186,9 +186,13 @@ class EventView:
         mine = mine[tail.wanted(mine, types, until)]
         if not len(mine):
             return picked, position
-        both = Block.concat([picked, tail.take(mine, *properties)])
-        position = np.concatenate([position, positions[order[at[mine]]]])
-        order = np.lexsort((both.ts, position))
+        from_tail = positions[order[at[mine]]]
+        if not len(picked):  # nothing in main (a store filled since start): no concat
+            both, position = tail.take(mine, *properties), from_tail
+        else:
+            both = Block.concat([picked, tail.take(mine, *properties)])
+            position = np.concatenate([position, from_tail])
+        order = np.lexsort((both.ts, position))  # stable: main's rows, then arrival order
         return both.take(order), position[order]
 
     def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
