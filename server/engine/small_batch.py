@@ -172,13 +172,17 @@ class Fused:
         self.category_table = np.array(
             [category_lookups[v] for _, v in on_category], dtype=bool
         ).reshape(len(on_category), len(categories) + 1)
-        # Thinned groups (engine.repeats): first once per property value, then per day,
-        # each step one lexsort over every group it applies to.
-        thin = [(g, t) for g, t in enumerate(thinning) if t is not None]
-        self.once_groups = np.array([g for g, (_, once) in thin if once], dtype=np.intp)
-        self.once_properties = tuple(once for _, (_, once) in thin if once)
-        self.daily_groups = np.array([g for g, (k, _) in thin if k], dtype=np.intp)
-        self.daily_limits = np.array([k for _, (k, _) in thin if k], dtype=np.intp)
+        # Thinned groups (engine.repeats): once per property value, then per day. Groups
+        # thinned one way only share the first ranking (one lexsort): cells of a once_per
+        # group by its property's code (k = 1), of a per_day one by the day (k = per_day).
+        # A group thinned both ways takes its per-day ranking in a second one.
+        thin = [(g, k, once) for g, t in enumerate(thinning) if t is not None for k, once in [t]]
+        self.first_groups = np.array([g for g, _, _ in thin], dtype=np.intp)
+        self.first_cells = tuple(once or None for _, _, once in thin)  # None: by day
+        self.first_limits = np.array([1 if once else k for _, k, once in thin], dtype=np.intp)
+        self.then_groups = np.array([g for g, k, once in thin if k and once], dtype=np.intp)
+        self.then_limits = np.array([k for _, k, once in thin if k and once], dtype=np.intp)
+        self.thin_by_day = None in self.first_cells or bool(self.then_groups.size)
         # Folded from the group's selection, as the per-group path does (one column each).
         self.per_group = tuple(
             (p, steps[j].group, r[0])
@@ -214,16 +218,16 @@ def _group_masks(selector: Selector, fused: Fused) -> np.ndarray | None:
     for g, prop, values in matches:
         lookup, value_codes = selector._match_lookup(prop, values)
         masks[g] &= lookup[value_codes]
-    if fused.once_groups.size:
-        cells = np.zeros((len(fused.once_properties), len(events)), dtype=np.int64)
-        for row, prop in enumerate(fused.once_properties):
-            column = events.strings.get(prop)
-            if column is not None:  # absent: every event shares one value, as in repeats
-                cells[row] = column.codes
-        _first_in_cells(masks, fused.once_groups, cells, events, np.ones(1, dtype=np.intp))
-    if fused.daily_groups.size:
-        day = np.floor(events.ts / SECONDS_PER_DAY).astype(np.int64)[None, :]
-        _first_in_cells(masks, fused.daily_groups, day, events, fused.daily_limits)
+    if fused.first_groups.size:
+        day = np.floor(events.ts / SECONDS_PER_DAY).astype(np.int64) if fused.thin_by_day else None
+        cells = np.zeros((len(fused.first_cells), len(events)), dtype=np.int64)
+        for row, by in enumerate(fused.first_cells):
+            column = day if by is None else events.strings.get(by)
+            if column is not None:  # an absent property: every event shares one value
+                cells[row] = column if isinstance(column, np.ndarray) else column.codes
+        _first_in_cells(masks, fused.first_groups, cells, events, fused.first_limits)
+        if day is not None and fused.then_groups.size:
+            _first_in_cells(masks, fused.then_groups, day[None, :], events, fused.then_limits)
     return masks
 
 
