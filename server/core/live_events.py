@@ -12,6 +12,10 @@ is merged into main (one stable sort of the whole: main's rows arrived before th
 tail's, so a stable sort keeps arrival order on equal timestamps, as SQLite's rowid
 does, with no arrival column) once it outgrows a fraction of main.
 
+Reads go through an EventView (core.event_view): the writer's of its current state, and
+the view it publishes after each commit for the reads served beside it (`published`,
+`reads()`): those see the last committed events without a lock and without SQLite.
+
 Per event, as narrow as the data allows with nothing lost (issue 12, S4 <= 64 B/event
 with the mirrors): entity code int32, ts float64; event-name and string-property codes
 in the smallest signed integer that holds their vocabulary (int8 for the bundled
@@ -26,76 +30,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from itertools import repeat
 from operator import is_not, methodcaller
 
 import numpy as np
 
-from prioscore.server.engine import CategoricalColumn, EventColumns
-from prioscore.server.store import SlotTable, Store, narrow_codes, narrow_floats, ordered
+from prioscore.server.core.event_view import Block, EventView, PublishedEvents
+from prioscore.server.engine import EventColumns
+from prioscore.server.scoring import EventSource
+from prioscore.server.store import SlotTable, Store, narrow_codes, narrow_floats
 
 TAIL_MIN = 65_536  # the tail is merged once it holds more than this and main / TAIL_SHARE
 TAIL_SHARE = 8
-
-
-@dataclass
-class _Block:
-    """Event columns, rows in arrival order within a tail block, sorted in main."""
-
-    entity: np.ndarray  # int32 entity code
-    name: np.ndarray  # event-name code (narrow_codes)
-    ts: np.ndarray  # float64
-    value: np.ndarray  # narrow_floats
-    strings: dict[str, np.ndarray]  # code into the property's vocabulary, -1 absent
-    numbers: dict[str, np.ndarray]  # narrow_floats, NaN absent
-
-    @staticmethod
-    def empty(strings: Sequence[str], numbers: Sequence[str]) -> _Block:
-        i8, i32 = np.empty(0, np.int8), np.empty(0, np.int32)
-        f32, f64 = np.empty(0, np.float32), np.empty(0, np.float64)
-        return _Block(
-            i32, i8, f64, f32, {s: i8 for s in strings}, {s: f32 for s in numbers}
-        )  # fmt: skip
-
-    def __len__(self) -> int:
-        return int(self.entity.shape[0])
-
-    def take(
-        self,
-        rows: np.ndarray,
-        strings: Collection[str] | None = None,
-        numbers: Collection[str] | None = None,
-    ) -> _Block:
-        """The rows, with only the named properties (all when None): a read copies just
-        what its profile reads, not every column some loaded profile does."""
-        strings = self.strings if strings is None else strings
-        numbers = self.numbers if numbers is None else numbers
-        return _Block(
-            self.entity[rows], self.name[rows], self.ts[rows], self.value[rows],
-            {k: self.strings[k][rows] for k in strings},
-            {k: self.numbers[k][rows] for k in numbers},
-        )  # fmt: skip
-
-    def wanted(self, rows: np.ndarray, types: np.ndarray, until: float | None) -> np.ndarray:
-        """Which of `rows` a read keeps: a wanted event type (types[name] >= 0), not
-        after `until`."""
-        keep = types[self.name[rows]] >= 0
-        if until is not None:
-            keep &= self.ts[rows] <= until
-        return keep
-
-    @staticmethod
-    def concat(blocks: Sequence[_Block]) -> _Block:
-        first = blocks[0]
-        return _Block(
-            np.concatenate([b.entity for b in blocks]),
-            np.concatenate([b.name for b in blocks]),
-            np.concatenate([b.ts for b in blocks]),
-            np.concatenate([b.value for b in blocks]),
-            {k: np.concatenate([b.strings[k] for b in blocks]) for k in first.strings},
-            {k: np.concatenate([b.numbers[k] for b in blocks]) for k in first.numbers},
-        )
 
 
 class LiveEvents:
@@ -105,7 +52,14 @@ class LiveEvents:
     def build(
         cls, store: Store, strings: Collection[str] = (), numbers: Collection[str] = ()
     ) -> LiveEvents:
-        """The state of every event stored in `store` (read once, in rowid order)."""
+        """The state of every event stored in `store` (read once, in rowid order), which
+        publishes a view of itself after each of the store's commits (`published`)."""
+        live = cls._read(store, strings, numbers)
+        store.on_commit(live.publish)
+        return live
+
+    @classmethod
+    def _read(cls, store: Store, strings: Collection[str], numbers: Collection[str]) -> LiveEvents:
         live = cls(strings, numbers, store.slots)
         live._store = store
         after = 0
@@ -115,6 +69,7 @@ class LiveEvents:
             if not after:
                 break
         live.merge()
+        live.publish()
         return live
 
     def __init__(
@@ -132,10 +87,11 @@ class LiveEvents:
         # Event names and each string property's values, coded in first-seen order.
         self._names = SlotTable()
         self._vocab = {s: SlotTable() for s in self.strings}
-        self._main = _Block.empty(self.strings, self.numbers)
+        self._main = Block.empty(self.strings, self.numbers)
         self._offsets = np.zeros(1, np.int64)  # main rows of entity code c: [o[c], o[c+1])
-        self._tail: list[_Block] = []
+        self._tail: list[Block] = []
         self._tail_rows = 0
+        self.published = self.view()  # the committed state, for reads beside the writer
 
     # -- what it holds
 
@@ -153,6 +109,28 @@ class LiveEvents:
         arrays = [a for b in blocks for a in (b.entity, b.name, b.ts, b.value)]
         arrays += [a for b in blocks for a in (*b.strings.values(), *b.numbers.values())]
         return sum(a.nbytes for a in arrays) + self._offsets.nbytes
+
+    def view(self) -> EventView:
+        """The current state (the open transaction's rows included), immutable: what
+        the writer reads, and what it publishes once that state is committed."""
+        return EventView(
+            self._main, self._offsets, tuple(self._tail), self._entities, self._names, self._vocab
+        )
+
+    def publish(self) -> None:
+        """Readers see the current state from now on: one reference swapped (after a
+        commit, or after a change made outside any transaction)."""
+        self.published = self.view()
+
+    def reads(self, fallback: EventSource) -> PublishedEvents:
+        """The event source of reads served beside the writer (see PublishedEvents)."""
+        return PublishedEvents(lambda: self.published, fallback)
+
+    def _changed(self) -> None:
+        """Publishes a change made outside a transaction (a purge after its commit, a
+        reload after a rollback); inside one, the commit publishes it."""
+        if self._store is None or not self._store.in_transaction:
+            self.publish()
 
     # -- changes (the writer only)
 
@@ -185,12 +163,12 @@ class LiveEvents:
     ) -> int:
         """append() by columns: every kept property's values per event (None or NaN
         where absent), as SQLite reads them back."""
-        mark = self._tail_rows
+        mark = len(self)
         n = len(entity_ids)
         if n == 0:
             return mark
         self._tail.append(
-            _Block(
+            Block(
                 self._entities.code_all(entity_ids),
                 _codes(self._names, names),
                 np.asarray(ts, np.float64),
@@ -200,6 +178,7 @@ class LiveEvents:
             )
         )
         self._tail_rows += n
+        self._changed()
         return mark
 
     def append_rows(self, rows: Sequence[tuple[object, ...]]) -> None:
@@ -222,13 +201,21 @@ class LiveEvents:
         )
 
     def rollback(self, mark: int) -> None:
-        """Drops what was appended after `mark` (a transaction that did not commit)."""
-        while self._tail_rows > mark:
+        """Drops what was appended after `mark` (len() before the transaction, or what
+        append() returned) when the transaction did not commit. Rows merged into main
+        since (a merge, relabel or erasure inside it) cannot be told apart there: then
+        the committed state is read again from the store."""
+        if mark < len(self._main):
+            self.reload()
+            return
+        keep = mark - len(self._main)
+        while self._tail_rows > keep:
             block = self._tail.pop()
             self._tail_rows -= len(block)
-            if self._tail_rows < mark:  # the mark fell inside this block
-                self._tail.append(block.take(np.arange(mark - self._tail_rows)))
-                self._tail_rows = mark
+            if self._tail_rows < keep:  # the mark fell inside this block
+                self._tail.append(block.take(np.arange(keep - self._tail_rows)))
+                self._tail_rows = keep
+        self._changed()
 
     def erase(self, entity_ids: Collection[str]) -> None:
         """Removes every event of the entities (after an erasure committed)."""
@@ -238,6 +225,7 @@ class LiveEvents:
         self.merge()
         keep = ~np.isin(self._main.entity, np.asarray(codes, np.int32))
         self._set_main(self._main.take(np.flatnonzero(keep)))
+        self._changed()
 
     def reload(self) -> None:
         """Reads everything again from the store (after a transaction that changed this
@@ -249,8 +237,9 @@ class LiveEvents:
         everything again from the store, keeping the new properties too."""
         if self._store is None:
             raise KeyError(f"live state does not keep {sorted({*strings, *numbers})}")
-        wider = LiveEvents.build(self._store, {*self.strings, *strings}, {*self.numbers, *numbers})
+        wider = LiveEvents._read(self._store, {*self.strings, *strings}, {*self.numbers, *numbers})
         self.__dict__.update(wider.__dict__)
+        self._changed()
 
     def relabel(self, merges: Sequence[tuple[str, str]]) -> None:
         """Identity merges: the events of each merged id become the known id's (as the
@@ -264,26 +253,28 @@ class LiveEvents:
         into = self._entities.code_all([b for _, b in moves])
         remap[np.asarray([a for a, _ in moves], np.int64)] = into
         remap = np.concatenate([remap, np.arange(len(remap), len(self._entities.values))])
-        main = self._main
-        main.entity = remap[main.entity].astype(np.int32)
+        # A new block, not main's entity column rewritten: a published view holds main.
+        main = replace(self._main, entity=remap[self._main.entity].astype(np.int32))
         self._set_main(main.take(np.lexsort((main.ts, main.entity))))
+        self._changed()
 
     def drop_before(self, cutoff: float) -> None:
         """Removes the events older than `cutoff` (the retention window's purge)."""
         self.merge()
         if len(self._main) and self._main.ts.min() < cutoff:
             self._set_main(self._main.take(np.flatnonzero(self._main.ts >= cutoff)))
+            self._changed()
 
     def merge(self) -> None:
         """Sorts the tail into main (after a bulk load; also when the tail grows)."""
         if not self._tail:
             return
-        both = _Block.concat([self._main, *self._tail])
+        both = Block.concat([self._main, *self._tail])
         order = np.lexsort((both.ts, both.entity))
         self._tail, self._tail_rows = [], 0
         self._set_main(both.take(order))
 
-    def _set_main(self, block: _Block) -> None:
+    def _set_main(self, block: Block) -> None:
         self._main = block
         n_codes = len(self._entities.values)
         counts = np.bincount(block.entity, minlength=n_codes)
@@ -302,75 +293,14 @@ class LiveEvents:
         """Store.load_events' contract, from memory: entity = position in entity_ids,
         event_type = position in the ordered event_types, rows grouped by entity with ts
         ascending (arrival order on ties); strings as CategoricalColumn, numbers NaN
-        where absent."""
+        where absent (EventView.load_events, over the current state)."""
         if self._tail_rows > max(TAIL_MIN, len(self._main) // TAIL_SHARE):
             self.merge()
-        types = ordered(event_types)
-        strings, numbers = ordered(string_properties), ordered(numeric_properties)
-        if not self.covers(strings, numbers):
-            self._widen(strings, numbers)
-        codes = self._entities.of(entity_ids, add=False)
-        position = np.full(len(self._entities.values), -1, np.int64)
-        present = np.flatnonzero(codes >= 0)
-        position[codes[present]] = present
-        name_to_type = np.full(len(self._names.values), -1, np.int32)
-        for i, name in enumerate(types):
-            code = self._names.codes.get(name)
-            if code is not None:
-                name_to_type[code] = i
-        picked = self._pick(codes[present], position, name_to_type, until, strings, numbers)
-        return EventColumns(
-            entity=position[picked.entity],
-            event_type=name_to_type[picked.name],
-            ts=picked.ts,
-            value=picked.value.astype(np.float64),
-            event_types=types,
-            strings={s: self._column(s, picked.strings[s]) for s in strings},
-            numbers={s: picked.numbers[s].astype(np.float64) for s in numbers},
+        if not self.covers(string_properties, numeric_properties):
+            self._widen(string_properties, numeric_properties)
+        return self.view().load_events(
+            entity_ids, event_types, string_properties, numeric_properties, until
         )
-
-    def _pick(
-        self,
-        codes: np.ndarray,
-        position: np.ndarray,
-        types: np.ndarray,
-        until: float | None,
-        strings: Collection[str],
-        numbers: Collection[str],
-    ) -> _Block:
-        """Wanted events (_Block.wanted) of entity `codes`, ordered by (position of the
-        entity, ts, arrival), with the named properties only."""
-        main = self._main
-        main_codes = codes[codes < len(self._offsets) - 1]
-        starts, ends = self._offsets[main_codes], self._offsets[main_codes + 1]
-        lengths = ends - starts
-        total = int(lengths.sum())
-        # Concatenated ranges [start, end) without a Python loop: a running index minus
-        # each range's offset in the output, plus its start.
-        rows = np.arange(total, dtype=np.int64)
-        if total:
-            rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        picked = main.take(rows[main.wanted(rows, types, until)], strings, numbers)
-        if not self._tail:
-            return picked
-        tail = _Block.concat(self._tail)
-        mine = np.flatnonzero(position[tail.entity] >= 0)
-        mine = mine[tail.wanted(mine, types, until)]
-        if not len(mine):
-            return picked
-        both = _Block.concat([picked, tail.take(mine, strings, numbers)])
-        return both.take(np.lexsort((both.ts, position[both.entity])))
-
-    def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
-        """The property's codes with a vocabulary of just the values present, so the
-        engine's lookups cost what the request holds, not what the store ever saw."""
-        values = self._vocab[prop].values
-        # Codes present by a count (O(n), no sort); -1 (absent) counts at 0, stays -1.
-        counts = np.bincount(codes.astype(np.intp) + 1, minlength=len(values) + 1)
-        present = np.flatnonzero(counts[1:])
-        table = np.full(len(values) + 1, -1, np.int32)  # codes[-1] lands on the last: -1
-        table[present] = np.arange(len(present), dtype=np.int32)
-        return CategoricalColumn(table[codes], tuple(values[c] for c in present.tolist()))
 
 
 def _codes(vocabulary: SlotTable, values: Sequence[str | None]) -> np.ndarray:

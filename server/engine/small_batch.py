@@ -20,10 +20,10 @@ from prioscore.server.engine.model import (
     SECONDS_PER_DAY,
     Aggregate,
     CategoryRule,
+    EventColumns,
     Profile,
 )
 from prioscore.server.engine.plans import profile_plan
-from prioscore.server.engine.repeats import thin_repeats
 from prioscore.server.engine.selection import Selection
 from prioscore.server.engine.steps import MatchFilter, SignalStep
 
@@ -59,6 +59,7 @@ class Fused:
         groups: Sequence[tuple[str, MatchFilter]],
         categories: Sequence[CategoryRule],
         category_lookups: Mapping[tuple[str, ...], np.ndarray],
+        thinning: Sequence[tuple[int, str] | None] = (),
     ) -> None:
         rows: dict[tuple[int, int, float, int], int] = {}  # (group, kind, param, window)
 
@@ -171,6 +172,17 @@ class Fused:
         self.category_table = np.array(
             [category_lookups[v] for _, v in on_category], dtype=bool
         ).reshape(len(on_category), len(categories) + 1)
+        # Thinned groups (engine.repeats): once per property value, then per day. Groups
+        # thinned one way only share the first ranking (one lexsort): cells of a once_per
+        # group by its property's code (k = 1), of a per_day one by the day (k = per_day).
+        # A group thinned both ways takes its per-day ranking in a second one.
+        thin = [(g, k, once) for g, t in enumerate(thinning) if t is not None for k, once in [t]]
+        self.first_groups = np.array([g for g, _, _ in thin], dtype=np.intp)
+        self.first_cells = tuple(once or None for _, _, once in thin)  # None: by day
+        self.first_limits = np.array([1 if once else k for _, k, once in thin], dtype=np.intp)
+        self.then_groups = np.array([g for g, k, once in thin if k and once], dtype=np.intp)
+        self.then_limits = np.array([k for _, k, once in thin if k and once], dtype=np.intp)
+        self.thin_by_day = None in self.first_cells or bool(self.then_groups.size)
         # Folded from the group's selection, as the per-group path does (one column each).
         self.per_group = tuple(
             (p, steps[j].group, r[0])
@@ -206,17 +218,48 @@ def _group_masks(selector: Selector, fused: Fused) -> np.ndarray | None:
     for g, prop, values in matches:
         lookup, value_codes = selector._match_lookup(prop, values)
         masks[g] &= lookup[value_codes]
-    for g, thinning in enumerate(plan.thinning):
-        if thinning is not None:
-            kept = thin_repeats(events, masks[g].nonzero()[0], *thinning)
-            masks[g] = False
-            masks[g][kept] = True
+    if fused.first_groups.size:
+        day = np.floor(events.ts / SECONDS_PER_DAY).astype(np.int64) if fused.thin_by_day else None
+        cells = np.zeros((len(fused.first_cells), len(events)), dtype=np.int64)
+        for row, by in enumerate(fused.first_cells):
+            column = day if by is None else events.strings.get(by)
+            if column is not None:  # an absent property: every event shares one value
+                cells[row] = column if isinstance(column, np.ndarray) else column.codes
+        _first_in_cells(masks, fused.first_groups, cells, events, fused.first_limits)
+        if day is not None and fused.then_groups.size:
+            _first_in_cells(masks, fused.then_groups, day[None, :], events, fused.then_limits)
     return masks
+
+
+def _first_in_cells(
+    masks: np.ndarray,
+    groups: np.ndarray,
+    cells: np.ndarray,
+    events: EventColumns,
+    limits: np.ndarray,
+) -> None:
+    """Clears, in masks[groups], every selected event past the first limits[i] by time
+    (ties: the earlier event) of its cell (group, entity, cells[i or 0][event]): the
+    events thin_repeats keeps, for every group at once. One stable lexsort orders the
+    selected (group, event) pairs by cell and time; runs of a cell are ranked in place."""
+    row, event = masks[groups].nonzero()
+    if not row.size:
+        return
+    cell = cells[row if cells.shape[0] > 1 else 0, event]
+    entity = events.entity.take(event)
+    order = np.lexsort((events.ts.take(event), cell, entity, row))
+    row, event, cell, entity = row[order], event[order], cell[order], entity[order]
+    start = np.ones(row.size, dtype=bool)
+    start[1:] = (row[1:] != row[:-1]) | (entity[1:] != entity[:-1]) | (cell[1:] != cell[:-1])
+    steps = np.arange(row.size)
+    rank = steps - np.maximum.accumulate(np.where(start, steps, 0))
+    late = rank >= limits[row if limits.size > 1 else 0]
+    masks[groups[row[late]], event[late]] = False
 
 
 def _build_fused(profile: Profile) -> Fused:
     plan = feature_plan_of(profile)
-    return Fused(plan.steps, plan.groups, plan.categories, plan.category_lookups)
+    return Fused(plan.steps, plan.groups, plan.categories, plan.category_lookups, plan.thinning)
 
 
 def fused_plan_of(profile: Profile) -> Fused:

@@ -70,14 +70,16 @@ def build_handlers(
     # profile are back in one version (its readers are rescored when the core starts).
     settle_interrupted(store, registry)
     store.start_checkpoints()  # WAL checkpoints beside the writer, not inside its COMMITs
-    # Calls served beside the writer read through their own connection, never waiting.
-    scorer = StoredScorer(store.reader())
     needs = [profile_inputs(p) for p in registry.all()]
     live = LiveEvents.build(
         store,
         {s for n in needs for s in n.string_properties},
         {s for n in needs for s in n.numeric_properties},
     )
+    # Calls served beside the writer read through their own connection and the events
+    # the writer published at its last commit, never waiting for it.
+    reader = store.reader()
+    scorer = StoredScorer(reader, live.reads(reader))
     writer_scorer = StoredScorer(store, live, mirrored=True)  # the writer's: never rereads history
     shadows = ShadowSet(store, registry, writer_scorer)
     catalog = ProfileCatalog(registry, shadows)

@@ -70,6 +70,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     def __init__(self, service: Service, settings: Settings) -> None:
         self.service = service
         self.settings = settings
+        self._limits = settings.limits  # Settings.limits builds a Limits per access
 
     async def ScoreEntities(
         self, request: scoring_pb.ScoreEntitiesRequest, context: Context
@@ -82,7 +83,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self, request: scoring_pb.ScoreEntitiesRequest
     ) -> scoring_pb.ScoreEntitiesResponse:
         as_of = convert.seconds_of(request.as_of) if request.HasField("as_of") else None
-        limits = self.settings.limits
+        limits = self._limits
         if as_of is not None and not limits.min_timestamp <= as_of <= limits.max_timestamp:
             # Beyond these the response's timestamps cannot be written (INTERNAL before).
             raise InvalidArgumentError.of("as_of", "must be between 1970-01-01 and 9999-12-31")

@@ -134,6 +134,7 @@ class Store(
         self._truncate_wal_after_commit = False
         self._write_listeners: list[Callable[[str], None]] = []
         self._checkpointer: WalCheckpointer | None = None
+        self._commit_listeners: list[Callable[[], None]] = []
 
     @property
     def slots(self) -> SlotTable:
@@ -152,6 +153,16 @@ class Store(
         for the server, whose writer should not pay for them inside a COMMIT."""
         if self._checkpointer is None and str(self.path) != ":memory:":
             self._checkpointer = WalCheckpointer(self.path)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Calls `listener()` after each transaction of this Store commits (on the
+        writer's thread): the live events publish their committed state to readers."""
+        self._commit_listeners.append(listener)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction() is open (its changes are not committed yet)."""
+        return self._in_transaction
 
     def reader(self) -> Store:
         """A second Store on this file for reads served beside the writer: its own
@@ -248,6 +259,8 @@ class Store(
                     on_rollback()
                 self._failed(error)
                 raise
+            for listener in self._commit_listeners:
+                listener()
             self._succeeded()
             if self._checkpointer is not None:
                 self._checkpointer.committed()

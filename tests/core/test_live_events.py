@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,13 @@ def test_reads_equal_sqlite_from_main_and_tail(tmp_path: Path, wide: bool) -> No
                     live.load_events(ids, types, STRINGS, NUMBERS, until),
                     store.load_events(ids, types, STRINGS, NUMBERS, until),
                 )
+        # One entity's few events against a vocabulary larger than them (wide: 300 urls)
+        # take the renumbered vocabulary; the whole one is taken otherwise.
+        for types in (["buy"], ["view", "buy"]):
+            assert_same(
+                live.load_events(["e3"], types, STRINGS, NUMBERS),
+                store.load_events(["e3"], types, STRINGS, NUMBERS),
+            )
         live.merge()
         assert_same(
             live.load_events(ids, ["view"], ["url"], NUMBERS),
@@ -104,3 +112,56 @@ def test_columns_are_narrow_when_nothing_is_lost(tmp_path: Path) -> None:
     assert narrow.nbytes == 2_000 * (4 + 1 + 8 + 4 + 2 + 4) + 41 * 8
     # exact float64 values and an int16 url code once they no longer fit
     assert wide.nbytes == 4_000 * (4 + 1 + 8 + 8 + 2 + 1 + 8) + 41 * 8
+
+
+def test_readers_see_the_committed_state_only(tmp_path: Path) -> None:
+    """The view published for reads beside the writer moves at commits: appends of an
+    open transaction stay unseen, a rolled-back one never shows, and what a commit
+    publishes equals SQLite's read (LIVE_CORE.md, invariants 3 and 5)."""
+    rng = np.random.default_rng(7)
+    store = Store(tmp_path / "live.db")
+    try:
+        first, _, _ = events(rng, 1_000, "a", wide=False)
+        store.insert_events(first)
+        live = LiveEvents.build(store, STRINGS, NUMBERS)
+        reads = live.reads(store)
+        ids = [f"e{i}" for i in range(40)]
+
+        def read_both() -> tuple[EventColumns, EventColumns]:
+            return (
+                reads.load_events(ids, ["view", "click"], STRINGS, NUMBERS),
+                store.load_events(ids, ["view", "click"], STRINGS, NUMBERS),
+            )
+
+        before = read_both()[0]
+        second, properties, metrics = events(rng, 300, "b", wide=False)
+        for merged in (False, True):  # merged into main inside: rollback rereads SQLite
+            mark = len(live)
+            undo = partial(live.rollback, mark)
+            with pytest.raises(RuntimeError), store.transaction(on_rollback=undo):
+                store.insert_events(second)
+                live.append(second.entity_id, second.event, second.ts, second.value,
+                            properties, metrics)  # fmt: skip
+                if merged:
+                    live.merge()
+                assert_same(read_both()[0], before)  # open: readers do not see it
+                raise RuntimeError("rolled back")
+            assert len(live) == mark
+            assert_same(*read_both())
+        with store.transaction():
+            store.insert_events(second)
+            live.append(second.entity_id, second.event, second.ts, second.value,
+                        properties, metrics)  # fmt: skip
+            assert_same(read_both()[0], before)
+        assert len(read_both()[0]) > len(before)
+        assert_same(*read_both())
+        # A view is immutable: one held across a change (an identity merge, published
+        # at once outside a transaction) still reads what it did.
+        held, seen = live.published, read_both()[0]
+        live.relabel([("e1", "e2")])
+        assert live.published is not held
+        assert_same(held.load_events(ids, ["view", "click"], STRINGS, NUMBERS), seen)
+        moved = reads.load_events(["e1", "e2"], ["view", "click"], STRINGS, NUMBERS)
+        assert not (moved.entity == 0).any()  # e1's events are e2's now
+    finally:
+        store.close()

@@ -358,6 +358,12 @@ def _every_kind_profile(categories=CATEGORIES):
     )
     sigs.append(signal("count", name="blog-url", match={"url": ("/blog/a", "/nope")}))
     sigs.append(signal("count", name="plan", match={"plan": ("pro",), "url": ("/pricing",)}))
+    # Thinned groups (first per day, once per value, both, an absent property).
+    sigs.append(signal("count", name="daily", per_day=1))
+    sigs.append(signal("decayed_count", name="daily-2", half_life_days=3.0, per_day=2))
+    sigs.append(signal("count", name="once-plan", event="email_open", once_per="plan"))
+    sigs.append(signal("sum", name="once-url-daily", once_per="url", per_day=1))
+    sigs.append(signal("count", name="once-colour", once_per="colour"))
     sigs.append(signal("sum", name="no-such-property", match={"colour": ("red",)}))
     return profile(sigs, categories=categories)
 

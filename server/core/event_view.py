@@ -1,0 +1,244 @@
+"""EventView: one immutable state of the live events, and the reads of it.
+
+LiveEvents (the writer's) changes; a view of it never does. The writer reads a view of
+its current state (uncommitted rows of its open transaction included) and, after every
+commit, publishes a view of the committed state that reads served beside it take
+(PublishedEvents): one reference swapped, no copy of any event column, so readers never
+take the writer's lock and never wait for it (LIVE_CORE.md, invariant 3). A view shares
+its arrays with LiveEvents, which replaces arrays and never writes into one a view holds.
+Its dictionaries (entity slots, event names, property values) only ever grow, so a view
+reads them as they are now and ignores the codes added after it was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prioscore.server.engine import CategoricalColumn, EventColumns
+from prioscore.server.scoring import EventSource
+from prioscore.server.store import SlotTable, ordered
+
+# A vocabulary this small goes to the engine whole, whatever the request holds.
+SMALL_VOCABULARY = 64
+
+
+@dataclass
+class Block:
+    """Event columns, rows in arrival order within a tail block, sorted in main."""
+
+    entity: np.ndarray  # int32 entity code
+    name: np.ndarray  # event-name code (narrow_codes)
+    ts: np.ndarray  # float64
+    value: np.ndarray  # narrow_floats
+    strings: dict[str, np.ndarray]  # code into the property's vocabulary, -1 absent
+    numbers: dict[str, np.ndarray]  # narrow_floats, NaN absent
+
+    @staticmethod
+    def empty(strings: Sequence[str], numbers: Sequence[str]) -> Block:
+        i8, i32 = np.empty(0, np.int8), np.empty(0, np.int32)
+        f32, f64 = np.empty(0, np.float32), np.empty(0, np.float64)
+        return Block(
+            i32, i8, f64, f32, {s: i8 for s in strings}, {s: f32 for s in numbers}
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return int(self.entity.shape[0])
+
+    def take(
+        self,
+        rows: np.ndarray,
+        strings: Collection[str] | None = None,
+        numbers: Collection[str] | None = None,
+    ) -> Block:
+        """The rows, with only the named properties (all when None): a read copies just
+        what its profile reads, not every column some loaded profile does."""
+        strings = self.strings if strings is None else strings
+        numbers = self.numbers if numbers is None else numbers
+        return Block(
+            self.entity[rows], self.name[rows], self.ts[rows], self.value[rows],
+            {k: self.strings[k][rows] for k in strings},
+            {k: self.numbers[k][rows] for k in numbers},
+        )  # fmt: skip
+
+    def wanted(self, rows: np.ndarray, types: np.ndarray, until: float | None) -> np.ndarray:
+        """Which of `rows` a read keeps: a wanted event type (types[name] >= 0), not
+        after `until`."""
+        keep = types[self.name[rows]] >= 0
+        if until is not None:
+            keep &= self.ts[rows] <= until
+        return keep
+
+    @staticmethod
+    def concat(blocks: Sequence[Block]) -> Block:
+        first = blocks[0]
+        return Block(
+            np.concatenate([b.entity for b in blocks]),
+            np.concatenate([b.name for b in blocks]),
+            np.concatenate([b.ts for b in blocks]),
+            np.concatenate([b.value for b in blocks]),
+            {k: np.concatenate([b.strings[k] for b in blocks]) for k in first.strings},
+            {k: np.concatenate([b.numbers[k] for b in blocks]) for k in first.numbers},
+        )
+
+
+class EventView:
+    """The live events as they were when the view was taken; answers load_events."""
+
+    __slots__ = (
+        "_joined", "entities", "main", "names", "numbers", "offsets", "strings", "tail", "vocab"
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        main: Block,
+        offsets: np.ndarray,
+        tail: tuple[Block, ...],
+        entities: SlotTable,
+        names: SlotTable,
+        vocab: dict[str, SlotTable],
+    ) -> None:
+        self.main = main
+        self.offsets = offsets  # main rows of entity code c: [o[c], o[c+1])
+        self.tail = tail
+        self.entities = entities
+        self.names = names
+        self.vocab = vocab
+        self.strings = tuple(vocab)
+        self.numbers = tuple(main.numbers)
+        self._joined: Block | None = None  # the tail in one block, on the first read
+
+    def covers(self, strings: Collection[str], numbers: Collection[str]) -> bool:
+        """Whether the properties a profile reads are all kept."""
+        return set(strings) <= set(self.strings) and set(numbers) <= set(self.numbers)
+
+    def load_events(
+        self,
+        entity_ids: Sequence[str],
+        event_types: Collection[str],
+        string_properties: Collection[str] = (),
+        numeric_properties: Collection[str] = (),
+        until: float | None = None,
+    ) -> EventColumns:
+        """Store.load_events' contract, from memory: entity = position in entity_ids,
+        event_type = position in the ordered event_types, rows grouped by entity with ts
+        ascending (arrival order on ties); strings as CategoricalColumn, numbers NaN
+        where absent. Costs what the entities hold (and the tail), not the population."""
+        types = ordered(event_types)
+        strings, numbers = ordered(string_properties), ordered(numeric_properties)
+        n_names = len(self.names.values)  # before the codes: a later name is in no block
+        name_to_type = np.full(n_names, -1, np.int32)
+        for i, name in enumerate(types):
+            code = self.names.codes.get(name, n_names)
+            if code < n_names:
+                name_to_type[code] = i
+        codes = self.entities.of(entity_ids, add=False)
+        present = np.flatnonzero(codes >= 0)
+        picked, position = self._pick(
+            codes[present], present, name_to_type, until, (strings, numbers)
+        )
+        return EventColumns(
+            entity=position,
+            event_type=name_to_type[picked.name],
+            ts=picked.ts,
+            value=picked.value.astype(np.float64),
+            event_types=types,
+            strings={s: self._column(s, picked.strings[s]) for s in strings},
+            numbers={s: picked.numbers[s].astype(np.float64) for s in numbers},
+        )
+
+    def _pick(
+        self,
+        codes: np.ndarray,
+        positions: np.ndarray,
+        types: np.ndarray,
+        until: float | None,
+        properties: tuple[Collection[str], Collection[str]],
+    ) -> tuple[Block, np.ndarray]:
+        """Wanted events (Block.wanted) of entity `codes` (at `positions` of the request)
+        with the named (strings, numbers) properties only, ordered by (position, ts,
+        arrival), and the position of each."""
+        in_main = codes < len(self.offsets) - 1  # a code added later has no main rows
+        starts = self.offsets[codes[in_main]]
+        lengths = self.offsets[codes[in_main] + 1] - starts
+        total = int(lengths.sum())
+        # Concatenated ranges [start, end) without a Python loop: a running index minus
+        # each range's offset in the output, plus its start.
+        rows = np.arange(total, dtype=np.int64)
+        if total:
+            rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        position = np.repeat(positions[in_main], lengths)
+        keep = self.main.wanted(rows, types, until)
+        picked = self.main.take(rows[keep], *properties)
+        position = position[keep]
+        if not self.tail:
+            return picked, position
+        if self._joined is None:
+            self._joined = Block.concat(self.tail)
+        tail = self._joined
+        # The request's codes sorted: each tail row's entity found by one searchsorted.
+        order = np.argsort(codes)
+        by_code = codes[order]
+        at = np.minimum(np.searchsorted(by_code, tail.entity), max(len(by_code) - 1, 0))
+        mine = np.flatnonzero(by_code[at] == tail.entity) if len(by_code) else at[:0]
+        mine = mine[tail.wanted(mine, types, until)]
+        if not len(mine):
+            return picked, position
+        from_tail = positions[order[at[mine]]]
+        if not len(picked):  # nothing in main (a store filled since start): no concat
+            both, position = tail.take(mine, *properties), from_tail
+        else:
+            both = Block.concat([picked, tail.take(mine, *properties)])
+            position = np.concatenate([position, from_tail])
+        order = np.lexsort((both.ts, position))  # stable: main's rows, then arrival order
+        return both.take(order), position[order]
+
+    def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
+        """The property's codes with a vocabulary the engine's lookups cost no more than
+        the request holds: the whole vocabulary when it is no larger than the events
+        read (no remapping: the engine reads values through the codes, so unused words
+        change nothing), else just the values present, renumbered."""
+        values = self.vocab[prop].values
+        size = len(values)  # before any code: the view's codes all lie below it
+        if size <= max(SMALL_VOCABULARY, codes.size):
+            return CategoricalColumn(codes.astype(np.int32), tuple(values[:size]))
+        if codes.size * 8 < size:  # a few events of a large vocabulary: sort them
+            present = np.unique(codes[codes >= 0]).astype(np.intp)
+        else:  # codes present by a count (O(n), no sort); -1 (absent) counts at 0
+            counts = np.bincount(codes.astype(np.intp) + 1, minlength=size + 1)
+            present = np.flatnonzero(counts[1:])
+        table = np.full(size + 1, -1, np.int32)  # codes[-1] lands on the last: -1
+        table[present] = np.arange(len(present), dtype=np.int32)
+        return CategoricalColumn(table[codes], tuple(values[c] for c in present.tolist()))
+
+
+class PublishedEvents:
+    """The event source of the reads served beside the writer: the view the writer
+    published at its last commit (one reference read per call, never a lock), or
+    `fallback` (the readers' SQLite connection) for properties the view does not keep
+    (a profile reloaded or staged since; the writer widens its state on its next read)."""
+
+    def __init__(self, published: Callable[[], EventView], fallback: EventSource) -> None:
+        self._published = published
+        self._fallback = fallback
+
+    def load_events(
+        self,
+        entity_ids: Sequence[str],
+        event_types: Collection[str],
+        string_properties: Collection[str] = (),
+        numeric_properties: Collection[str] = (),
+        until: float | None = None,
+    ) -> EventColumns:
+        view = self._published()
+        source: EventSource = (
+            view if view.covers(string_properties, numeric_properties) else self._fallback
+        )
+        return source.load_events(
+            entity_ids, event_types, string_properties, numeric_properties, until
+        )
+
+
+__all__ = ["Block", "EventView", "PublishedEvents"]
