@@ -35,6 +35,9 @@ class Block:
     value: np.ndarray  # narrow_floats
     strings: dict[str, np.ndarray]  # code into the property's vocabulary, -1 absent
     numbers: dict[str, np.ndarray]  # narrow_floats, NaN absent
+    # Rows sorted by entity (arrival order within one): a committed tail block, which
+    # a read finds its entities in by binary search instead of a scan of every row.
+    by_entity: bool = False
 
     @staticmethod
     def empty(strings: Sequence[str], numbers: Sequence[str]) -> Block:
@@ -83,12 +86,42 @@ class Block:
             {k: np.concatenate([b.numbers[k] for b in blocks]) for k in first.numbers},
         )
 
+    def sorted_by_entity(self) -> Block:
+        """The rows by entity, arrival order kept within each (a stable sort)."""
+        if self.by_entity:
+            return self
+        block = self.take(np.argsort(self.entity, kind="stable"))
+        block.by_entity = True
+        return block
+
+    def rows_of(self, by_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, i): the rows of entity by_code[i] (by_code sorted), in arrival order
+        per entity: binary searches when sorted by entity, else one pass over the rows."""
+        if not len(by_code):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if self.by_entity:
+            starts = np.searchsorted(self.entity, by_code, "left")
+            lengths = np.searchsorted(self.entity, by_code, "right") - starts
+            return _ranges(starts, lengths), np.repeat(np.arange(len(by_code)), lengths)
+        at = np.minimum(np.searchsorted(by_code, self.entity), len(by_code) - 1)
+        mine = np.flatnonzero(by_code[at] == self.entity)
+        return mine, at[mine]
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated ranges [start, start + length) without a Python loop: a running
+    index minus each range's offset in the output, plus its start."""
+    rows = np.arange(int(lengths.sum()), dtype=np.int64)
+    if len(rows):
+        rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return rows
+
 
 class EventView:
     """The live events as they were when the view was taken; answers load_events."""
 
     __slots__ = (
-        "_joined", "entities", "main", "names", "numbers", "offsets", "strings", "tail", "vocab"
+        "entities", "main", "names", "numbers", "offsets", "strings", "tail", "vocab"
     )  # fmt: skip
 
     def __init__(
@@ -108,7 +141,6 @@ class EventView:
         self.vocab = vocab
         self.strings = tuple(vocab)
         self.numbers = tuple(main.numbers)
-        self._joined: Block | None = None  # the tail in one block, on the first read
 
     def covers(self, strings: Collection[str], numbers: Collection[str]) -> bool:
         """Whether the properties a profile reads are all kept."""
@@ -163,35 +195,28 @@ class EventView:
         in_main = codes < len(self.offsets) - 1  # a code added later has no main rows
         starts = self.offsets[codes[in_main]]
         lengths = self.offsets[codes[in_main] + 1] - starts
-        total = int(lengths.sum())
-        # Concatenated ranges [start, end) without a Python loop: a running index minus
-        # each range's offset in the output, plus its start.
-        rows = np.arange(total, dtype=np.int64)
-        if total:
-            rows += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        rows = _ranges(starts, lengths)
         position = np.repeat(positions[in_main], lengths)
         keep = self.main.wanted(rows, types, until)
         picked = self.main.take(rows[keep], *properties)
         position = position[keep]
         if not self.tail:
             return picked, position
-        if self._joined is None:
-            self._joined = Block.concat(self.tail)
-        tail = self._joined
-        # The request's codes sorted: each tail row's entity found by one searchsorted.
-        order = np.argsort(codes)
+        # Each tail block's rows of the request's entities (sorted codes: binary search
+        # in a committed block, one pass over an uncommitted one), oldest block first.
+        order = np.argsort(codes, kind="stable")
         by_code = codes[order]
-        at = np.minimum(np.searchsorted(by_code, tail.entity), max(len(by_code) - 1, 0))
-        mine = np.flatnonzero(by_code[at] == tail.entity) if len(by_code) else at[:0]
-        mine = mine[tail.wanted(mine, types, until)]
-        if not len(mine):
+        pieces, owners = [picked], [position]
+        for block in self.tail:
+            rows, at = block.rows_of(by_code)
+            keep = block.wanted(rows, types, until)
+            if keep.any():
+                pieces.append(block.take(rows[keep], *properties))
+                owners.append(positions[order[at[keep]]])
+        if len(pieces) == 1:
             return picked, position
-        from_tail = positions[order[at[mine]]]
-        if not len(picked):  # nothing in main (a store filled since start): no concat
-            both, position = tail.take(mine, *properties), from_tail
-        else:
-            both = Block.concat([picked, tail.take(mine, *properties)])
-            position = np.concatenate([position, from_tail])
+        both = Block.concat(pieces) if len(picked) or len(pieces) > 2 else pieces[1]
+        position = np.concatenate(owners)
         order = np.lexsort((both.ts, position))  # stable: main's rows, then arrival order
         return both.take(order), position[order]
 

@@ -119,8 +119,22 @@ class LiveEvents:
 
     def publish(self) -> None:
         """Readers see the current state from now on: one reference swapped (after a
-        commit, or after a change made outside any transaction)."""
+        commit, or after a change made outside any transaction). The tail is compacted
+        first: what is committed can no longer be rolled back, so it is sorted."""
+        self._compact()
         self.published = self.view()
+
+    def _compact(self) -> None:
+        """Committed tail blocks sorted by entity, and merged pairwise while the newer of
+        the last two is at least half the older's size (a binary counter: O(log n)
+        blocks, each row copied O(log n) times): a read costs a binary search per
+        block, where concatenating one block per ingest batch on every read grew with
+        the batches since the last merge (45% of a one-event ingest at 10k contacts)."""
+        tail = [block.sorted_by_entity() for block in self._tail]
+        while len(tail) >= 2 and 2 * len(tail[-1]) >= len(tail[-2]):
+            newer = tail.pop()
+            tail[-1] = Block.concat([tail[-1], newer]).sorted_by_entity()
+        self._tail = tail
 
     def reads(self, fallback: EventSource) -> PublishedEvents:
         """The event source of reads served beside the writer (see PublishedEvents)."""
@@ -213,6 +227,9 @@ class LiveEvents:
             block = self._tail.pop()
             self._tail_rows -= len(block)
             if self._tail_rows < keep:  # the mark fell inside this block
+                if block.by_entity:  # committed and sorted (never, for a mark of a
+                    self.reload()  # transaction's start): its arrival order is gone
+                    return
                 self._tail.append(block.take(np.arange(keep - self._tail_rows)))
                 self._tail_rows = keep
         self._changed()

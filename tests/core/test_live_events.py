@@ -165,3 +165,51 @@ def test_readers_see_the_committed_state_only(tmp_path: Path) -> None:
         assert not (moved.entity == 0).any()  # e1's events are e2's now
     finally:
         store.close()
+
+
+def test_a_tail_of_many_committed_batches_stays_short_and_reads_as_sqlite(tmp_path: Path) -> None:
+    """Each commit sorts the committed tail blocks by entity and merges them pairwise
+    (a binary counter): many small ingest batches leave O(log n) blocks, never one per
+    batch, and reads (ties on ts kept in arrival order) still equal SQLite's, with the
+    open transaction's rows (unsorted, last) and after a rollback of them."""
+    rng = np.random.default_rng(11)
+    store = Store(tmp_path / "live.db")
+    try:
+        first, _, _ = events(rng, 2_000, "m", wide=False)
+        store.insert_events(first)
+        live = LiveEvents.build(store, STRINGS, NUMBERS)
+        ids = [f"e{i}" for i in rng.permutation(45)]
+
+        def same() -> None:
+            for types in (["view", "buy"], ["click", "buy", "view"]):
+                assert_same(
+                    live.load_events(ids, types, STRINGS, NUMBERS),
+                    store.load_events(ids, types, STRINGS, NUMBERS),
+                )
+
+        for k in range(60):  # batches of 1 to 40 events, each committed
+            batch, properties, metrics = events(rng, int(rng.integers(1, 41)), f"t{k}-", wide=False)
+            store.insert_events(batch)
+            live.append(batch.entity_id, batch.event, batch.ts, batch.value, properties, metrics)
+            live.publish()  # what the store's commit does
+        assert len(live._tail) <= 12  # log2(60 batches) + a few, not 60
+        same()
+        assert_same(  # readers' published view: the same state
+            live.published.load_events(ids, ["view"], STRINGS, NUMBERS),
+            store.load_events(ids, ["view"], STRINGS, NUMBERS),
+        )
+        mark = len(live)
+        with (
+            pytest.raises(RuntimeError),
+            store.transaction(on_rollback=partial(live.rollback, mark)),
+        ):
+            batch, properties, metrics = events(rng, 30, "open-", wide=False)
+            store.insert_events(batch)
+            live.append(batch.entity_id, batch.event, batch.ts, batch.value, properties, metrics)
+            same()  # the open transaction's rows, unsorted at the end, read in order
+            raise RuntimeError("rolled back")
+        same()
+        live.merge()
+        same()
+    finally:
+        store.close()
