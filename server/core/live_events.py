@@ -6,11 +6,14 @@ committed change (appends on ingest, removals on erasure); a rolled-back transac
 rolls its appends back. It answers `load_events` with the store's contract (the stored
 scorer cannot tell the two apart), so scores from it equal scores from SQLite.
 
-Shape (an LSM tree of two levels): a main block sorted by (entity, ts, arrival) with an
-offsets array per entity code, and a small unsorted tail that appends land in; the tail
-is merged into main (one stable sort of the whole: main's rows arrived before the
-tail's, so a stable sort keeps arrival order on equal timestamps, as SQLite's rowid
-does, with no arrival column) once it outgrows a fraction of main.
+Shape (an LSM tree): a main block sorted by (entity, ts, arrival) with an offsets array
+per entity code, and a small tail that appends land in, one block per append; at each
+commit the tail's blocks are sorted by entity (stable: arrival order kept within one)
+and merged pairwise while the newer is at least half the older's size, so the tail
+holds O(log n) blocks that a read binary-searches. The tail is merged into main (one
+stable sort of the whole: main's rows arrived before the tail's, and older tail blocks
+before newer ones, so a stable sort keeps arrival order on equal timestamps, as SQLite's
+rowid does, with no arrival column) once it outgrows a fraction of main.
 
 Reads go through an EventView (core.event_view): the writer's of its current state, and
 the view it publishes after each commit for the reads served beside it (`published`,
