@@ -93,7 +93,10 @@ def tracks(n: int, contacts: int, seed: int) -> IncomingEvents:
 
 
 def sliced(events: IncomingEvents, a: int, b: int) -> IncomingEvents:
-    columns = {k: v[a:b] for k, v in vars(events).items() if k != "field_prefix"}
+    """Events a..b as a batch (columns that are None, e.g. value_given, stay None)."""
+    columns = {
+        k: None if v is None else v[a:b] for k, v in vars(events).items() if k != "field_prefix"
+    }
     return IncomingEvents(**columns)
 
 
