@@ -19,6 +19,8 @@ from typing import SupportsIndex, overload
 
 import numpy as np
 
+from prioscore.server.engine import fromiter_sliced
+
 
 class SlotIds(list[str]):
     """Ids with their slots in `table` (a list, for every caller that takes ids)."""
@@ -66,18 +68,19 @@ class SlotTable:
     def of(self, ids: Sequence[str], *, add: bool) -> np.ndarray:
         """Slots of ids (-1 unknown unless `add`: then new ids get new slots; None is
         never an id, always -1), by a C-level map over the dict's lookup: no Python
-        code per id."""
+        code per id, and a slice of ids per C call (engine.fromiter_sliced: a chunk's
+        look-ups in one call kept the GIL ~10 ms at 40k ids)."""
         if isinstance(ids, SlotIds) and ids.table is self:
             return ids.slots
         slots = self._slots
-        at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
+        at = fromiter_sliced(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
         if add and (at < 0).any():
             new = dict.fromkeys(np.asarray(ids, dtype=object)[at < 0].tolist())
             new.pop(None, None)  # type: ignore[call-overload]
             start = len(self._ids)
             slots.update(zip(new, range(start, start + len(new)), strict=True))
             self._ids.extend(new)
-            at = np.fromiter(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
+            at = fromiter_sliced(map(slots.get, ids, repeat(-1)), np.int64, len(ids))
         return at
 
     def ids(self, slots: np.ndarray) -> SlotIds:
