@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,18 @@ class PrioscoreError(Exception):
         super().__init__(message)
         if reason:
             self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles by state, not by constructor arguments (an Exception's default, which
+        the subclasses' own signatures break): evaluations raise these in a process of
+        their own (handlers/evaluation_pool.py) and the server maps them as raised here."""
+        return (_unpickled, (type(self), self.args), self.__dict__)
+
+
+def _unpickled(cls: type[PrioscoreError], args: tuple[object, ...]) -> PrioscoreError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class InvalidArgumentError(PrioscoreError):

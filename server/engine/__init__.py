@@ -55,11 +55,13 @@ from prioscore.server.engine.related import (
     top_members,
 )
 from prioscore.server.engine.scoring import AttributeColumns, assign_tiers, score
+from prioscore.server.engine.slices import GIL_SLICE, fromiter_sliced
 from prioscore.server.engine.tiers import hold_tiers
 
 __all__ = [
     "DEFAULT_REFRESH_SECONDS",
     "DISQUALIFIED",
+    "GIL_SLICE",
     "NEEDS_HALF_LIFE",
     "NEEDS_WINDOW",
     "RELATED_AGGREGATES",
@@ -98,6 +100,7 @@ __all__ = [
     "features_as_of_outcomes",
     "fit_award",
     "fit_logistic",
+    "fromiter_sliced",
     "hold_tiers",
     "member_event_points",
     "member_score_points",

@@ -27,11 +27,11 @@ from prioscore.server.engine import (
     compare_rankings,
 )
 from prioscore.server.errors import InvalidArgumentError
-from prioscore.server.handlers.evaluation import EvaluationContext, check_k, ranked
+from prioscore.server.handlers.evaluation import EvaluationContext, Resolving, check_k, ranked
 from prioscore.server.handlers.paging import page_size
 from prioscore.server.profiles import load_profile_text
 
-__all__ = ["COMPARE_CHUNK", "MAX_TIER_MOVES", "CompareResult", "run_compare"]
+__all__ = ["COMPARE_CHUNK", "MAX_TIER_MOVES", "CompareJob", "CompareResult", "compare_job"]
 
 DEFAULT_TIER_MOVES = 100
 MAX_TIER_MOVES = 1000
@@ -86,8 +86,45 @@ def score_population(
     )
 
 
-def run_compare(
-    ctx: EvaluationContext,
+@dataclass(frozen=True, eq=False)
+class CompareJob:
+    """A loaded profile and a candidate over the stored entities of its kind, as of `now`
+    (read on the caller's clock: the job may run in another process)."""
+
+    active: Profile
+    candidate: Profile
+    k: int
+    limit: int
+    now: float
+
+    def run(self, ctx: EvaluationContext) -> CompareResult:
+        active, candidate = self.active, self.candidate
+        # Stored entities the profile scores on ingest: those of its kind.
+        ids = ctx.store.entity_ids(kind=active.entity)
+        a = score_population(ctx, active, ids, self.now, COMPARE_CHUNK)
+        b = score_population(ctx, candidate, ids, self.now, COMPARE_CHUNK)
+        ranked_a, from_tier = ranked(active, a)
+        ranked_b, to_tier = ranked(candidate, b)
+        comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, self.k)
+        change = np.asarray(b.score, dtype=np.float64) - np.asarray(a.score, dtype=np.float64)
+        moved = comparison.tier_moves
+        # Largest |score change| first; the stable sort keeps entity-id order among ties.
+        order = np.argsort(-np.abs(change[moved]), kind="stable")
+        return CompareResult(
+            active=active,
+            candidate=candidate,
+            entity_ids=ids,
+            comparison=comparison,
+            from_tier=from_tier,
+            to_tier=to_tier,
+            score_change=change,
+            moves=moved[order[: self.limit]],
+            moves_total=int(moved.size),
+        )
+
+
+def compare_job(
+    resolving: Resolving,
     *,
     profile_name: str,
     candidate_toml: str = "",
@@ -95,7 +132,7 @@ def run_compare(
     candidate_shadow: bool = False,
     k: int = 0,
     limit: int = 0,
-) -> CompareResult:
+) -> CompareJob:
     """Shadow comparison of a loaded profile and a candidate over the stored entities.
 
     The candidate is a loaded profile (`candidate_profile`), TOML (`candidate_toml`,
@@ -104,17 +141,18 @@ def run_compare(
     Read-only: nothing is stored, the candidate is not loaded. `limit`: tier moves
     returned (0 means 100, at most 1000).
     """
-    active = ctx.catalog.get(profile_name, "profile")
+    catalog = resolving.catalog
+    active = catalog.get(profile_name, "profile")
     if candidate_toml:
         field = "candidate_toml"
         # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
         candidate = load_profile_text(candidate_toml, "<candidate>")
     elif candidate_profile:
         field = "candidate_profile"
-        candidate = ctx.catalog.get(candidate_profile, field)
+        candidate = catalog.get(candidate_profile, field)
     elif candidate_shadow:
         field = "candidate_shadow"
-        candidate = ctx.catalog.require_shadow(active.name, field).candidate
+        candidate = catalog.require_shadow(active.name, field).candidate
     else:
         raise InvalidArgumentError.of(
             "candidate", "required: candidate_toml, candidate_profile or candidate_shadow"
@@ -126,27 +164,4 @@ def run_compare(
         )
     k = check_k(k)
     limit = page_size(limit, MAX_TIER_MOVES, default=DEFAULT_TIER_MOVES)
-
-    # Stored entities the profile scores on ingest: those of its kind.
-    ids = ctx.store.entity_ids(kind=active.entity)
-    now = ctx.clock()
-    a = score_population(ctx, active, ids, now, COMPARE_CHUNK)
-    b = score_population(ctx, candidate, ids, now, COMPARE_CHUNK)
-    ranked_a, from_tier = ranked(active, a)
-    ranked_b, to_tier = ranked(candidate, b)
-    comparison = compare_rankings(ranked_b, ranked_a, to_tier, from_tier, k)
-    change = np.asarray(b.score, dtype=np.float64) - np.asarray(a.score, dtype=np.float64)
-    moved = comparison.tier_moves
-    # Largest |score change| first; the stable sort keeps entity-id order among ties.
-    order = np.argsort(-np.abs(change[moved]), kind="stable")
-    return CompareResult(
-        active=active,
-        candidate=candidate,
-        entity_ids=ids,
-        comparison=comparison,
-        from_tier=from_tier,
-        to_tier=to_tier,
-        score_change=change,
-        moves=moved[order[:limit]],
-        moves_total=int(moved.size),
-    )
+    return CompareJob(active, candidate, k, limit, resolving.clock())

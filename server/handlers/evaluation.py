@@ -1,8 +1,12 @@
 """Backtest and Calibrate: profiles against outcomes (CompareProfiles: comparison.py).
 
-Transport-neutral like the Service: functions over an EvaluationContext (the store, the
-profile catalog, the stored scorer, the limits and the clock) that take domain values
-and raise domain errors naming the offending field. Features are
+Transport-neutral like the Service, and in two steps. A job factory (backtest_job,
+calibrate_job) resolves the request's profiles by name and checks its numbers where the
+catalog lives; the job it returns is plain data (profiles, outcomes, numbers), so it
+pickles, and its `run` does the heavy part over an EvaluationContext (a read connection,
+its stored scorer, the limits) wherever it is sent: a process of its own when served
+(evaluation_pool.py), this one when called directly. Both steps raise domain errors
+naming the offending field. Features are
 point-in-time: every entity's events are loaded whole, and
 calibration.features_as_of_outcomes keeps only those at or before its own cutoff
 (outcome_time - horizon_days), so nothing after the cutoff reaches a report or a fit.
@@ -16,6 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -50,15 +55,20 @@ from prioscore.server.store import Store
 __all__ = [
     "DEFAULT_K",
     "DEFAULT_L2",
+    "BacktestJob",
     "BacktestResult",
+    "CalibrateJob",
     "CalibrateResult",
     "EvaluationContext",
+    "EvaluationJob",
     "Outcomes",
+    "Resolving",
     "Shadow",
+    "backtest_job",
+    "calibrate_job",
     "check_k",
+    "evaluate",
     "ranked",
-    "run_backtest",
-    "run_calibrate",
 ]
 
 DEFAULT_K = 100
@@ -66,16 +76,38 @@ DEFAULT_L2 = 1.0
 OUTCOME_CHUNK = 5_000  # outcomes' entities per loading step (_point_in_time)
 
 
+T = TypeVar("T", covariant=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Resolving:
+    """What a job factory resolves a request against: profiles by name (shadows
+    included) and the clock (CompareProfiles scores as of now)."""
+
+    catalog: ProfileCatalog
+    clock: Callable[[], float]
+
+
 @dataclass(frozen=True, eq=False)
 class EvaluationContext:
-    """What evaluation reads: stored events and attributes, profiles by name, the stored
-    scorer (CompareProfiles), the request limits and the clock. Read-only."""
+    """What a job reads: stored events and attributes on a read connection of the job's
+    own, the stored scorer over it (CompareProfiles), the request limits. Read-only."""
 
     store: Store
-    catalog: ProfileCatalog
     scorer: StoredScorer
     limits: Limits
-    clock: Callable[[], float]
+
+
+class EvaluationJob(Protocol[T]):
+    """A resolved evaluation: picklable data whose `run` does the store reads and the
+    numpy work (in the evaluation process when served, evaluation_pool.py)."""
+
+    def run(self, ctx: EvaluationContext) -> T: ...
+
+
+def evaluate(reads: Store, limits: Limits, job: EvaluationJob[T]) -> T:
+    """`job` over `reads`, a read-only connection of its own (see ProfileHandlers)."""
+    return job.run(EvaluationContext(reads, StoredScorer(reads), limits))
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,8 +238,34 @@ def _labels(outcomes: Outcomes) -> np.ndarray:
     return np.asarray(outcomes.labels, dtype=bool).astype(np.float64)
 
 
-def run_backtest(
-    ctx: EvaluationContext,
+@dataclass(frozen=True, eq=False)
+class BacktestJob:
+    """One profile against known outcomes, with a shadow baseline or none."""
+
+    subject: Profile
+    baseline: Profile | None
+    outcomes: Outcomes
+    k: int
+    horizon_days: float
+
+    def run(self, ctx: EvaluationContext) -> BacktestResult:
+        outcomes, subject, horizon_days = self.outcomes, self.subject, self.horizon_days
+        _check_outcomes(ctx, outcomes)
+        y = _labels(outcomes)
+        data = _point_in_time(ctx, subject, outcomes, horizon_days)
+        report = backtest(subject, data.features, data.attributes, y, self.k)
+        shadow = None
+        if self.baseline is not None:
+            base_data = _point_in_time(ctx, self.baseline, outcomes, horizon_days)
+            score_a, names_a = _ranking(subject, data)
+            score_b, names_b = _ranking(self.baseline, base_data)
+            comparison = compare_rankings(score_a, score_b, names_a, names_b, self.k)
+            shadow = Shadow(self.baseline, comparison)
+        return BacktestResult(subject, report, shadow)
+
+
+def backtest_job(
+    resolving: Resolving,
     outcomes: Outcomes,
     *,
     profile_name: str = "",
@@ -215,87 +273,89 @@ def run_backtest(
     k: int = 0,
     horizon_days: float = 0.0,
     shadow_profile: str = "",
-) -> BacktestResult:
+) -> BacktestJob:
     """One profile (loaded by name, or candidate TOML) scored against known outcomes.
 
     Shadow comparison: against `shadow_profile`, or for a candidate the loaded profile of
     its name when there is one; none for a loaded profile without `shadow_profile`.
     """
+    catalog = resolving.catalog
     if candidate_toml:
         # Raises ProfileInvalidError (INVALID_ARGUMENT) with file/line/key issues.
         subject = load_profile_text(candidate_toml, "<candidate>")
     elif profile_name:
-        subject = ctx.catalog.get(profile_name, "profile")
+        subject = catalog.get(profile_name, "profile")
     else:
         raise InvalidArgumentError.of("profile", "required: a profile name or candidate_toml")
     k = check_k(k)
     horizon_days = _check_horizon(horizon_days)
     baseline: Profile | None = None
     if shadow_profile:
-        baseline = ctx.catalog.get(shadow_profile, "shadow_profile")
+        baseline = catalog.get(shadow_profile, "shadow_profile")
     elif candidate_toml:
-        baseline = ctx.catalog.active(subject.name)
-    _check_outcomes(ctx, outcomes)
-
-    y = _labels(outcomes)
-    data = _point_in_time(ctx, subject, outcomes, horizon_days)
-    report = backtest(subject, data.features, data.attributes, y, k)
-    shadow = None
-    if baseline is not None:
-        base_data = _point_in_time(ctx, baseline, outcomes, horizon_days)
-        score_a, names_a = _ranking(subject, data)
-        score_b, names_b = _ranking(baseline, base_data)
-        comparison = compare_rankings(score_a, score_b, names_a, names_b, k)
-        shadow = Shadow(baseline, comparison)
-    return BacktestResult(subject, report, shadow)
+        baseline = catalog.active(subject.name)
+    return BacktestJob(subject, baseline, outcomes, k, horizon_days)
 
 
-def run_calibrate(
-    ctx: EvaluationContext,
+@dataclass(frozen=True, eq=False)
+class CalibrateJob:
+    """The loaded profile's weights fitted to outcomes; the candidate is returned, not
+    loaded."""
+
+    profile: Profile
+    outcomes: Outcomes
+    l2: float
+    horizon_days: float
+    k: int
+
+    def run(self, ctx: EvaluationContext) -> CalibrateResult:
+        profile, outcomes, k = self.profile, self.outcomes, self.k
+        _check_outcomes(ctx, outcomes)
+        y = _labels(outcomes)
+        positives = int(y.sum())
+        if positives == 0 or positives == y.size:
+            raise InvalidArgumentError.of(
+                "outcomes", "calibration needs both positive and negative labels"
+            )
+        data = _point_in_time(ctx, profile, outcomes, self.horizon_days)
+        calibration = calibrate_profile(profile, data.features, y, l2=self.l2)
+        # What the reviewer reads is what gets backtested: the rounded text, parsed back.
+        reviewed = reviewable_candidate(profile, calibration.candidate)
+        candidate = load_profile_text(reviewed.toml, "<candidate>")
+        # The fitted logit intercept on the points scale the candidate's weights use.
+        coef = calibration.fit.coef
+        weights = np.array([s.weight for s in candidate.signals], dtype=np.float64)
+        nonzero = np.flatnonzero(coef != 0)
+        scale = float(weights[nonzero[0]] / coef[nonzero[0]]) if nonzero.size else 1.0
+        # Same signals and events as the profile: the point-in-time features carry over.
+        candidate_report = backtest(candidate, data.features, data.attributes, y, k)
+        current_report = backtest(profile, data.features, data.attributes, y, k)
+        return CalibrateResult(
+            profile=profile,
+            calibration=calibration,
+            candidate_toml=reviewed.toml,
+            warnings=reviewed.warnings,
+            intercept_points=calibration.fit.intercept * scale,
+            candidate_report=candidate_report,
+            current_report=current_report,
+        )
+
+
+def calibrate_job(
+    resolving: Resolving,
     outcomes: Outcomes,
     *,
     profile_name: str,
     l2: float = 0.0,
     horizon_days: float = 0.0,
     k: int = 0,
-) -> CalibrateResult:
-    """Fits the loaded profile's weights to outcomes; the candidate is returned, not loaded."""
-    profile = ctx.catalog.get(profile_name, "profile")
+) -> CalibrateJob:
+    """Calibrate of the loaded profile `profile_name` (l2 0 means DEFAULT_L2)."""
+    profile = resolving.catalog.get(profile_name, "profile")
     if not math.isfinite(l2) or l2 < 0:
         raise InvalidArgumentError.of("l2", "must be a finite number >= 0 (0 means 1.0)")
-    l2 = l2 or DEFAULT_L2
     k = check_k(k)
-    horizon_days = _check_horizon(horizon_days)
-    _check_outcomes(ctx, outcomes)
-    y = _labels(outcomes)
-    positives = int(y.sum())
-    if positives == 0 or positives == y.size:
-        raise InvalidArgumentError.of(
-            "outcomes", "calibration needs both positive and negative labels"
-        )
-
-    data = _point_in_time(ctx, profile, outcomes, horizon_days)
-    calibration = calibrate_profile(profile, data.features, y, l2=l2)
-    # What the reviewer reads is what gets backtested: the rounded text, parsed back.
-    reviewed = reviewable_candidate(profile, calibration.candidate)
-    candidate = load_profile_text(reviewed.toml, "<candidate>")
-    # The fitted logit intercept on the points scale the candidate's weights use.
-    coef = calibration.fit.coef
-    weights = np.array([s.weight for s in candidate.signals], dtype=np.float64)
-    nonzero = np.flatnonzero(coef != 0)
-    scale = float(weights[nonzero[0]] / coef[nonzero[0]]) if nonzero.size else 1.0
-    # Same signals and events as the profile: the point-in-time features carry over.
-    candidate_report = backtest(candidate, data.features, data.attributes, y, k)
-    current_report = backtest(profile, data.features, data.attributes, y, k)
-    return CalibrateResult(
-        profile=profile,
-        calibration=calibration,
-        candidate_toml=reviewed.toml,
-        warnings=reviewed.warnings,
-        intercept_points=calibration.fit.intercept * scale,
-        candidate_report=candidate_report,
-        current_report=current_report,
-    )
+    return CalibrateJob(profile, outcomes, l2 or DEFAULT_L2, _check_horizon(horizon_days), k)
 
 
 def reviewable_candidate(active: Profile, candidate: Profile) -> CandidateText:

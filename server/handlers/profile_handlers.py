@@ -7,9 +7,7 @@ collaborators they need, and share only the catalog, the scorer and the watch hu
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -25,31 +23,44 @@ from prioscore.server.core import (
 from prioscore.server.engine import Profile
 from prioscore.server.errors import ProfileIssue
 from prioscore.server.handlers.catalog import ProfileCatalog
-from prioscore.server.handlers.comparison import CompareResult, run_compare
+from prioscore.server.handlers.comparison import compare_job
 from prioscore.server.handlers.evaluation import (
-    BacktestResult,
-    CalibrateResult,
-    EvaluationContext,
-    Outcomes,
-    run_backtest,
-    run_calibrate,
+    EvaluationJob,
+    Resolving,
+    backtest_job,
+    calibrate_job,
+    evaluate,
 )
+from prioscore.server.handlers.evaluation_pool import EvaluationPool
 from prioscore.server.handlers.paging import decode_token, encode_token, fingerprint, page_size
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.profiles import ProfileRegistry, ReloadResult
 from prioscore.server.scoring import StoredScorer
 from prioscore.server.store import SHADOW_SUFFIX, Store
 
-S = TypeVar("S")
 P = ParamSpec("P")
 T = TypeVar("T")
+JobFactory = Callable[Concatenate[Resolving, P], EvaluationJob[T]]
 
 
-def threaded(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], Awaitable[T]]:
-    """An async twin of `method` that runs it in a worker thread, not on the loop."""
+def here(make: JobFactory[P, T]) -> Callable[Concatenate[ProfileHandlers, P], T]:
+    """The evaluation `make` resolves, run in this process on a read connection of its
+    own: what tests and embedders call directly."""
 
-    async def run(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(method, self, *args, **kwargs)
+    def run(self: ProfileHandlers, *args: P.args, **kwargs: P.kwargs) -> T:
+        job = make(self._resolving, *args, **kwargs)
+        with self._reads.reader() as reads:
+            return evaluate(reads, self._limits, job)
+
+    return run
+
+
+def pooled(make: JobFactory[P, T]) -> Callable[Concatenate[ProfileHandlers, P], Awaitable[T]]:
+    """The same evaluation, resolved here and run in an evaluation process
+    (evaluation_pool.py): what the server awaits, so its GIL is never the loop's."""
+
+    async def run(self: ProfileHandlers, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._pool.run(make(self._resolving, *args, **kwargs))
 
     return run
 
@@ -97,19 +108,17 @@ class ProfileHandlers:
         self._core = core
         self._limits = limits
         self._clock = clock
-        self._reads = scorer.store  # the readers' connection, shared with the loop
+        # An evaluation reads on a connection of its own, never on the readers' one (the
+        # loop's, `scorer.store`): its reads are whole populations, and a Store holds its
+        # lock for a statement's whole fetch, so the loop's next stored read would wait,
+        # and with it every call the loop serves. Opening one costs about a millisecond.
+        self._reads = scorer.store
+        self._resolving = Resolving(catalog, clock)
+        self._pool = EvaluationPool(store.path, limits)
 
-    @contextmanager
-    def _evaluation(self) -> Iterator[EvaluationContext]:
-        """A connection of the call's own for one evaluation. Its reads are whole
-        populations (CompareProfiles loads every contact's events in one statement), and a
-        Store holds its lock for a statement's whole fetch: on the readers' connection the
-        loop's next stored read (ScoreEntities, RankEntities) would wait, and with it every
-        call the loop serves, health checks included, for seconds. Opening one costs about
-        a millisecond; an evaluation takes far longer."""
-        with self._reads.reader() as reads:
-            scorer = StoredScorer(reads)
-            yield EvaluationContext(reads, self._catalog, scorer, self._limits, self._clock)
+    def close(self) -> None:
+        """Ends the evaluation processes (at shutdown)."""
+        self._pool.close()
 
     # -- profiles
 
@@ -188,74 +197,14 @@ class ProfileHandlers:
         audit("discard", profile=name, found=discarded is not None)
         return discarded
 
-    # -- evaluation: read-only and CPU-heavy, so off the serving thread and off the
-    # writer (numpy releases the GIL on the large arrays these work on), each call on a
-    # connection of its own (_evaluation)
+    # -- evaluation: read-only and CPU-heavy, so neither on the loop nor on the writer
 
-    def backtest(
-        self,
-        outcomes: Outcomes,
-        *,
-        profile_name: str = "",
-        candidate_toml: str = "",
-        k: int = 0,
-        horizon_days: float = 0.0,
-        shadow_profile: str = "",
-    ) -> BacktestResult:
-        with self._evaluation() as context:
-            return run_backtest(
-                context,
-                outcomes,
-                profile_name=profile_name,
-                candidate_toml=candidate_toml,
-                k=k,
-                horizon_days=horizon_days,
-                shadow_profile=shadow_profile,
-            )
-
-    def calibrate(
-        self,
-        outcomes: Outcomes,
-        *,
-        profile_name: str,
-        l2: float = 0.0,
-        horizon_days: float = 0.0,
-        k: int = 0,
-    ) -> CalibrateResult:
-        with self._evaluation() as context:
-            return run_calibrate(
-                context,
-                outcomes,
-                profile_name=profile_name,
-                l2=l2,
-                horizon_days=horizon_days,
-                k=k,
-            )
-
-    def compare(
-        self,
-        *,
-        profile_name: str,
-        candidate_toml: str = "",
-        candidate_profile: str = "",
-        candidate_shadow: bool = False,
-        k: int = 0,
-        limit: int = 0,
-    ) -> CompareResult:
-        with self._evaluation() as context:
-            return run_compare(
-                context,
-                profile_name=profile_name,
-                candidate_toml=candidate_toml,
-                candidate_profile=candidate_profile,
-                candidate_shadow=candidate_shadow,
-                k=k,
-                limit=limit,
-            )
-
-    abacktest = threaded(backtest)
-    acalibrate = threaded(calibrate)
-    acompare = threaded(compare)
+    backtest = here(backtest_job)
+    calibrate = here(calibrate_job)
+    compare = here(compare_job)
+    abacktest = pooled(backtest_job)
+    acalibrate = pooled(calibrate_job)
+    acompare = pooled(compare_job)
 
 
 __all__ = ["ProfileHandlers", "ProfilePage", "ProfileView"]

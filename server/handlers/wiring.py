@@ -47,11 +47,14 @@ class Handlers:
         return self.core.settle(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stops the clock and lets the writer finish what callers wait for."""
+        """Stops the clock and lets the writer finish what callers wait for; ends the
+        evaluation processes."""
         self.core.stop(timeout)
+        self.profiles.close()
 
     def close(self) -> None:
         self.core.stop()
+        self.profiles.close()
         self.service.scorer.store.close()  # the readers' connection
         self.store.close()
 

@@ -11,6 +11,7 @@ message); a Matrix's numbers are checked where they are decoded.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -21,6 +22,9 @@ from prioscore.server.handlers import contract
 
 # Checked columnar by handlers.requests (validate_events / validate_entities).
 _COLUMNAR = {"prioscore.v1.Event", "prioscore.v1.Entity"}
+# Repeated messages whose one string is an id, checked here as one column: walked one
+# by one, Backtest's and Calibrate's 20k outcomes took the loop ~125 ms.
+_ID_COLUMNS = {"prioscore.v1.Outcome": "entity_id"}
 _MATRIX = "prioscore.v1.Matrix"
 # Repeated ids that align with matrix rows are bounded by rows, not by the id limit.
 _ROW_ALIGNED = {"prioscore.v1.StreamScoresRequest", "prioscore.v1.InlineFeatures"}
@@ -67,6 +71,10 @@ def _indexed(path: str) -> contract.Namer:
     return lambda i: f"{path}[{i}]"
 
 
+def _indexed_field(path: str, field: str) -> contract.Namer:
+    return lambda i: f"{path}[{i}].{field}"
+
+
 def _count_limit(message_name: str, limits: Limits) -> int:
     if message_name == _MATRIX:
         return limits.max_matrix_columns  # column names
@@ -89,7 +97,12 @@ def _walk(message: Any, prefix: str, limits: Limits, out: list[FieldViolation]) 
                 keys = list(value.keys())
                 out += contract.texts(keys, _named(path), limits.max_name_bytes, what="a key ")
                 continue
-            if repeated:
+            id_field = _ID_COLUMNS.get(field.message_type.full_name)
+            if repeated and id_field is not None:
+                ids = list(map(attrgetter(id_field), value))
+                name = _indexed_field(path, id_field)
+                out += contract.texts(ids, name, limits.max_id_bytes)
+            elif repeated:
                 for i, item in enumerate(value):
                     _walk(item, f"{path}[{i}].", limits, out)
             else:

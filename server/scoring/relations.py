@@ -27,6 +27,7 @@ from prioscore.server.engine import (
     ProfileInputs,
     Relation,
     compute_features,
+    fromiter_sliced,
     member_event_points,
     member_score_points,
     related_feature,
@@ -247,11 +248,12 @@ def _restricted(inputs: RelatedInputs, rows: np.ndarray, n: int) -> RelatedInput
 
 def _factorise_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(ids, return_inverse=True) for an object array of str, by dicts in C:
-    only the distinct ids are sorted, and no fixed-width copy of all of them is made."""
+    only the distinct ids are sorted, and no fixed-width copy of all of them is made;
+    the look-ups a slice per C call (engine.fromiter_sliced)."""
     values = ids.tolist()
     vocabulary = sorted(dict.fromkeys(values))
     index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
-    member = np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+    member = fromiter_sliced(map(index.__getitem__, values), np.int64, len(values))
     return np.asarray(vocabulary, dtype=object), member
 
 

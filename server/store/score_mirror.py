@@ -94,6 +94,13 @@ class ScoreMirror:
         self._profiles.clear()
         self._sorted.clear()
 
+    def forget(self, profile: str) -> None:
+        """Forgets one profile whose rows were deleted (a shadow's): reloaded on next use.
+        The others stay: reloading every profile after a shadow's delete read each one's
+        rows again in one fetch (200k rows: ~0.6 s of GIL on the writer at a stretch)."""
+        self._profiles.pop(profile, None)
+        self._sorted.pop(profile, None)
+
     def load(self, profile: str, rows: Sequence[tuple[object, ...]]) -> None:
         """The profile's stored rows: (entity_id, score, tier, version, history_ts,
         disqualified), history_ts NULL when never kept."""

@@ -347,7 +347,7 @@ class ScoreTables:
         """Forgets the candidate persisted for `name` and deletes its scores (under
         "<name>@shadow"), in one transaction; True when a candidate was persisted."""
         with self._write():
-            self._mirror.invalidate()
+            self._mirror.forget(name + SHADOW_SUFFIX)  # no other profile's rows go
             self.conn.execute("DELETE FROM scores WHERE profile = ?", (name + SHADOW_SUFFIX,))
             cursor = self.conn.execute("DELETE FROM shadow_profiles WHERE name = ?", (name,))
             return cursor.rowcount > 0

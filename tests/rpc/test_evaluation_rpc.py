@@ -8,6 +8,7 @@ it). Every event lies at least 8 days before its entity's outcome; the backtests
 
 from __future__ import annotations
 
+import asyncio
 import time
 import tomllib
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 
 from prioscore.clients.events import timestamp
 from prioscore.server.profiles import load_profile_text
+from prioscore.server.rpc import convert
+from prioscore.server.rpc.profiles_servicer import outcomes_of, outcomes_off_the_loop
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import scoring_service_pb2 as sc
@@ -348,3 +351,16 @@ def test_candidate_toml_round_trips(stubs: Stubs) -> None:
     assert parsed["profile"]["version"] == 2
     check = stubs.profiles.ValidateProfile(pb.ValidateProfileRequest(toml=fitted.candidate_toml))
     assert check.valid, list(check.issues)
+
+
+def test_a_large_request_s_outcomes_convert_off_the_loop_to_the_same_values() -> None:
+    """Past convert.OFFLOAD_ROWS outcomes the conversion runs in a worker thread."""
+    n = convert.OFFLOAD_ROWS + 1
+    messages = [types_pb2.Outcome(entity_id=f"c{i}", label=i % 2 == 0) for i in range(n)]
+    for i, m in enumerate(messages[:-1]):  # the last one has no time: NaN
+        m.outcome_time.FromSeconds(1_700_000_000 + i)
+    off = asyncio.run(outcomes_off_the_loop(messages))
+    here = outcomes_of(messages)
+    assert list(off.entity_ids) == list(here.entity_ids)
+    np.testing.assert_array_equal(off.labels, here.labels)
+    np.testing.assert_array_equal(off.times, here.times)  # NaN equal to NaN

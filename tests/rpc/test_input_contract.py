@@ -15,9 +15,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.descriptor import FieldDescriptor
 
 from prioscore.server.config import Limits
+from prioscore.server.errors import InvalidArgumentError
+from prioscore.server.rpc.contract import check_request
 from prioscore.v1 import event_service_pb2 as ev
+from prioscore.v1 import profile_service_pb2 as pb
 from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import types_pb2
 from tests.rpc.conftest import Stubs, field_violations, identify, track
@@ -356,3 +360,23 @@ def test_the_proto_documents_the_limits() -> None:
         int(LIMITS.max_future_seconds),
     ):
         assert f"{number:,}" in text or f" {number} " in text, number
+
+
+def test_outcome_ids_are_checked_as_one_column() -> None:
+    """Backtest/Calibrate outcomes: their ids are checked as a column (rpc/contract.py),
+    each violation named by its outcome; the id is Outcome's only string to check."""
+    fields = [(f.name, f.type) for f in types_pb2.Outcome.DESCRIPTOR.fields]
+    assert fields == [  # a new string field would need its own check
+        ("entity_id", FieldDescriptor.TYPE_STRING),
+        ("label", FieldDescriptor.TYPE_BOOL),
+        ("outcome_time", FieldDescriptor.TYPE_MESSAGE),  # a Timestamp: nothing to check
+    ]
+    outcomes = [types_pb2.Outcome(entity_id=f"c{i}") for i in range(5)]
+    outcomes[1].entity_id = "c\x01"
+    outcomes[3].entity_id = "c" * (LIMITS.max_id_bytes + 1)
+    request = pb.BacktestRequest(profile="test_leads", outcomes=outcomes)
+    with pytest.raises(InvalidArgumentError) as refused:
+        check_request(request, LIMITS)
+    named = sorted(v.field for v in refused.value.violations)
+    assert named == ["outcomes[1].entity_id", "outcomes[3].entity_id"]
+    check_request(pb.BacktestRequest(profile="test_leads", outcomes=outcomes[4:]), LIMITS)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prioscore.server.store import StoredShadow
 from prioscore.server.store.database import EntityRecord, Store
 
 from .builders import scores
@@ -87,3 +88,19 @@ def test_previous_rows_keep_tier_names_and_versions(store: Store) -> None:
     before = store._previous_scores("b", ["x", "y"])  # what write_scores compares with
     assert before.has.tolist() == [True, False]
     assert before.tier.tolist() == ["cold", ""] and before.version.tolist() == [70_000, -1]
+
+
+def test_deleting_a_shadow_forgets_its_rows_and_keeps_every_other_profile(store: Store) -> None:
+    """A shadow's delete (staging again, promoting) reloads no other profile's rows
+    (a reload of 200k rows was one GIL-holding fetch on the writer), and a write under
+    the shadow's key afterwards compares with nothing, as after its rows went."""
+    store.write_scores("lead", 1, scores(["a"], [80], ["hot"]), "m1")
+    store.save_shadow(StoredShadow("lead", "toml", "", 0.0))
+    store.write_scores("lead@shadow", 2, scores(["a"], [40], ["warm"]), "m2")
+    assert store.delete_shadow("lead")
+    mirror = store._mirror
+    assert mirror.loaded("lead") and not mirror.loaded("lead@shadow")
+    changes = store.write_scores("lead@shadow", 2, scores(["a"], [40], ["warm"]), "m3")
+    assert [(c.previous_tier, c.tier) for c in changes] == [("", "warm")]
+    changes = store.write_scores("lead", 1, scores(["a"], [10], ["cold"]), "m4")
+    assert [(c.previous_tier, c.tier) for c in changes] == [("hot", "cold")]
