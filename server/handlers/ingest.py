@@ -193,7 +193,7 @@ class EventIngest:
         )
         # New entities get the source's kind before messages that name one apply.
         default_kind = events.new_entity_kind or self.kinds.event_default
-        self.store.ensure_entities(events.entity_id, kind=default_kind)
+        self.store.ensure_entities(events.entity_id, kind=default_kind, now=now)
         self.store.upsert_entities(entities_from_messages(events, kinds, now, self.kinds.account))
         self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
         groups = np.asarray(events.account_id, dtype=object)[kinds == GROUP].tolist()

@@ -136,12 +136,15 @@ class EntityTables:
             ).fetchall()
             self._entities.touch(map(itemgetter(0), written))
 
-    def ensure_entities(self, ids: Sequence[str], kind: str = "", account_id: str = "") -> int:
-        """Create bare rows for ids that have none (e.g. seen only in track events);
+    def ensure_entities(
+        self, ids: Sequence[str], kind: str = "", account_id: str = "", now: float | None = None
+    ) -> int:
+        """Create bare rows for ids that have none (e.g. seen only in track events),
+        created and updated at `now` (the caller's clock; the wall clock when None);
         returns how many were created. Existing rows are untouched."""
         if not ids:
             return 0
-        now = time.time()
+        now = time.time() if now is None else now
         with self._write():
             found = self._entities.existing(self.conn, ids)  # the mirror's, when built
             if found is not None:

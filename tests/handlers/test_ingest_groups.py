@@ -215,3 +215,15 @@ def test_a_batch_with_a_suppressed_event_stores_the_others_with_their_own_proper
         "SELECT message_id, properties FROM events WHERE entity_id = 'kept' ORDER BY message_id"
     ).fetchall()
     assert stored == [("s1-1", '{"url":"/pricing"}'), ("s1-2", '{"form":"contact_sales"}')]
+
+
+def test_an_entity_first_seen_in_a_batch_is_created_at_the_batchs_time(
+    handlers: Handlers,
+) -> None:
+    # Created by the service's clock, as its update is: never a wall-clock creation time
+    # after (or before) the update the same batch wrote.
+    handlers.service.ingest(tracks([("fresh", "page_view", 0, {})], "c0"))
+    created, updated = handlers.store.conn.execute(
+        "SELECT created, updated FROM entities WHERE id = 'fresh'"
+    ).fetchone()
+    assert created == updated == NOW
