@@ -24,6 +24,7 @@ from prioscore.server.handlers.requests import (
     IncomingEvents,
     entities_from_messages,
     properties_json,
+    taken,
     tracked_entity_kinds,
     validate_events,
 )
@@ -145,7 +146,8 @@ class EventIngest:
             rescored: dict[str, list[str]] = {}
             with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
                 parts = [self._store_batch(checked, now) for checked in batches]
-                touched = sorted(set().union(*(part.touched for part in parts)))
+                union = set().union(*(part.touched for part in parts))
+                touched = sorted(union)
                 if not backfill and touched:
                     # Each entity's change names its own latest event of the group.
                     latest: dict[str, str] = {}
@@ -159,7 +161,7 @@ class EventIngest:
         for part in parts:
             _events_ingested.add(part.accepted)
             _events_duplicate.add(part.duplicates)
-        return _results(parts, changes, rescored, backfill)
+        return _results(parts, union, changes, rescored, backfill)
 
     def _store_batch(self, checked: CheckedEvents, now: float) -> _StoredBatch:
         """One batch's writes inside the group's transaction: merges, events (and the
@@ -251,15 +253,16 @@ class _StoredBatch:
 
 def _results(
     parts: list[_StoredBatch],
+    union: set[str],
     changes: list[TierChangeRecord],
     rescored: dict[str, list[str]],
     backfill: bool,
 ) -> list[IngestResult]:
     """Each batch's result from the group's rescoring: the tier changes its own events
     caused (one of its message ids is the change's cause) and the rescorings of the
-    entities it touched; what only relations reached counts for the last batch."""
+    entities it touched (`union`: all the batches touched); what only relations
+    reached counts for the last batch."""
     counts = [0] * len(parts)
-    union = set().union(*(part.touched for part in parts))
     for chosen in map(set, rescored.values()):
         for i, part in enumerate(parts):
             counts[i] += len(chosen.intersection(part.touched))
@@ -289,11 +292,9 @@ def _results(
 
 
 def _taken(values: Sequence[T], positions: np.ndarray) -> Sequence[T]:
-    """values at `positions` (sorted, distinct), by a C-level map; all of them as they
-    are when every position is taken (a batch without duplicates)."""
-    if len(positions) == len(values):
-        return values
-    return list(map(values.__getitem__, positions.tolist()))
+    """values at `positions` (sorted, distinct): all of them as they are when every
+    position is taken (a batch without duplicates), else requests.taken."""
+    return values if len(positions) == len(values) else taken(values, positions)
 
 
 def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:
