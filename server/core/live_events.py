@@ -34,8 +34,9 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from itertools import repeat
-from operator import is_not, methodcaller
+from itertools import chain, compress, repeat
+from operator import methodcaller
+from typing import TypeVar
 
 import numpy as np
 
@@ -43,6 +44,8 @@ from prioscore.server.core.event_view import Block, EventView, PublishedEvents
 from prioscore.server.engine import EventColumns
 from prioscore.server.scoring import EventSource
 from prioscore.server.store import SlotTable, Store, narrow_codes, narrow_floats
+
+T = TypeVar("T")
 
 TAIL_MIN = 65_536  # the tail is merged once it holds more than this and main / TAIL_SHARE
 TAIL_SHARE = 8
@@ -161,13 +164,50 @@ class LiveEvents:
         metrics: Sequence[Mapping[str, float]],
     ) -> int:
         """Adds events (already stored, or in the open transaction); returns a mark for
-        rollback(). Properties and metrics are per event, as IncomingEvents has them."""
-        strings = {s: _texts(s, properties, metrics) for s in self.strings}
-        numbers = {
-            s: np.fromiter(map(methodcaller("get", s, math.nan), metrics), np.float64, len(metrics))
-            for s in self.numbers
-        }
-        return self.append_columns(entity_ids, names, ts, value, strings, numbers)
+        rollback(). Properties and metrics are per event, as IncomingEvents has them:
+        each kept property is picked out of one C-level pass over every event's keys
+        (most events carry one or two of the ten-odd kept properties, so a look-up per
+        kept property per event cost more than the rest of the append)."""
+        n = len(entity_ids)
+        given = _kept(properties, self.strings)
+        measured = _kept(metrics, self.strings + self.numbers)
+        strings = {}
+        for s in self.strings:
+            at, texts = given[s]
+            # A metric of the name stands in as its JSON text; given both, the metric
+            # is what the stored JSON holds (properties_json merges metrics last).
+            measured_at, numbers = measured[s]
+            if len(measured_at):
+                kept = ~np.isin(at, measured_at)
+                at = np.concatenate([at[kept], measured_at])
+                texts = [*compress(texts, kept), *map(repr, map(float, numbers))]
+            strings[s] = self._sparse_codes(self._vocab[s], n, at, texts)
+        number_columns = {}
+        for s in self.numbers:
+            at, numbers = measured[s]
+            column = np.full(n, math.nan)
+            column[at] = np.asarray(numbers, np.float64)
+            number_columns[s] = narrow_floats(column)
+        return self._append_block(
+            self._entities.code_all(entity_ids),
+            _codes(self._names, names),
+            ts,
+            value,
+            strings,
+            number_columns,
+        )
+
+    @staticmethod
+    def _sparse_codes(
+        vocabulary: SlotTable, n: int, at: np.ndarray, texts: Sequence[str]
+    ) -> np.ndarray:
+        """Codes of n events of which those `at` have `texts` (-1 elsewhere), coded in
+        event order, as a full column would be."""
+        order = np.argsort(at, kind="stable")
+        codes = np.full(n, -1, np.int64)
+        if len(at):
+            codes[at[order]] = vocabulary.of(list(map(texts.__getitem__, order.tolist())), add=True)
+        return narrow_codes(codes, len(vocabulary))
 
     def append_columns(
         self,
@@ -180,21 +220,30 @@ class LiveEvents:
     ) -> int:
         """append() by columns: every kept property's values per event (None or NaN
         where absent), as SQLite reads them back."""
-        mark = len(self)
-        n = len(entity_ids)
-        if n == 0:
-            return mark
-        self._tail.append(
-            Block(
-                self._entities.code_all(entity_ids),
-                _codes(self._names, names),
-                np.asarray(ts, np.float64),
-                narrow_floats(value),
-                {s: _codes(self._vocab[s], strings[s]) for s in self.strings},
-                {s: narrow_floats(numbers[s]) for s in self.numbers},
-            )
+        return self._append_block(
+            self._entities.code_all(entity_ids),
+            _codes(self._names, names),
+            ts,
+            value,
+            {s: _codes(self._vocab[s], strings[s]) for s in self.strings},
+            {s: narrow_floats(numbers[s]) for s in self.numbers},
         )
-        self._tail_rows += n
+
+    def _append_block(
+        self,
+        entities: np.ndarray,
+        names: np.ndarray,
+        ts: np.ndarray,
+        value: np.ndarray,
+        strings: dict[str, np.ndarray],
+        numbers: dict[str, np.ndarray],
+    ) -> int:
+        mark = len(self)
+        if len(entities) == 0:
+            return mark
+        ts, value = np.asarray(ts, np.float64), narrow_floats(value)
+        self._tail.append(Block(entities, names, ts, value, strings, numbers))
+        self._tail_rows += len(entities)
         self._changed()
         return mark
 
@@ -328,19 +377,24 @@ def _codes(vocabulary: SlotTable, values: Sequence[str | None]) -> np.ndarray:
     return narrow_codes(vocabulary.of(values, add=True), len(vocabulary))  # type: ignore[arg-type]
 
 
-def _texts(
-    prop: str, properties: Sequence[Mapping[str, str]], metrics: Sequence[Mapping[str, float]]
-) -> list[str | None]:
-    """A string property per event as the store reads it back (a metric's number as its
-    JSON text), None where the event has neither: C-level lookups, a Python step only
-    per event whose metric stands in."""
-    texts: list[str | None] = list(map(methodcaller("get", prop), properties))
-    numbers = list(map(methodcaller("get", prop), metrics))
-    given = np.fromiter(map(is_not, numbers, repeat(None)), bool, len(numbers))
-    for i in np.flatnonzero(given).tolist():
-        if texts[i] is None:
-            texts[i] = repr(float(numbers[i]))
-    return texts
+def _kept(
+    per_event: Sequence[Mapping[str, T]], kept: tuple[str, ...]
+) -> dict[str, tuple[np.ndarray, list[T]]]:
+    """For each kept key: the positions of the events that have it and its values
+    there, in event order, from one C-level pass over all the events' keys."""
+    counts = np.fromiter(map(len, per_event), np.int64, len(per_event))
+    total = int(counts.sum())
+    if total == 0:
+        return {key: (np.zeros(0, np.int64), []) for key in kept}
+    index = {key: j for j, key in enumerate(kept)}
+    which = np.fromiter(map(index.get, chain.from_iterable(per_event), repeat(-1)), np.int64, total)
+    values: list[T] = list(chain.from_iterable(map(methodcaller("values"), per_event)))
+    owner = np.repeat(np.arange(len(per_event)), counts)
+    out = {}
+    for j, key in enumerate(kept):
+        hits = np.flatnonzero(which == j)
+        out[key] = (owner[hits], list(map(values.__getitem__, hits.tolist())))
+    return out
 
 
 __all__ = ["LiveEvents"]

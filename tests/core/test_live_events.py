@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -211,5 +212,41 @@ def test_a_tail_of_many_committed_batches_stays_short_and_reads_as_sqlite(tmp_pa
         same()
         live.merge()
         same()
+    finally:
+        store.close()
+
+
+def test_a_metric_named_like_a_kept_string_reads_as_the_stored_json(tmp_path: Path) -> None:
+    """A string property the profiles read may arrive as a metric (its number then reads
+    back as JSON text) or as both (the stored JSON holds the metric: properties_json
+    merges metrics last); the live copy must read what SQLite reads in every case, or
+    scores would change across a restart (which rebuilds it from SQLite)."""
+    from prioscore.server.handlers.requests import properties_json
+
+    store = Store(tmp_path / "live.db")
+    try:
+        live = LiveEvents.build(store, STRINGS, NUMBERS)
+        properties: list[dict[str, str]] = [
+            {"plan": "pro", "url": "/a"}, {}, {"plan": "free"}, {"url": "/b"}, {"other": "x"},
+        ]  # fmt: skip
+        metrics: list[dict[str, float]] = [
+            {}, {"plan": 2.0}, {"plan": 3.5, "clicks": 1.0}, {"clicks": 4.0}, {"url": 7.0},
+        ]  # fmt: skip
+        n = len(properties)
+        columns = SimpleNamespace(properties=properties, metrics=metrics)  # all it reads
+        batch = EventBatch(
+            [f"m{i}" for i in range(n)], [f"e{i % 2}" for i in range(n)], ["view"] * n,
+            NOW - np.arange(n, dtype=np.float64), np.ones(n),
+            properties_json(columns),  # type: ignore[arg-type]
+        )  # fmt: skip
+        with store.transaction():
+            store.insert_events(batch)
+            live.append(batch.entity_id, batch.event, batch.ts, batch.value, properties, metrics)
+        got = live.load_events(["e0", "e1"], ["view"], STRINGS, NUMBERS)
+        assert_same(got, store.load_events(["e0", "e1"], ["view"], STRINGS, NUMBERS))
+        plan = np.asarray((*got.strings["plan"].vocabulary, None), dtype=object)
+        assert sorted(map(str, plan[got.strings["plan"].codes].tolist())) == sorted(
+            ["pro", "2.0", "3.5", "None", "None"]
+        )
     finally:
         store.close()
