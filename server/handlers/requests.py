@@ -29,6 +29,31 @@ EVENT_KINDS = (TRACK, IDENTIFY, GROUP, ALIAS)
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _compact_json() -> Callable[[object], str]:
+    """_COMPACT_JSON.encode without its set-up per call: JSONEncoder.encode builds a new
+    C encoder every time (3.4 of 4.5 us for an event's two-key object), this one is built
+    once. Same text; no check for circular references, which maps of strings and numbers
+    cannot hold."""
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # an interpreter without the C accelerator
+        return _COMPACT_JSON.encode
+    encode = make(
+        None,  # markers: no circular check
+        _COMPACT_JSON.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+compact_json = _compact_json()
+
+
 @dataclass
 class IncomingEvents:
     """A batch of Segment-style messages in columnar form, one entry per message.
@@ -126,9 +151,9 @@ def validate_events(events: IncomingEvents, limits: Limits, now: float | None = 
 def _reused_message_ids(events: IncomingEvents) -> list[FieldViolation]:
     """A message id names one event: reusing it for another entity in one batch is an error
     (a redelivery for the same entity is a duplicate, deduped on store)."""
-    mids = np.asarray(events.message_id, dtype=object)
-    if len(mids) == 0:
+    if len(set(events.message_id)) == len(events):  # the common case: one C-level pass
         return []
+    mids = np.asarray(events.message_id, dtype=object)
     _, first, inverse = np.unique(mids.astype(str), return_index=True, return_inverse=True)
     if len(first) == len(mids):
         return []
@@ -229,7 +254,7 @@ def validate_ids(ids: Sequence[str], limits: Limits, field: str) -> None:
 
 def properties_json(events: IncomingEvents) -> list[str]:
     """Merges string properties and numeric metrics into the stored JSON text per event."""
-    encode = _COMPACT_JSON.encode  # json.dumps(separators=...) builds an encoder per call
+    encode = compact_json
     return [
         (encode({**props, **metrics}) if metrics else encode(props)) if props or metrics else "{}"
         for props, metrics in zip(events.properties, events.metrics, strict=True)
