@@ -76,7 +76,9 @@ def seconds_of(stamp: Timestamp) -> float:
 
 def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events") -> IncomingEvents:
     # One pass over the messages (each field read once), transposed with zip: per event
-    # this is one tuple, and no dict() copy of a map that is empty (most of them).
+    # this is one tuple, and no copy of a map that is empty (most of them). A map is
+    # copied key by key: dict() of a upb map goes through the Python-level Mapping.keys
+    # (0.67 us against 0.21 us for a one-key map).
     nan = float("nan")
     kinds = _KINDS
     rows = [
@@ -87,10 +89,10 @@ def events_from_proto(events: Sequence[types_pb2.Event], prefix: str = "events")
             e.event,
             seconds_of(e.time) if e.HasField("time") else nan,
             e.value if (given := e.HasField("value")) else nan,
-            dict(p) if (p := e.properties) else {},
-            dict(m) if (m := e.metrics) else {},
-            dict(t) if (t := e.traits) else {},
-            dict(n) if (n := e.numeric_traits) else {},
+            {k: p[k] for k in p} if (p := e.properties) else {},
+            {k: m[k] for k in m} if (m := e.metrics) else {},
+            {k: t[k] for k in t} if (t := e.traits) else {},
+            {k: n[k] for k in n} if (n := e.numeric_traits) else {},
             e.account_id,
             e.entity_kind,
             given,
