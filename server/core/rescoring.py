@@ -9,8 +9,8 @@ caused them (an ingest batch's events, an upsert's attributes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import compress, repeat
 
-import numpy as np
 from opentelemetry import metrics
 
 from prioscore.server.core.shadows import ShadowSet
@@ -93,7 +93,7 @@ class Rescorer:
         for profile in self._registry.all():
             # Only the profiles written for an entity's kind score it; an entity of no
             # kind is scored by none (ingest gives new entities their source's kind).
-            chosen = [ids[i] for i in np.flatnonzero(kinds == profile.entity)]
+            chosen = list(compress(ids, (kinds == profile.entity).tolist()))
             reached = affected(mirrored, profile, ids, rescored)
             if reached:
                 claimed = self._store.claim_entities(reached, profile.entity, now)
@@ -102,7 +102,7 @@ class Rescorer:
                 continue
             causes: str | list[str] = fallback_message_id
             if message_ids:
-                causes = [message_ids.get(e, fallback_message_id) for e in chosen]
+                causes = list(map(message_ids.get, chosen, repeat(fallback_message_id)))
             changes += self._write(profile, chosen, now, cause, causes)
             rescored[profile.name] = chosen
         _entities_scored.add(sum(len(chosen) for chosen in rescored.values()))

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +123,8 @@ class EntityTables:
             # b-tree probe); only when ids are distinct, since rows apply in order.
             same = self._entities.of_kind(self.conn, ids, kinds)
             if same is not None and same.any() and len(set(ids)) == len(ids):
-                keep = np.flatnonzero(~same).tolist()
-                ids, kinds = [ids[i] for i in keep], [kinds[i] for i in keep]
+                keep = (~same).tolist()
+                ids, kinds = list(compress(ids, keep)), list(compress(kinds, keep))
                 if not ids:
                     return
             written = self.conn.execute(
@@ -148,7 +149,7 @@ class EntityTables:
         with self._write():
             found = self._entities.existing(self.conn, ids)  # the mirror's, when built
             if found is not None:
-                ids = [ids[i] for i in np.flatnonzero(~found).tolist()]
+                ids = list(compress(ids, (~found).tolist()))
                 if not ids:
                     return 0
             created = self.conn.execute(

@@ -54,7 +54,7 @@ class IdentityTables:
         if not rows:
             return list(ids)
         into = dict(rows)
-        return [into.get(i, i) for i in ids]
+        return list(map(into.get, ids, ids))  # C-level: the id itself where not merged
 
     def merged_into(self, entity_id: str) -> list[str]:
         """The ids merged into entity_id, sorted."""
