@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 ENV_PREFIX = "PRIOSCORE_"
@@ -110,8 +111,9 @@ class Settings:
     def kinds(self) -> EntityKinds:
         return EntityKinds(self.event_entity_kind, self.segment_person_kind, self.account_kind)
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
+        """The knobs as one Limits, built once (callers read it on every request)."""
         return Limits(**{name: getattr(self, name) for name in KNOBS})
 
 
