@@ -316,20 +316,19 @@ class ShadowSet:
 
     def _move_scores(self, staged: StagedProfile, now: float) -> tuple[list[TierChangeRecord], int]:
         """Writes the shadow's stored rows as the profile's scores, a chunk at a time, with
-        history and tier changes (the caller's transaction; the caller deletes the rows)."""
+        history and tier changes (the caller's transaction; the caller deletes the rows).
+        The rows move inside SQLite (Store.promote_chunk), never through Python."""
         changes: list[TierChangeRecord] = []
         moved = 0
         after: str | None = None
         while True:
-            rows = self._store.score_rows(staged.key, after=after, limit=self._chunk)
-            if not len(rows):
-                return changes, moved
-            rows = replace(rows, ts=now)
-            changes += self._store.write_scores(
-                staged.name, staged.version, rows, cause=Cause.PROMOTION
+            chunk, n, after = self._store.promote_chunk(
+                staged.name, staged.version, now, Cause.PROMOTION, after=after, limit=self._chunk
             )
-            moved += len(rows)
-            after = rows.entity_id[-1]
+            if after is None:
+                return changes, moved
+            changes += chunk
+            moved += n
             crash_point("promote:moving")
 
     # -- discard, restore, reconcile
