@@ -327,16 +327,15 @@ class ScoreTables:
         return self._mirror.columns(profile)
 
     def _load_mirror(self, profile: str) -> None:
-        """Reads the profile's rows into the mirror unless it has them."""
+        """Reads the profile's rows into the mirror unless it has them, GIL_SLICE rows
+        per fetch (a fetch of all of them is one long C loop)."""
         if not self._mirror.loaded(profile):
-            self._mirror.load(
-                profile,
-                self.conn.execute(
-                    "SELECT entity_id, score, tier, profile_version, history_ts, disqualified"
-                    " FROM scores WHERE profile = ?",
-                    (profile,),
-                ).fetchall(),
+            cursor = self.conn.execute(
+                "SELECT entity_id, score, tier, profile_version, history_ts, disqualified"
+                " FROM scores WHERE profile = ?",
+                (profile,),
             )
+            self._mirror.load(profile, iter(lambda: cursor.fetchmany(GIL_SLICE), []))
 
     def promote_chunk(
         self, profile: str, version: int, ts: float, cause: Cause, *, after: str | None, limit: int
