@@ -27,7 +27,9 @@ marks the intent `complete`; core/promotion_files.py settles an interrupted one 
 Cost: staging (the backfill) and promotion run on the writer (core.worker), never on
 the serving thread: reads go on meanwhile, other writes wait. The stage backfill goes in
 BACKFILL_CHUNK steps (bounding memory, and a shutdown's wait); the promotion's score
-move is one transaction, so no reader sees half of it.
+move is one transaction, so no reader sees half of it, of SQL statements that copy the
+shadow's rows into the profile's a chunk at a time (Store.promote_chunk): the rows never
+pass through Python, whose GIL the serving loop needs.
 
 The candidate's types and cross-profile check are core.candidates.
 """
