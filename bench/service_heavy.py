@@ -1,6 +1,6 @@
 """Benchmark: stored ScoreEntities and health checks while heavy work runs (S2).
 
-    .venv/bin/python bench/service_heavy.py [--quick] [--profile-server DIR]
+    .venv/bin/python bench/service_heavy.py [--quick] [--kinds K,...] [--profile-server DIR]
 
 One server (its own process, 127.0.0.1:0) over a store prefilled with raw executemany
 (bench/_population.py: 200k contacts of 400k entities, ten events each; --quick 20k
@@ -22,6 +22,10 @@ are its sample:
   ingest     one IngestEvents stream of 30 x 10k events to stored contacts (--quick 10 x)
   inline     ScoreEntities over 10k inline events (2k entities), back to back
 
+`--kinds stage,promote` runs only those kinds (in the order above; promote without
+stage stages the shadow first, outside every window): a full-size run of all of them
+takes several minutes.
+
 S2    p99 during / idle p99, per kind; <= 3x
 S2h   health checks that missed their 1 s deadline (or failed), all kinds; 0
 
@@ -33,6 +37,7 @@ The profiles are the bundled ones with [scoring] refresh = "1d": the clock's own
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import shutil
@@ -67,6 +72,7 @@ TARGET = 3.0
 # Separate connections: a heavy call's bytes never queue in front of a probe's.
 OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
 P = "/prioscore.v1.ProfileService/"
+KINDS = ("stage", "compare", "promote", "calibrate", "backtest", "ingest", "inline")
 
 
 @dataclass
@@ -191,7 +197,9 @@ def prepare_profiles(ctx: Run) -> Path:
     return profiles
 
 
-async def measure(ctx: Run, target: str, profiles: Path, n_contacts: int) -> None:
+async def measure(
+    ctx: Run, target: str, profiles: Path, n_contacts: int, asked: frozenset[str]
+) -> None:
     q = ctx.quick
     idle_s, window = (3.0, 3.0) if q else (5.0, 5.0)
     now = time.time()
@@ -236,7 +244,10 @@ async def measure(ctx: Run, target: str, profiles: Path, n_contacts: int) -> Non
             ("ingest", lambda: ingest(iter(stream), timeout=300), False),
             ("inline", lambda: score(inline, timeout=300), True),
         ]
+        if "promote" in asked and "stage" not in asked:  # promote needs a shadow
+            await jobs[0][1]()
         await asyncio.sleep(1.0)  # the probers' first calls are not a sample
+        jobs = [job for job in jobs if job[0] in asked]
         for name, job, repeat in jobs:
             began = time.perf_counter()
             await asyncio.sleep(idle_s)
@@ -294,6 +305,7 @@ def report(
 
 
 def run(ctx: Run) -> None:
+    kinds = KINDS_ASKED
     n_contacts = 20_000 if ctx.quick else 200_000
     profiles = prepare_profiles(ctx)
     db = ctx.workdir / "heavy.db"
@@ -311,12 +323,25 @@ def run(ctx: Run) -> None:
         f" built in {built:.0f}s, served and swept after {swept:.0f}s",
     )
     try:
-        asyncio.run(measure(ctx, server.target, profiles, n_contacts))
+        asyncio.run(measure(ctx, server.target, profiles, n_contacts, kinds))
     finally:
         server.stop()
 
 
+def take_kinds() -> frozenset[str]:
+    """--kinds, taken out of sys.argv before the shared command line reads the rest."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    args, sys.argv[1:] = parser.parse_known_args()
+    kinds = frozenset(k.strip() for k in args.kinds.split(",") if k.strip())
+    if kinds - set(KINDS):
+        parser.error(f"unknown kind(s) {sorted(kinds - set(KINDS))}; kinds are {', '.join(KINDS)}")
+    return kinds
+
+
 GROUP = Group(("S2",), run)
+KINDS_ASKED = frozenset(KINDS)
 
 if __name__ == "__main__":
+    KINDS_ASKED = take_kinds()
     main("bench/service_heavy.py", __doc__ or "", [GROUP])

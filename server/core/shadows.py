@@ -27,7 +27,9 @@ marks the intent `complete`; core/promotion_files.py settles an interrupted one 
 Cost: staging (the backfill) and promotion run on the writer (core.worker), never on
 the serving thread: reads go on meanwhile, other writes wait. The stage backfill goes in
 BACKFILL_CHUNK steps (bounding memory, and a shutdown's wait); the promotion's score
-move is one transaction, so no reader sees half of it.
+move is one transaction, so no reader sees half of it, of SQL statements that copy the
+shadow's rows into the profile's a chunk at a time (Store.promote_chunk): the rows never
+pass through Python, whose GIL the serving loop needs.
 
 The candidate's types and cross-profile check are core.candidates.
 """
@@ -316,20 +318,19 @@ class ShadowSet:
 
     def _move_scores(self, staged: StagedProfile, now: float) -> tuple[list[TierChangeRecord], int]:
         """Writes the shadow's stored rows as the profile's scores, a chunk at a time, with
-        history and tier changes (the caller's transaction; the caller deletes the rows)."""
+        history and tier changes (the caller's transaction; the caller deletes the rows).
+        The rows move inside SQLite (Store.promote_chunk), never through Python."""
         changes: list[TierChangeRecord] = []
         moved = 0
         after: str | None = None
         while True:
-            rows = self._store.score_rows(staged.key, after=after, limit=self._chunk)
-            if not len(rows):
-                return changes, moved
-            rows = replace(rows, ts=now)
-            changes += self._store.write_scores(
-                staged.name, staged.version, rows, cause=Cause.PROMOTION
+            chunk, n, after = self._store.promote_chunk(
+                staged.name, staged.version, now, Cause.PROMOTION, after=after, limit=self._chunk
             )
-            moved += len(rows)
-            after = rows.entity_id[-1]
+            if after is None:
+                return changes, moved
+            changes += chunk
+            moved += n
             crash_point("promote:moving")
 
     # -- discard, restore, reconcile

@@ -22,7 +22,7 @@ a large one (a sweep) drops the order, rebuilt by one sort on the next use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,23 +101,25 @@ class ScoreMirror:
         self._profiles.pop(profile, None)
         self._sorted.pop(profile, None)
 
-    def load(self, profile: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """The profile's stored rows: (entity_id, score, tier, version, history_ts,
-        disqualified), history_ts NULL when never kept."""
+    def load(self, profile: str, parts: Iterable[Sequence[tuple[object, ...]]]) -> None:
+        """The profile's stored rows, a few thousand at a time: (entity_id, score, tier,
+        version, history_ts, disqualified), history_ts NULL when never kept. Each step is
+        a C loop over one part, so none keeps the GIL long (a promotion drops the
+        profile and the next write reads all of it again: 200k rows at once held it for
+        tens of ms per step)."""
         self._profiles[profile] = _Columns.empty(self._capacity)
         self._sorted.pop(profile, None)
-        if not rows:
-            return
-        ids, score, tier, version, history, disqualified = zip(*rows, strict=True)
-        at = self._slots_of(ids, add=True)
-        columns = self._profiles[profile]
-        columns.present[at] = True
-        columns.score[at] = score
-        columns.tier[at] = self._tier_code(tier)
-        columns.version[at] = version
-        columns.history_ts[at] = np.asarray(history, dtype=np.float64)  # None -> NaN
-        columns.history_ts[at[np.isnan(columns.history_ts[at])]] = -np.inf
-        columns.disqualified[at] = np.asarray(disqualified, dtype=bool)
+        for rows in parts:
+            ids, score, tier, version, history, disqualified = zip(*rows, strict=True)
+            at = self._slots_of(ids, add=True)  # first: it may grow (replace) the arrays
+            columns = self._profiles[profile]
+            columns.present[at] = True
+            columns.score[at] = score
+            columns.tier[at] = self._tier_code(tier)
+            columns.version[at] = version
+            kept = np.asarray(history, dtype=np.float64)  # None -> NaN
+            columns.history_ts[at] = np.where(np.isnan(kept), -np.inf, kept)
+            columns.disqualified[at] = np.asarray(disqualified, dtype=bool)
 
     def previous(self, profile: str, ids: Sequence[str]) -> Previous:
         """The stored values of `ids` (a loaded profile)."""

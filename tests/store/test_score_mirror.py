@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prioscore.server.store import StoredShadow
+from prioscore.server.engine import GIL_SLICE
+from prioscore.server.store import Cause, StoredShadow
 from prioscore.server.store.database import EntityRecord, Store
 
 from .builders import scores
@@ -104,3 +105,30 @@ def test_deleting_a_shadow_forgets_its_rows_and_keeps_every_other_profile(store:
     assert [(c.previous_tier, c.tier) for c in changes] == [("", "warm")]
     changes = store.write_scores("lead", 1, scores(["a"], [10], ["cold"]), "m4")
     assert [(c.previous_tier, c.tier) for c in changes] == [("hot", "cold")]
+
+
+def test_a_profile_read_again_from_sqlite_is_what_was_written(store: Store, db_path: Path) -> None:
+    """The mirror reads a profile from SQLite in parts (GIL_SLICE rows per fetch): read
+    by a second store, more rows than one part, it holds what the writing one holds."""
+    n = GIL_SLICE * 2 + 5
+    ids = [f"e{i:05d}" for i in range(n)]
+    rng = np.random.default_rng(5)
+    tiers = np.array(["hot", "warm", "cold"])[rng.integers(0, 3, n)].tolist()
+    store.write_scores("q", 4, scores(ids, rng.random(n).tolist(), tiers, 100.0), "m1")
+    kept = ids[::3]  # a later write keeps history for some rows only (Cause.CLOCK)
+    store.write_scores(
+        "q", 4, scores(kept, rng.random(len(kept)).tolist(), ["hot"] * len(kept), 90_000.0),
+        cause=Cause.CLOCK,
+    )  # fmt: skip
+    reader = Store(db_path)
+    try:
+        asked = [*ids, "nobody"]
+        mine, theirs = store._previous_scores("q", asked), reader._previous_scores("q", asked)
+        for field in ("has", "score", "tier", "version", "history_ts"):
+            np.testing.assert_array_equal(getattr(theirs, field), getattr(mine, field))
+        assert len(set(theirs.history_ts.tolist())) == 3  # 100, 90_000 and -inf
+        np.testing.assert_array_equal(
+            np.sort(reader.population_scores("q")), np.sort(store.population_scores("q"))
+        )
+    finally:
+        reader.close()

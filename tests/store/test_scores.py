@@ -221,33 +221,6 @@ def test_write_without_tracking_changes_upserts_scores_only(store: Store) -> Non
     assert [s.entity_id for s in store.rank("lead@shadow", limit=10)] == ["a", "b"]
 
 
-def test_score_rows_pages_by_entity_id(store: Store) -> None:
-    ids = [f"e{i:02d}" for i in range(7)]
-    rows = scores(
-        ids, [float(i) for i in range(7)], ["cold"] * 7, disqualified=[i == 3 for i in range(7)]
-    )
-    store.write_scores("lead", 1, rows)
-    chunks, after = [], None
-    while True:
-        chunk = store.score_rows("lead", after=after, limit=3)
-        if not len(chunk):
-            break
-        chunks.append(chunk)
-        after = chunk.entity_id[-1]
-    assert [len(c) for c in chunks] == [3, 3, 1]
-    assert [e for c in chunks for e in c.entity_id] == ids
-    assert np.concatenate([c.score for c in chunks]).tolist() == [float(i) for i in range(7)]
-    assert np.concatenate([c.disqualified for c in chunks]).tolist() == [i == 3 for i in range(7)]
-    assert chunks[0].reasons == list(rows.reasons[:3]) and chunks[0].ts == 0.0
-    # Written back under another key, they are the same scores.
-    store.write_scores("copy", 1, chunks[0])
-    assert (
-        store.get_scores("copy", ids[:3])["e01"].engagement
-        == store.get_scores("lead", ["e01"])["e01"].engagement
-    )
-    assert len(store.score_rows("nobody", limit=5)) == 0
-
-
 def test_shadow_candidates_persist_and_delete_with_their_scores(store: Store) -> None:
     assert store.shadows() == []
     store.save_shadow(StoredShadow("lead", "[profile]\nversion = 2", "a.toml", 5.0))
