@@ -61,6 +61,12 @@ _DTYPE_CODES: dict[np.dtype[Any], Any] = {dtype: code for code, dtype in _DTYPES
 # every call it serves (health checks too) waited that long. Below it the thread hop
 # (~0.1 ms) would cost more than it spares the loop.
 OFFLOAD_ROWS = 1_000
+# Serialized bytes above which an inline ScoreEntities request (inline_events or
+# inline_features) is parsed, checked, scored and answered in a worker process, not in a
+# thread of this one (rpc/inline_scoring.py): a thread still shares the loop's GIL, and
+# CPU-bound threads convoy on it, so each call the loop served waited several 5 ms switch
+# intervals. Measured for the choice: see docs/ARCHITECTURE.md (Threads).
+PROCESS_BYTES = 64 * 1024
 
 
 def timestamp(seconds: float) -> Timestamp:
