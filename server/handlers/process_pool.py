@@ -24,6 +24,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
 from prioscore.server.errors import UnavailableError
@@ -64,12 +65,22 @@ class ProcessPool:
 
         Submitted from a worker thread: a submission may start a process (the first one
         waits for the forkserver to import numpy and this package, ~0.5 s), and that must
-        not be the loop's wait."""
+        not be the loop's wait. A call cancelled (client gone, deadline passed) before a
+        worker takes it is withdrawn; one already running finishes."""
         job = functools.partial(fn, *args, **kwargs)  # pickles as fn and its arguments
-        submitted = await asyncio.to_thread(self._submit, job)
-        return await asyncio.wrap_future(submitted)
+        submitting = asyncio.ensure_future(asyncio.to_thread(self._submit, job))
+        try:
+            executor, submitted = await asyncio.shield(submitting)
+        except asyncio.CancelledError:
+            submitting.add_done_callback(_withdraw)
+            raise
+        try:
+            return await asyncio.wrap_future(submitted)  # cancelling it cancels `submitted`
+        except BrokenProcessPool:
+            self._discard(executor)
+            raise _ended() from None
 
-    def _submit(self, job: Callable[[], T]) -> Future[T]:
+    def _submit(self, job: Callable[[], T]) -> tuple[ProcessPoolExecutor, Future[T]]:
         with self._lock:
             if self._closed:
                 raise UnavailableError("the server is shutting down")
@@ -81,12 +92,36 @@ class ProcessPool:
                 self._executor = ProcessPoolExecutor(
                     self._processes, mp_context=context, initializer=_worker_process
                 )
-            return self._executor.submit(job)
+            executor = self._executor
+        try:
+            return executor, executor.submit(job)
+        except BrokenProcessPool:
+            self._discard(executor)
+            raise _ended() from None
 
-    def close(self) -> None:
-        """Ends the processes once their current call is done; queued calls are cancelled."""
+    def _discard(self, executor: ProcessPoolExecutor) -> None:
+        """A worker died (killed, out of memory): its executor refuses every later call,
+        so the next call starts a new one."""
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self, wait: bool = False) -> None:
+        """Ends the processes once their current call is done; queued calls are cancelled.
+        `wait`: return once they have ended."""
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
+
+
+def _ended() -> UnavailableError:
+    return UnavailableError("a worker process ended unexpectedly; the call may be retried")
+
+
+def _withdraw(submitting: asyncio.Future[tuple[ProcessPoolExecutor, Future[T]]]) -> None:
+    """Cancels what a cancelled caller submitted, unless a worker has taken it."""
+    if not submitting.cancelled() and submitting.exception() is None:
+        submitting.result()[1].cancel()

@@ -215,8 +215,9 @@ class InlineScoring:
         return answer.response
 
     def close(self) -> None:
-        """Ends the workers once their current request is done (server shutdown)."""
-        self._pool.close()
+        """Ends the workers once their current request is done, and waits for them: at
+        shutdown, after the last call (requests are bounded: a fraction of a second)."""
+        self._pool.close(wait=True)
 
 
 def register(server: grpc.aio.Server, score_entities: Callable[..., Any]) -> None:

@@ -57,7 +57,7 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         self.handlers.service.close_watches()
         await self.server.stop(grace)
-        self.inline.close()  # no call is left to answer: the workers end
+        await asyncio.to_thread(self.inline.close)  # no call is left: the workers end
         # In-flight calls are done: stop the clock and let the writer finish its queue.
         await asyncio.to_thread(self.handlers.stop, grace or 1.0)
 
