@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.message import DecodeError
 
 from prioscore.server.rpc import convert
+from prioscore.server.rpc.inline_scoring import InlineBytes, request_or_bytes
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2
 from prioscore.v1 import scoring_service_pb2 as sc
@@ -209,3 +211,44 @@ def test_the_serving_process_does_not_score_a_large_request(
     assert code == "OK" and scored_here == []
     small = _inline(20).SerializeToString()
     assert _call(channel, small)[0] == "OK" and len(scored_here) == 1
+
+
+def _pieces() -> dict[str, bytes]:
+    big = _inline().SerializeToString()
+    stored = sc.ScoreEntitiesRequest(
+        profile="lead_qualification", stored=sc.StoredEntities(entity_ids=["c1"])
+    ).SerializeToString()
+    other = sc.ScoreEntitiesRequest(profile="churn_risk", top_reasons=2).SerializeToString()
+    unknown = b"\xf8\x06\x01" + b"\x09" + bytes(8) + b"\x15" + bytes(4)  # fields 111, 1, 2
+    return {"big": big, "stored": stored, "other": other, "unknown": unknown}
+
+
+@pytest.mark.parametrize(
+    ("parts", "routed"),
+    [
+        (["big"], True),
+        (["big", "stored"], False),  # the oneof's last member wins: stored
+        (["stored", "big"], True),
+        (["big", "other"], True),  # a later profile wins: churn_risk
+        (["unknown", "big", "unknown"], True),
+        (["big", *["other"] * 8], False),  # more top-level fields than a client writes
+    ],
+)
+def test_a_request_is_routed_by_what_the_parser_reads(parts: list[str], routed: bool) -> None:
+    pieces = _pieces()
+    data = b"".join(pieces[p] for p in parts)  # concatenated messages merge
+    parsed = sc.ScoreEntitiesRequest.FromString(data)
+    got = request_or_bytes(data)
+    assert isinstance(got, InlineBytes) is routed
+    if isinstance(got, InlineBytes):
+        assert parsed.WhichOneof("source") == "inline_events"
+        assert got.profile == parsed.profile and bytes(got) == data
+    else:
+        assert got == parsed
+
+
+def test_bytes_that_do_not_parse_are_left_to_the_parser() -> None:
+    data = _pieces()["big"]
+    for broken in (data[:-3], data + b"\x0a\xff", data[:1] + b"\xff\xff" + data[3:]):
+        with pytest.raises(DecodeError):
+            request_or_bytes(broken)
