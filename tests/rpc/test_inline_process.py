@@ -8,7 +8,7 @@ and errors with their google.rpc.Status details, must be the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import numpy as np
@@ -252,3 +252,13 @@ def test_bytes_that_do_not_parse_are_left_to_the_parser() -> None:
     for broken in (data[:-3], data + b"\x0a\xff", data[:1] + b"\xff\xff" + data[3:]):
         with pytest.raises(DecodeError):
             request_or_bytes(broken)
+
+
+def test_the_servers_row_limit_holds_in_the_worker(
+    start_grpc_server: Callable[..., ServerHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = start_grpc_server(max_rows_per_batch=300)  # _inline() scores 400 entities
+    with handle.channel() as channel:
+        elsewhere, here = _both(channel, _inline().SerializeToString(), monkeypatch)
+    assert elsewhere == here and elsewhere[0] == "INVALID_ARGUMENT"
+    assert b"400 rows exceed the per-request limit 300" in elsewhere[1]
