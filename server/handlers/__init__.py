@@ -7,6 +7,7 @@ from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
 from prioscore.server.handlers.ingest import CheckedEvents, IngestResult
 from prioscore.server.handlers.ingest_queue import IngestStream
+from prioscore.server.handlers.process_pool import ProcessPool
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
 from prioscore.server.handlers.queries import RankQuery
 from prioscore.server.handlers.requests import (
@@ -16,6 +17,7 @@ from prioscore.server.handlers.requests import (
     IncomingEntity,
     IncomingEvents,
 )
+from prioscore.server.handlers.resolved_service import ResolvedService
 from prioscore.server.handlers.retention import Retention
 from prioscore.server.handlers.segment import parse_calls, parse_json, segment_events
 from prioscore.server.handlers.segment_fields import parse_time
@@ -34,10 +36,12 @@ __all__ = [
     "IngestResult",
     "IngestStream",
     "Outcomes",
+    "ProcessPool",
     "ProfileHandlers",
     "ProfilePage",
     "ProfileView",
     "RankQuery",
+    "ResolvedService",
     "Retention",
     "Service",
     "StagedProfile",

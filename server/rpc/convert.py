@@ -61,6 +61,14 @@ _DTYPE_CODES: dict[np.dtype[Any], Any] = {dtype: code for code, dtype in _DTYPES
 # every call it serves (health checks too) waited that long. Below it the thread hop
 # (~0.1 ms) would cost more than it spares the loop.
 OFFLOAD_ROWS = 1_000
+# Serialized bytes above which an inline ScoreEntities request (inline_events or
+# inline_features) is parsed, checked, scored and answered in a worker process, not in
+# this one (rpc/inline_scoring.py): a thread still shares the loop's GIL, and CPU-bound
+# threads convoy on it (10k events: stored probes' p99 12x idle). Measured: a worker adds
+# ~4-5 ms per call; 32 KiB is ~350 events or ~250 feature rows, ~8 ms of scoring, so a
+# request left here never holds the loop longer than S2's budget (3x an idle p99 of a
+# few ms), and one sent to a worker is at most ~1.5x slower for it.
+PROCESS_BYTES = 32 * 1024
 
 
 def timestamp(seconds: float) -> Timestamp:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, overload
 
 import grpc
 from google.protobuf import any_pb2
@@ -114,7 +114,12 @@ class _Undecodable:
         self.error = error
 
 
-def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+@overload
+def tolerant(deserializer: None) -> None: ...
+@overload
+def tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]: ...
+def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer` with bytes that do not parse handed on as _Undecodable (see checked)."""
     if deserializer is None:
         return None
 
@@ -132,7 +137,10 @@ def _malformed(method: str, index: int | None = None) -> InvalidArgumentError:
     return InvalidArgumentError.of(where, f"does not parse as the request message of {method}")
 
 
-def _checked(request: Any, method: str, limits: Limits) -> Any:
+def checked(request: Any, method: str, limits: Limits) -> Any:
+    """A unary request as its servicer gets it: the profile on the span, undecodable
+    bytes and contract violations raised (also where ScoreEntities's inline requests
+    are scored, rpc/inline_scoring.py)."""
     if isinstance(request, _Undecodable):
         raise _malformed(method)
     _name_profile(request)
@@ -199,7 +207,7 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
             return found
         method = handler_call_details.method
         handler: Any = found  # a namedtuple at runtime (_replace); the stubs do not say so
-        handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
+        handler = handler._replace(request_deserializer=tolerant(handler.request_deserializer))
         if handler.response_streaming:
             behaviour = handler.unary_stream or handler.stream_stream
             wrapped_stream = _wrap_streaming(
@@ -230,7 +238,7 @@ def _requests(
     and idle client streams turned into errors."""
     if streaming:
         return _checked_stream(request, method, limits, idle)
-    return _checked(request, method, limits)
+    return checked(request, method, limits)
 
 
 def _semantic_attributes(method: str, context: grpc.aio.ServicerContext) -> dict[str, Any]:

@@ -4,6 +4,8 @@ No logic lives here; errors propagate as domain exceptions and the interceptor i
 rpc/errors.py turns them into statuses. Span attributes name the profile and batch size.
 A large request (convert.OFFLOAD_ROWS) is converted, and for ScoreEntities scored, in a
 worker thread: the loop serves every call, and it must not stop for one caller's batch.
+A large inline ScoreEntities request (convert.PROCESS_BYTES) is not even parsed here: its
+bytes go to a worker process (rpc/inline_scoring.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
 from prioscore.server.rpc.event_ingest import ingest_events
+from prioscore.server.rpc.inline_scoring import InlineBytes, InlineScoring
+from prioscore.server.rpc.inline_scoring import register as register_inline
 from prioscore.server.rpc.segment_ingest import ingest_segment
 from prioscore.server.rpc.streams import bounded
 from prioscore.v1 import (
@@ -67,14 +71,20 @@ def _annotate(profile: str, batch: int) -> None:
 
 
 class ScoringServicer(scoring_grpc.ScoringServiceServicer):
-    def __init__(self, service: Service, settings: Settings) -> None:
+    def __init__(
+        self, service: Service, settings: Settings, inline: InlineScoring | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
         self._limits = settings.limits  # Settings.limits builds a Limits per access
+        self._inline = inline  # None where it scores for a worker (inline_scoring.py)
 
     async def ScoreEntities(
-        self, request: scoring_pb.ScoreEntitiesRequest, context: Context
-    ) -> scoring_pb.ScoreEntitiesResponse:
+        self, request: scoring_pb.ScoreEntitiesRequest | InlineBytes, context: Context
+    ) -> scoring_pb.ScoreEntitiesResponse | bytes:
+        if isinstance(request, InlineBytes):  # over convert.PROCESS_BYTES: in a worker
+            assert self._inline is not None  # a worker's servicer is never served
+            return await self._inline.score(request)
         if _rows(request) > convert.OFFLOAD_ROWS:
             return await asyncio.to_thread(self._score_entities, request)
         return self._score_entities(request)
@@ -249,8 +259,13 @@ class EventServicer(events_grpc.EventServiceServicer):
         )
 
 
-def add_servicers(server: grpc.aio.Server, handlers: Handlers, settings: Settings) -> None:
+def add_servicers(server: grpc.aio.Server, handlers: Handlers, settings: Settings) -> InlineScoring:
+    """Registers every servicer; returns the inline scoring's workers, for shutdown."""
     service = handlers.service
-    scoring_grpc.add_ScoringServiceServicer_to_server(ScoringServicer(service, settings), server)
+    inline = InlineScoring(service, settings, ScoringServicer)
+    scoring = ScoringServicer(service, settings, inline)
+    scoring_grpc.add_ScoringServiceServicer_to_server(scoring, server)
+    register_inline(server, scoring.ScoreEntities)  # ScoreEntities on bytes when large
     events_grpc.add_EventServiceServicer_to_server(EventServicer(service, settings), server)
     profiles_servicer.add_to_server(server, handlers.profiles)
+    return inline

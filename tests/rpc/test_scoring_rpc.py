@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from prioscore.server.rpc import convert
 from prioscore.server.rpc.convert import OFFLOAD_ROWS
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import scoring_service_pb2 as sc
@@ -249,7 +250,10 @@ def test_a_large_request_is_scored_off_the_loop(
     stubs: Stubs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one caller's large batch is scored, the loop serves everyone else: here the
-    large call is held inside its scoring until a small call has been answered."""
+    large call is held inside its scoring until a small call has been answered. (Kept
+    below convert.PROCESS_BYTES, where a worker thread scores it, not a worker process:
+    tests/rpc/test_inline_process.py.)"""
+    monkeypatch.setattr(convert, "PROCESS_BYTES", 1 << 30)
     ingest(stubs, track("c1"))
     service = stubs.handle.service
     entered, release = threading.Event(), threading.Event()
