@@ -223,6 +223,27 @@ class EntityTables:
         categorical attribute only present among the numeric ones is read as its text
         ("3", "2.5"), so fit rules may key on either; a name asked for as both is
         returned numeric."""
+        return self._attributes(entity_ids, categorical, numeric, with_rows=False)[1]
+
+    def stored_attributes(
+        self,
+        entity_ids: Sequence[str],
+        categorical: Collection[str] = (),
+        numeric: Collection[str] = (),
+    ) -> tuple[np.ndarray, dict[str, np.ndarray | CategoricalColumn]]:
+        """(bool per id: it has an entity row, the attributes() columns) in one query: a
+        stored ScoreEntities checks existence and reads attributes in one statement."""
+        return self._attributes(entity_ids, categorical, numeric, with_rows=True)
+
+    def _attributes(
+        self,
+        entity_ids: Sequence[str],
+        categorical: Collection[str],
+        numeric: Collection[str],
+        *,
+        with_rows: bool,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray | CategoricalColumn]]:
+        """attributes() and, `with_rows`, which ids have a row (else all True unread)."""
         nums = ordered(numeric)
         cats = tuple(c for c in ordered(categorical) if c not in nums)  # numeric wins
         n = len(entity_ids)
@@ -231,8 +252,9 @@ class EntityTables:
             c: CategoricalColumn(np.full(n, -1, dtype=np.int32), ()) for c in cats
         }
         out.update(numbers)
-        if n == 0 or not (cats or nums):
-            return out
+        found = np.ones(n, dtype=bool)
+        if n == 0 or not (cats or nums or with_rows):
+            return found, out
         columns = ["j.key"]
         params: list[Any] = []
         for c in cats:
@@ -248,12 +270,16 @@ class EntityTables:
                 " CROSS JOIN entities AS e ON e.id = j.value",
                 params,
             ).fetchall()
+        m = len(rows)
+        if m < n:
+            found[:] = False
         if not rows:
-            return out
+            return found, out
         # Columns by a C-level itemgetter map: zip(*rows) allocates an iterator per row,
         # and those allocations set off the garbage collector (100k rows: ~100 ms vs ~18).
-        m = len(rows)
         pos = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=m)
+        if m < n:
+            found[pos] = True
         # m == n: pos is a permutation of range(n) (json_each keys are distinct), and
         # nearly always the identity (rows come in json_each order): then no scatter.
         every = m == n and (n == 1 or bool((pos == np.arange(n)).all()))
@@ -266,7 +292,7 @@ class EntityTables:
             out[c] = column
         for i, c in enumerate(nums, start=1 + len(cats)):
             numbers[c][pos] = floats(list(map(itemgetter(i), rows)), m)
-        return out
+        return found, out
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
         """Delete everything stored about one entity, in one transaction; entities whose

@@ -133,6 +133,24 @@ def test_attributes_every_id_stored_and_none(store: Store) -> None:
     assert np.isnan(nobody["arr"]).all()
 
 
+def test_stored_attributes_say_which_ids_have_a_row(store: Store) -> None:
+    """stored_attributes: the columns attributes() gives, and which ids have an entity
+    row, in one statement; existence is read even when no attribute is asked for."""
+    store.upsert_entities([EntityRecord(id="a", attributes={"tier": "gold"}), EntityRecord(id="b")])
+    ids = ["ghost", "b", "a", "nobody", "a"]
+    found, columns = store.stored_attributes(ids, ["tier"], ["arr"])
+    assert found.tolist() == [False, True, True, False, True]
+    want = store.attributes(ids, ["tier"], ["arr"])
+    tier = columns["tier"]
+    assert isinstance(tier, CategoricalColumn)
+    assert texts(tier) == ["", "", "gold", "", "gold"]
+    np.testing.assert_array_equal(columns["arr"], want["arr"])
+    assert store.stored_attributes(["b", "a"])[0].tolist() == [True, True]
+    assert store.stored_attributes(["b", "x"])[0].tolist() == [True, False]
+    assert store.stored_attributes(["x"], ["tier"])[0].tolist() == [False]
+    assert store.stored_attributes([])[0].shape == (0,)
+
+
 def test_attributes_categorical_falls_back_to_numeric_text(store: Store) -> None:
     store.upsert_entities(
         [
