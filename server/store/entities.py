@@ -14,8 +14,9 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from functools import lru_cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,34 @@ NUMERIC_SQL = (
 def id_digest(entity_id: str) -> str:
     """What the suppression list keeps of an erased id: its SHA-256, hex."""
     return hashlib.sha256(entity_id.encode()).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _attribute_sql(
+    cats: tuple[str, ...], nums: tuple[str, ...], one: bool
+) -> tuple[str, tuple[str, ...]]:
+    """(SELECT, its JSON path parameters) reading these attribute columns, the position
+    first: of the one id given (`one`, the unary read: no json_each), or of each id in a
+    JSON array. Built once per profile's attribute set (a bounded set), not per read."""
+    columns = ["0" if one else "j.key"]
+    paths: list[str] = []
+    for names, sql in ((cats, CATEGORICAL_SQL), (nums, NUMERIC_SQL)):
+        for c in names:
+            columns.append(sql)
+            paths += [json_path(c), json_path(c)]
+    source = (
+        " FROM entities AS e WHERE e.id = ?"
+        if one
+        else " FROM json_each(?) AS j CROSS JOIN entities AS e ON e.id = j.value"
+    )
+    return f"SELECT {', '.join(columns)}{source}", tuple(paths)
+
+
+def _one_text(value: str | None) -> CategoricalColumn:
+    """texts_to_codes([value], 1) without its dictionaries: one attribute of one row."""
+    if value is None or value == "":
+        return CategoricalColumn(np.full(1, -1, dtype=np.int32), ())
+    return CategoricalColumn(np.zeros(1, dtype=np.int32), (str(value),))
 
 
 class EntityTables:
@@ -255,21 +284,10 @@ class EntityTables:
         found = np.ones(n, dtype=bool)
         if n == 0 or not (cats or nums or with_rows):
             return found, out
-        columns = ["j.key"]
-        params: list[Any] = []
-        for c in cats:
-            columns.append(CATEGORICAL_SQL)
-            params += [json_path(c), json_path(c)]
-        for c in nums:
-            columns.append(NUMERIC_SQL)
-            params += [json_path(c), json_path(c)]
-        params.append(ids_json(entity_ids))
+        sql, paths = _attribute_sql(cats, nums, n == 1)
+        key = entity_ids[0] if n == 1 else ids_json(entity_ids)
         with self._lock:
-            rows = self.conn.execute(
-                f"SELECT {', '.join(columns)} FROM json_each(?) AS j"
-                " CROSS JOIN entities AS e ON e.id = j.value",
-                params,
-            ).fetchall()
+            rows = self.conn.execute(sql, (*paths, key)).fetchall()
         m = len(rows)
         if m < n:
             found[:] = False
@@ -284,7 +302,11 @@ class EntityTables:
         # nearly always the identity (rows come in json_each order): then no scatter.
         every = m == n and (n == 1 or bool((pos == np.arange(n)).all()))
         for i, c in enumerate(cats, start=1):
-            column = texts_to_codes(list(map(itemgetter(i), rows)), m)
+            column = (
+                _one_text(rows[0][i])
+                if m == 1
+                else texts_to_codes(list(map(itemgetter(i), rows)), m)
+            )
             if not every:
                 codes = np.full(n, -1, dtype=np.int32)
                 codes[pos] = column.codes
