@@ -135,6 +135,24 @@ def _name_to_type(names: SlotTable, types: tuple[str, ...]) -> np.ndarray:
     return table
 
 
+# store.ordered of the (frozen) name sets a read is given, which are a profile's: sorted
+# once per set, not on every read. Bounded: cleared when full.
+_ORDERED: dict[Collection[str], tuple[str, ...]] = {}
+_ORDERED_KEPT = 256
+
+
+def _ordered(values: Collection[str]) -> tuple[str, ...]:
+    """ordered(values), remembered for hashable sets and tuples (a list is not)."""
+    if not isinstance(values, (frozenset, tuple)):
+        return ordered(values)
+    found = _ORDERED.get(values)
+    if found is None:
+        if len(_ORDERED) >= _ORDERED_KEPT:
+            _ORDERED.clear()
+        found = _ORDERED[values] = ordered(values)
+    return found
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The concatenated ranges [start, start + length) without a Python loop: a running
     index minus each range's offset in the output, plus its start."""
@@ -185,8 +203,8 @@ class EventView:
         event_type = position in the ordered event_types, rows grouped by entity with ts
         ascending (arrival order on ties); strings as CategoricalColumn, numbers NaN
         where absent. Costs what the entities hold (and the tail), not the population."""
-        types = ordered(event_types)
-        strings, numbers = ordered(string_properties), ordered(numeric_properties)
+        types = _ordered(event_types)
+        strings, numbers = _ordered(string_properties), _ordered(numeric_properties)
         name_to_type = _name_to_type(self.names, types)
         codes = self.entities.of(entity_ids, add=False)
         properties = (strings, numbers)
