@@ -14,71 +14,31 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
-from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn
+from prioscore.server.store.attribute_sql import (
+    attribute_sql,
+    one_text,
+)
 from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
     floats,
     ids_json,
-    json_path,
     ordered,
     texts_to_codes,
 )
 from prioscore.server.store.score_mirror import ScoreMirror
 
-# An attribute column as the engine reads it, from entities AS e (two JSON path
-# parameters each): a categorical one as text, falling back to a numeric attribute's
-# number as text ("3", "2.5"); a numeric one as a number, NULL when absent or not one.
-CATEGORICAL_SQL = (
-    "COALESCE(CAST(json_extract(e.attributes, ?) AS TEXT),"
-    " (SELECT CASE WHEN v = CAST(v AS INTEGER) THEN CAST(CAST(v AS INTEGER) AS TEXT)"
-    " ELSE CAST(v AS TEXT) END"
-    " FROM (SELECT json_extract(e.numeric_attributes, ?) AS v)))"
-)
-NUMERIC_SQL = (
-    "CASE WHEN json_type(e.numeric_attributes, ?) IN ('integer', 'real')"
-    " THEN json_extract(e.numeric_attributes, ?) END"
-)
-
 
 def id_digest(entity_id: str) -> str:
     """What the suppression list keeps of an erased id: its SHA-256, hex."""
     return hashlib.sha256(entity_id.encode()).hexdigest()
-
-
-@lru_cache(maxsize=256)
-def _attribute_sql(
-    cats: tuple[str, ...], nums: tuple[str, ...], one: bool
-) -> tuple[str, tuple[str, ...]]:
-    """(SELECT, its JSON path parameters) reading these attribute columns, the position
-    first: of the one id given (`one`, the unary read: no json_each), or of each id in a
-    JSON array. Built once per profile's attribute set (a bounded set), not per read."""
-    columns = ["0" if one else "j.key"]
-    paths: list[str] = []
-    for names, sql in ((cats, CATEGORICAL_SQL), (nums, NUMERIC_SQL)):
-        for c in names:
-            columns.append(sql)
-            paths += [json_path(c), json_path(c)]
-    source = (
-        " FROM entities AS e WHERE e.id = ?"
-        if one
-        else " FROM json_each(?) AS j CROSS JOIN entities AS e ON e.id = j.value"
-    )
-    return f"SELECT {', '.join(columns)}{source}", tuple(paths)
-
-
-def _one_text(value: str | None) -> CategoricalColumn:
-    """texts_to_codes([value], 1) without its dictionaries: one attribute of one row."""
-    if value is None or value == "":
-        return CategoricalColumn(np.full(1, -1, dtype=np.int32), ())
-    return CategoricalColumn(np.zeros(1, dtype=np.int32), (str(value),))
 
 
 class EntityTables:
@@ -284,7 +244,7 @@ class EntityTables:
         found = np.ones(n, dtype=bool)
         if n == 0 or not (cats or nums or with_rows):
             return found, out
-        sql, paths = _attribute_sql(cats, nums, n == 1)
+        sql, paths = attribute_sql(cats, nums, n == 1)
         key = entity_ids[0] if n == 1 else ids_json(entity_ids)
         with self._lock:
             rows = self.conn.execute(sql, (*paths, key)).fetchall()
@@ -303,7 +263,7 @@ class EntityTables:
         every = m == n and (n == 1 or bool((pos == np.arange(n)).all()))
         for i, c in enumerate(cats, start=1):
             column = (
-                _one_text(rows[0][i])
+                one_text(rows[0][i])
                 if m == 1
                 else texts_to_codes(list(map(itemgetter(i), rows)), m)
             )
