@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -108,6 +109,50 @@ class Block:
         return mine, at[mine]
 
 
+# Event-name code -> position in a read's event types, per names table and event types
+# (a profile's): a table's codes never change and only grow, so the table built for the
+# names known now stays true until a name is added; it goes with its names table. Built
+# once per profile and new event name, not per read.
+_NAME_TYPES: WeakKeyDictionary[SlotTable, dict[tuple[str, ...], np.ndarray]] = WeakKeyDictionary()
+
+
+def _name_to_type(names: SlotTable, types: tuple[str, ...]) -> np.ndarray:
+    """int32 by event-name code: the name's position in `types`, -1 for any other name
+    (read-only: shared by every read with these types)."""
+    n_names = len(names.values)  # before the codes: a later name is in no block
+    known = _NAME_TYPES.get(names)
+    if known is None:
+        known = _NAME_TYPES.setdefault(names, {})
+    table = known.get(types)
+    if table is None or len(table) != n_names:
+        table = np.full(n_names, -1, np.int32)
+        for i, name in enumerate(types):
+            code = names.codes.get(name, n_names)
+            if code < n_names:
+                table[code] = i
+        table.flags.writeable = False
+        known[types] = table
+    return table
+
+
+# store.ordered of the (frozen) name sets a read is given, which are a profile's: sorted
+# once per set, not on every read. Bounded: cleared when full.
+_ORDERED: dict[Collection[str], tuple[str, ...]] = {}
+_ORDERED_KEPT = 256
+
+
+def _ordered(values: Collection[str]) -> tuple[str, ...]:
+    """ordered(values), remembered for hashable sets and tuples (a list is not)."""
+    if not isinstance(values, (frozenset, tuple)):
+        return ordered(values)
+    found = _ORDERED.get(values)
+    if found is None:
+        if len(_ORDERED) >= _ORDERED_KEPT:
+            _ORDERED.clear()
+        found = _ORDERED[values] = ordered(values)
+    return found
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The concatenated ranges [start, start + length) without a Python loop: a running
     index minus each range's offset in the output, plus its start."""
@@ -158,19 +203,16 @@ class EventView:
         event_type = position in the ordered event_types, rows grouped by entity with ts
         ascending (arrival order on ties); strings as CategoricalColumn, numbers NaN
         where absent. Costs what the entities hold (and the tail), not the population."""
-        types = ordered(event_types)
-        strings, numbers = ordered(string_properties), ordered(numeric_properties)
-        n_names = len(self.names.values)  # before the codes: a later name is in no block
-        name_to_type = np.full(n_names, -1, np.int32)
-        for i, name in enumerate(types):
-            code = self.names.codes.get(name, n_names)
-            if code < n_names:
-                name_to_type[code] = i
+        types = _ordered(event_types)
+        strings, numbers = _ordered(string_properties), _ordered(numeric_properties)
+        name_to_type = _name_to_type(self.names, types)
         codes = self.entities.of(entity_ids, add=False)
-        present = np.flatnonzero(codes >= 0)
-        picked, position = self._pick(
-            codes[present], present, name_to_type, until, (strings, numbers)
-        )
+        properties = (strings, numbers)
+        if len(codes) == 1 and codes[0] >= 0:  # the unary case: one entity's ranges
+            picked, position = self._pick_one(int(codes[0]), name_to_type, until, properties)
+        else:
+            present = np.flatnonzero(codes >= 0)
+            picked, position = self._pick(codes[present], present, name_to_type, until, properties)
         return EventColumns(
             entity=position,
             event_type=name_to_type[picked.name],
@@ -219,6 +261,43 @@ class EventView:
         position = np.concatenate(owners)
         order = np.lexsort((both.ts, position))  # stable: main's rows, then arrival order
         return both.take(order), position[order]
+
+    def _pick_one(
+        self,
+        code: int,
+        types: np.ndarray,
+        until: float | None,
+        properties: tuple[Collection[str], Collection[str]],
+    ) -> tuple[Block, np.ndarray]:
+        """_pick for the one entity `code` (at position 0), the unary case: its rows are
+        one range of main and of each committed tail block (binary search), so no index
+        ranges of many entities are built. The same rows in the same order as _pick."""
+        pieces: list[Block] = []
+        from_tail = False
+        for block in (self.main, *self.tail):
+            if block is self.main:
+                if code >= len(self.offsets) - 1:  # a code added later has no main rows
+                    continue
+                rows = np.arange(self.offsets[code], self.offsets[code + 1])
+            elif block.by_entity:
+                entity = block.entity
+                rows = np.arange(entity.searchsorted(code), entity.searchsorted(code, "right"))
+            else:  # an uncommitted block: one pass over its rows
+                rows = np.flatnonzero(block.entity == code)
+            if rows.size:
+                rows = rows[block.wanted(rows, types, until)]
+            if rows.size:
+                pieces.append(block.take(rows, *properties))
+                from_tail = block is not self.main
+        if not pieces:
+            none = np.zeros(0, np.int64)
+            return self.main.take(none, *properties), none
+        both = pieces[0] if len(pieces) == 1 else Block.concat(pieces)
+        position = np.zeros(len(both), np.int64)
+        if not from_tail:  # main's rows: sorted by (entity, ts, arrival) already
+            return both, position
+        # Stable: main's rows first, then the tail's from its oldest block, by arrival.
+        return both.take(np.argsort(both.ts, kind="stable")), position
 
     def _column(self, prop: str, codes: np.ndarray) -> CategoricalColumn:
         """The property's codes with a vocabulary the engine's lookups cost no more than

@@ -9,7 +9,9 @@ ties the steps together; each step is its own module, in the order a request mee
   and gathered through the codes;
 - engine.selection: the events each group folds, selected at most once per request;
 - engine.aggregates: the per-group folds, one column per signal (the general path);
-- engine.small_batch: a few events (scoring one entity) fold every column at once, bit-
+- engine.one_entity: one entity's few events (a unary request) in plain Python over
+  lists, bit-identical to the per-group path, without numpy's per-call cost;
+- engine.small_batch: a few events (a small batch) fold every column at once, bit-
   identical to the per-group path but without its per-call overhead.
 
 Everything is columnar: no per-event Python work anywhere.
@@ -22,6 +24,7 @@ import numpy as np
 from prioscore.server.engine.aggregates import fold_signal
 from prioscore.server.engine.feature_plan import feature_plan_of
 from prioscore.server.engine.model import EventColumns, FeatureSet, Profile
+from prioscore.server.engine.one_entity import one_entity_columns, one_plan_of
 from prioscore.server.engine.selection import Selector, as_of_per_event
 from prioscore.server.engine.small_batch import fused_columns, fused_plan_of
 from prioscore.server.engine.vocabulary import assign_categories
@@ -51,7 +54,9 @@ def compute_features(
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:  # filled from related scores by the caller (engine.related)
             matrix[:, j] = step.missing
-    if fused_columns(fused_plan_of(profile), selector, plan.steps, matrix):
+    if (n_entities == 1 and one_entity_columns(one_plan_of(profile), selector, matrix)) or (
+        fused_columns(fused_plan_of(profile), selector, plan.steps, matrix)
+    ):
         return FeatureSet(matrix=matrix, eliminated_by=selector.eliminated_by())
     for j, step in enumerate(plan.steps):
         if step.aggregate is None:

@@ -212,12 +212,15 @@ class Service(StoredQueries):
         self._check_rows(len(entity_ids), "entity_ids")
         ids = list(entity_ids)
         validate_ids(ids, self.limits, "entity_ids")
-        known = self._reads.entity_columns(ids)  # existence only: no attribute decoding
-        for i, entity_id in enumerate(ids):
-            if entity_id not in known:
-                raise NotFoundError("entity", entity_id, f"entity_ids[{i}]")
+        # Existence and the attributes the profile reads: one statement.
+        found, attributes = self.scorer.existing_attributes(profile, ids)
+        if not found.all():
+            i = int(np.argmin(found))  # the first unknown id
+            raise NotFoundError("entity", ids[i], f"entity_ids[{i}]")
         when = self._clock() if as_of is None else as_of
-        scored = self.scorer.score(profile, ids, when, explain=explain, top_reasons=top_reasons)
+        scored = self.scorer.score(
+            profile, ids, when, explain=explain, top_reasons=top_reasons, attributes=attributes
+        )
         self.scorer.tier_against_population(scored)
         return scored
 

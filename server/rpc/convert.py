@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -190,14 +191,19 @@ def vector(array: np.ndarray, packed: bool = False) -> types_pb2.Vector:
 def _contribution(
     reason: Reason, fit_prefix: str = "fit:", value: str = ""
 ) -> types_pb2.Contribution:
-    is_fit = reason.name.startswith(fit_prefix)
+    name, kind = _column_label(reason.name, fit_prefix)
     return types_pb2.Contribution(
-        name=reason.name.removeprefix(fit_prefix),
-        feature=reason.feature,
-        points=reason.points,
-        kind=types_pb2.CONTRIBUTION_KIND_FIT if is_fit else types_pb2.CONTRIBUTION_KIND_SIGNAL,
-        value=value,
+        name=name, feature=reason.feature, points=reason.points, kind=kind, value=value
     )
+
+
+@lru_cache(maxsize=1024)
+def _column_label(column: str, fit_prefix: str = "fit:") -> tuple[str, types_pb2.ContributionKind]:
+    """(name, kind) of a result column in a Contribution: "fit:<attribute>" is a fit
+    rule's, anything else a signal's. Columns are a profile's: a bounded set."""
+    if column.startswith(fit_prefix):
+        return column.removeprefix(fit_prefix), types_pb2.CONTRIBUTION_KIND_FIT
+    return column, types_pb2.CONTRIBUTION_KIND_SIGNAL
 
 
 def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_pb2.Score]:
@@ -225,14 +231,18 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
             update_time=stamp,
         )
         if explain and result.contributions is not None:
+            # Every column's contribution, built in place (add, not a message appended:
+            # that copies it); the row's numbers as Python floats in one call each.
+            features = scored.features[row].tolist()
+            points = result.contributions[row].tolist()
+            add = score.contributions.add
             for column, name in enumerate(result.columns):
                 if column < n_signals:
-                    feature, value = float(scored.features[row, column]), ""
+                    feature, value = features[column], ""
                 else:
                     feature, value = fit_values[column - n_signals][row]
-                points = float(result.contributions[row, column])
-                reason = Reason(name, points, feature)
-                score.contributions.append(_contribution(reason, value=value))
+                label, kind = _column_label(name)
+                add(name=label, feature=feature, points=points[column], kind=kind, value=value)
         score.top_reasons.extend(_contribution(r) for r in reasons_of(scored, row))
         score.top_contributors.extend(_contributor(c) for c in contributors_of(scored, row))
         out.append(score)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from prioscore.server.engine import Profile, TierMode, profile_inputs
+from prioscore.server.engine import AttributeColumns, Profile, TierMode, profile_inputs
 from prioscore.server.scoring.pipeline import score_loaded, score_rows, tier_by_population
 from prioscore.server.scoring.relations import (
     EventSource,
@@ -57,16 +57,20 @@ class StoredScorer:
         explain: bool = True,
         top_reasons: int = 3,
         contributors_later: bool = False,
+        attributes: AttributeColumns | None = None,
     ) -> Scored:
         """The engine's result for entity_ids as of `as_of` (tiers before re-cutting);
-        `contributors_later`: see score_loaded."""
+        `contributors_later`: see score_loaded. `attributes`: the profile's attribute
+        columns when the caller read them already (existing_attributes)."""
         needs = profile_inputs(profile)
         entities = self._entities
         source = self._events if self._events is not None else self.store
         events, members = load_events(entities, profile, entity_ids, needs, as_of, source)
-        attrs = entities.attributes(
-            entity_ids, needs.categorical_attributes, needs.numeric_attributes
-        )
+        attrs = attributes
+        if attrs is None:
+            attrs = entities.attributes(
+                entity_ids, needs.categorical_attributes, needs.numeric_attributes
+            )
         related = load_related_scores(entities, profile, entity_ids, None)
         inputs = RelatedInputs(members, related)
         return score_loaded(
@@ -79,6 +83,16 @@ class StoredScorer:
             explain=explain,
             top_reasons=top_reasons,
             contributors_later=contributors_later,
+        )
+
+    def existing_attributes(
+        self, profile: Profile, entity_ids: list[str]
+    ) -> tuple[np.ndarray, AttributeColumns]:
+        """(bool per id: a stored entity, the profile's attribute columns) in one read
+        of the store (Store.stored_attributes): what score() reads, with existence."""
+        needs = profile_inputs(profile)
+        return self.store.stored_attributes(
+            entity_ids, needs.categorical_attributes, needs.numeric_attributes
         )
 
     def tier_against_population(self, scored: Scored) -> None:

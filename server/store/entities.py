@@ -16,36 +16,25 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from itertools import compress
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn
+from prioscore.server.store.attribute_sql import (
+    attribute_sql,
+    one_text,
+)
 from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import (
     EntityRecord,
     EraseCounts,
     floats,
     ids_json,
-    json_path,
     ordered,
     texts_to_codes,
 )
 from prioscore.server.store.score_mirror import ScoreMirror
-
-# An attribute column as the engine reads it, from entities AS e (two JSON path
-# parameters each): a categorical one as text, falling back to a numeric attribute's
-# number as text ("3", "2.5"); a numeric one as a number, NULL when absent or not one.
-CATEGORICAL_SQL = (
-    "COALESCE(CAST(json_extract(e.attributes, ?) AS TEXT),"
-    " (SELECT CASE WHEN v = CAST(v AS INTEGER) THEN CAST(CAST(v AS INTEGER) AS TEXT)"
-    " ELSE CAST(v AS TEXT) END"
-    " FROM (SELECT json_extract(e.numeric_attributes, ?) AS v)))"
-)
-NUMERIC_SQL = (
-    "CASE WHEN json_type(e.numeric_attributes, ?) IN ('integer', 'real')"
-    " THEN json_extract(e.numeric_attributes, ?) END"
-)
 
 
 def id_digest(entity_id: str) -> str:
@@ -224,6 +213,27 @@ class EntityTables:
         categorical attribute only present among the numeric ones is read as its text
         ("3", "2.5"), so fit rules may key on either; a name asked for as both is
         returned numeric."""
+        return self._attributes(entity_ids, categorical, numeric, with_rows=False)[1]
+
+    def stored_attributes(
+        self,
+        entity_ids: Sequence[str],
+        categorical: Collection[str] = (),
+        numeric: Collection[str] = (),
+    ) -> tuple[np.ndarray, dict[str, np.ndarray | CategoricalColumn]]:
+        """(bool per id: it has an entity row, the attributes() columns) in one query: a
+        stored ScoreEntities checks existence and reads attributes in one statement."""
+        return self._attributes(entity_ids, categorical, numeric, with_rows=True)
+
+    def _attributes(
+        self,
+        entity_ids: Sequence[str],
+        categorical: Collection[str],
+        numeric: Collection[str],
+        *,
+        with_rows: bool,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray | CategoricalColumn]]:
+        """attributes() and, `with_rows`, which ids have a row (else all True unread)."""
         nums = ordered(numeric)
         cats = tuple(c for c in ordered(categorical) if c not in nums)  # numeric wins
         n = len(entity_ids)
@@ -232,34 +242,32 @@ class EntityTables:
             c: CategoricalColumn(np.full(n, -1, dtype=np.int32), ()) for c in cats
         }
         out.update(numbers)
-        if n == 0 or not (cats or nums):
-            return out
-        columns = ["j.key"]
-        params: list[Any] = []
-        for c in cats:
-            columns.append(CATEGORICAL_SQL)
-            params += [json_path(c), json_path(c)]
-        for c in nums:
-            columns.append(NUMERIC_SQL)
-            params += [json_path(c), json_path(c)]
-        params.append(ids_json(entity_ids))
+        found = np.ones(n, dtype=bool)
+        if n == 0 or not (cats or nums or with_rows):
+            return found, out
+        sql, paths = attribute_sql(cats, nums, n == 1)
+        key = entity_ids[0] if n == 1 else ids_json(entity_ids)
         with self._lock:
-            rows = self.conn.execute(
-                f"SELECT {', '.join(columns)} FROM json_each(?) AS j"
-                " CROSS JOIN entities AS e ON e.id = j.value",
-                params,
-            ).fetchall()
+            rows = self.conn.execute(sql, (*paths, key)).fetchall()
+        m = len(rows)
+        if m < n:
+            found[:] = False
         if not rows:
-            return out
+            return found, out
         # Columns by a C-level itemgetter map: zip(*rows) allocates an iterator per row,
         # and those allocations set off the garbage collector (100k rows: ~100 ms vs ~18).
-        m = len(rows)
         pos = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=m)
+        if m < n:
+            found[pos] = True
         # m == n: pos is a permutation of range(n) (json_each keys are distinct), and
         # nearly always the identity (rows come in json_each order): then no scatter.
         every = m == n and (n == 1 or bool((pos == np.arange(n)).all()))
         for i, c in enumerate(cats, start=1):
-            column = texts_to_codes(list(map(itemgetter(i), rows)), m)
+            column = (
+                one_text(rows[0][i])
+                if m == 1
+                else texts_to_codes(list(map(itemgetter(i), rows)), m)
+            )
             if not every:
                 codes = np.full(n, -1, dtype=np.int32)
                 codes[pos] = column.codes
@@ -267,7 +275,7 @@ class EntityTables:
             out[c] = column
         for i, c in enumerate(nums, start=1 + len(cats)):
             numbers[c][pos] = floats(list(map(itemgetter(i), rows)), m)
-        return out
+        return found, out
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
         """Delete everything stored about one entity, in one transaction; entities whose

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn, RelatedScores
-from prioscore.server.store.entities import CATEGORICAL_SQL, NUMERIC_SQL
+from prioscore.server.store.attribute_sql import CATEGORICAL_SQL, NUMERIC_SQL
 from prioscore.server.store.entity_mirror import ColumnKind, EntityMirror
 from prioscore.server.store.records import categorical, json_path, ordered, texts_to_codes
 from prioscore.server.store.relations import RelatedRows

@@ -83,12 +83,14 @@ def test_reads_equal_sqlite_from_main_and_tail(tmp_path: Path, wide: bool) -> No
                     store.load_events(ids, types, STRINGS, NUMBERS, until),
                 )
         # One entity's few events against a vocabulary larger than them (wide: 300 urls)
-        # take the renumbered vocabulary; the whole one is taken otherwise.
+        # take the renumbered vocabulary; the whole one is taken otherwise. Each entity
+        # alone (its rows in main and in the tail), unknown ones too.
         for types in (["buy"], ["view", "buy"]):
-            assert_same(
-                live.load_events(["e3"], types, STRINGS, NUMBERS),
-                store.load_events(["e3"], types, STRINGS, NUMBERS),
-            )
+            for entity_id in ids:
+                assert_same(
+                    live.load_events([entity_id], types, STRINGS, NUMBERS),
+                    store.load_events([entity_id], types, STRINGS, NUMBERS),
+                )
         live.merge()
         assert_same(
             live.load_events(ids, ["view"], ["url"], NUMBERS),
@@ -186,6 +188,14 @@ def test_a_tail_of_many_committed_batches_stays_short_and_reads_as_sqlite(tmp_pa
                 assert_same(
                     live.load_events(ids, types, STRINGS, NUMBERS),
                     store.load_events(ids, types, STRINGS, NUMBERS),
+                )
+            # One entity at a time (the unary read's own path): main, every tail block
+            # (committed and open), unknown ids; with a cut that drops some events.
+            for i, entity_id in enumerate(ids):
+                until = None if i % 2 else NOW - 7 * 86_400.0
+                assert_same(
+                    live.load_events([entity_id], ["view", "click"], STRINGS, NUMBERS, until),
+                    store.load_events([entity_id], ["view", "click"], STRINGS, NUMBERS, until),
                 )
 
         for k in range(60):  # batches of 1 to 40 events, each committed

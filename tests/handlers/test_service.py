@@ -45,6 +45,10 @@ def test_domain_errors_name_the_field(handlers: Handlers) -> None:
     with pytest.raises(NotFoundError) as missing:
         handlers.service.score_stored("lead_qualification", ["nobody"])
     assert missing.value.reason == "ENTITY_NOT_FOUND" and missing.value.field == "entity_ids[0]"
+    handlers.service.ingest(tracks([("c1", "page_view", 1, {"url": "/pricing"})]))
+    with pytest.raises(NotFoundError) as second:  # the first unknown id is named
+        handlers.service.score_stored("lead_qualification", ["c1", "nobody", "ghost"])
+    assert second.value.field == "entity_ids[1]" and "nobody" in str(second.value)
     with pytest.raises(NotFoundError) as profile:
         handlers.service.rank(RankQuery("no_such_profile"))
     assert profile.value.reason == "PROFILE_NOT_FOUND"

@@ -133,6 +133,51 @@ def test_attributes_every_id_stored_and_none(store: Store) -> None:
     assert np.isnan(nobody["arr"]).all()
 
 
+def test_stored_attributes_say_which_ids_have_a_row(store: Store) -> None:
+    """stored_attributes: the columns attributes() gives, and which ids have an entity
+    row, in one statement; existence is read even when no attribute is asked for."""
+    store.upsert_entities([EntityRecord(id="a", attributes={"tier": "gold"}), EntityRecord(id="b")])
+    ids = ["ghost", "b", "a", "nobody", "a"]
+    found, columns = store.stored_attributes(ids, ["tier"], ["arr"])
+    assert found.tolist() == [False, True, True, False, True]
+    want = store.attributes(ids, ["tier"], ["arr"])
+    tier = columns["tier"]
+    assert isinstance(tier, CategoricalColumn)
+    assert texts(tier) == ["", "", "gold", "", "gold"]
+    np.testing.assert_array_equal(columns["arr"], want["arr"])
+    assert store.stored_attributes(["b", "a"])[0].tolist() == [True, True]
+    assert store.stored_attributes(["b", "x"])[0].tolist() == [True, False]
+    assert store.stored_attributes(["x"], ["tier"])[0].tolist() == [False]
+    assert store.stored_attributes([])[0].shape == (0,)
+
+
+def test_one_id_reads_as_it_does_among_many(store: Store) -> None:
+    """The one-id statement (the unary read) gives what the many-id one gives that id:
+    text, "" (missing), a number read as text, absent attributes, no row at all."""
+    store.upsert_entities(
+        [
+            EntityRecord(id="a", attributes={"tier": "gold", "city": "Zürich"}),
+            EntityRecord(id="b", attributes={"tier": ""}, numeric_attributes={"arr": 2.5}),
+            EntityRecord(id="c", numeric_attributes={"tier": 3, "arr": 7}),
+            EntityRecord(id="d"),
+        ]
+    )
+    cats, nums = ["tier", "city"], ["arr"]
+    for entity_id in ("a", "b", "c", "d", "ghost"):
+        found, one = store.stored_attributes([entity_id], cats, nums)
+        other = "a" if entity_id != "a" else "b"  # two rows: the general factorising
+        many_found, many = store.stored_attributes([entity_id, other], cats, nums)
+        assert found.tolist() == many_found[:1].tolist() == [entity_id != "ghost"]
+        for c in cats:
+            got, want = one[c], many[c]
+            assert isinstance(got, CategoricalColumn) and isinstance(want, CategoricalColumn)
+            assert got.codes.dtype == np.int32
+            assert texts(got) == texts(want)[:1]
+            assert got.vocabulary == tuple(t for t in texts(want)[:1] if t)
+        np.testing.assert_array_equal(one["arr"], many["arr"][:1])
+    assert texts(store.attributes(["c"], ["tier"])["tier"]) == ["3"]
+
+
 def test_attributes_categorical_falls_back_to_numeric_text(store: Store) -> None:
     store.upsert_entities(
         [

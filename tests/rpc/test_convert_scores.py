@@ -1,0 +1,50 @@
+"""scores_to_proto: an explained Score carries every column's contribution (signals and
+fit rules, with the attribute's text), in column order, and its top reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prioscore.server.engine import CategoricalColumn, FeatureSet, score
+from prioscore.server.profiles import ProfileRegistry, bundled
+from prioscore.server.rpc.convert import scores_to_proto
+from prioscore.server.scoring import Scored
+from prioscore.v1 import types_pb2
+
+FIT = types_pb2.CONTRIBUTION_KIND_FIT
+SIGNAL = types_pb2.CONTRIBUTION_KIND_SIGNAL
+
+
+def test_explained_scores_name_every_signal_and_fit_column() -> None:
+    profile = ProfileRegistry.from_directory(bundled.DIRECTORY).get("lead_qualification")
+    assert profile is not None
+    n = len(profile.signals)
+    matrix = np.asfortranarray(np.random.default_rng(2).uniform(0, 5, size=(2, n)))
+    attributes = {
+        "seniority": CategoricalColumn(np.array([1, -1], dtype=np.int32), ("manager", "vp")),
+        "employees": np.array([300.0, np.nan]),
+    }
+    features = FeatureSet(matrix, np.full(2, -1, dtype=np.int32))
+    result = score(profile, features, attributes, explain=True, top_reasons=3)
+    scored = Scored(profile, ["a", "b"], result, matrix, attributes=attributes)
+    first, second = scores_to_proto(scored, 1e9, explain=True)
+    assert result.contributions is not None
+    for row, message in enumerate((first, second)):
+        got = [(c.name, c.kind, c.feature, c.points, c.value) for c in message.contributions]
+        assert [g[0] for g in got] == [
+            *profile.signal_names,
+            *(rule.attribute for rule in profile.fit),
+        ]
+        assert [g[1] for g in got] == [SIGNAL] * n + [FIT] * len(profile.fit)
+        assert [g[2] for g in got[:n]] == matrix[row].tolist()
+        assert [g[3] for g in got] == result.contributions[row].tolist()
+        assert all(g[4] == "" for g in got[:n])
+        assert len(message.top_reasons) == 3
+    fit = {c.name: (c.value, c.points) for c in first.contributions if c.kind == FIT}
+    assert fit["seniority"] == ("vp", 16.0) and fit["employees"] == ("300", 15.0)
+    assert fit["industry"] == ("", 0.0)  # not sent: no points, no text
+    assert {c.name: c.value for c in second.contributions if c.kind == FIT}["seniority"] == ""
+    fit_names = {rule.attribute for rule in profile.fit}
+    for reason in first.top_reasons:  # named as contributions are, "fit:" prefix dropped
+        assert reason.kind == (FIT if reason.name in fit_names else SIGNAL)
+        assert reason.name in set(profile.signal_names) | fit_names
