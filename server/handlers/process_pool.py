@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -48,6 +49,25 @@ def _worker_process() -> None:
     not after the scheduler's time slice."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(NICENESS)
+    _end_with_the_server()
+
+
+def _end_with_the_server() -> None:
+    """A worker ends as soon as the server that started it is gone. After a kill -9 no
+    shutdown runs, and a ProcessPoolExecutor worker waits for its next call forever: it
+    held its memory and its read connection (a reader keeps the WAL from being
+    truncated), and the forkserver lived on beside it; a supervisor restarting the
+    server would pile them up. The parent's sentinel (a pipe the server holds open)
+    becomes readable when it dies, whichever way."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="prioscore-server-watch", daemon=True).start()
 
 
 class ProcessPool:
