@@ -76,7 +76,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
     ) -> None:
         self.service = service
         self.settings = settings
-        self._limits = settings.limits  # Settings.limits builds a Limits per access
+        self._limits = settings.limits
         self._inline = inline  # None where it scores for a worker (inline_scoring.py)
 
     async def ScoreEntities(
