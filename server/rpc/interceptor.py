@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, overload
 
 import grpc
@@ -196,6 +197,11 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, limits: Limits | None = None, stream_idle_seconds: float | None = None):
         self._limits = limits or Limits()
         self._idle = stream_idle_seconds
+        # Per method: the handler found last and its wrapping. A method's handler is the
+        # same object call after call (inner interceptors may hand over a fresh one, e.g.
+        # a rejection: then it is wrapped anew), so each call need not build the wrapper
+        # closures again. Only methods a handler was found for: a bounded set.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -206,6 +212,15 @@ class ErrorTranslationInterceptor(grpc.aio.ServerInterceptor):
         if found is None:
             return found
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is found:
+            return cached[1]
+        wrapped = self._wrap(method, found)
+        self._wrapped[method] = (found, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, found: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`found` with its deserializer tolerant and its behaviour observed and checked."""
         handler: Any = found  # a namedtuple at runtime (_replace); the stubs do not say so
         handler = handler._replace(request_deserializer=tolerant(handler.request_deserializer))
         if handler.response_streaming:
@@ -241,11 +256,27 @@ def _requests(
     return checked(request, method, limits)
 
 
-def _semantic_attributes(method: str, context: grpc.aio.ServicerContext) -> dict[str, Any]:
-    """OpenTelemetry RPC semantic conventions: rpc.system/service/method, the peer."""
-    service, _, name = method.lstrip("/").rpartition("/")
-    attributes: dict[str, Any] = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
-    kind, _, where = (context.peer() or "").partition(":")
+@dataclass(frozen=True)
+class _Method:
+    """What every call of one method records the same: the span's name and the
+    OpenTelemetry RPC semantic conventions' rpc.system/service/method (once per method,
+    not split out of the path per call)."""
+
+    path: str
+    span_name: str
+    attributes: dict[str, Any]
+
+    @classmethod
+    def of(cls, path: str) -> _Method:
+        service, _, name = path.lstrip("/").rpartition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        return cls(path, path.lstrip("/"), attributes)
+
+
+def _semantic_attributes(method: _Method, peer: str) -> dict[str, Any]:
+    """The method's attributes and the peer's network.peer.address/port."""
+    attributes = dict(method.attributes)
+    kind, _, where = peer.partition(":")
     host, _, port = where.rpartition(":")
     if kind in ("ipv4", "ipv6") and port.isdigit():
         attributes["network.peer.address"] = host.strip("[]")
@@ -257,7 +288,9 @@ _CODE_NUMBERS = {code.name: code.value[0] for code in grpc.StatusCode}
 
 
 @asynccontextmanager
-async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[trace.Span]:
+async def _observed(
+    method: _Method, context: grpc.aio.ServicerContext
+) -> AsyncIterator[trace.Span]:
     """Span + duration for one call; domain errors become rich statuses, the rest INTERNAL.
 
     The span is started but not made current here: callers attach it only around their
@@ -267,9 +300,10 @@ async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIter
     """
     started = time.perf_counter()
     status = "OK"
-    attributes = _semantic_attributes(method, context)
-    PEER.set(context.peer() or "unknown")
-    span = _tracer.start_span(method.lstrip("/"), kind=trace.SpanKind.SERVER, attributes=attributes)
+    peer = context.peer() or ""
+    PEER.set(peer or "unknown")
+    attributes = _semantic_attributes(method, peer)
+    span = _tracer.start_span(method.span_name, kind=trace.SpanKind.SERVER, attributes=attributes)
     try:
         yield span
     except PrioscoreError as error:
@@ -286,10 +320,10 @@ async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIter
     except NotImplementedError:
         status = "UNIMPLEMENTED"
         span.set_status(trace.StatusCode.ERROR, status)
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method.path} is not implemented")
     except Exception as error:
         status = "INTERNAL"
-        log.exception("unhandled error in %s", method)
+        log.exception("unhandled error in %s", method.path)
         span.record_exception(error)
         span.set_status(trace.StatusCode.ERROR, "internal error")
         internal = _internal()
@@ -297,8 +331,10 @@ async def _observed(method: str, context: grpc.aio.ServicerContext) -> AsyncIter
     finally:
         span.set_attribute("rpc.grpc.status_code", _CODE_NUMBERS.get(status, 2))
         span.end()
-        metric_attributes = {k: v for k, v in attributes.items() if k.startswith("rpc.")}
-        metric_attributes["rpc.grpc.status_code"] = _CODE_NUMBERS.get(status, 2)
+        metric_attributes = {
+            **method.attributes,
+            "rpc.grpc.status_code": _CODE_NUMBERS.get(status, 2),
+        }
         _duration.record((time.perf_counter() - started) * 1000, metric_attributes)
 
 
@@ -309,8 +345,10 @@ def _wrap_unary(
     limits: Limits,
     idle: float | None,
 ) -> Callable[..., Any]:
+    observed = _Method.of(method)
+
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with _observed(method, context) as span:
+        async with _observed(observed, context) as span:
             with trace.use_span(span, end_on_exit=False):
                 requests = _requests(request, method, request_streaming, limits, idle)
                 return await behaviour(requests, context)
@@ -325,8 +363,10 @@ def _wrap_streaming(
     limits: Limits,
     idle: float | None,
 ) -> Callable[..., Any]:
+    observed = _Method.of(method)
+
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _observed(method, context) as span:
+        async with _observed(observed, context) as span:
             with trace.use_span(span, end_on_exit=False):
                 requests = _requests(request, method, request_streaming, limits, idle)
                 responses = behaviour(requests, context)
