@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from prioscore.server.engine import CategoricalColumn
@@ -206,8 +207,15 @@ def _column_label(column: str, fit_prefix: str = "fit:") -> tuple[str, types_pb2
     return column, types_pb2.CONTRIBUTION_KIND_SIGNAL
 
 
-def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_pb2.Score]:
-    """One Score per entity of a (bounded) unary request."""
+def scores_to_proto(
+    scored: Scored,
+    as_of: float,
+    explain: bool,
+    into: RepeatedCompositeFieldContainer[types_pb2.Score],
+) -> None:
+    """Adds one Score per entity of a (bounded) unary request to `into`, a response's
+    repeated field: built in place (a list of Scores passed to the response was copied
+    in, one message at a time), each result column made Python values in one call."""
     result = scored.result
     profile = scored.profile
     names = (*profile.tiers.names, "")
@@ -216,18 +224,28 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
     fit_values = (
         [attribute_values(scored, rule.attribute) for rule in profile.fit] if explain else []
     )
-    out = []
-    for row, entity_id in enumerate(scored.entity_ids):
-        score = types_pb2.Score(
+    rows = zip(  # one row per entity id, as the loop over the ids was
+        scored.entity_ids,
+        result.score.tolist(),
+        result.engagement.tolist(),
+        result.fit.tolist(),
+        result.tier.tolist(),
+        result.disqualified.tolist(),
+        result.disqualify_reason.tolist(),
+        strict=False,
+    )
+    add_score = into.add
+    for row, (entity_id, points, engagement, fit, tier, disqualified, reason) in enumerate(rows):
+        score = add_score(
             entity_id=entity_id,
             profile=profile.name,
             profile_version=profile.version,
-            score=float(result.score[row]),
-            engagement=float(result.engagement[row]),
-            fit=float(result.fit[row]),
-            tier=names[int(result.tier[row])],
-            disqualified=bool(result.disqualified[row]),
-            disqualify_reason=str(result.disqualify_reason[row]),
+            score=points,
+            engagement=engagement,
+            fit=fit,
+            tier=names[tier],
+            disqualified=disqualified,
+            disqualify_reason=str(reason),
             update_time=stamp,
         )
         if explain and result.contributions is not None:
@@ -245,8 +263,6 @@ def scores_to_proto(scored: Scored, as_of: float, explain: bool) -> list[types_p
                 add(name=label, feature=feature, points=points[column], kind=kind, value=value)
         score.top_reasons.extend(_contribution(r) for r in reasons_of(scored, row))
         score.top_contributors.extend(_contributor(c) for c in contributors_of(scored, row))
-        out.append(score)
-    return out
 
 
 def attribute_values(scored: Scored, attribute: str) -> list[tuple[float, str]]:

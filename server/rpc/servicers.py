@@ -133,9 +133,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 "source", "set one of stored, inline_events, inline_features"
             )
         when = as_of if as_of is not None else self.service.now()
-        return scoring_pb.ScoreEntitiesResponse(
-            scores=convert.scores_to_proto(scored, when, request.explain)
-        )
+        response = scoring_pb.ScoreEntitiesResponse()
+        convert.scores_to_proto(scored, when, request.explain, response.scores)
+        return response
 
     async def StreamScores(
         self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context

@@ -9,7 +9,7 @@ from prioscore.server.engine import CategoricalColumn, FeatureSet, score
 from prioscore.server.profiles import ProfileRegistry, bundled
 from prioscore.server.rpc.convert import scores_to_proto
 from prioscore.server.scoring import Scored
-from prioscore.v1 import types_pb2
+from prioscore.v1 import scoring_service_pb2, types_pb2
 
 FIT = types_pb2.CONTRIBUTION_KIND_FIT
 SIGNAL = types_pb2.CONTRIBUTION_KIND_SIGNAL
@@ -27,7 +27,9 @@ def test_explained_scores_name_every_signal_and_fit_column() -> None:
     features = FeatureSet(matrix, np.full(2, -1, dtype=np.int32))
     result = score(profile, features, attributes, explain=True, top_reasons=3)
     scored = Scored(profile, ["a", "b"], result, matrix, attributes=attributes)
-    first, second = scores_to_proto(scored, 1e9, explain=True)
+    response = scoring_service_pb2.ScoreEntitiesResponse()
+    scores_to_proto(scored, 1e9, True, response.scores)
+    first, second = response.scores
     assert result.contributions is not None
     for row, message in enumerate((first, second)):
         got = [(c.name, c.kind, c.feature, c.points, c.value) for c in message.contributions]
@@ -48,3 +50,36 @@ def test_explained_scores_name_every_signal_and_fit_column() -> None:
     for reason in first.top_reasons:  # named as contributions are, "fit:" prefix dropped
         assert reason.kind == (FIT if reason.name in fit_names else SIGNAL)
         assert reason.name in set(profile.signal_names) | fit_names
+
+
+def test_each_score_carries_its_rows_numbers_tier_and_disqualification() -> None:
+    """Without explanations: one Score per id, in order, each field its row's value (a
+    disqualified row has no tier name), all stamped with the response's time."""
+    profile = ProfileRegistry.from_directory(bundled.DIRECTORY).get("lead_qualification")
+    assert profile is not None
+    n = len(profile.signals)
+    matrix = np.asfortranarray(np.random.default_rng(5).uniform(0, 5, size=(3, n)))
+    relationship = CategoricalColumn(np.array([-1, 0, -1], dtype=np.int32), ("competitor",))
+    features = FeatureSet(matrix, np.full(3, -1, dtype=np.int32))
+    attributes = {"relationship": relationship}
+    result = score(profile, features, attributes)
+    scored = Scored(profile, ["a", "b", "c"], result, matrix, attributes=attributes)
+    response = scoring_service_pb2.ScoreEntitiesResponse()
+    scores_to_proto(scored, 1e9 + 0.25, False, response.scores)
+    assert [s.entity_id for s in response.scores] == ["a", "b", "c"]
+    assert result.disqualified.tolist() == [False, True, False]
+    for row, message in enumerate(response.scores):
+        assert (message.score, message.engagement, message.fit) == (
+            result.score[row],
+            result.engagement[row],
+            result.fit[row],
+        )
+        tier = int(result.tier[row])
+        assert message.tier == (profile.tiers.names[tier] if tier >= 0 else "")
+        assert message.disqualified == bool(result.disqualified[row])
+        assert message.disqualify_reason == result.disqualify_reason[row]
+        assert (message.profile, message.profile_version) == (profile.name, profile.version)
+        assert (message.update_time.seconds, message.update_time.nanos) == (1e9, 250_000_000)
+        assert not message.contributions and not message.top_reasons
+    assert response.scores[1].disqualify_reason.startswith("Not a prospect")
+    assert response.scores[1].tier == ""
