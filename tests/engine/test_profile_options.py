@@ -161,6 +161,7 @@ def test_repeat_thinning_paths_agree(
     for small, dense in ((0, 1 << 27), (0, 0), (1 << 20, 1 << 27)):
         monkeypatch.setattr(repeats, "SORT_MAX_EVENTS", small)
         monkeypatch.setattr(repeats, "DENSE_CELLS", dense)
+        monkeypatch.setattr(repeats, "SPARSE_CELLS_PER_EVENT", 1 << 30)  # dense means dense
         kept.append(repeats.thin_repeats(columns, None, per_day, once_per).tolist())
     assert kept[0] == kept[1] == kept[2]
     assert 0 < len(kept[0]) < len(rows)
