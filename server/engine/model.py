@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -264,11 +265,13 @@ class Profile:
     def signal_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.signals)
 
-    @property
+    @cached_property
     def event_types(self) -> frozenset[str]:
+        """The event names the signals read (computed once: every stored read, every
+        ingest batch and every rescoring asks)."""
         return frozenset(s.event for s in self.signals if not s.reads_scores)
 
-    @property
+    @cached_property
     def reads_profiles(self) -> frozenset[str]:
         """Names of the profiles whose scores this profile's signals read."""
         return frozenset(s.scores for s in self.signals if s.reads_scores)
