@@ -111,6 +111,7 @@ def serve(db: str, profiles: str, profile_out: str | None, settle: bool = False)
         handlers.close()
 
     if profile_out:
+        Path(profile_out).parent.mkdir(parents=True, exist_ok=True)
         import cProfile
 
         _profile_threads(profile_out)
