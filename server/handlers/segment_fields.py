@@ -10,12 +10,13 @@ their compact JSON text (one categorical value), nulls nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
+from prioscore.server.handlers.json_text import compact_encoder
+
+_COMPACT = compact_encoder(sort_keys=True)
 NAN = math.nan
 
 
