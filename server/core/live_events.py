@@ -34,14 +34,13 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from itertools import chain, compress, repeat
-from operator import methodcaller
+from itertools import compress, repeat
 from typing import TypeVar
 
 import numpy as np
 
 from prioscore.server.core.event_view import Block, EventView, PublishedEvents
-from prioscore.server.engine import EventColumns
+from prioscore.server.engine import EventColumns, map_entries
 from prioscore.server.scoring import EventSource
 from prioscore.server.store import SlotTable, Store, narrow_codes, narrow_floats
 
@@ -382,18 +381,15 @@ def _kept(
 ) -> dict[str, tuple[np.ndarray, list[T]]]:
     """For each kept key: the positions of the events that have it and its values
     there, in event order, from one C-level pass over all the events' keys."""
-    counts = np.fromiter(map(len, per_event), np.int64, len(per_event))
-    total = int(counts.sum())
-    if total == 0:
+    entries = map_entries(per_event)
+    if not entries.keys:
         return {key: (np.zeros(0, np.int64), []) for key in kept}
     index = {key: j for j, key in enumerate(kept)}
-    which = np.fromiter(map(index.get, chain.from_iterable(per_event), repeat(-1)), np.int64, total)
-    values: list[T] = list(chain.from_iterable(map(methodcaller("values"), per_event)))
-    owner = np.repeat(np.arange(len(per_event)), counts)
+    which = np.fromiter(map(index.get, entries.keys, repeat(-1)), np.int64, len(entries.keys))
     out = {}
     for j, key in enumerate(kept):
         hits = np.flatnonzero(which == j)
-        out[key] = (owner[hits], list(map(values.__getitem__, hits.tolist())))
+        out[key] = (entries.owner[hits], list(map(entries.values.__getitem__, hits.tolist())))
     return out
 
 

@@ -17,6 +17,7 @@ from prioscore.server.engine.calibration import (
     features_as_of_outcomes,
     fit_logistic,
 )
+from prioscore.server.engine.entries import MapEntries, map_entries
 from prioscore.server.engine.features import compute_features
 from prioscore.server.engine.fit import fit_award
 from prioscore.server.engine.inputs import ProfileInputs, profile_inputs
@@ -82,6 +83,7 @@ __all__ = [
     "FitRule",
     "Hysteresis",
     "LogisticFit",
+    "MapEntries",
     "NumericRange",
     "Profile",
     "ProfileInputs",
@@ -102,6 +104,7 @@ __all__ = [
     "fit_logistic",
     "fromiter_sliced",
     "hold_tiers",
+    "map_entries",
     "member_event_points",
     "member_score_points",
     "profile_inputs",

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
-from operator import methodcaller
+from typing import TypeVar
 
 import numpy as np
 
 from prioscore.server.config import Limits
+from prioscore.server.engine import MapEntries, map_entries
 from prioscore.server.errors import FieldViolation
 
 # C0 controls and DEL. Free text (profile TOML) may hold tab and newlines; nothing else.
@@ -30,6 +30,7 @@ _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_VIOLATIONS = 100  # a request names at most this many bad fields
 
 Namer = Callable[[int], str]
+V = TypeVar("V")
 
 
 def _over(values: Sequence[str], chars: np.ndarray, max_bytes: int) -> list[tuple[int, int]]:
@@ -89,13 +90,13 @@ def string_maps(
     maps: Sequence[Mapping[str, str]], name: Namer, limits: Limits
 ) -> list[FieldViolation]:
     """Keys (names) and values of one string map per item; name(i) is item i's map field."""
-    violations, keys, owner = _entries(maps, name, limits)
+    violations, entries = _entries(maps, name, limits)
+    keys, owner = entries.keys, entries.owner
     if not keys:
         return violations
-    values = list(chain.from_iterable(map(methodcaller("values"), maps)))
     violations += texts(keys, lambda j: name(int(owner[j])), limits.max_name_bytes, what="a key ")
     violations += texts(
-        values,
+        entries.values,
         lambda j: f"{name(int(owner[j]))}[{keys[j]!r:.60}]",
         limits.max_value_bytes,
     )
@@ -106,12 +107,11 @@ def number_maps(
     maps: Sequence[Mapping[str, float]], name: Namer, limits: Limits
 ) -> list[FieldViolation]:
     """Keys of one numeric map per item, and every value finite."""
-    violations, keys, owner = _entries(maps, name, limits)
+    violations, entries = _entries(maps, name, limits)
+    keys, owner = entries.keys, entries.owner
     if not keys:
         return violations
-    values = np.fromiter(
-        chain.from_iterable(map(methodcaller("values"), maps)), dtype=np.float64, count=len(keys)
-    )
+    values = np.fromiter(entries.values, dtype=np.float64, count=len(keys))
     violations += texts(keys, lambda j: name(int(owner[j])), limits.max_name_bytes, what="a key ")
     for j in np.flatnonzero(~np.isfinite(values))[:MAX_VIOLATIONS]:
         violations.append(
@@ -121,17 +121,16 @@ def number_maps(
 
 
 def _entries(
-    maps: Sequence[Mapping[str, object]], name: Namer, limits: Limits
-) -> tuple[list[FieldViolation], list[str], np.ndarray]:
-    """(violations of the entry count, every key, the item each key belongs to)."""
-    counts = np.fromiter(map(len, maps), dtype=np.int64, count=len(maps))
+    maps: Sequence[Mapping[str, V]], name: Namer, limits: Limits
+) -> tuple[list[FieldViolation], MapEntries[V]]:
+    """(violations of the entry count, every entry of the maps)."""
+    entries = map_entries(maps)
+    counts = entries.counts
     violations = [
         FieldViolation(name(int(i)), f"{counts[i]} entries; at most {limits.max_map_entries}")
         for i in np.flatnonzero(counts > limits.max_map_entries)[:MAX_VIOLATIONS]
     ]
-    keys = list(chain.from_iterable(maps))
-    owner = np.repeat(np.arange(len(maps)), counts)
-    return violations, keys, owner
+    return violations, entries
 
 
 def finite(
