@@ -1,11 +1,19 @@
 """The serving process hides its start-up heap from the cyclic collector (gc.freeze), so
-a full collection never rescans what lives as long as the process."""
+a full collection never rescans what lives as long as the process, and hands the GIL on
+sooner than CPython's default, so the loop is not kept waiting by the writer."""
 
 from __future__ import annotations
 
 import gc
+import sys
 
-from prioscore.server.rpc.server import freeze_startup_heap
+import pytest
+
+from prioscore.server.rpc.server import (
+    SWITCH_INTERVAL_SECONDS,
+    freeze_startup_heap,
+    shorten_gil_turns,
+)
 
 
 def test_the_start_up_heap_is_frozen_out_of_collections() -> None:
@@ -17,3 +25,15 @@ def test_the_start_up_heap_is_frozen_out_of_collections() -> None:
         assert len(gc.get_objects(generation=2)) < gc.get_freeze_count()
     finally:
         gc.unfreeze()
+
+
+def test_the_serving_process_takes_short_gil_turns() -> None:
+    """The loop waits at most one switch interval per GIL hand-over; CPython's 5 ms made
+    a stored read wait out the writer's turns many times over during a big ingest."""
+    before = sys.getswitchinterval()
+    try:
+        shorten_gil_turns()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+        assert before > SWITCH_INTERVAL_SECONDS
+    finally:
+        sys.setswitchinterval(before)
