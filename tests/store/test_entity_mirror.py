@@ -69,6 +69,24 @@ def test_the_id_order_follows_entities_that_come_and_go(store: Store, db_path: P
             reader.close()
 
 
+def test_the_id_order_read_at_start_up_is_sorted_by_code_point(store: Store, db_path: Path) -> None:
+    """A mirror built over a stored population takes SQLite's ORDER BY id as its id order
+    (no sort in Python): that must be Python's order of the same ids, non-ASCII included
+    (UTF-8 bytes compare as code points do), and merging newcomers in must keep it."""
+    ids = ["b", "B", "a10", "a9", "é", "e", "z\u00ff", "z\U0001f600", "ž", "Z", "", "0"]
+    store.upsert_entities([EntityRecord(i, "contact") for i in ids if i])
+    store.upsert_entities([EntityRecord("x-ticket", "ticket")])
+    fresh = Store(db_path)  # its mirror is built from the stored rows
+    try:
+        assert fresh.mirrored().entity_ids("contact") == sorted(i for i in ids if i)
+        fresh.upsert_entities([EntityRecord(i, "contact") for i in ("ä", "A", "zz")])
+        want = sorted({*ids, "ä", "A", "zz"} - {""})
+        assert fresh.mirrored().entity_ids("contact") == want
+        assert fresh.mirrored().entity_ids("ticket") == ["x-ticket"]
+    finally:
+        fresh.close()
+
+
 def test_members_follow_entities_that_join_leave_and_move(store: Store, db_path: Path) -> None:
     """The members index is built once and then follows joins, moves, erasures and a
     whole account moving (identity merge) by the slots that changed: every answer must
