@@ -329,24 +329,6 @@ def event_columns(
     )
 
 
-def inline_attributes(
-    profile: Profile, entity_ids: list[str], entities: list[IncomingEntity]
-) -> dict[str, np.ndarray]:
-    """Attribute columns aligned to entity_ids from inline entities (missing = ""/NaN)."""
-    needs = profile_inputs(profile)
-    by_id = {e.id: e for e in entities}
-    empty = IncomingEntity("")
-    rows = [by_id.get(entity_id, empty) for entity_id in entity_ids]
-    columns: dict[str, np.ndarray] = {}
-    for name in needs.categorical_attributes:
-        columns[name] = np.asarray([r.attributes.get(name, "") for r in rows], dtype=object)
-    for name in needs.numeric_attributes:
-        columns[name] = np.asarray(
-            [r.numeric_attributes.get(name, np.nan) for r in rows], dtype=np.float64
-        )
-    return columns
-
-
 def select_feature_columns(matrix: np.ndarray, columns: list[str], profile: Profile) -> np.ndarray:
     """Reorders named feature columns into the profile's signal order (extras ignored)."""
     if len(columns) != matrix.shape[1]:
