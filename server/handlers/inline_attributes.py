@@ -20,7 +20,8 @@ A categorical attribute given only as a number reads as the store reads it, its 
 from an ingest: a stored text value under a name the request sends only as a number
 reads the request's number here, where the store would keep reading its text (the store
 reads text before numbers across all writes; telling the two apart would need a second
-read per request for a name typed both ways).
+read per request for a name typed both ways). Ids are read as sent: the identity
+merges a request declares are not applied inline, to its attributes as to its events.
 
 Per attribute the work is C-level maps over the messages and the ids (dict.get,
 compress) and numpy; there is no Python step per entity or per event.
@@ -33,19 +34,26 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from itertools import compress, repeat
-from operator import is_, is_not, methodcaller
+from operator import attrgetter, is_, is_not, methodcaller
 from typing import TypeVar
 
 import numpy as np
 
 from prioscore.server.engine import CategoricalColumn, Profile, profile_inputs
-from prioscore.server.handlers.requests import IncomingEntity, IncomingEvents, trait_owners
+from prioscore.server.handlers.requests import (
+    IncomingEntity,
+    IncomingEvents,
+    taken,
+    trait_owners,
+)
 from prioscore.server.scoring import StoredScorer
 from prioscore.server.store import CATEGORICAL_SQL
 
 __all__ = ["event_attributes", "feature_attributes"]
 
 T = TypeVar("T")
+# An entity's id and attribute maps, by a C-level map over the listed entities.
+_ID, _TEXTS, _NUMBERS = attrgetter("id"), attrgetter("attributes"), attrgetter("numeric_attributes")
 
 # CATEGORICAL_SQL over numbers alone, each one's JSON text as the store holds it (no
 # text attribute: NULL): the text the store reads for it (its first path parameter is
@@ -63,18 +71,17 @@ def event_attributes(
     entities: list[IncomingEntity],
     scorer: StoredScorer,
 ) -> dict[str, np.ndarray]:
-    """InlineEvents: attribute columns aligned to entity_ids (module docstring)."""
+    """InlineEvents: attribute columns aligned to entity_ids (module docstring): the
+    events' traits first, so the listed entities' values, after them, win."""
     rows, owners = trait_owners(events, np.asarray(events.kind, dtype=object))
-    listed = [e.id for e in entities]
-    strings = [
-        *map(events.traits.__getitem__, rows.tolist()),
-        *(e.attributes for e in entities),
-    ]
-    numbers = [
-        *map(events.numeric_traits.__getitem__, rows.tolist()),
-        *(e.numeric_attributes for e in entities),
-    ]
-    return _merged(profile, entity_ids, [*owners, *listed], strings, numbers, scorer)
+    return _merged(
+        profile,
+        entity_ids,
+        [*owners, *map(_ID, entities)],
+        [*taken(events.traits, rows), *map(_TEXTS, entities)],
+        [*taken(events.numeric_traits, rows), *map(_NUMBERS, entities)],
+        scorer,
+    )
 
 
 def feature_attributes(
@@ -82,14 +89,8 @@ def feature_attributes(
 ) -> dict[str, np.ndarray]:
     """InlineFeatures: the listed entities' attributes, else the stored ones (steps 1, 3
     and 4 of the module docstring: there are no events)."""
-    return _merged(
-        profile,
-        entity_ids,
-        [e.id for e in entities],
-        [e.attributes for e in entities],
-        [e.numeric_attributes for e in entities],
-        scorer,
-    )
+    ids, texts, numbers = map(_ID, entities), map(_TEXTS, entities), map(_NUMBERS, entities)
+    return _merged(profile, entity_ids, [*ids], [*texts], [*numbers], scorer)
 
 
 def _merged(
