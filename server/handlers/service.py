@@ -294,6 +294,10 @@ class Service(StoredQueries):
             raise InvalidArgumentError.of("features.data", "contains NaN or infinity")
         validate_entities(entities or [], self.limits, "inline_features.entities")
         ids = list(entity_ids)  # may stay empty: the bulk path correlates rows by position
+        if entities and not ids:  # attributes find their rows by id (a ValueError before)
+            raise InvalidArgumentError.of(
+                "inline_features.entity_ids", "required with inline_features.entities"
+            )
         # Listed attributes, else the stored ones; None (StreamScores): no attributes.
         attrs = {} if entities is None else feature_attributes(profile, ids, entities, self.scorer)
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from prioscore.v1 import event_service_pb2 as ev
@@ -17,7 +18,7 @@ from prioscore.v1 import (
 )
 from prioscore.v1 import scoring_service_pb2 as sc
 from tests.conftest import ServerHandle
-from tests.rpc.conftest import Stubs, identify, track
+from tests.rpc.conftest import Stubs, field_violations, identify, track
 
 # Fit points out of 100 (so `fit` is the points): seniority, a level keyed by numbers
 # ("3" matches a numeric trait 3, as the store reads it), employees.
@@ -172,3 +173,18 @@ def test_an_inline_what_if_equals_an_ingest_of_the_same_events(stubs: Stubs) -> 
     assert [inline[i].fit for i in ids] == [stored[i].fit for i in ids]
     assert [inline[i].disqualified for i in ids] == [stored[i].disqualified for i in ids]
     assert [inline[i].fit for i in ids] == pytest.approx([70, 0, 30, 5])
+
+
+def test_listed_entities_without_ids_are_refused(stubs: Stubs) -> None:
+    """Listed attributes find their rows by id: without ids (INTERNAL before)."""
+    request = sc.ScoreEntitiesRequest(
+        profile="inline_fit",
+        inline_features=sc.InlineFeatures(
+            features=types_pb2.Matrix(shape=[1, 1], dtype=types_pb2.DTYPE_FLOAT64, data=bytes(8)),
+            entities=[types_pb2.Entity(id="c1", attributes={"seniority": "vp"})],
+        ),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.scoring.ScoreEntities(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "inline_features.entity_ids" in field_violations(caught.value)
