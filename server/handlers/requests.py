@@ -235,6 +235,17 @@ def properties_json(events: IncomingEvents) -> list[str]:
     ]
 
 
+def trait_owners(events: IncomingEvents, kinds: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(positions of the identify and group messages, in the order sent; the entity each
+    one's traits describe): an identify's traits are its own entity's, a group's are its
+    account's. Ingest upserts them in this order (a later trait wins: json_patch), and
+    inline scoring reads them the same way (handlers.inline_attributes)."""
+    rows = np.flatnonzero((kinds == IDENTIFY) | (kinds == GROUP))
+    entity = np.asarray(taken(events.entity_id, rows), dtype=object)
+    account = np.asarray(taken(events.account_id, rows), dtype=object)
+    return rows, np.where(kinds[rows] == GROUP, account, entity).tolist()
+
+
 def entities_from_messages(
     events: IncomingEvents, kinds: np.ndarray, now: float, account_kind: str = "account"
 ) -> list[EntityRecord]:
@@ -242,22 +253,14 @@ def entities_from_messages(
     are the group traits; each record carries its message's entity_kind (the kinds track
     events carry: tracked_entity_kinds)."""
     records: list[EntityRecord] = []
-    for i in np.flatnonzero((kinds == IDENTIFY) | (kinds == GROUP)):
-        kind = events.kind[i]
-        account = events.account_id[i] if kind == GROUP else ""
-        traits = events.traits[i] if kind == IDENTIFY else {}
-        numeric = events.numeric_traits[i] if kind == IDENTIFY else {}
-        records.append(
-            EntityRecord(
-                events.entity_id[i], events.entity_kind[i], account, traits, numeric, now, now
-            )
-        )
-        if kind == GROUP:
-            records.append(
-                EntityRecord(
-                    account, account_kind, "", events.traits[i], events.numeric_traits[i], now, now
-                )
-            )
+    rows, owners = trait_owners(events, kinds)
+    for i, owner in zip(rows.tolist(), owners, strict=True):
+        traits, numeric, kind = events.traits[i], events.numeric_traits[i], events.entity_kind[i]
+        if events.kind[i] == GROUP:  # the member joins `owner`, which takes the traits
+            records.append(EntityRecord(events.entity_id[i], kind, owner, {}, {}, now, now))
+            records.append(EntityRecord(owner, account_kind, "", traits, numeric, now, now))
+        else:
+            records.append(EntityRecord(owner, kind, "", traits, numeric, now, now))
     return records
 
 
@@ -324,24 +327,6 @@ def event_columns(
         strings=strings,
         numbers=numbers,
     )
-
-
-def inline_attributes(
-    profile: Profile, entity_ids: list[str], entities: list[IncomingEntity]
-) -> dict[str, np.ndarray]:
-    """Attribute columns aligned to entity_ids from inline entities (missing = ""/NaN)."""
-    needs = profile_inputs(profile)
-    by_id = {e.id: e for e in entities}
-    empty = IncomingEntity("")
-    rows = [by_id.get(entity_id, empty) for entity_id in entity_ids]
-    columns: dict[str, np.ndarray] = {}
-    for name in needs.categorical_attributes:
-        columns[name] = np.asarray([r.attributes.get(name, "") for r in rows], dtype=object)
-    for name in needs.numeric_attributes:
-        columns[name] = np.asarray(
-            [r.numeric_attributes.get(name, np.nan) for r in rows], dtype=np.float64
-        )
-    return columns
 
 
 def select_feature_columns(matrix: np.ndarray, columns: list[str], profile: Profile) -> np.ndarray:

@@ -5,8 +5,9 @@ process resolves what needs them: the request's profile by name (or the error re
 it raised, to be raised at the same point of the request as on the loop) and the clock.
 This Service answers get_profile() and now() with those, and scores with Service's
 methods themselves, so an inline request scores here exactly as in the serving process.
-Related scores (a profile that reads profiles) come from the worker's own read-only
-connection on the same file, as an evaluation's do.
+Related scores (a profile that reads profiles) and stored attributes (an inline entity
+the store knows) come from the worker's own read-only connection on the same file, as
+an evaluation's do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prioscore.server.config import Limits
 from prioscore.server.engine import Profile
 from prioscore.server.errors import PrioscoreError
 from prioscore.server.handlers.service import Service
+from prioscore.server.scoring import StoredScorer
 from prioscore.server.store import Store
 
 __all__ = ["ResolvedService"]
@@ -31,6 +33,9 @@ class ResolvedService(Service):
         # compares both paths on the same requests).
         self._resolved = profile
         self._reads = reads
+        # Stored attributes for inline entities (inline_attributes), read on the same
+        # read-only connection: a worker answers byte for byte as the serving process.
+        self.scorer = StoredScorer(reads)
         self.limits = limits
         self._clock = lambda: now
 

@@ -22,6 +22,7 @@ from prioscore.server.errors import InvalidArgumentError, NotFoundError
 from prioscore.server.handlers.catalog import ProfileCatalog
 from prioscore.server.handlers.ingest import CheckedEvents, EventIngest, IngestResult
 from prioscore.server.handlers.ingest_queue import IngestQueue, IngestStream
+from prioscore.server.handlers.inline_attributes import event_attributes, feature_attributes
 from prioscore.server.handlers.queries import StoredQueries
 from prioscore.server.handlers.requests import (
     TRACK,
@@ -29,7 +30,6 @@ from prioscore.server.handlers.requests import (
     IncomingEvents,
     entity_record,
     event_columns,
-    inline_attributes,
     select_feature_columns,
     sibling_field,
     validate_entities,
@@ -254,7 +254,9 @@ class Service(StoredQueries):
             accounts = [account.get(entity_id, "") for entity_id in entity_ids]
             related = load_related_scores(self._reads, profile, entity_ids, accounts)
             fill_score_signals(profile, features.matrix, related)
-        attrs = inline_attributes(profile, entity_ids, entities)
+        # What ingesting the events and upserting the entities would store, attribute by
+        # attribute: listed, else the events' traits, else stored (inline_attributes).
+        attrs = event_attributes(profile, entity_ids, events, entities, self.scorer)
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
         return Scored(profile, entity_ids, result, features.matrix, attributes=attrs)
 
@@ -269,7 +271,11 @@ class Service(StoredQueries):
         explain: bool = False,
         top_reasons: int = 3,
     ) -> Scored:
-        """Scores a precomputed feature matrix whose columns follow the profile's signals."""
+        """Scores a precomputed feature matrix whose columns follow the profile's signals.
+
+        `entities` (ScoreEntities' inline_features, even when empty): attributes for the
+        rows' ids, else the stored entity's (handlers.inline_attributes). None: the
+        stream path, where fit and disqualify rules see no attributes (StreamScores)."""
         profile = self.get_profile(profile_name)
         if columns:
             matrix = select_feature_columns(matrix, list(columns), profile)
@@ -288,7 +294,12 @@ class Service(StoredQueries):
             raise InvalidArgumentError.of("features.data", "contains NaN or infinity")
         validate_entities(entities or [], self.limits, "inline_features.entities")
         ids = list(entity_ids)  # may stay empty: the bulk path correlates rows by position
-        attrs = inline_attributes(profile, ids, entities or []) if entities else {}
+        if entities and not ids:  # attributes find their rows by id (a ValueError before)
+            raise InvalidArgumentError.of(
+                "inline_features.entity_ids", "required with inline_features.entities"
+            )
+        # Listed attributes, else the stored ones; None (StreamScores): no attributes.
+        attrs = {} if entities is None else feature_attributes(profile, ids, entities, self.scorer)
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))
         result = score(profile, features, attrs, explain=explain, top_reasons=top_reasons)
         return Scored(profile, ids, result, matrix, attributes=attrs)

@@ -3,6 +3,7 @@ entities, scores, history, tier changes and relations. Numpy columns and frozen 
 out; no protobuf, no engine calls.
 """
 
+from prioscore.server.store.attribute_sql import CATEGORICAL_SQL
 from prioscore.server.store.database import (
     PAGE_CACHE_KIB,
     DatabaseUnusableError,
@@ -27,6 +28,7 @@ from prioscore.server.store.slots import SlotIds, SlotTable
 from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
+    "CATEGORICAL_SQL",
     "HISTORY_INTERVAL",
     "PAGE_CACHE_KIB",
     "SHADOW_SUFFIX",

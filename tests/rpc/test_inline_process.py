@@ -147,6 +147,63 @@ def test_stored_scores_read_in_the_worker_are_the_stored_ones(
     assert len(engaged) == 3 and max(engaged) > 0  # read from the store
 
 
+def _stored_contacts(channel: grpc.Channel) -> None:
+    """c1..c39: stored directors (c0, c10, ...: customers, disqualified)."""
+    entities = [
+        types_pb2.Entity(
+            id=f"c{k}",
+            kind="contact",
+            attributes={"seniority": "director", "relationship": "" if k % 10 else "customer"},
+            numeric_attributes={"employees": 300},
+        )
+        for k in range(40)
+    ]
+    upsert = event_service_pb2_grpc.EventServiceStub(channel).UpsertEntities
+    upsert(ev.UpsertEntitiesRequest(entities=entities), timeout=60)
+
+
+def _with_traits(request: sc.ScoreEntitiesRequest) -> sc.ScoreEntitiesRequest:
+    """Identify traits for c20..c59 (over stored ones for c20..c39), and a group that
+    gives the account c399 traits (not its member c398's)."""
+    events = request.inline_events.events
+    for k in range(20, 60):
+        events.add(
+            message_id=f"t{k}", kind=types_pb2.EVENT_KIND_IDENTIFY, entity_id=f"c{k}"
+        ).traits["seniority"] = "manager"
+        events[-1].numeric_traits["employees"] = 60.0
+    group = events.add(
+        message_id="g", kind=types_pb2.EVENT_KIND_GROUP, entity_id="c398", account_id="c399"
+    )
+    group.traits["industry"] = "software"
+    return request
+
+
+def test_traits_and_stored_attributes_read_in_the_worker_are_the_serving_ones(
+    server: tuple[ServerHandle, grpc.Channel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads stored attributes on its own read-only connection and the
+    events' traits with the same code: the same bytes as in the serving process."""
+    handle, channel = server
+    _stored_contacts(channel)
+    handle.settle()
+    request = _with_traits(_inline())
+    request.inline_events.ClearField("entities")  # traits and stored attributes only
+    data = request.SerializeToString()
+    assert len(data) > convert.PROCESS_BYTES
+    elsewhere, here = _both(channel, data, monkeypatch)
+    assert elsewhere[0] == "OK" and elsewhere == here
+    scores = {s.entity_id: s for s in sc.ScoreEntitiesResponse.FromString(elsewhere[1]).scores}
+    fits = {
+        entity: [c.points for c in score.contributions if c.kind == types_pb2.CONTRIBUTION_KIND_FIT]
+        for entity, score in scores.items()
+    }
+    # lead_qualification's fit rules: seniority, employees, industry.
+    assert fits["c1"] == [12, 15, 0] and fits["c25"] == [8, 10, 0]  # stored; traits over it
+    assert fits["c45"] == [8, 10, 0] and fits["c100"] == [0, 0, 0]  # traits; nothing
+    assert fits["c399"] == [0, 0, 10] and fits["c398"] == [0, 0, 0]  # the group's account
+    assert scores["c10"].disqualified and not scores["c11"].disqualified
+
+
 def _broken(kind: str) -> bytes:
     request = _inline()
     if kind == "event":
