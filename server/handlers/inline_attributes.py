@@ -39,7 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from prioscore.server.engine import CategoricalColumn, Profile, profile_inputs
+from prioscore.server.engine import AttributeColumns, CategoricalColumn, Profile, profile_inputs
 from prioscore.server.handlers.requests import (
     IncomingEntity,
     IncomingEvents,
@@ -47,7 +47,7 @@ from prioscore.server.handlers.requests import (
     trait_owners,
 )
 from prioscore.server.scoring import StoredScorer
-from prioscore.server.store import CATEGORICAL_SQL
+from prioscore.server.store import CATEGORICAL_SQL, texts_to_codes
 
 __all__ = ["event_attributes", "feature_attributes"]
 
@@ -70,7 +70,7 @@ def event_attributes(
     events: IncomingEvents,
     entities: list[IncomingEntity],
     scorer: StoredScorer,
-) -> dict[str, np.ndarray]:
+) -> AttributeColumns:
     """InlineEvents: attribute columns aligned to entity_ids (module docstring): the
     events' traits first, so the listed entities' values, after them, win."""
     rows, owners = trait_owners(events, np.asarray(events.kind, dtype=object))
@@ -86,7 +86,7 @@ def event_attributes(
 
 def feature_attributes(
     profile: Profile, entity_ids: list[str], entities: list[IncomingEntity], scorer: StoredScorer
-) -> dict[str, np.ndarray]:
+) -> AttributeColumns:
     """InlineFeatures: the listed entities' attributes, else the stored ones (steps 1, 3
     and 4 of the module docstring: there are no events)."""
     ids, texts, numbers = map(_ID, entities), map(_TEXTS, entities), map(_NUMBERS, entities)
@@ -100,14 +100,19 @@ def _merged(
     strings: Sequence[Mapping[str, str]],
     numbers: Sequence[Mapping[str, float]],
     scorer: StoredScorer,
-) -> dict[str, np.ndarray]:
+) -> AttributeColumns:
     """Columns of the attributes `profile` reads: the last of `strings` / `numbers` (in
-    order) of each id's `owners` entries that has the attribute, else the stored one."""
+    order) of each id's `owners` entries that has the attribute, else the stored one.
+    Text as CategoricalColumn, as a stored read gives it: the engine's rules read codes
+    through their vocabulary, where an object array costs a comparison per rule value
+    (a one-row score with the bundled lead profile: 59-103 us against 30)."""
     needs = profile_inputs(profile)
     if not (needs.categorical_attributes or needs.numeric_attributes) or not entity_ids:
         return {}
     _, stored = scorer.existing_attributes(profile, entity_ids)
-    columns: dict[str, np.ndarray] = {}
+    if not owners:  # nothing listed, no traits: the stored columns as they are
+        return stored
+    columns: dict[str, np.ndarray | CategoricalColumn] = {}
     for name in needs.categorical_attributes:
         if name in needs.numeric_attributes:
             continue  # read as a number (Store.attributes: numeric wins)
@@ -123,7 +128,7 @@ def _merged(
         assert isinstance(column, CategoricalColumn)  # Store.attributes' form for text
         words = np.array((*column.vocabulary, ""), dtype=object)  # code -1: missing, ""
         text[absent] = words[column.codes[absent]]
-        columns[name] = text
+        columns[name] = texts_to_codes(text.tolist(), len(text))  # "": missing, as stored
     for name in needs.numeric_attributes:
         number = _column(_latest(owners, numbers, name), entity_ids)
         absent = np.isnan(number)  # the request's numbers are finite: NaN is not sent

@@ -21,7 +21,7 @@ from prioscore.server.store.database import (
 from prioscore.server.store.mirrored import MirroredEntities
 from prioscore.server.store.narrow import narrow_codes, narrow_floats
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
-from prioscore.server.store.records import Cause, ordered
+from prioscore.server.store.records import Cause, ordered, texts_to_codes
 from prioscore.server.store.score_queries import counts_cover
 from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
 from prioscore.server.store.slots import SlotIds, SlotTable
@@ -55,4 +55,5 @@ __all__ = [
     "narrow_codes",
     "narrow_floats",
     "ordered",
+    "texts_to_codes",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from prioscore.server.engine import CategoricalColumn
 from prioscore.server.handlers import (
     GROUP,
     IDENTIFY,
@@ -51,6 +52,14 @@ def fit_points(scored: Scored, entity_id: str) -> float:
     return float(scored.result.fit[scored.entity_ids.index(entity_id)]) * FIT_MAX / 100.0
 
 
+def texts(column: np.ndarray | CategoricalColumn) -> list[str]:
+    """A text attribute column's values ("" missing), in either of the engine's forms."""
+    if isinstance(column, CategoricalColumn):
+        words = (*column.vocabulary, "")  # code -1: missing
+        return [words[code] for code in column.codes.tolist()]
+    return [str(v) for v in column.tolist()]
+
+
 def stored(handlers: Handlers, entity_id: str, **attributes: str | float) -> None:
     texts = {k: v for k, v in attributes.items() if isinstance(v, str)}
     numbers = {k: float(v) for k, v in attributes.items() if not isinstance(v, str)}
@@ -88,7 +97,7 @@ def test_group_traits_are_the_account_s_not_the_member_s(handlers: Handlers) -> 
     )
     churn = handlers.service.score_events("churn_risk", events, [])
     assert churn.entity_ids == ["c1", "acme"]
-    assert list((churn.attributes or {})["plan"]) == ["", "monthly"]
+    assert texts((churn.attributes or {})["plan"]) == ["", "monthly"]
     assert churn.result.fit[1] > 0 and churn.result.fit[0] == 0  # monthly: 15 points
     leads = handlers.service.score_events(LEADS, events, [])
     assert fit_points(leads, "c1") == 0.0 and np.isclose(fit_points(leads, "acme"), 16)
