@@ -3,21 +3,16 @@ them: listed, else the events' identify/group traits, else stored, else none."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
 from prioscore.v1 import event_service_pb2 as ev
+from prioscore.v1 import scoring_service_pb2 as sc
 from prioscore.v1 import (
-    event_service_pb2_grpc,
-    profile_service_pb2_grpc,
-    scoring_service_pb2_grpc,
     types_pb2,
 )
-from prioscore.v1 import scoring_service_pb2 as sc
-from tests.conftest import ServerHandle
 from tests.rpc.conftest import Stubs, field_violations, identify, track
 
 # Fit points out of 100 (so `fit` is the points): seniority, a level keyed by numbers
@@ -64,18 +59,10 @@ hot = 70
 
 
 @pytest.fixture
-def stubs(start_grpc_server: Callable[..., ServerHandle], profiles_dir: Path) -> Iterator[Stubs]:
+def profiles_dir(profiles_dir: Path) -> Path:
+    """The test profiles and inline_fit (the conftest's `stubs` serve this directory)."""
     (profiles_dir / "inline_fit.toml").write_text(PROFILE)
-    handle = start_grpc_server(profiles_dir)
-    channel = handle.channel()
-    yield Stubs(
-        handle,
-        channel,
-        scoring_service_pb2_grpc.ScoringServiceStub(channel),
-        event_service_pb2_grpc.EventServiceStub(channel),
-        profile_service_pb2_grpc.ProfileServiceStub(channel),
-    )
-    channel.close()
+    return profiles_dir
 
 
 def _upsert(stubs: Stubs) -> None:
