@@ -117,7 +117,9 @@ class Rescorer:
             for ids in self._scorer.population(profile, self._chunk):
                 yield self._chunk_job(profile, ids, now, cause)
 
-    def _chunk_job(self, profile: Profile, ids: list[str], now: float, cause: Cause) -> ChunkJob:
+    def _chunk_job(
+        self, profile: Profile, ids: Sequence[str], now: float, cause: Cause
+    ) -> ChunkJob:
         def job() -> list[TierChangeRecord]:
             with self._store.transaction():
                 current = self._registry.get(profile.name)
@@ -132,7 +134,7 @@ class Rescorer:
     def _write(
         self,
         profile: Profile,
-        ids: list[str],
+        ids: Sequence[str],
         now: float,
         cause: Cause,
         message_ids: str | list[str],

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,14 +194,14 @@ class ShadowSet:
 
     # -- ingest
 
-    def score(self, staged: StagedProfile, entity_ids: list[str], now: float) -> None:
+    def score(self, staged: StagedProfile, entity_ids: Sequence[str], now: float) -> None:
         """Scores entity_ids under the shadow and stores them (no history, no changes)."""
         if not entity_ids:
             return
         rows = self._scorer.rows(staged.scoring, entity_ids, now)
         self._store.write_scores(staged.key, staged.version, rows, track_changes=False)
 
-    def rescore(self, name: str, entity_ids: list[str], now: float) -> int:
+    def rescore(self, name: str, entity_ids: Sequence[str], now: float) -> int:
         """After profile `name` was rescored for entity_ids: its shadow too, if staged.
         Runs inside the caller's transaction; returns how many entities it scored."""
         staged = self._staged.get(name)

@@ -5,7 +5,7 @@ Parquet partitions; sharing it is what makes both give the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from prioscore.server.store import ScoreRows
 
 def score_loaded(
     profile: Profile,
-    entity_ids: list[str],
+    entity_ids: Sequence[str],
     events: EventColumns,
     attributes: AttributeColumns,
     related: RelatedInputs,

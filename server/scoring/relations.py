@@ -33,7 +33,7 @@ from prioscore.server.engine import (
     related_feature,
     top_members,
 )
-from prioscore.server.store import MirroredEntities, RelatedRows, Store
+from prioscore.server.store import MirroredEntities, RelatedRows, Store, joined, taken
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Members:
     """An account profile's members: ids, the position of each one's account, and their
     events on the member axis (for explanations)."""
 
-    ids: list[str]
+    ids: Sequence[str]
     owner: np.ndarray
     events: EventColumns
 
@@ -93,7 +93,9 @@ class Relations(Protocol):
     """Where members and related stored scores are read from: the store (SQLite), or
     its in-memory mirrors (Store.mirrored(), the writer's), with the same contract."""
 
-    def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]: ...
+    def members_of(
+        self, account_ids: Sequence[str], kind: str
+    ) -> tuple[Sequence[str], np.ndarray]: ...
 
     def member_scores(
         self, profile: str, account_ids: Sequence[str], by: Sequence[str] = ()
@@ -107,7 +109,7 @@ class Relations(Protocol):
 def load_events(
     store: Relations,
     profile: Profile,
-    entity_ids: list[str],
+    entity_ids: Sequence[str],
     needs: ProfileInputs,
     until: float | None,
     source: EventSource | None = None,
@@ -122,12 +124,12 @@ def load_events(
     # Members have the (non-empty) members kind, the scored entities the profile's own
     # kind or none, so the two id lists never overlap.
     member_ids, owner = store.members_of(entity_ids, profile.members)
-    events = events_of(entity_ids + member_ids, *load, until=until)
+    events = events_of(joined(entity_ids, member_ids), *load, until=until)
     return roll_up(events, len(entity_ids), member_ids, owner)
 
 
 def roll_up(
-    events: EventColumns, n: int, member_ids: list[str], owner: np.ndarray
+    events: EventColumns, n: int, member_ids: Sequence[str], owner: np.ndarray
 ) -> tuple[EventColumns, Members]:
     """Events on the axis (n scored entities, then member_ids) onto the scored entities'
     axis, each member's event counted as its account's (owner[i] = position of member i's
@@ -140,7 +142,7 @@ def roll_up(
 
 
 def load_related_scores(
-    store: Relations, profile: Profile, entity_ids: list[str], accounts: Sequence[str] | None
+    store: Relations, profile: Profile, entity_ids: Sequence[str], accounts: Sequence[str] | None
 ) -> dict[int, RelatedRows]:
     """Stored scores each score signal reads, by signal index: one query per (profile
     read, relation), shared by the signals reading it. accounts[i] is entity_ids[i]'s
@@ -229,8 +231,7 @@ def _restricted(inputs: RelatedInputs, rows: np.ndarray, n: int) -> RelatedInput
         renumber[keep] = np.arange(len(keep))
         mine = np.flatnonzero(renumber[members.events.entity] >= 0)
         events = _take(members.events, mine, renumber[members.events.entity[mine]])
-        ids = np.asarray(members.ids, dtype=object)[keep].tolist()
-        members = Members(ids, position[members.owner[keep]], events)
+        members = Members(taken(members.ids, keep), position[members.owner[keep]], events)
     scores = {}
     for j, related in inputs.scores.items():
         keep = np.flatnonzero(position[related.scores.owner] >= 0)

@@ -3,13 +3,14 @@ encoding and the handlers (a leaf module, so none of them imports another for it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from prioscore.server.engine import AttributeColumns, Profile, ScoreResult
 from prioscore.server.scoring.relations import Contributors
+from prioscore.server.store import taken
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Scored:
     attributes the fit rules read (so explanations can show the value behind points)."""
 
     profile: Profile
-    entity_ids: list[str]
+    entity_ids: Sequence[str]
     result: ScoreResult
     features: np.ndarray
     contributors: Contributors | None = None
@@ -47,7 +48,7 @@ class Scored:
             named = self.contributors_of_rows(rows)
         elif named is not None:
             named = Contributors(named.entity_ids[rows], named.points[rows])
-        ids = np.asarray(self.entity_ids, dtype=object)[rows].tolist()
+        ids = taken(self.entity_ids, rows)
         return Scored(self.profile, ids, result, self.features[rows], named)
 
 

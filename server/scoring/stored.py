@@ -9,7 +9,7 @@ every caller scores stored entities the same way, and the Service keeps to orche
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -41,7 +41,9 @@ class StoredScorer:
         self._events = events
         self._entities: Store | MirroredEntities = store.mirrored() if mirrored else store
 
-    def population(self, profile: Profile, chunk: int = POPULATION_CHUNK) -> Iterator[list[str]]:
+    def population(
+        self, profile: Profile, chunk: int = POPULATION_CHUNK
+    ) -> Iterator[Sequence[str]]:
         """Every stored entity `profile` scores (those of its kind, as ingest does),
         `chunk` ids at a time: memory stays bounded for any store."""
         ids = self._entities.entity_ids(kind=profile.entity)
@@ -51,7 +53,7 @@ class StoredScorer:
     def score(
         self,
         profile: Profile,
-        entity_ids: list[str],
+        entity_ids: Sequence[str],
         as_of: float,
         *,
         explain: bool = True,
@@ -86,7 +88,7 @@ class StoredScorer:
         )
 
     def existing_attributes(
-        self, profile: Profile, entity_ids: list[str]
+        self, profile: Profile, entity_ids: Sequence[str]
     ) -> tuple[np.ndarray, AttributeColumns]:
         """(bool per id: a stored entity, the profile's attribute columns) in one read
         of the store (Store.stored_attributes): what score() reads, with existence."""
@@ -105,7 +107,7 @@ class StoredScorer:
         tier_by_population(scored, np.concatenate([stored, result.score[~result.disqualified]]))
 
     def current(
-        self, profile: Profile, entity_ids: list[str], now: float, *, for_write: bool = False
+        self, profile: Profile, entity_ids: Sequence[str], now: float, *, for_write: bool = False
     ) -> Scored:
         """Scored as of now with reasons, tiered against the stored population.
         `for_write`: contributors are named only for the rows taken for writing."""
@@ -113,7 +115,7 @@ class StoredScorer:
         self.tier_against_population(scored)
         return scored
 
-    def rows(self, profile: Profile, entity_ids: list[str], now: float) -> ScoreRows:
+    def rows(self, profile: Profile, entity_ids: Sequence[str], now: float) -> ScoreRows:
         """Rows for the scores table: scored as of now, tiered against the population,
         with the top reasons (and contributors) encoded."""
         return score_rows(self.current(profile, entity_ids, now), now)

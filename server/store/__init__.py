@@ -24,7 +24,7 @@ from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered, texts_to_codes
 from prioscore.server.store.score_queries import counts_cover
 from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
-from prioscore.server.store.slots import SlotIds, SlotTable
+from prioscore.server.store.slots import SlotIds, SlotTable, joined, taken
 from prioscore.server.store.tier_hold import TierHold
 
 __all__ = [
@@ -52,8 +52,10 @@ __all__ = [
     "TierChangeRecord",
     "TierHold",
     "counts_cover",
+    "joined",
     "narrow_codes",
     "narrow_floats",
     "ordered",
+    "taken",
     "texts_to_codes",
 ]

@@ -225,7 +225,7 @@ class EntityMirror:
             keep = ~np.isin(order, went)
             order, ids = order[keep], ids[keep]
         if len(came):
-            new_ids = np.asarray(self._slots.ids(came), dtype=object)
+            new_ids = np.asarray(self._slots.strings(came), dtype=object)
             by_id = np.argsort(new_ids, kind="stable")
             at = np.searchsorted(ids, new_ids[by_id])
             order = np.insert(order, at, came[by_id].astype(np.int32))

@@ -52,8 +52,9 @@ class MirroredEntities:
         self._entities.ready(self._conn)
         return self._entities
 
-    def entity_ids(self, kind: str) -> list[str]:
-        """Store.entity_ids(kind=kind): ids of that kind, sorted."""
+    def entity_ids(self, kind: str) -> Sequence[str]:
+        """Store.entity_ids(kind=kind): ids of that kind, sorted (SlotIds: strings only
+        when read)."""
         with self._lock:
             return self._slots.ids(self._ready().population(kind))
 
@@ -104,8 +105,9 @@ class MirroredEntities:
         ids, _ = self.members_of(account_ids, kind)
         return sorted(set(ids))
 
-    def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[list[str], np.ndarray]:
-        """Store.members_of: entities of `kind` whose account is one of account_ids."""
+    def members_of(self, account_ids: Sequence[str], kind: str) -> tuple[Sequence[str], np.ndarray]:
+        """Store.members_of: entities of `kind` whose account is one of account_ids
+        (SlotIds: strings only when read)."""
         with self._lock:
             mirror = self._ready()
             members, owner = mirror.members(self._slots.of(account_ids, add=False))

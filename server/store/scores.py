@@ -25,7 +25,7 @@ from prioscore.server.store.records import (
     TierChangeRecord,
 )
 from prioscore.server.store.score_mirror import Previous, ScoreMirror
-from prioscore.server.store.slots import SlotTable
+from prioscore.server.store.slots import SlotIds, SlotTable, taken
 from prioscore.server.store.tier_hold import TierHold, held_tiers
 
 # History is appended only when the score moves by more than this (or the tier changes).
@@ -161,7 +161,10 @@ class ScoreTables:
         n = len(rows.entity_id)
         if n == 0:
             return []
-        ids = np.array(rows.entity_id, dtype=object)
+        # A sweep's ids are slots (SlotIds): strings are made for the rows written only.
+        ids: Sequence[str] | np.ndarray = rows.entity_id
+        if not isinstance(ids, SlotIds):
+            ids = np.array(ids, dtype=object)
         score = np.asarray(rows.score, dtype=np.float64)
         tier = np.array(rows.tier, dtype=object)
         reasons = np.full(n, "[]", dtype=object)
@@ -220,13 +223,14 @@ class ScoreTables:
             kept = np.full(n, KEEP_HISTORY_TS)
             kept[history] = ts
             self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts, kept)
-            self._mirror.kept_history(profile, ids[history].tolist(), ts)
+            history_ids = taken(ids, history)
+            self._mirror.kept_history(profile, history_ids, ts)
             if len(history):
                 self.conn.executemany(
                     "INSERT INTO score_history (entity_id, profile, profile_version, ts, score,"
                     " tier, reasons, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     zip(
-                        ids[history].tolist(),
+                        history_ids,
                         repeat(profile),
                         repeat(int(version)),
                         repeat(ts),
@@ -239,7 +243,7 @@ class ScoreTables:
             changed = np.flatnonzero(tier_changed)
             if not len(changed):
                 return []
-            c_ids = ids[changed].tolist()
+            c_ids = list(taken(ids, changed))
             c_prev_tier = prev_tier[changed].tolist()
             c_tier = tier[changed].tolist()
             c_prev_score = prev_score[changed].tolist()
@@ -288,7 +292,7 @@ class ScoreTables:
         if not len(at):
             return
         disqualified = np.asarray(rows.disqualified, dtype=bool)[at]
-        written_ids = np.asarray(rows.entity_id, dtype=object)[at].tolist()
+        written_ids = taken(rows.entity_id, at)
         self._mirror.write(profile, written_ids, score[at], tier[at], int(version), disqualified)
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"

@@ -6,48 +6,97 @@ same slot, so a join between them (a contact's account and that account's stored
 a chunk's events) is an array index, not a lookup per id. Slots are never reused while
 the store is open: an erased id keeps its slot, its arrays simply say it has no row.
 
-SlotIds is a list of ids that carries their slots: the sweep's chunks come out of the
-entity mirror as slots, and every read along the chunk's way takes them as they are.
+SlotIds names ids by their slots and makes their Python strings only when read: a sweep's
+chunk comes out of the entity mirror as slots and every read along its way takes them as
+they are (SlotTable.of), so only the rows it writes ever need their ids.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import SupportsIndex, overload
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from prioscore.server.engine import GIL_SLICE, fromiter_sliced
 
 
-class SlotIds(list[str]):
-    """Ids with their slots in `table` (a list, for every caller that takes ids)."""
+class SlotIds(Sequence[str]):
+    """The ids of `slots` in `table`, built as strings on first iteration (once).
 
-    def __init__(self, ids: list[str], slots: np.ndarray, table: SlotTable) -> None:
-        super().__init__(ids)
+    Building every id of a chunk touches each id's string object somewhere in the heap
+    (a cache miss per id): a quarter of a steady clock sweep did that for ids it never
+    wrote (bench S1). Slices, `take` and `joined` stay slots.
+    """
+
+    __slots__ = ("_ids", "slots", "table")
+
+    def __init__(self, slots: np.ndarray, table: SlotTable) -> None:
         self.slots = slots
         self.table = table
+        self._ids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.slots)
 
     @overload
     def __getitem__(self, index: SupportsIndex) -> str: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: slice) -> SlotIds: ...
 
-    def __getitem__(self, index: SupportsIndex | slice) -> str | list[str]:
-        """A slice keeps the slots (the sweep's chunks of a population)."""
+    def __getitem__(self, index: SupportsIndex | slice) -> str | SlotIds:
         if isinstance(index, slice):
-            return SlotIds(list.__getitem__(self, index), self.slots[index], self.table)
-        return list.__getitem__(self, index)
+            return SlotIds(self.slots[index], self.table)
+        return self.table.values[int(self.slots[index])]
 
-    def __add__(self, other: list[str]) -> list[str]:  # type: ignore[override]
-        """Concatenation keeps the slots when both sides have them from one table (a
-        profile's entities followed by their members)."""
-        if isinstance(other, SlotIds) and other.table is self.table:
-            return SlotIds([*self, *other], np.concatenate([self.slots, other.slots]), self.table)
-        return [*self, *other]
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.strings())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.strings()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the list (or SlotIds) of the same ids, as the list it replaces was."""
+        if isinstance(other, (SlotIds, list)):
+            return self.strings() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking, like a list
+
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
+        """np.asarray(ids, dtype=object) in C (the Sequence protocol would call
+        __getitem__ once per id)."""
+        return np.array(self.strings(), dtype=object if dtype is None else dtype)
+
+    def strings(self) -> list[str]:
+        """The ids as a list, built once (SlotTable.strings)."""
+        if self._ids is None:
+            self._ids = self.table.strings(self.slots)
+        return self._ids
+
+    def take(self, rows: np.ndarray) -> SlotIds:
+        """The ids at positions `rows`, still slots."""
+        return SlotIds(self.slots[rows], self.table)
+
+
+def joined(first: Sequence[str], second: Sequence[str]) -> Sequence[str]:
+    """first then second: still slots when both are SlotIds of one table (a profile's
+    entities followed by their members), else a list."""
+    if isinstance(first, SlotIds) and isinstance(second, SlotIds) and first.table is second.table:
+        return SlotIds(np.concatenate([first.slots, second.slots]), first.table)
+    return [*first, *second]
+
+
+def taken(ids: Sequence[str] | np.ndarray, rows: np.ndarray) -> Sequence[str]:
+    """The ids at positions `rows`: still slots for SlotIds, else a list (an object
+    array of ids is indexed as it is)."""
+    if isinstance(ids, SlotIds):
+        return ids.take(rows)
+    return np.asarray(ids, dtype=object)[rows].tolist()  # type: ignore[no-any-return]
 
 
 class SlotTable:
@@ -84,13 +133,17 @@ class SlotTable:
         return at
 
     def ids(self, slots: np.ndarray) -> SlotIds:
-        """The ids of `slots` (all known), carrying them: GIL_SLICE slots per C call (a
+        """The ids of `slots` (all known), as slots until read."""
+        return SlotIds(slots, self)
+
+    def strings(self, slots: np.ndarray) -> list[str]:
+        """The ids of `slots` (all known) as a list: GIL_SLICE slots per C call (a
         population's 200k in one call kept the GIL ~80 ms on the writer)."""
         get = self._ids.__getitem__
         ids: list[str] = []
         for at in range(0, len(slots), GIL_SLICE):
             ids.extend(map(get, slots[at : at + GIL_SLICE].tolist()))
-        return SlotIds(ids, slots, self)
+        return ids
 
     # LiveEvents codes its entities with this table: the _Vocabulary interface.
 
@@ -107,4 +160,4 @@ class SlotTable:
         return self.of(values, add=True).astype(np.int32)
 
 
-__all__ = ["SlotIds", "SlotTable"]
+__all__ = ["SlotIds", "SlotTable", "joined", "taken"]

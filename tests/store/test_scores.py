@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from prioscore.server.store import Cause
 from prioscore.server.store.database import EntityRecord, ScoreRows, Store
 from prioscore.server.store.scores import StoredShadow
 
@@ -237,3 +240,35 @@ def test_shadow_candidates_persist_and_delete_with_their_scores(store: Store) ->
     assert store.get_scores("lead", ["a"])["a"].score == 20  # the active scores stay
     assert [s.name for s in store.shadows()] == ["churn"]
     assert store.delete_shadow("lead") is False
+
+
+def test_slot_ids_write_what_their_strings_write(tmp_path: Path) -> None:
+    """write_scores given a sweep's SlotIds (strings made for written rows only) stores
+    the same rows, history and tier changes as given the ids as a list."""
+    ids = [f"e{i}" for i in range(8)]
+    first = scores(ids, [10, 20, 30, 40, 50, 60, 70, 80], ["cold"] * 4 + ["hot"] * 4)
+    later = scores(
+        ids, [10, 20.005, 35, 40, 50, 90, 20, 80], ["cold"] * 3 + ["hot"] * 3 + ["cold", "hot"],
+        ts=2000.0,
+    )  # fmt: skip
+    seen = []
+    for as_slots in (False, True):
+        store = Store(tmp_path / f"s{as_slots}.db")
+        with store.transaction():
+            store.write_scores("lead", 1, first, cause=Cause.CLOCK)
+        if as_slots:
+            table = store._slots  # the store's own table, as the entity mirror's slots
+            later = replace(later, entity_id=table.ids(table.of(ids, add=True)))
+        with store.transaction():
+            changes = store.write_scores("lead", 1, later, "m", cause=Cause.CLOCK)
+        rows = store.conn.execute(
+            "SELECT entity_id, score, tier, reasons, updated, history_ts FROM scores"
+            " ORDER BY entity_id"
+        ).fetchall()
+        history = store.conn.execute(
+            "SELECT entity_id, ts, score, tier FROM score_history ORDER BY rowid"
+        ).fetchall()
+        seen.append((changes, rows, history, store.get_scores("lead", ids)))
+        store.close()
+    assert seen[0] == seen[1]
+    assert [(c.entity_id, c.tier) for c in seen[1][0]] == [("e3", "hot"), ("e6", "cold")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from prioscore.server.engine import GIL_SLICE
-from prioscore.server.store import SlotTable
+from prioscore.server.store import SlotIds, SlotTable, joined, taken
 
 
 def test_slot_ids_across_slices_are_the_ids_in_order() -> None:
@@ -18,3 +18,29 @@ def test_slot_ids_across_slices_are_the_ids_in_order() -> None:
     assert list(got) == [ids[s] for s in picked.tolist()]
     np.testing.assert_array_equal(got.slots, picked)
     assert list(table.ids(slots[:0])) == []
+
+
+def test_slot_ids_read_as_the_list_they_name() -> None:
+    """SlotIds is a Sequence of the ids (index, iteration, equality, numpy), and slices,
+    take and concatenation of one table's SlotIds stay slots naming the same ids."""
+    table = SlotTable()
+    names = [f"e{i}" for i in range(10)]
+    slots = table.of(names, add=True)[::-1].copy()
+    ids = table.ids(slots)
+    expected = names[::-1]
+    assert len(ids) == 10 and ids[0] == "e9" and ids[-1] == "e0"
+    assert list(ids) == expected and ids == expected and "e3" in ids
+    assert np.asarray(ids, dtype=object).tolist() == expected
+    part = ids[2:5]
+    assert isinstance(part, SlotIds) and part == expected[2:5]
+    np.testing.assert_array_equal(part.slots, slots[2:5])
+    picked = taken(ids, np.array([4, 0]))
+    assert isinstance(picked, SlotIds) and picked == ["e5", "e9"]
+    both = joined(part, picked)
+    assert isinstance(both, SlotIds) and both == [*expected[2:5], "e5", "e9"]
+    # another table's or plain lists: concatenated as strings, either side
+    assert joined(["x"], part) == ["x", *expected[2:5]]
+    assert joined(part, ["y"]) == [*expected[2:5], "y"]
+    other = SlotTable()
+    assert joined(part, other.ids(other.of(["z"], add=True))) == [*expected[2:5], "z"]
+    assert taken(["a", "b", "c"], np.array([2, 0])) == ["c", "a"]
