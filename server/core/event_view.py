@@ -13,7 +13,7 @@ reads them as they are now and ignores the codes added after it was taken.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -39,6 +39,9 @@ class Block:
     # Rows sorted by entity (arrival order within one): a committed tail block, which
     # a read finds its entities in by binary search instead of a scan of every row.
     by_entity: bool = False
+    # (ts, its latest time), computed on first use: arrays are replaced, never written
+    # into (EventView), so it holds while `ts` is the same array.
+    _latest: tuple[np.ndarray, float] | None = field(default=None, repr=False, compare=False)
 
     @staticmethod
     def empty(strings: Sequence[str], numbers: Sequence[str]) -> Block:
@@ -67,13 +70,41 @@ class Block:
             {k: self.numbers[k][rows] for k in numbers},
         )  # fmt: skip
 
-    def wanted(self, rows: np.ndarray, types: np.ndarray, until: float | None) -> np.ndarray:
-        """Which of `rows` a read keeps: a wanted event type (types[name] >= 0), not
-        after `until`."""
-        keep = types[self.name[rows]] >= 0
-        if until is not None:
+    def pick(
+        self,
+        rows: np.ndarray,
+        types: np.ndarray,
+        until: float | None,
+        properties: tuple[Collection[str], Collection[str]],
+    ) -> tuple[Block, np.ndarray]:
+        """The rows of `rows` a read keeps (a wanted event type: types[name] >= 0; not
+        after `until`) with the named (strings, numbers) properties only, and which of
+        `rows` they are (a mask).
+
+        Each gather at scattered rows is a cache miss per entity and column (a sweep's
+        chunk reads half the main block's rows in id order, not in slot order), so none
+        is made twice: the names the check reads are compacted, not gathered again; the
+        time check is skipped when no row of the block is after `until` (a sweep's is
+        now); and nothing is compacted when every row is kept."""
+        names = self.name[rows]
+        keep = types[names] >= 0
+        if until is not None and until < self.latest():
             keep &= self.ts[rows] <= until
-        return keep
+        if not keep.all():
+            rows, names = rows[keep], names[keep]
+        strings, numbers = properties
+        return Block(
+            self.entity[rows], names, self.ts[rows], self.value[rows],
+            {k: self.strings[k][rows] for k in strings},
+            {k: self.numbers[k][rows] for k in numbers},
+        ), keep  # fmt: skip
+
+    def latest(self) -> float:
+        """The latest event time in the block (-inf when empty)."""
+        if self._latest is None or self._latest[0] is not self.ts:
+            latest = float(self.ts.max()) if len(self.ts) else float("-inf")
+            self._latest = (self.ts, latest)
+        return self._latest[1]
 
     @staticmethod
     def concat(blocks: Sequence[Block]) -> Block:
@@ -239,8 +270,7 @@ class EventView:
         lengths = self.offsets[codes[in_main] + 1] - starts
         rows = _ranges(starts, lengths)
         position = np.repeat(positions[in_main], lengths)
-        keep = self.main.wanted(rows, types, until)
-        picked = self.main.take(rows[keep], *properties)
+        picked, keep = self.main.pick(rows, types, until, properties)
         position = position[keep]
         if not self.tail:
             return picked, position
@@ -251,9 +281,9 @@ class EventView:
         pieces, owners = [picked], [position]
         for block in self.tail:
             rows, at = block.rows_of(by_code)
-            keep = block.wanted(rows, types, until)
-            if keep.any():
-                pieces.append(block.take(rows[keep], *properties))
+            piece, keep = block.pick(rows, types, until, properties)
+            if len(piece):
+                pieces.append(piece)
                 owners.append(positions[order[at[keep]]])
         if len(pieces) == 1:
             return picked, position
@@ -285,10 +315,10 @@ class EventView:
             else:  # an uncommitted block: one pass over its rows
                 rows = np.flatnonzero(block.entity == code)
             if rows.size:
-                rows = rows[block.wanted(rows, types, until)]
-            if rows.size:
-                pieces.append(block.take(rows, *properties))
-                from_tail = block is not self.main
+                piece, _ = block.pick(rows, types, until, properties)
+                if len(piece):
+                    pieces.append(piece)
+                    from_tail = block is not self.main
         if not pieces:
             none = np.zeros(0, np.int64)
             return self.main.take(none, *properties), none
