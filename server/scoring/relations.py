@@ -201,7 +201,7 @@ def contributors(
     for j, rows in inputs.scores.items():
         signal = profile.signals[j]
         if signal.of == Relation.MEMBERS and len(rows):
-            ids.append(rows.entity_id)
+            ids.append(np.asarray(rows.entity_id, dtype=object))
             owners.append(rows.scores.owner)
             points.append(member_score_points(signal, rows.for_attribute(signal.by)))
     if not ids:
@@ -243,7 +243,7 @@ def _restricted(inputs: RelatedInputs, rows: np.ndarray, n: int) -> RelatedInput
             by=None if related.scores.by is None else related.scores.by[keep],
         )
         by = {name: codes[keep] for name, codes in related.by.items()}
-        scores[j] = RelatedRows.from_columns(related.entity_id[keep], owned, by)
+        scores[j] = RelatedRows.from_columns(related.entity_id.take(keep), owned, by)
     return RelatedInputs(members, scores)
 
 

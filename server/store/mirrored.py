@@ -161,7 +161,7 @@ class MirroredEntities:
         by: dict[str, np.ndarray],
     ) -> RelatedRows:
         """RelatedRows of the stored scores at `slots`, owner[i] owning row i."""
-        ids = np.asarray(self._slots.ids(slots), dtype=object)
+        ids = self._slots.ids(slots)  # strings only if a row is explained
         related = RelatedScores(
             owner=owner.astype(np.int64), score=score[slots], eligible=~disqualified[slots]
         )

@@ -20,12 +20,14 @@ import numpy as np
 from prioscore.server.engine import RelatedScores
 from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import categorical, ids_json, json_path
+from prioscore.server.store.slots import SlotIds
 
 
 class RelatedRows:
     """Stored scores of related entities, one row per (owner position, related entity):
-    the engine's RelatedScores, the related entities' ids (for explanations) and the
-    codes of each requested string attribute (for `distinct ... by`)."""
+    the engine's RelatedScores, the related entities' ids (for explanations: an object
+    array, or SlotIds from the writer's mirrors, made strings only when explained) and
+    the codes of each requested string attribute (for `distinct ... by`)."""
 
     def __init__(self, rows: list[tuple[Any, ...]], by: Sequence[str] = ()) -> None:
         n = len(rows)
@@ -34,7 +36,7 @@ class RelatedRows:
         def column(i: int) -> Iterator[Any]:
             return map(itemgetter(i), rows)
 
-        self.entity_id = np.fromiter(column(1), dtype=object, count=n)
+        self.entity_id: np.ndarray | SlotIds = np.fromiter(column(1), dtype=object, count=n)
         self.scores = RelatedScores(
             owner=np.fromiter(column(0), dtype=np.int64, count=n),
             score=np.fromiter(column(2), dtype=np.float64, count=n),
@@ -44,7 +46,7 @@ class RelatedRows:
 
     @classmethod
     def from_columns(
-        cls, entity_id: np.ndarray, scores: RelatedScores, by: dict[str, np.ndarray]
+        cls, entity_id: np.ndarray | SlotIds, scores: RelatedScores, by: dict[str, np.ndarray]
     ) -> RelatedRows:
         """The same rows from columns already in hand (the lake runner computes related
         scores in the partition instead of reading them from the scores table)."""
@@ -53,7 +55,7 @@ class RelatedRows:
         return rows
 
     def __len__(self) -> int:
-        return int(self.entity_id.shape[0])
+        return len(self.entity_id)
 
     def for_attribute(self, by: str) -> RelatedScores:
         """The scores with `by` codes of one attribute ("" = none)."""
