@@ -46,6 +46,14 @@ KEEP_HISTORY_TS = -1.0
 SHADOW_SUFFIX = "@shadow"
 
 
+def _filled(n: int, value: str) -> np.ndarray:
+    """np.full(n, value, dtype=object), without np.full's cast per element of a 0-d
+    object array (2 ms at a sweep chunk's 50k rows, where a fill takes 0.1 ms)."""
+    out = np.empty(n, dtype=object)
+    out.fill(value)
+    return out
+
+
 @dataclass(frozen=True)
 class StoredShadow:
     """A candidate staged as a profile's shadow, as persisted (table shadow_profiles)."""
@@ -167,7 +175,7 @@ class ScoreTables:
             ids = np.array(ids, dtype=object)
         score = np.asarray(rows.score, dtype=np.float64)
         tier = np.array(rows.tier, dtype=object)
-        reasons = np.full(n, "[]", dtype=object)
+        reasons = _filled(n, "[]")
         if encode is None and len(rows.reasons):
             reasons = np.array(rows.reasons, dtype=object)
         if not (
@@ -181,7 +189,7 @@ class ScoreTables:
         ):
             raise ValueError("ScoreRows columns differ in length")
         if isinstance(cause_message_id, str):
-            causes = np.full(n, cause_message_id, dtype=object)
+            causes = _filled(n, cause_message_id)
         else:
             causes = np.array(cause_message_id, dtype=object)
             if len(causes) != n:
