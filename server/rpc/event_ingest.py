@@ -2,9 +2,10 @@
 
 The writer is the ingest bottleneck (one thread, every write in order), so it should
 never wait for the loop: while it stores batch k, the loop reads, converts and checks
-the next batches (protobuf to columns is ~10 us an event; a message over
-convert.OFFLOAD_ROWS events is converted and checked in a worker thread, so the loop
-keeps serving) and queues up to streams.IN_FLIGHT of them. Batches that wait for the writer
+the next batches (protobuf to columns is ~5 us an event: a message over
+convert.PROCESS_BYTES is parsed, converted and checked in a worker process,
+rpc/ingest_offload.py, one over convert.OFFLOAD_ROWS events in a worker thread, so the
+loop keeps serving) and queues up to streams.IN_FLIGHT of them. Batches that wait for the writer
 together are stored in one transaction (handlers.ingest_queue: group commit), which is
 what lets the writer keep up with a fast stream of small batches. Batches still commit
 in order, and an error in a batch surfaces only after the batches before it have
@@ -21,9 +22,9 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from prioscore.server.config import Settings
-from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import CheckedEvents, IngestResult, IngestStream, Service
 from prioscore.server.rpc import convert
+from prioscore.server.rpc.ingest_offload import EventsBytes, IngestOffload, stream_backfill
 from prioscore.server.rpc.streams import InFlight, bounded
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import types_pb2
@@ -54,7 +55,8 @@ class _Totals:
 async def ingest_events(
     service: Service,
     settings: Settings,
-    requests: AsyncIterator[events_pb.IngestEventsRequest],
+    requests: AsyncIterator[events_pb.IngestEventsRequest | EventsBytes],
+    offload: IngestOffload,
 ) -> events_pb.IngestEventsResponse:
     """Each message is one ingest batch (validated whole, committed whole); with
     `backfill`, everyone touched is rescored once at the end of the stream."""
@@ -72,18 +74,15 @@ async def ingest_events(
     in_flight = InFlight(settle)
     try:
         async for index, request in bounded(requests, settings.max_stream_messages):
-            if backfill is None:
-                backfill = request.backfill
-            elif request.backfill != backfill:
-                raise InvalidArgumentError.of(
-                    f"messages[{index}].backfill",
-                    f"must equal the first message's backfill ({backfill})",
-                )
-            field = f"messages[{index}].events"
-            if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop, as ScoreEntities
-                events = await asyncio.to_thread(_checked, service, request.events, field)
+            if isinstance(request, EventsBytes):  # over convert.PROCESS_BYTES: in a worker
+                events, backfill = await offload.checked(request, index, backfill)
             else:
-                events = _checked(service, request.events, field)
+                backfill = stream_backfill(request, index, backfill)
+                field = f"messages[{index}].events"
+                if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop
+                    events = await asyncio.to_thread(_checked, service, request.events, field)
+                else:
+                    events = _checked(service, request.events, field)
             await in_flight.add(service.submit_ingest(events, backfill=backfill, stream=stream))
     finally:
         # In order: the first failure is the one the client hears; the batches after a
