@@ -102,6 +102,7 @@ async def start_server(
         port = server.add_secure_port(settings.address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.address}")
+    await ingest.start()  # ingest's workers ready before the first stream
     await server.start()
     handlers.start(asyncio.get_running_loop())
     for name in ("", *SERVICE_NAMES):
