@@ -9,12 +9,13 @@ requests (rpc/inline_scoring.py), a process of its own takes that work off this 
 IngestEvents is registered with a deserializer that hands a message over
 convert.PROCESS_BYTES on as EventsBytes, unparsed (grpc's own parse of 10k events was a
 single GIL hold of a few ms on the loop). The stream reads the clock and sends the bytes
-with what the message is checked against (the limits, the stream's backfill so far) to a
-worker, which does what the interceptor and event_ingest do to a parsed message, in the
-same order, with the same code: undecodable bytes, the contract (named messages[i]), the
-backfill agreement, the columns and check_batch. Nothing else of the service is read
-there, so a worker's answer is the serving process's. A bad message raises the same
-error at the same point of the stream; nothing of it was queued.
+with the limits to a worker, which does what the interceptor and event_ingest do to a
+parsed message, with the same code: undecodable bytes and the contract (named
+messages[i]), the columns and check_batch. Nothing else of the service is read there.
+The worker returns its errors rather than raising them, and the stream raises each where
+the serving process does: the first two before the stream's backfill is compared (on the
+loop, in message order: event_ingest), the others after. So a bad message fails with the
+same error at the same point of the stream, and nothing of it is queued.
 
 What crosses back is cheap to take in: the batch's per-event lists are pickled GIL_SLICE
 items per piece and unpickled piece by piece in a thread (the GIL changes hands between
@@ -34,7 +35,7 @@ import grpc
 
 from prioscore.server.config import Limits, Settings
 from prioscore.server.engine import GIL_SLICE
-from prioscore.server.errors import InvalidArgumentError
+from prioscore.server.errors import InvalidArgumentError, PrioscoreError
 from prioscore.server.handlers import CheckedEvents, ProcessPool, Service
 from prioscore.server.handlers.ingest import check_batch
 from prioscore.server.rpc import convert
@@ -42,7 +43,14 @@ from prioscore.server.rpc.inline_scoring import replace_method
 from prioscore.server.rpc.interceptor import checked_message, tolerant
 from prioscore.v1 import event_service_pb2 as events_pb
 
-__all__ = ["INGEST_PROCESSES", "EventsBytes", "IngestOffload", "register", "stream_backfill"]
+__all__ = [
+    "INGEST_PROCESSES",
+    "Converted",
+    "EventsBytes",
+    "IngestOffload",
+    "register",
+    "stream_backfill",
+]
 
 SERVICE = "prioscore.v1.EventService"
 METHOD = f"/{SERVICE}/IngestEvents"
@@ -80,13 +88,11 @@ def message_or_bytes(data: bytes) -> events_pb.IngestEventsRequest | EventsBytes
     return events_pb.IngestEventsRequest.FromString(data)
 
 
-def stream_backfill(
-    request: events_pb.IngestEventsRequest, index: int, backfill: bool | None
-) -> bool:
+def stream_backfill(given: bool, index: int, backfill: bool | None) -> bool:
     """The stream's backfill: its first message decides (`backfill` None), the later ones
-    must agree."""
-    if backfill is None or request.backfill == backfill:
-        return request.backfill
+    must agree (`given`: message `index`'s)."""
+    if backfill is None or given == backfill:
+        return given
     raise InvalidArgumentError.of(
         f"messages[{index}].backfill", f"must equal the first message's backfill ({backfill})"
     )
@@ -98,37 +104,45 @@ class _Job:
 
     data: bytes
     index: int  # in the stream: the errors' messages[index]
-    backfill: bool | None  # the stream's so far
     now: float  # the service's clock, read when the message came
     limits: Limits  # the Service's: check_batch
     contract: Limits  # the interceptor's (Settings.limits)
 
 
 @dataclasses.dataclass(frozen=True)
-class _Checked:
-    """A checked message as it crosses back: pickled pieces, each one C call to load."""
+class Converted:
+    """A message as it crosses back: its errors, each raised where the serving process
+    raises it (`unread`: where the interceptor does, before the stream's backfill is
+    compared; `refused`: after), or the checked batch in pickled pieces (see _pieces)."""
 
-    backfill: bool
-    rest: bytes  # the CheckedEvents with its per-event lists empty
-    rows: tuple[tuple[bytes, ...], ...]  # per name of _ROWS, then _STORED: the pieces
+    backfill: bool = False  # the message's own
+    unread: PrioscoreError | None = None
+    refused: PrioscoreError | None = None
+    rest: bytes = b""  # the CheckedEvents with its per-event lists empty
+    rows: tuple[tuple[bytes, ...], ...] = ()  # per name of _ROWS, then _STORED: the pieces
 
 
 _parse = tolerant(events_pb.IngestEventsRequest.FromString)
 
 
-def _check(job: _Job) -> _Checked:
+def _check(job: _Job) -> Converted:
     """In a worker: what the interceptor and event_ingest do to a parsed message."""
-    request = checked_message(_parse(job.data), METHOD, job.contract, job.index)
-    backfill = stream_backfill(request, job.index, job.backfill)
-    events = convert.events_from_proto(request.events, f"messages[{job.index}].events")
-    checked = check_batch(events, job.limits, job.now)
+    try:
+        request = checked_message(_parse(job.data), METHOD, job.contract, job.index)
+    except PrioscoreError as error:
+        return Converted(unread=error)
+    try:
+        events = convert.events_from_proto(request.events, f"messages[{job.index}].events")
+        checked = check_batch(events, job.limits, job.now)
+    except PrioscoreError as error:
+        return Converted(request.backfill, refused=error)
     columns = [getattr(events, name) for name in _ROWS]
     emptied: dict[str, Any] = {name: [] for name in _ROWS}
     rest = dataclasses.replace(events, **emptied)
-    return _Checked(
-        backfill,
-        pickle.dumps(CheckedEvents(rest, []), pickle.HIGHEST_PROTOCOL),
-        tuple(map(_pieces, [*columns, checked.stored_properties])),
+    return Converted(
+        request.backfill,
+        rest=pickle.dumps(CheckedEvents(rest, []), pickle.HIGHEST_PROTOCOL),
+        rows=tuple(map(_pieces, [*columns, checked.stored_properties])),
     )
 
 
@@ -145,9 +159,9 @@ def _joined(pieces: tuple[bytes, ...]) -> list[Any]:
     return list(chain.from_iterable([pickle.loads(piece) for piece in pieces]))
 
 
-def _taken_in(checked: _Checked) -> CheckedEvents:
-    rest: CheckedEvents = pickle.loads(checked.rest)
-    *columns, stored = [_joined(pieces) for pieces in checked.rows]
+def _taken_in(converted: Converted) -> CheckedEvents:
+    rest: CheckedEvents = pickle.loads(converted.rest)
+    *columns, stored = [_joined(pieces) for pieces in converted.rows]
     rows: dict[str, Any] = dict(zip(_ROWS, columns, strict=True))
     events = dataclasses.replace(rest.events, **rows)
     return CheckedEvents(events, stored)
@@ -169,17 +183,24 @@ class IngestOffload:
         for all the rest (P5 quick: 20k events took 1.5 s, not 0.6 s)."""
         await self._pool.start()
 
-    async def checked(
-        self, message: EventsBytes, index: int, backfill: bool | None
+    def convert(self, message: EventsBytes, index: int) -> asyncio.Future[Converted]:
+        """Starts converting message `index` in a worker (cancel the future to withdraw
+        it); taken_in() takes in the answer."""
+        service = self._service
+        job = _Job(bytes(message), index, service.now(), service.limits, self._settings.limits)
+        return asyncio.ensure_future(self._pool.call(_check, job))
+
+    async def taken_in(
+        self, converted: Converted, index: int, backfill: bool | None
     ) -> tuple[CheckedEvents, bool]:
         """Message `index`'s checked batch and the stream's backfill, or the error the
-        in-process path raises for it."""
-        service = self._service
-        job = _Job(
-            bytes(message), index, backfill, service.now(), service.limits, self._settings.limits
-        )
-        answer = await self._pool.call(_check, job)
-        return await asyncio.to_thread(_taken_in, answer), answer.backfill
+        in-process path raises for it, in the same order."""
+        if converted.unread is not None:
+            raise converted.unread
+        backfill = stream_backfill(converted.backfill, index, backfill)
+        if converted.refused is not None:
+            raise converted.refused
+        return await asyncio.to_thread(_taken_in, converted), backfill
 
     def close(self) -> None:
         """Ends the workers once their current message is done, and waits for them: at

@@ -137,48 +137,65 @@ def test_large_messages_answer_and_store_as_in_the_serving_process(
     assert len(stored["events"]) == 4_500 and stored["scores"]
 
 
-def _broken(kind: str) -> list[ev.IngestEventsRequest]:
-    """Three large messages and a small one; message 1 (or the small one) is bad."""
+# What breaks a stream of three large messages and a small one: (what is done to it, the
+# field the error names, how many messages before it are written).
+_BREAKS = {
+    "entity_id": ("messages[1].events[17].entity_id", 1),
+    "future": ("messages[1].events[17].time", 1),  # past max_future_seconds: the clock's
+    "backfill": ("messages[1].backfill", 1),
+    "backfill_first": ("messages[1].backfill", 1),  # and an event bad: backfill is first
+    "two": ("messages[1].events[17].entity_id", 1),  # 1 and 2, converting at once
+    "small": ("messages[3].events[0].entity_id", 3),  # after large ones, in order
+    "undecodable": ("messages[1]", 1),  # large: parsed in the worker
+    "small_undecodable": ("messages[3]", 3),  # parsed here while 1 and 2 convert
+}
+
+
+def _broken(kind: str) -> list[bytes]:
     messages = [*_messages(), ev.IngestEventsRequest(events=[_event(9_000, "s")])]
-    bad = messages[1].events[17]
-    if kind == "entity_id":
-        bad.entity_id = ""
-    elif kind == "future":  # past limits.max_future_seconds as of the server's clock
-        bad.time.FromSeconds(int(NOW) + 2 * 86_400)
-    elif kind == "backfill":
+    if kind in ("entity_id", "backfill_first", "two"):
+        messages[1].events[17].entity_id = ""
+    if kind == "two":
+        messages[2].events[5].entity_id = ""
+    if kind == "future":
+        messages[1].events[17].time.FromSeconds(int(NOW) + 2 * 86_400)
+    if kind in ("backfill", "backfill_first"):
         messages[1].backfill = True
-    elif kind == "small":
+    if kind == "small":
         messages[3].events[0].entity_id = ""
-    return messages
+    stream = _serialized(messages)
+    if kind.endswith("undecodable"):  # an event's string that is not UTF-8, deep inside
+        bad = 3 if kind.startswith("small") else 1
+        at = stream[bad].rindex(b"s" if bad == 3 else b"c1-199")
+        stream[bad] = stream[bad][:at] + b"\xff" + stream[bad][at + 1 :]
+    return stream
 
 
-@pytest.mark.parametrize("kind", ["entity_id", "future", "backfill", "small", "undecodable"])
+@pytest.mark.parametrize("kind", list(_BREAKS))
 def test_a_bad_message_fails_as_in_the_serving_process(
     servers: Servers, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    messages = _broken(kind)
-    stream = _serialized(messages)
-    if kind == "undecodable":  # an event's string that is not UTF-8, deep inside
-        at = stream[1].rindex(b"c1-199")
-        stream[1] = stream[1][:at] + b"\xff" + stream[1][at + 1 :]
+    stream = _broken(kind)
     elsewhere, here = _both(servers, stream, monkeypatch)
     assert elsewhere == here
     code, details = elsewhere
     message, _, trailer = details.partition(b"|")
     assert code == "INVALID_ARGUMENT" and trailer  # the google.rpc.Status details
-    field = {
-        "entity_id": b"messages[1].events[17].entity_id",
-        "future": b"messages[1].events[17].time",
-        "backfill": b"messages[1].backfill",
-        "small": b"messages[3].events[0].entity_id",
-        "undecodable": b"messages[1]",
-    }[kind]
-    assert field in message
+    field, written = _BREAKS[kind]
+    assert field.encode() in message
     stored = {row[0] for row in _stored(servers[0])["events"]}
     # The batches before the bad one are written; nothing of it nor of any later one.
-    assert stored == {
-        e.message_id for m in messages[: 3 if kind == "small" else 1] for e in m.events
-    }
+    before = [ev.IngestEventsRequest.FromString(data) for data in stream[:written]]
+    assert stored == {e.message_id for m in before for e in m.events}
+
+
+def test_a_stream_too_long_writes_the_messages_before_the_limit(
+    start_grpc_server: Callable[..., ServerHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servers = _started(start_grpc_server, max_stream_messages=2)
+    elsewhere, here = _both(servers, _serialized(_messages()), monkeypatch)
+    assert elsewhere == here and elsewhere[0] == "RESOURCE_EXHAUSTED"
+    assert len(_stored(servers[0])["events"]) == 3_000
 
 
 def test_the_servers_event_limit_holds_in_the_worker(
@@ -212,7 +229,7 @@ def test_only_large_messages_leave_the_serving_process(
 def test_a_message_crosses_back_as_it_was_checked() -> None:
     """The pieces a worker sends back make the very batch check_batch made."""
     message = _messages(count=1, n=10_000)[0]  # over GIL_SLICE events: several pieces
-    job = ingest_offload._Job(message.SerializeToString(), 4, None, NOW, Limits(), Limits())
+    job = ingest_offload._Job(message.SerializeToString(), 4, NOW, Limits(), Limits())
     got = ingest_offload._taken_in(ingest_offload._check(job))
     events = convert.events_from_proto(message.events, "messages[4].events")
     expected = check_batch(events, Limits(), NOW)
