@@ -175,8 +175,10 @@ class _Batches:
     def cancel(self) -> None:
         """Withdraws the conversions a failed (or cancelled) stream left pending."""
         for _, pending in self._pending:
-            if isinstance(pending, asyncio.Future) and not pending.cancel():
-                pending.exception()  # done: retrieved, so asyncio does not log it
+            if not isinstance(pending, asyncio.Future) or pending.cancel():
+                continue
+            if not pending.cancelled():  # done: retrieved, so asyncio does not log it
+                pending.exception()
         self._pending.clear()
 
 
