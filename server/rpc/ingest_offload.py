@@ -36,8 +36,7 @@ import grpc
 from prioscore.server.config import Limits, Settings
 from prioscore.server.engine import GIL_SLICE
 from prioscore.server.errors import InvalidArgumentError, PrioscoreError
-from prioscore.server.handlers import CheckedEvents, ProcessPool, Service
-from prioscore.server.handlers.ingest import check_batch
+from prioscore.server.handlers import CheckedEvents, ProcessPool, Service, check_batch
 from prioscore.server.rpc import convert
 from prioscore.server.rpc.inline_scoring import replace_method
 from prioscore.server.rpc.interceptor import checked_message, tolerant

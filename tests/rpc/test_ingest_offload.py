@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from prioscore.server.config import Limits
-from prioscore.server.handlers.ingest import check_batch
+from prioscore.server.handlers import check_batch
 from prioscore.server.rpc import convert, ingest_offload
 from prioscore.v1 import event_service_pb2 as ev
 from prioscore.v1 import types_pb2
