@@ -5,7 +5,7 @@ layers only convert and call these.
 
 from prioscore.server.core import StagedProfile
 from prioscore.server.handlers.evaluation import Outcomes
-from prioscore.server.handlers.ingest import CheckedEvents, IngestResult
+from prioscore.server.handlers.ingest import CheckedEvents, IngestResult, check_batch
 from prioscore.server.handlers.ingest_queue import IngestStream
 from prioscore.server.handlers.process_pool import ProcessPool
 from prioscore.server.handlers.profile_handlers import ProfileHandlers, ProfilePage, ProfileView
@@ -47,6 +47,7 @@ __all__ = [
     "StagedProfile",
     "WatchFilter",
     "build_handlers",
+    "check_batch",
     "parse_calls",
     "parse_json",
     "parse_time",

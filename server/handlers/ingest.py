@@ -58,15 +58,24 @@ class IngestResult:
 class CheckedEvents:
     """A batch that passed validation, with the JSON text its events are stored with.
 
-    Made before the batch reaches the writer (on the loop, or the worker thread that
-    converted it), because the writer is the one thread every ingest waits for; and
-    only a checked batch can be queued for it."""
+    Made before the batch reaches the writer (on the loop, the worker thread that
+    converted it or, for a large message, a worker process), because the writer is the
+    one thread every ingest waits for; and only a checked batch can be queued for it."""
 
     events: IncomingEvents
     stored_properties: list[str]
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+def check_batch(events: IncomingEvents, limits: Limits, now: float) -> CheckedEvents:
+    """Every field of a batch validated (all violations at once) against `limits` as of
+    `now`; raises before anything is queued or written. What it reads is passed in, so a
+    worker process checks a large message exactly as the serving process would
+    (rpc/ingest_offload.py)."""
+    validate_events(events, limits, now)
+    return CheckedEvents(events, properties_json(events))
 
 
 def _event_batch(
@@ -107,10 +116,8 @@ class EventIngest:
         self._clock = clock
 
     def check(self, events: IncomingEvents) -> CheckedEvents:
-        """Every field of a batch validated (all violations at once); raises before
-        anything is queued or written."""
-        validate_events(events, self.limits, self._clock())
-        return CheckedEvents(events, properties_json(events))
+        """check_batch() against the service's limits and clock."""
+        return check_batch(events, self.limits, self._clock())
 
     def ingest(self, events: IncomingEvents, *, backfill: bool = False) -> IngestResult:
         """Stores a batch (deduped on message_id) and rescores only the touched entities.
@@ -308,4 +315,4 @@ def _first_unknown(message_ids: Sequence[str], store: Store) -> np.ndarray:
     return np.sort(np.fromiter(positions, dtype=np.int64))
 
 
-__all__ = ["CheckedEvents", "EventIngest", "IngestResult"]
+__all__ = ["CheckedEvents", "EventIngest", "IngestResult", "check_batch"]

@@ -80,6 +80,12 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._closed = False
 
+    async def start(self) -> None:
+        """Starts a worker now (and the forkserver, if no pool has yet), rather than on
+        the first call: for a pool whose calls come in a stream, where the first one
+        waiting ~0.5-1 s for the imports delays every later one."""
+        await self.call(os.getpid)
+
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)`'s result, computed in a worker; its errors raised here.
 

@@ -69,7 +69,10 @@ OFFLOAD_ROWS = 1_000
 # threads convoy on it (10k events: stored probes' p99 12x idle). Measured: a worker adds
 # ~4-5 ms per call; 32 KiB is ~350 events or ~250 feature rows, ~8 ms of scoring, so a
 # request left here never holds the loop longer than S2's budget (3x an idle p99 of a
-# few ms), and one sent to a worker is at most ~1.5x slower for it.
+# few ms), and one sent to a worker is at most ~1.5x slower for it. The same bound sends
+# an IngestEvents message (~400 events, ~2 ms of conversion) to a worker to be parsed,
+# converted and checked (rpc/ingest_offload.py); there the round trip overlaps the
+# writer's work and the stream's next message's conversion.
 PROCESS_BYTES = 32 * 1024
 
 

@@ -1,32 +1,41 @@
 """IngestEvents: a client stream of event batches into the service, several batches ahead.
 
 The writer is the ingest bottleneck (one thread, every write in order), so it should
-never wait for the loop: while it stores batch k, the loop reads, converts and checks
-the next batches (protobuf to columns is ~10 us an event; a message over
-convert.OFFLOAD_ROWS events is converted and checked in a worker thread, so the loop
-keeps serving) and queues up to streams.IN_FLIGHT of them. Batches that wait for the writer
-together are stored in one transaction (handlers.ingest_queue: group commit), which is
-what lets the writer keep up with a fast stream of small batches. Batches still commit
-in order, and an error in a batch surfaces only after the batches before it have
-settled; after a failed batch, none of the stream's later batches is written.
+never wait for the loop: while it stores batch k, the next batches are read, converted
+and checked (protobuf to columns is ~5 us an event: a message over convert.PROCESS_BYTES
+in a worker process, rpc/ingest_offload.py, several at once; one over
+convert.OFFLOAD_ROWS events in a worker thread; so the loop keeps serving) and up to
+streams.IN_FLIGHT of them are queued. Batches that wait for the writer together are
+stored in one transaction (handlers.ingest_queue: group commit), which is what lets the
+writer keep up with a fast stream of small batches. Batches still commit in order, and
+an error in a batch surfaces only after the batches before it have settled; after a
+failed batch, none of the stream's later batches is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
 from prioscore.server.config import Settings
-from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import CheckedEvents, IngestResult, IngestStream, Service
 from prioscore.server.rpc import convert
+from prioscore.server.rpc.ingest_offload import (
+    INGEST_PROCESSES,
+    Converted,
+    EventsBytes,
+    IngestOffload,
+    stream_backfill,
+)
 from prioscore.server.rpc.streams import InFlight, bounded
 from prioscore.v1 import event_service_pb2 as events_pb
 from prioscore.v1 import types_pb2
+
+Message = events_pb.IngestEventsRequest
 
 
 @dataclass
@@ -54,12 +63,12 @@ class _Totals:
 async def ingest_events(
     service: Service,
     settings: Settings,
-    requests: AsyncIterator[events_pb.IngestEventsRequest],
+    requests: AsyncIterator[events_pb.IngestEventsRequest | EventsBytes],
+    offload: IngestOffload,
 ) -> events_pb.IngestEventsResponse:
     """Each message is one ingest batch (validated whole, committed whole); with
     `backfill`, everyone touched is rescored once at the end of the stream."""
     totals = _Totals()
-    backfill: bool | None = None  # the first message decides for the stream
     stream = IngestStream()
 
     async def settle(result: IngestResult) -> None:
@@ -70,22 +79,11 @@ async def ingest_events(
         await service.watchers_drained(bool(result.tier_changes))
 
     in_flight = InFlight(settle)
+    batches = _Batches(service, offload, in_flight, stream)
     try:
-        async for index, request in bounded(requests, settings.max_stream_messages):
-            if backfill is None:
-                backfill = request.backfill
-            elif request.backfill != backfill:
-                raise InvalidArgumentError.of(
-                    f"messages[{index}].backfill",
-                    f"must equal the first message's backfill ({backfill})",
-                )
-            field = f"messages[{index}].events"
-            if len(request.events) > convert.OFFLOAD_ROWS:  # off the loop, as ScoreEntities
-                events = await asyncio.to_thread(_checked, service, request.events, field)
-            else:
-                events = _checked(service, request.events, field)
-            await in_flight.add(service.submit_ingest(events, backfill=backfill, stream=stream))
+        await batches.take(bounded(requests, settings.max_stream_messages))
     finally:
+        batches.cancel()
         # In order: the first failure is the one the client hears; the batches after a
         # failed one are refused by the queue, their errors are that same failure.
         await in_flight.finish()
@@ -104,6 +102,93 @@ async def ingest_events(
             for name, count in sorted(totals.unread.items())
         ],
     )
+
+
+class _Batches:
+    """A stream's messages made checked batches and queued for the writer, in order.
+
+    A large message (EventsBytes) starts converting in a worker as soon as it is read;
+    while the writer keeps up, up to INGEST_PROCESSES of them at once (_ahead), so a
+    stream's conversions overlap one another as well as the writer; every other message
+    is converted when its turn comes. What
+    the stream decides (its backfill) and every error is taken in message order: the
+    first bad message is the one the client hears, and none after it is queued."""
+
+    def __init__(
+        self,
+        service: Service,
+        offload: IngestOffload,
+        in_flight: InFlight[IngestResult],
+        stream: IngestStream,
+    ) -> None:
+        self._service = service
+        self._offload = offload
+        self._in_flight = in_flight
+        self._stream = stream
+        self._backfill: bool | None = None  # the first message decides for the stream
+        self._pending: deque[tuple[int, Message | asyncio.Future[Converted]]] = deque()
+
+    async def take(self, messages: AsyncIterator[tuple[int, Message | EventsBytes]]) -> None:
+        """Every message of the stream, then the batches still pending. An error reading
+        a message (it does not parse, the stream is too long or idle) comes after the
+        messages read before it, as when each was queued before the next was read."""
+        while True:
+            try:
+                index, message = await anext(messages)
+            except StopAsyncIteration:
+                break
+            except Exception:
+                await self._drain()
+                raise
+            if isinstance(message, EventsBytes):  # over convert.PROCESS_BYTES: in a worker
+                self._pending.append((index, self._offload.convert(message, index)))
+            else:
+                self._pending.append((index, message))
+            while self._pending and (
+                len(self._pending) > self._ahead()
+                or not isinstance(self._pending[0][1], asyncio.Future)
+            ):
+                await self._queue_oldest()
+        await self._drain()
+
+    def _ahead(self) -> int:
+        """Messages to read (and start converting) before the oldest is queued: while
+        the writer keeps up (at most one batch of the stream still to store), a next one
+        converts beside it; while it is behind, one at a time: more would only wait for the
+        writer, on the core the serving process needs (measured: no worse for S2 ingest's
+        probes than one at a time, and P5 no-rescore back to the in-process rate)."""
+        return INGEST_PROCESSES - 1 if self._in_flight.waiting() <= 1 else 0
+
+    async def _drain(self) -> None:
+        while self._pending:
+            await self._queue_oldest()
+
+    async def _queue_oldest(self) -> None:
+        index, pending = self._pending.popleft()
+        if isinstance(pending, asyncio.Future):
+            events, self._backfill = await self._offload.taken_in(
+                await pending, index, self._backfill
+            )
+        else:
+            self._backfill = stream_backfill(pending.backfill, index, self._backfill)
+            field = f"messages[{index}].events"
+            if len(pending.events) > convert.OFFLOAD_ROWS:  # off the loop
+                events = await asyncio.to_thread(_checked, self._service, pending.events, field)
+            else:
+                events = _checked(self._service, pending.events, field)
+        submitted = self._service.submit_ingest(
+            events, backfill=self._backfill, stream=self._stream
+        )
+        await self._in_flight.add(submitted)
+
+    def cancel(self) -> None:
+        """Withdraws the conversions a failed (or cancelled) stream left pending."""
+        for _, pending in self._pending:
+            if not isinstance(pending, asyncio.Future) or pending.cancel():
+                continue
+            if not pending.cancelled():  # done: retrieved, so asyncio does not log it
+                pending.exception()
+        self._pending.clear()
 
 
 def _checked(service: Service, events: Sequence[types_pb2.Event], field: str) -> CheckedEvents:

@@ -36,7 +36,14 @@ from prioscore.server.rpc.interceptor import checked, tolerant
 from prioscore.server.store import Store
 from prioscore.v1 import scoring_service_pb2 as scoring_pb
 
-__all__ = ["INLINE_PROCESSES", "InlineBytes", "InlineScoring", "Scorer", "register"]
+__all__ = [
+    "INLINE_PROCESSES",
+    "InlineBytes",
+    "InlineScoring",
+    "Scorer",
+    "register",
+    "replace_method",
+]
 
 SERVICE = "prioscore.v1.ScoringService"
 METHOD = f"/{SERVICE}/ScoreEntities"
@@ -221,11 +228,19 @@ class InlineScoring:
 
 
 def register(server: grpc.aio.Server, score_entities: Callable[..., Any]) -> None:
-    """Registers ScoreEntities on request_or_bytes / response_bytes in place of the
-    generated (de)serializers: grpc lets a method's registered handler be replaced, and
-    a registered handler takes precedence over the generic one (grpc.aio.Server docs)."""
+    """Registers ScoreEntities on request_or_bytes / response_bytes."""
     handler = grpc.unary_unary_rpc_method_handler(
         score_entities, request_deserializer=request_or_bytes, response_serializer=response_bytes
     )
-    methods = {"ScoreEntities": handler}
-    server.add_registered_method_handlers(SERVICE, methods)  # type: ignore[attr-defined]
+    replace_method(server, SERVICE, "ScoreEntities", handler)
+
+
+def replace_method(
+    server: grpc.aio.Server, service: str, method: str, handler: grpc.RpcMethodHandler
+) -> None:
+    """Registers `handler` in place of the generated one of service/method (also for
+    IngestEvents, rpc/ingest_offload.py): grpc lets a method's registered handler be
+    replaced, and a registered handler takes precedence over the generic one
+    (grpc.aio.Server docs)."""
+    methods = {method: handler}
+    server.add_registered_method_handlers(service, methods)  # type: ignore[attr-defined]

@@ -165,21 +165,28 @@ async def _checked_stream(
             raise StreamIdleError(
                 f"no message for {idle_seconds:g} s after {index} messages; stream closed"
             ) from None
-        if isinstance(request, _Undecodable):
-            raise _malformed(method, index)
         if index == 0:
             _name_profile(request)
-        try:
-            check_request(request, limits)
-        except InvalidArgumentError as error:  # name the stream message it was in
-            raise InvalidArgumentError(
-                [
-                    FieldViolation(f"messages[{index}].{v.field}", v.description)
-                    for v in error.violations
-                ]
-            ) from None
+        yield checked_message(request, method, limits, index)
         index += 1
-        yield request
+
+
+def checked_message(request: Any, method: str, limits: Limits, index: int) -> Any:
+    """A client stream's message `index` as its servicer gets it: undecodable bytes and
+    contract violations raised, named messages[index] (also where IngestEvents's large
+    messages are parsed, rpc/ingest_offload.py)."""
+    if isinstance(request, _Undecodable):
+        raise _malformed(method, index)
+    try:
+        check_request(request, limits)
+    except InvalidArgumentError as error:  # name the stream message it was in
+        raise InvalidArgumentError(
+            [
+                FieldViolation(f"messages[{index}].{v.field}", v.description)
+                for v in error.violations
+            ]
+        ) from None
+    return request
 
 
 def _name_profile(request: Any) -> None:

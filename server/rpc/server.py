@@ -27,6 +27,7 @@ from prioscore.server.rpc.auth import (
     server_credentials,
     server_options,
 )
+from prioscore.server.rpc.ingest_offload import IngestOffload
 from prioscore.server.rpc.inline_scoring import InlineScoring
 from prioscore.server.rpc.interceptor import ErrorTranslationInterceptor
 from prioscore.server.rpc.servicers import SERVICE_NAMES, add_servicers
@@ -44,6 +45,7 @@ class RunningServer:
     health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped in grpcio)
     handlers: Handlers
     inline: InlineScoring
+    ingest: IngestOffload
 
     @property
     def service(self) -> Service:
@@ -59,6 +61,7 @@ class RunningServer:
         self.handlers.service.close_watches()
         await self.server.stop(grace)
         await asyncio.to_thread(self.inline.close)  # no call is left: the workers end
+        await asyncio.to_thread(self.ingest.close)
         # In-flight calls are done: stop the clock and let the writer finish its queue.
         await asyncio.to_thread(self.handlers.stop, grace or 1.0)
 
@@ -86,7 +89,7 @@ async def start_server(
     interceptors.extend(extra_interceptors)
     options = server_options(settings)
     server = grpc.aio.server(interceptors=interceptors, options=options)
-    inline = add_servicers(server, handlers, settings)
+    inline, ingest = add_servicers(server, handlers, settings)
     if extra_handlers:  # e.g. the benchmark's echo method, served by the same stack
         server.add_generic_rpc_handlers(tuple(extra_handlers))
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -100,6 +103,7 @@ async def start_server(
         port = server.add_secure_port(settings.address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.address}")
+    await ingest.start()  # ingest's workers ready before the first stream
     await server.start()
     handlers.start(asyncio.get_running_loop())
     for name in ("", *SERVICE_NAMES):
@@ -108,7 +112,7 @@ async def start_server(
         handlers.service.store, health_servicer, ("", *SERVICE_NAMES), asyncio.get_running_loop()
     )
     log.info("prioscore serving on %s (port %d)", settings.address, port)
-    return RunningServer(server, port, health_servicer, handlers, inline)
+    return RunningServer(server, port, health_servicer, handlers, inline, ingest)
 
 
 def freeze_startup_heap() -> None:

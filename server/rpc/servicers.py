@@ -4,8 +4,9 @@ No logic lives here; errors propagate as domain exceptions and the interceptor i
 rpc/errors.py turns them into statuses. Span attributes name the profile and batch size.
 A large request (convert.OFFLOAD_ROWS) is converted, and for ScoreEntities scored, in a
 worker thread: the loop serves every call, and it must not stop for one caller's batch.
-A large inline ScoreEntities request (convert.PROCESS_BYTES) is not even parsed here: its
-bytes go to a worker process (rpc/inline_scoring.py).
+A large inline ScoreEntities request or IngestEvents message (convert.PROCESS_BYTES) is
+not even parsed here: its bytes go to a worker process (rpc/inline_scoring.py,
+rpc/ingest_offload.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from prioscore.server.errors import InvalidArgumentError
 from prioscore.server.handlers import Handlers, RankQuery, Service, WatchFilter, tier_set
 from prioscore.server.rpc import convert, profiles_servicer
 from prioscore.server.rpc.event_ingest import ingest_events
+from prioscore.server.rpc.ingest_offload import EventsBytes, IngestOffload
+from prioscore.server.rpc.ingest_offload import register as register_offload
 from prioscore.server.rpc.inline_scoring import InlineBytes, InlineScoring
 from prioscore.server.rpc.inline_scoring import register as register_inline
 from prioscore.server.rpc.segment_ingest import ingest_segment
@@ -220,14 +223,17 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
 
 
 class EventServicer(events_grpc.EventServiceServicer):
-    def __init__(self, service: Service, settings: Settings) -> None:
+    def __init__(self, service: Service, settings: Settings, offload: IngestOffload) -> None:
         self.service = service
         self.settings = settings
+        self._offload = offload
 
     async def IngestEvents(
-        self, request_iterator: AsyncIterator[events_pb.IngestEventsRequest], context: Context
+        self,
+        request_iterator: AsyncIterator[events_pb.IngestEventsRequest | EventsBytes],
+        context: Context,
     ) -> events_pb.IngestEventsResponse:
-        return await ingest_events(self.service, self.settings, request_iterator)
+        return await ingest_events(self.service, self.settings, request_iterator, self._offload)
 
     async def IngestSegment(
         self, request_iterator: AsyncIterator[events_pb.IngestSegmentRequest], context: Context
@@ -259,13 +265,19 @@ class EventServicer(events_grpc.EventServiceServicer):
         )
 
 
-def add_servicers(server: grpc.aio.Server, handlers: Handlers, settings: Settings) -> InlineScoring:
-    """Registers every servicer; returns the inline scoring's workers, for shutdown."""
+def add_servicers(
+    server: grpc.aio.Server, handlers: Handlers, settings: Settings
+) -> tuple[InlineScoring, IngestOffload]:
+    """Registers every servicer; returns the inline scoring's and the ingest's workers,
+    for shutdown."""
     service = handlers.service
     inline = InlineScoring(service, settings, ScoringServicer)
     scoring = ScoringServicer(service, settings, inline)
     scoring_grpc.add_ScoringServiceServicer_to_server(scoring, server)
     register_inline(server, scoring.ScoreEntities)  # ScoreEntities on bytes when large
-    events_grpc.add_EventServiceServicer_to_server(EventServicer(service, settings), server)
+    offload = IngestOffload(service, settings)
+    events = EventServicer(service, settings, offload)
+    events_grpc.add_EventServiceServicer_to_server(events, server)
+    register_offload(server, events.IngestEvents)  # IngestEvents's messages bytes when large
     profiles_servicer.add_to_server(server, handlers.profiles)
-    return inline
+    return inline, offload

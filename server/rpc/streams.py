@@ -50,6 +50,10 @@ class InFlight(Generic[Result]):
             await self._settle(await self._pending.popleft())
         self._pending.append(result)
 
+    def waiting(self) -> int:
+        """How many of the pending results are still to come (not done yet)."""
+        return sum(not result.done() for result in self._pending)
+
     async def finish(self) -> None:
         """Settles every pending result in order, each awaited even after one failed (so
         none is left unretrieved); raises the first failure: what the client hears."""
