@@ -83,7 +83,12 @@ def serve(db: str, profiles: str, profile_out: str | None, settle: bool = False)
     from prioscore.server.config import Settings
     from prioscore.server.handlers import build_handlers
     from prioscore.server.profiles import ProfileRegistry
-    from prioscore.server.rpc.server import freeze_startup_heap, shorten_gil_turns, start_server
+    from prioscore.server.rpc.server import (
+        freeze_startup_heap,
+        shorten_gil_turns,
+        space_out_full_collections,
+        start_server,
+    )
     from prioscore.server.store import Store
 
     logging.basicConfig(level=logging.WARNING)
@@ -99,6 +104,7 @@ def serve(db: str, profiles: str, profile_out: str | None, settle: bool = False)
         if settle:
             await asyncio.to_thread(handlers.settle, SERVER_MAX_SECONDS / 2)
         freeze_startup_heap()  # as the serving process does (run_until_signalled)
+        space_out_full_collections()
         shorten_gil_turns()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """The serving process hides its start-up heap from the cyclic collector (gc.freeze), so
-a full collection never rescans what lives as long as the process, and hands the GIL on
-sooner than CPython's default, so the loop is not kept waiting by the writer."""
+a full collection never rescans what lives as long as the process; runs full collections
+seldom; and hands the GIL on sooner than CPython's default, so the loop is not kept
+waiting by the writer."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import sys
 import pytest
 
 from prioscore.server.rpc.server import (
+    COLLECTOR_THRESHOLDS,
     SWITCH_INTERVAL_SECONDS,
     freeze_startup_heap,
     shorten_gil_turns,
+    space_out_full_collections,
 )
 
 
@@ -37,3 +40,15 @@ def test_the_serving_process_takes_short_gil_turns() -> None:
         assert before > SWITCH_INTERVAL_SECONDS
     finally:
         sys.setswitchinterval(before)
+
+
+def test_the_serving_process_spaces_out_full_collections() -> None:
+    """With the start-up heap frozen, CPython's default would run a full collection (a
+    GIL hold over every live tracked object) every 70k allocations of heavy work."""
+    before = gc.get_threshold()
+    try:
+        space_out_full_collections()
+        assert gc.get_threshold() == COLLECTOR_THRESHOLDS
+        assert COLLECTOR_THRESHOLDS[2] > before[2] and COLLECTOR_THRESHOLDS[0] == before[0]
+    finally:
+        gc.set_threshold(*before)
