@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import numpy as np
@@ -271,7 +272,7 @@ def tracked_entity_kinds(events: IncomingEvents, kinds: np.ndarray) -> tuple[lis
     tracked = np.flatnonzero((kinds == TRACK) & (entity_kinds != ""))
     ids = np.asarray(events.entity_id, dtype=object)[tracked].tolist()
     pairs = list(dict.fromkeys(zip(ids, entity_kinds[tracked].tolist(), strict=True)))
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    return list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))  # C-level
 
 
 def entity_record(entity: IncomingEntity, now: float) -> EntityRecord:
