@@ -17,6 +17,9 @@ def test_slot_ids_across_slices_are_the_ids_in_order() -> None:
     got = table.ids(picked)
     assert list(got) == [ids[s] for s in picked.tolist()]
     np.testing.assert_array_equal(got.slots, picked)
+    as_array = np.asarray(got)  # filled GIL_SLICE ids per call too
+    assert as_array.dtype == object and as_array.tolist() == [ids[s] for s in picked.tolist()]
+    assert np.asarray(got, dtype=str).tolist() == as_array.tolist()
     assert list(table.ids(slots[:0])) == []
 
 
