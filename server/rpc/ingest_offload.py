@@ -59,7 +59,7 @@ METHOD = f"/{SERVICE}/IngestEvents"
 # so a message never queues behind a scoring request, nor one behind a stream.
 INGEST_PROCESSES = 2
 
-# IncomingEvents's per-event lists, and CheckedEvents's stored JSON text: what is sliced.
+# IncomingEvents's per-event lists: what is sliced (with CheckedEvents's stored JSON text).
 _ROWS = (
     "message_id",
     "kind",
@@ -72,7 +72,6 @@ _ROWS = (
     "account_id",
     "entity_kind",
 )
-_STORED = "stored_properties"
 
 
 class EventsBytes(bytes):
@@ -118,7 +117,9 @@ class Converted:
     unread: PrioscoreError | None = None
     refused: PrioscoreError | None = None
     rest: bytes = b""  # the CheckedEvents with its per-event lists empty
-    rows: tuple[tuple[bytes, ...], ...] = ()  # per name of _ROWS, then _STORED: the pieces
+    rows: tuple[
+        tuple[bytes, ...], ...
+    ] = ()  # per name of _ROWS, then the stored JSON text: the pieces
 
 
 _parse = tolerant(events_pb.IngestEventsRequest.FromString)

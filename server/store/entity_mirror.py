@@ -148,9 +148,9 @@ class EntityMirror:
             rows = conn.execute("SELECT id, kind, account_id FROM entities ORDER BY +id").fetchall()
             self._built = True
             self._fit()
-            at = self._set_base(rows)
+            at, ids = self._set_base(rows)
             self._sorted = at.astype(np.int32)
-            self._sorted_ids = np.asarray(list(map(itemgetter(0), rows)), dtype=object)
+            self._sorted_ids = np.asarray(ids, dtype=object)
         if self._dirty:
             self._catch_up(conn)
         self._fit()
@@ -278,10 +278,11 @@ class EntityMirror:
 
     # -- inside
 
-    def _set_base(self, rows: list[tuple[str, str, str]]) -> np.ndarray:
+    def _set_base(self, rows: list[tuple[str, str, str]]) -> tuple[np.ndarray, list[str]]:
         """Kind and account of the rows read (ids, accounts get slots as needed); the
-        rows' slots."""
-        at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
+        rows' slots and ids."""
+        ids = list(map(itemgetter(0), rows))
+        at = self._slots.of(ids, add=True)
         accounts = list(map(itemgetter(2), rows))
         account = self._slots.of(accounts, add=True)
         kinds = list(map(itemgetter(1), rows))
@@ -293,7 +294,7 @@ class EntityMirror:
         self._kind[at] = np.fromiter(map(self._kinds.__getitem__, kinds), np.int16, len(kinds))
         self._account[at] = account
         self._sorted, self._sorted_ids, self._by_account = None, None, None
-        return at
+        return at, ids
 
     def _catch_up(self, conn: sqlite3.Connection) -> None:
         """Reads the touched rows again, every kept column with them, in one query."""
