@@ -131,25 +131,57 @@ class _Batches:
     async def take(self, messages: AsyncIterator[tuple[int, Message | EventsBytes]]) -> None:
         """Every message of the stream, then the batches still pending. An error reading
         a message (it does not parse, the stream is too long or idle) comes after the
-        messages read before it, as when each was queued before the next was read."""
-        while True:
-            try:
-                index, message = await anext(messages)
-            except StopAsyncIteration:
-                break
-            except Exception:
-                await self._drain()
-                raise
-            if isinstance(message, EventsBytes):  # over convert.PROCESS_BYTES: in a worker
-                self._pending.append((index, self._offload.convert(message, index)))
-            else:
-                self._pending.append((index, message))
-            while self._pending and (
-                len(self._pending) > self._ahead()
-                or not isinstance(self._pending[0][1], asyncio.Future)
+        messages read before it, as when each was queued before the next was read.
+
+        While a conversion is pending and the next message has not come, whichever comes
+        first is taken: a converted batch is queued once it is ready, not once the
+        client sends the next message (a stream of large messages sent a second apart
+        would otherwise have each stored, and its tier changes told, a second late)."""
+        reading: asyncio.Future[tuple[int, Message | EventsBytes]] | None = None
+        try:
+            while True:
+                converting = await self._queue_due()
+                if converting is not None:  # read the next message beside it
+                    reading = reading or asyncio.ensure_future(anext(messages))
+                    if not reading.done():
+                        await asyncio.wait(
+                            (reading, converting), return_when=asyncio.FIRST_COMPLETED
+                        )
+                        continue
+                try:
+                    index, message = await (reading or anext(messages))
+                except StopAsyncIteration:
+                    break
+                except Exception:
+                    await self._drain()
+                    raise
+                finally:
+                    reading = None
+                if isinstance(message, EventsBytes):  # over convert.PROCESS_BYTES: a worker
+                    self._pending.append((index, self._offload.convert(message, index)))
+                else:
+                    self._pending.append((index, message))
+            await self._drain()
+        finally:
+            # The stream failed or was cancelled with a message still being read: its
+            # read ends here; an error it already had is not the one the client hears.
+            if reading is not None and not reading.cancel() and not reading.cancelled():
+                reading.exception()
+
+    async def _queue_due(self) -> asyncio.Future[Converted] | None:
+        """Queues the oldest batches while they are due (more are pending than may be
+        read ahead, or the oldest needs no worker, or its conversion is done); returns
+        the oldest's conversion when it is still running."""
+        while self._pending:
+            oldest = self._pending[0][1]
+            if (
+                len(self._pending) <= self._ahead()
+                and isinstance(oldest, asyncio.Future)
+                and not oldest.done()
             ):
-                await self._queue_oldest()
-        await self._drain()
+                return oldest
+            await self._queue_oldest()
+        return None
 
     def _ahead(self) -> int:
         """Messages to read (and start converting) before the oldest is queued: while

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -249,3 +250,34 @@ def test_the_deserializer_keeps_only_large_messages_as_bytes() -> None:
     data = _messages(count=1)[0].SerializeToString()
     got = ingest_offload.message_or_bytes(data)
     assert isinstance(got, ingest_offload.EventsBytes) and bytes(got) == data
+
+
+def test_a_large_message_is_stored_before_the_next_one_comes(
+    servers: Servers,
+) -> None:
+    """A converted batch is queued once its worker is done, not once the client sends
+    the stream's next message: a stream of large messages sent seconds apart has each
+    stored (and its tier changes told) at once."""
+    first, second = _serialized(_messages(count=2))
+    sent_second = threading.Event()
+    seen: set[str] = set()
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        sent_second.wait(30)  # the stream stays open until the first batch is stored
+        yield second
+
+    handle = servers[0]
+    with handle.channel() as channel:
+        method = channel.stream_unary("/prioscore.v1.EventService/IngestEvents")
+        call = method.future(stream(), timeout=60)
+        try:
+            for _ in range(400):  # up to ~20 s for the first batch's 1,500 events
+                seen = {row[0] for row in _stored(handle)["events"]}
+                if len(seen) == 1_500 or sent_second.wait(0.05):
+                    break
+        finally:
+            sent_second.set()
+        response = ev.IngestEventsResponse.FromString(call.result())
+    assert seen == {e.message_id for e in ev.IngestEventsRequest.FromString(first).events}
+    assert response.accepted == 3_000
