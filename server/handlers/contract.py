@@ -100,8 +100,9 @@ def names(
     values: Sequence[str], name: Namer, max_bytes: int, *, what: str = ""
 ) -> list[FieldViolation]:
     """texts() of a column that repeats a few values (event names, kinds, map keys): the
-    distinct values are checked first (a set is cheaper than a pass per value over the
-    whole column), and every value only when one of them is bad, to name each."""
+    distinct values are checked first (a set of the column and the checks over its few
+    values cost less than the checks over every value), and every value only when one
+    of them is bad, to name each."""
     distinct = list(set(values))
     joined = "".join(distinct)
     if not _may_be_long(distinct, joined, max_bytes) and not _may_hold_controls(joined, False):
