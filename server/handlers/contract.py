@@ -7,21 +7,25 @@ numbers finite, times within the documented range. A check returns the violation
 found (never raises) so a request can report every bad field at once.
 
 The checks run over a whole column at a time: lengths by a C-level map (only values long
-enough to break a byte limit are encoded), control characters by one regular-expression
-scan over the joined column, so a batch of 10,000 events costs no Python loop per event
-unless something is wrong.
+enough to break a byte limit are encoded), control characters by one C-level pass over
+the joined column (a regular expression only where that pass does not clear it), so a
+batch of 10,000 events costs no Python loop per event unless something is wrong. Each
+check's common case, nothing wrong, is its cheapest path: the loop runs these for every
+small IngestEvents message it converts (rpc/event_ingest.py).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from itertools import chain
 from typing import TypeVar
 
 import numpy as np
 
 from prioscore.server.config import Limits
-from prioscore.server.engine import MapEntries, map_entries
 from prioscore.server.errors import FieldViolation
 
 # C0 controls and DEL. Free text (profile TOML) may hold tab and newlines; nothing else.
@@ -41,6 +45,22 @@ def _over(values: Sequence[str], chars: np.ndarray, max_bytes: int) -> list[tupl
     return [(i, size) for i, size in sizes if size > max_bytes][:MAX_VIOLATIONS]
 
 
+def _may_be_long(values: Sequence[str], joined: str, max_bytes: int) -> bool:
+    """Whether a value may be over max_bytes: only one longer than max_bytes // 4
+    characters can be, and none is longer than all of them joined (so a column of a few
+    short values, e.g. the distinct keys of a batch's maps, skips the per-value max)."""
+    longest = max_bytes // 4
+    return len(joined) > longest and max(map(len, values)) > longest
+
+
+def _may_hold_controls(joined: str, free_text: bool) -> bool:
+    """Whether the joined text may hold a control character: printable text cannot
+    (str.isprintable, one C pass at about half the regular expression's cost per
+    character); what it does not clear (newlines, non-ASCII separators) is scanned."""
+    pattern = _CONTROL_IN_TEXT if free_text else _CONTROL
+    return not joined.isprintable() and pattern.search(joined) is not None
+
+
 def texts(
     values: Sequence[str],
     name: Namer,
@@ -54,16 +74,15 @@ def texts(
     if not values:
         return []
     violations: list[FieldViolation] = []
-    # The common case, nothing long enough to break the limit, costs one C-level max.
-    if max(map(len, values)) > max_bytes // 4:
+    joined = "".join(values)
+    if _may_be_long(values, joined, max_bytes):
         chars = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         violations += [
             FieldViolation(name(i), f"{what}is {size} bytes; at most {max_bytes}")
             for i, size in _over(values, chars, max_bytes)
         ]
-    pattern = _CONTROL_IN_TEXT if free_text else _CONTROL
-    joined = "".join(values)
-    if pattern.search(joined) is not None:
+    if _may_hold_controls(joined, free_text):
+        pattern = _CONTROL_IN_TEXT if free_text else _CONTROL
         ends = np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
         flagged: dict[int, None] = {}
         for match in pattern.finditer(joined):
@@ -77,6 +96,20 @@ def texts(
     return violations
 
 
+def names(
+    values: Sequence[str], name: Namer, max_bytes: int, *, what: str = ""
+) -> list[FieldViolation]:
+    """texts() of a column that repeats a few values (event names, kinds, map keys): the
+    distinct values are checked first (a set of the column and the checks over its few
+    values cost less than the checks over every value), and every value only when one
+    of them is bad, to name each."""
+    distinct = list(set(values))
+    joined = "".join(distinct)
+    if not _may_be_long(distinct, joined, max_bytes) and not _may_hold_controls(joined, False):
+        return []
+    return texts(values, name, max_bytes, what=what)
+
+
 def required(
     values: Sequence[str], name: Namer, description: str = "required"
 ) -> list[FieldViolation]:
@@ -87,50 +120,76 @@ def required(
 
 
 def string_maps(
-    maps: Sequence[Mapping[str, str]], name: Namer, limits: Limits
+    maps: Sequence[dict[str, str]], name: Namer, limits: Limits
 ) -> list[FieldViolation]:
     """Keys (names) and values of one string map per item; name(i) is item i's map field."""
-    violations, entries = _entries(maps, name, limits)
-    keys, owner = entries.keys, entries.owner
+    keys, owner, violations = _entries(maps, name, limits)
     if not keys:
         return violations
-    violations += texts(keys, lambda j: name(int(owner[j])), limits.max_name_bytes, what="a key ")
+    values = list(chain.from_iterable(map(dict.values, maps)))
     violations += texts(
-        entries.values,
-        lambda j: f"{name(int(owner[j]))}[{keys[j]!r:.60}]",
-        limits.max_value_bytes,
+        values, lambda j: f"{name(owner(j))}[{keys[j]!r:.60}]", limits.max_value_bytes
     )
     return violations
 
 
 def number_maps(
-    maps: Sequence[Mapping[str, float]], name: Namer, limits: Limits
+    maps: Sequence[dict[str, float]], name: Namer, limits: Limits
 ) -> list[FieldViolation]:
     """Keys of one numeric map per item, and every value finite."""
-    violations, entries = _entries(maps, name, limits)
-    keys, owner = entries.keys, entries.owner
+    keys, owner, violations = _entries(maps, name, limits)
     if not keys:
         return violations
-    values = np.fromiter(entries.values, dtype=np.float64, count=len(keys))
-    violations += texts(keys, lambda j: name(int(owner[j])), limits.max_name_bytes, what="a key ")
-    for j in np.flatnonzero(~np.isfinite(values))[:MAX_VIOLATIONS]:
-        violations.append(
-            FieldViolation(f"{name(int(owner[j]))}[{keys[j]!r:.60}]", "must be a finite number")
-        )
+    values = list(chain.from_iterable(map(dict.values, maps)))
+    # A sum is finite only if every term is (a NaN or an infinity carries through it),
+    # so one C-level sum clears the common case; else (or if it overflowed) look at each.
+    if not math.isfinite(sum(values)):
+        numbers = np.fromiter(values, dtype=np.float64, count=len(values))
+        for j in np.flatnonzero(~np.isfinite(numbers))[:MAX_VIOLATIONS]:
+            violations.append(
+                FieldViolation(f"{name(owner(j))}[{keys[j]!r:.60}]", "must be a finite number")
+            )
     return violations
 
 
 def _entries(
     maps: Sequence[Mapping[str, V]], name: Namer, limits: Limits
-) -> tuple[list[FieldViolation], MapEntries[V]]:
-    """(violations of the entry count, every entry of the maps)."""
-    entries = map_entries(maps)
-    counts = entries.counts
-    violations = [
-        FieldViolation(name(int(i)), f"{counts[i]} entries; at most {limits.max_map_entries}")
-        for i in np.flatnonzero(counts > limits.max_map_entries)[:MAX_VIOLATIONS]
+) -> tuple[list[str], Callable[[int], int], list[FieldViolation]]:
+    """(every entry's key, in item order then each map's own; the item of entry j; the
+    violations of the entry counts and the keys)."""
+    keys = list(chain.from_iterable(maps))
+    if not keys:  # no entries (the traits of a batch of track events): nothing to check
+        return keys, int, []
+    owner = _owners(maps)
+    violations = _counts(maps, len(keys), name, limits)
+    violations += names(keys, lambda j: name(owner(j)), limits.max_name_bytes, what="a key ")
+    return keys, owner, violations
+
+
+def _owners(maps: Sequence[Mapping[str, V]]) -> Callable[[int], int]:
+    """The item of entry j (entries in item order, then each map's own order), found
+    when first asked: only a violation needs it, so a clean batch never builds it."""
+
+    @cache
+    def ends() -> np.ndarray:
+        return np.cumsum(np.fromiter(map(len, maps), dtype=np.int64, count=len(maps)))
+
+    return lambda j: int(np.searchsorted(ends(), j, side="right"))
+
+
+def _counts(
+    maps: Sequence[Mapping[str, V]], entries: int, name: Namer, limits: Limits
+) -> list[FieldViolation]:
+    """Items with more than max_map_entries entries: none if all of them together have
+    no more (a small batch's maps), else counted per item."""
+    most = limits.max_map_entries
+    if entries <= most:
+        return []
+    counts = np.fromiter(map(len, maps), dtype=np.int64, count=len(maps))
+    return [
+        FieldViolation(name(int(i)), f"{counts[i]} entries; at most {most}")
+        for i in np.flatnonzero(counts > most)[:MAX_VIOLATIONS]
     ]
-    return violations, entries
 
 
 def finite(

@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 TRACK, IDENTIFY, GROUP, ALIAS = "track", "identify", "group", "alias"
 EVENT_KINDS = (TRACK, IDENTIFY, GROUP, ALIAS)
+_KNOWN_KINDS = frozenset(EVENT_KINDS)
 # Never NaN in stored properties: not JSON.
 compact_json = compact_encoder(allow_nan=False)
 
@@ -92,25 +93,32 @@ def validate_events(events: IncomingEvents, limits: Limits, now: float | None = 
         return lambda i: f"{prefix}[{i}].{name}"
 
     kinds = np.asarray(events.kind, dtype=object)
+    # The kinds the batch uses (one C-level pass): each per-event check below is about
+    # one kind, and is skipped (no numpy pass) when no event could break it.
+    used = set(events.kind)
     violations = contract.required(events.message_id, at("message_id"), "required (dedupe key)")
     violations += contract.required(events.entity_id, at("entity_id"))
-    for i in np.flatnonzero(~np.isin(kinds, EVENT_KINDS)):
-        violations.append(
-            FieldViolation(f"{prefix}[{i}].kind", f"must be one of {', '.join(EVENT_KINDS)}")
-        )
-    names = np.asarray(events.event, dtype=object)
-    for i in np.flatnonzero((kinds == TRACK) & (names == "")):
-        violations.append(FieldViolation(f"{prefix}[{i}].event", "required for track"))
-    for i in np.flatnonzero((kinds == GROUP) & (np.asarray(events.account_id, object) == "")):
-        violations.append(FieldViolation(f"{prefix}[{i}].account_id", "required for group"))
+    if not used <= _KNOWN_KINDS:
+        for i in np.flatnonzero(~np.isin(kinds, EVENT_KINDS)):
+            violations.append(
+                FieldViolation(f"{prefix}[{i}].kind", f"must be one of {', '.join(EVENT_KINDS)}")
+            )
+    if TRACK in used and "" in events.event:
+        names = np.asarray(events.event, dtype=object)
+        for i in np.flatnonzero((kinds == TRACK) & (names == "")):
+            violations.append(FieldViolation(f"{prefix}[{i}].event", "required for track"))
+    if GROUP in used and "" in events.account_id:
+        accounts = np.asarray(events.account_id, dtype=object)
+        for i in np.flatnonzero((kinds == GROUP) & (accounts == "")):
+            violations.append(FieldViolation(f"{prefix}[{i}].account_id", "required for group"))
     for column, name, most in (
         (events.message_id, "message_id", limits.max_id_bytes),
         (events.entity_id, "entity_id", limits.max_id_bytes),
         (events.account_id, "account_id", limits.max_id_bytes),
-        (events.event, "event", limits.max_name_bytes),
-        (events.entity_kind, "entity_kind", limits.max_name_bytes),
     ):
         violations += contract.texts(column, at(name), most)
+    violations += contract.names(events.event, at("event"), limits.max_name_bytes)
+    violations += contract.names(events.entity_kind, at("entity_kind"), limits.max_name_bytes)
     violations += contract.finite(events.value, at("value"), events.value_given)
     latest = None if now is None else now + limits.max_future_seconds
     violations += contract.times(events.ts, at("time"), limits, latest)

@@ -78,9 +78,14 @@ PROCESS_BYTES = 32 * 1024
 
 def timestamp(seconds: float) -> Timestamp:
     stamp = Timestamp()
+    _set_time(stamp, seconds)
+    return stamp
+
+
+def _set_time(stamp: Timestamp, seconds: float) -> None:
+    """Epoch seconds into `stamp` (a message's own Timestamp field, set in place)."""
     whole = math.floor(seconds)
     stamp.seconds, stamp.nanos = int(whole), round((seconds - whole) * 1e9) % 1_000_000_000
-    return stamp
 
 
 def seconds_of(stamp: Timestamp) -> float:
@@ -307,20 +312,26 @@ def _contributor(contributor: Contributor) -> types_pb2.Contributor:
     return types_pb2.Contributor(entity_id=contributor.entity_id, points=contributor.points)
 
 
-def tier_change_to_proto(change: TierChangeRecord, account_id: str = "") -> types_pb2.TierChange:
-    return types_pb2.TierChange(
-        entity_id=change.entity_id,
-        profile=change.profile,
-        previous_tier=change.previous_tier,
-        tier=change.tier,
-        previous_score=change.previous_score,
-        score=change.score,
-        time=timestamp(change.ts),
-        cause_message_id=change.cause_message_id,
-        account_id=account_id,
-        change_id=change.id,
-        cause=cause_to_proto(change.cause),
-    )
+def tier_change_response(
+    change: TierChangeRecord, account_id: str = ""
+) -> scoring_pb2.WatchTierChangesResponse:
+    """The WatchTierChanges message of a change, its TierChange filled in place: one
+    built apart (and its Timestamp) was copied into the response, 3.3 us a change against
+    1.9, paid for each change each watch stream delivers."""
+    response = scoring_pb2.WatchTierChangesResponse()
+    out = response.change
+    out.entity_id = change.entity_id
+    out.profile = change.profile
+    out.previous_tier = change.previous_tier
+    out.tier = change.tier
+    out.previous_score = change.previous_score
+    out.score = change.score
+    _set_time(out.time, change.ts)
+    out.cause_message_id = change.cause_message_id
+    out.account_id = account_id
+    out.change_id = change.id
+    out.cause = cause_to_proto(change.cause)
+    return response
 
 
 _CAUSES: dict[Cause, types_pb2.TierChangeCause] = {
@@ -333,11 +344,20 @@ _CAUSES: dict[Cause, types_pb2.TierChangeCause] = {
     Cause.ERASURE: types_pb2.TIER_CHANGE_CAUSE_ERASURE,
 }
 _CAUSE_NAMES: dict[int, str] = {int(number): cause.value for cause, number in _CAUSES.items()}
+# Stored cause text -> enum, "" (from before causes were kept) UNSPECIFIED: a dict, not
+# Cause(text), whose enum lookup cost a watched change 0.3 us.
+_CAUSE_NUMBERS: dict[str, types_pb2.TierChangeCause] = {
+    "": types_pb2.TIER_CHANGE_CAUSE_UNSPECIFIED,
+    **{cause.value: number for cause, number in _CAUSES.items()},
+}
 
 
 def cause_to_proto(cause: str) -> types_pb2.TierChangeCause:
     """The stored cause text as the enum ("" from before causes were kept: UNSPECIFIED)."""
-    return _CAUSES[Cause(cause)] if cause else types_pb2.TIER_CHANGE_CAUSE_UNSPECIFIED
+    number = _CAUSE_NUMBERS.get(cause)
+    if number is None:
+        raise ValueError(f"{cause!r} is not a valid Cause")  # as Cause(cause) raised
+    return number
 
 
 def causes_from_proto(causes: Sequence[int], field: str = "causes") -> frozenset[str]:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import Token
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -25,7 +26,10 @@ from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Status, StatusCode
 
 from prioscore.server.audit import PEER
 from prioscore.server.config import Limits
@@ -156,7 +160,10 @@ async def _checked_stream(
     pending = aiter(requests)
     while True:
         try:
-            request = await asyncio.wait_for(anext(pending), idle_seconds)
+            # asyncio.timeout, not wait_for: that ran each read in a task of its own, a
+            # loop turn and ~9 us more per message.
+            async with asyncio.timeout(idle_seconds):
+                request = await anext(pending)
         except StopAsyncIteration:
             return
         except TimeoutError:
@@ -345,6 +352,31 @@ async def _observed(
         _duration.record((time.perf_counter() - started) * 1000, metric_attributes)
 
 
+class _Current:
+    """trace.use_span(span, end_on_exit=False) for each step of a streaming response, from
+    a context made once: use_span builds a context manager and a context per `with` (2.0
+    us a step against 0.7), and a WatchTierChanges stream takes a step per change. A
+    step's exception is recorded on the span and sets its status, as use_span does."""
+
+    __slots__ = ("_context", "_span", "_token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span, self._context = span, trace.set_span_in_context(span)
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._context)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+        if isinstance(error, Exception) and self._span.is_recording():  # not CancelledError
+            self._span.record_exception(error)
+            self._span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+
+
 def _wrap_unary(
     method: str,
     behaviour: Callable[..., Any],
@@ -380,8 +412,9 @@ def _wrap_streaming(
                 if inspect.isawaitable(responses):  # a handler using context.read/write
                     await responses
                     return
+            current = _Current(span)
             while True:
-                with trace.use_span(span, end_on_exit=False):  # attached per step only
+                with current:  # attached per step only
                     try:
                         response = await anext(responses)
                     except StopAsyncIteration:

@@ -205,9 +205,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         )
         after = request.after_change_id if request.HasField("after_change_id") else None
         async for change in self.service.watch_tier_changes(wanted, after):
-            yield scoring_pb.WatchTierChangesResponse(
-                change=convert.tier_change_to_proto(change.record, change.account_id)
-            )
+            yield convert.tier_change_response(change.record, change.account_id)
 
     async def GetEntity(
         self, request: scoring_pb.GetEntityRequest, context: Context
