@@ -39,7 +39,7 @@ import grpc
 from prioscore.server.audit import CALLER, audit
 from prioscore.server.config import Settings, is_loopback
 from prioscore.server.errors import PermissionDeniedError, UnauthenticatedError
-from prioscore.server.rpc.interceptor import status_of
+from prioscore.server.rpc.statuses import status_of
 
 SCORE_READ, EVENTS_WRITE, ADMIN = "score:read", "events:write", "admin"
 ENTITIES_WRITE, ENTITIES_ERASE = "entities:write", "entities:erase"

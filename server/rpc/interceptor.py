@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 import grpc
-from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -34,82 +31,24 @@ from opentelemetry.trace import Status, StatusCode
 from prioscore.server.audit import PEER
 from prioscore.server.config import Limits
 from prioscore.server.errors import (
-    FailedPreconditionError,
     FieldViolation,
     InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
     PrioscoreError,
-    ResourceExhaustedError,
-    ShadowVersionMismatchError,
     StreamIdleError,
-    UnauthenticatedError,
-    UnavailableError,
 )
 from prioscore.server.rpc.contract import check_request
+from prioscore.server.rpc.statuses import internal_status, status_of
 
 log = logging.getLogger("prioscore.rpc")
 _tracer = trace.get_tracer("prioscore.rpc")
 _duration = metrics.get_meter("prioscore.rpc").create_histogram(
     "rpc.server.duration", unit="ms", description="RPC duration per method and status"
 )
-DOMAIN = "prioscore.v1"
-
-_CODES: list[tuple[type[PrioscoreError], grpc.StatusCode]] = [
-    (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
-    (NotFoundError, grpc.StatusCode.NOT_FOUND),
-    (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
-    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
-    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
-    (ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
-    # A test-and-set that failed: the caller should re-read and decide again.
-    (ShadowVersionMismatchError, grpc.StatusCode.ABORTED),
-]
-
-
-def status_of(error: PrioscoreError) -> grpc.Status:
-    """The grpc.Status (code, message, rich details trailer) for a domain error."""
-    code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.UNKNOWN)
-    details = []
-    if isinstance(error, InvalidArgumentError):
-        details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
-                    )
-                    for v in error.violations
-                ]
-            )
-        )
-    if isinstance(error, NotFoundError):
-        details.append(
-            error_details_pb2.ResourceInfo(
-                resource_type=error.kind, resource_name=error.name, description=str(error)
-            )
-        )
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)
-    if isinstance(error, NotFoundError) and error.field:
-        info.metadata["field"] = error.field
-    details.append(info)
-    packed = []
-    for detail in details:
-        holder = any_pb2.Any()
-        holder.Pack(detail)
-        packed.append(holder)
-    proto = status_pb2.Status(code=code.value[0], message=str(error), details=packed)
-    return rpc_status.to_status(proto)
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: PrioscoreError) -> None:
     status = status_of(error)
     await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-def _internal() -> grpc.Status:
-    proto = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see server log")
-    return rpc_status.to_status(proto)
 
 
 class _Undecodable:
@@ -340,7 +279,7 @@ async def _observed(
         log.exception("unhandled error in %s", method.path)
         span.record_exception(error)
         span.set_status(trace.StatusCode.ERROR, "internal error")
-        internal = _internal()
+        internal = internal_status()
         await context.abort(internal.code, internal.details, internal.trailing_metadata)
     finally:
         span.set_attribute("rpc.grpc.status_code", _CODE_NUMBERS.get(status, 2))
