@@ -174,22 +174,28 @@ class EntityMirror:
     def existing(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
         """Whether each id has a row; None while the mirror is not built (ask SQLite).
         Lets the ingest path send SQLite only the rows it would really create."""
-        if not self._built:
-            return None
-        self.ready(conn)
-        slots = self._slots.of(ids, add=False)
-        return (slots >= 0) & self._exists[np.maximum(slots, 0)]
+        slots = self._ready_slots(conn, ids)
+        return None if slots is None else self._exists_at(slots)
 
     def of_kind(
         self, conn: sqlite3.Connection, ids: Sequence[str], kinds: Sequence[str]
     ) -> np.ndarray | None:
         """Whether each ids[i] has a row of kind kinds[i]; None while not built."""
-        found = self.existing(conn, ids)
-        if found is None:
+        slots = self._ready_slots(conn, ids)
+        if slots is None:
             return None
-        slots = np.maximum(self._slots.of(ids, add=False), 0)
         wanted = np.fromiter(map(self._kinds.get, kinds, repeat(-2)), np.int16, len(kinds))
-        return found & (self._kind[slots] == wanted)
+        return self._exists_at(slots) & (self._kind[np.maximum(slots, 0)] == wanted)
+
+    def _ready_slots(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
+        """The slots of ids (-1 unknown), caught up first; None while not built."""
+        if not self._built:
+            return None
+        self.ready(conn)
+        return self._slots.of(ids, add=False)
+
+    def _exists_at(self, slots: np.ndarray) -> np.ndarray:
+        return (slots >= 0) & self._exists[np.maximum(slots, 0)]
 
     def kind_names(self, slots: np.ndarray) -> np.ndarray:
         """Each slot's kind name (object array), "" where the slot has no row."""
