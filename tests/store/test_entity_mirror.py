@@ -69,6 +69,35 @@ def test_the_id_order_follows_entities_that_come_and_go(store: Store, db_path: P
             reader.close()
 
 
+def test_the_id_order_merges_what_came_and_went_over_many_catch_ups(
+    store: Store, db_path: Path
+) -> None:
+    """The id order is merged when it is next read, not at each catch-up: rows that came,
+    went, came back, or came and went again between two reads must all land right."""
+    store.upsert_entities([EntityRecord(f"c{i:03d}", "contact") for i in range(0, 100, 2)])
+    assert store.mirrored().entity_ids("contact") == store.entity_ids(kind="contact")
+    steps = [
+        ["c001", "c051", "zz"],  # came
+        ["c003", "a"],  # came; "c003" goes again below
+        ["c010"],  # stored already: no change to the order
+    ]
+    for new in steps:
+        store.upsert_entities([EntityRecord(i, "contact") for i in new])
+        store.mirrored().kinds_of(new)  # a catch-up, as each ingest batch makes
+    for gone in ("c003", "c020", "c051"):
+        store.erase_entity(gone)
+        store.mirrored().kinds_of([gone])
+    store.upsert_entities([EntityRecord("c020", "contact")])  # went and came back
+    store.mirrored().kinds_of(["c020"])
+    reader = Store(db_path)
+    try:
+        want = reader.entity_ids(kind="contact")
+    finally:
+        reader.close()
+    assert "c020" in want and "c003" not in want and "zz" in want
+    assert store.mirrored().entity_ids("contact") == want
+
+
 def test_the_id_order_read_at_start_up_is_sorted_by_code_point(store: Store, db_path: Path) -> None:
     """A mirror built over a stored population takes SQLite's ORDER BY id as its id order
     (no sort in Python): that must be Python's order of the same ids, non-ASCII included
