@@ -123,6 +123,15 @@ class EntityMirror:
         if self._built:
             self._dirty.update(ids)
 
+    def created(self, ids: Sequence[str], kind: str, account_id: str) -> None:
+        """Bare rows of `kind` and `account_id` (no attributes) were just created for
+        `ids` (Store.ensure_entities): applied as they are. Touched instead, they were
+        read back from SQLite before the next use, for every ingest batch that named a
+        new entity."""
+        if self._built and ids:
+            bare = [repeat(None)] * len(self._columns)  # no attribute: NULL in every column
+            self._apply(ids, list(zip(ids, repeat(kind), repeat(account_id), *bare)))
+
     def move_account(self, old: str, new: str) -> None:
         """Every entity of account `old` now belongs to `new` ("" = none)."""
         if not self._built:
@@ -319,6 +328,12 @@ class EntityMirror:
             " CROSS JOIN entities AS e ON e.id = j.value",
             (*params, ids_json(ids)),
         ).fetchall()
+        self._apply(ids, rows)
+
+    def _apply(self, ids: Sequence[str], rows: Sequence[tuple[object, ...]]) -> None:
+        """The rows of `ids` are `rows` (id, kind, account_id, then each kept column's
+        value as its SQL reads it); an id without one has no row."""
+        columns = list(self._columns.values())
         gone = self._slots.of(ids, add=True)
         self._fit()
         sorted_, sorted_ids, by_account = self._sorted, self._sorted_ids, self._by_account
@@ -328,7 +343,7 @@ class EntityMirror:
         self._account[gone] = -1
         for column in columns:
             column.clear(gone)
-        self._set_base([r[:3] for r in rows])
+        self._set_base([r[:3] for r in rows])  # type: ignore[misc]
         at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
         for i, column in enumerate(columns, start=3):
             column.data[at] = column.code(list(map(itemgetter(i), rows)))

@@ -169,6 +169,44 @@ def test_kinds_and_bare_rows_skip_what_the_mirror_holds_and_stay_exact(store: St
     assert store._entities.existing(store.conn, ["a", "zz"]).tolist() == [True, False]
 
 
+def test_bare_rows_created_are_mirrored_as_sqlite_reads_them(store: Store, db_path: Path) -> None:
+    """The bare rows ensure_entities creates go into the mirror as written, not read
+    back: every kept column (categorical, numeric, a member's `by`), the kind, the
+    account, the id order and the members index must equal a fresh SQLite read."""
+    store.upsert_entities(
+        [
+            EntityRecord("acme", "account"),
+            EntityRecord("c1", "contact", "acme", {"industry": "x"}, {"employees": 5.0}),
+        ]
+    )
+    mirrored = store.mirrored()
+    columns = (["industry"], ["employees"])
+    mirrored.attributes(["c1"], *columns)  # builds the mirror and two kept columns
+    mirrored.member_scores("lead_qualification", ["acme"], ["seniority"])  # and a raw one
+    with store.transaction():
+        created = store.ensure_entities(["c1", "n1", "n2", "n1"], kind="contact", now=3.0)
+        created += store.ensure_entities(["m1"], kind="contact", account_id="acme", now=3.0)
+    assert created == 3
+    ids = ["acme", "c1", "n1", "n2", "m1", "none"]
+    reader = Store(db_path)
+    try:
+        got, want = mirrored.attributes(ids, *columns), reader.attributes(ids, *columns)
+        assert got["industry"].vocabulary == want["industry"].vocabulary  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["employees"], want["employees"])
+        assert mirrored.kinds_of(ids).tolist() == [
+            reader.entity_columns(ids).get(i, ("",))[0] for i in ids
+        ]
+        assert mirrored.account_ids(ids) == [
+            reader.entity_columns(ids).get(i, ("", ""))[1] for i in ids
+        ]
+        assert mirrored.entity_ids("contact") == reader.entity_ids(kind="contact")
+        got_members, _ = mirrored.members_of(["acme"], "contact")
+        assert sorted(got_members) == sorted(reader.members_of(["acme"], "contact")[0])
+    finally:
+        reader.close()
+
+
 def test_mirrored_kinds_and_accounts_answer_as_sqlite_does(store: Store) -> None:
     """The rescorer reads kinds and accounts through the mirror (no SQLite per ingest):
     the answers must be the Store's own, rows written in the open transaction included."""
