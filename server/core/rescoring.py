@@ -9,8 +9,9 @@ caused them (an ingest batch's events, an upsert's attributes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import compress, repeat
+from itertools import repeat
 
+import numpy as np
 from opentelemetry import metrics
 
 from prioscore.server.core.shadows import ShadowSet
@@ -23,7 +24,7 @@ from prioscore.server.scoring import (
     reasons_encoder,
     score_rows,
 )
-from prioscore.server.store import Cause, Store, TierChangeRecord, TierHold
+from prioscore.server.store import Cause, SlotIds, Store, TierChangeRecord, TierHold
 
 _entities_scored = metrics.get_meter("prioscore.server").create_counter(
     "prioscore.entities.scored", unit="{entity}"
@@ -78,27 +79,28 @@ class Rescorer:
         cause: Cause,
         message_ids: Mapping[str, str] | None = None,
         fallback_message_id: str = "",
-    ) -> tuple[list[TierChangeRecord], dict[str, list[str]]]:
+    ) -> tuple[list[TierChangeRecord], dict[str, Sequence[str]]]:
         """rescore(), telling which entities each profile rescored (a group of ingest
         batches rescored together splits the count between them)."""
-        ids = sorted(set(entity_ids))
-        if not ids:
+        distinct = sorted(set(entity_ids))
+        if not distinct:
             return [], {}
         # Kinds and accounts from the writer's entity mirror (kept in step with every
         # entity row this transaction wrote): no SQLite read per rescoring.
         mirrored = self._store.mirrored()
+        ids = self._slot_ids(distinct)
         kinds = mirrored.kinds_of(ids)
         changes: list[TierChangeRecord] = []
-        rescored: dict[str, list[str]] = {}
+        rescored: dict[str, Sequence[str]] = {}
         for profile in self._registry.all():
             # Only the profiles written for an entity's kind score it; an entity of no
             # kind is scored by none (ingest gives new entities their source's kind).
-            chosen = list(compress(ids, (kinds == profile.entity).tolist()))
+            chosen = ids.take(np.flatnonzero(kinds == profile.entity))
             reached = affected(mirrored, profile, ids, rescored)
             if reached:
                 claimed = self._store.claim_entities(reached, profile.entity, now)
-                chosen = sorted(set(chosen).union(claimed))
-            if not chosen:
+                chosen = self._slot_ids(sorted(set(chosen).union(claimed)))
+            if not len(chosen):
                 continue
             causes: str | list[str] = fallback_message_id
             if message_ids:
@@ -107,6 +109,15 @@ class Rescorer:
             rescored[profile.name] = chosen
         _entities_scored.add(sum(len(chosen) for chosen in rescored.values()))
         return changes, rescored
+
+    def _slot_ids(self, ids: list[str]) -> SlotIds:
+        """`ids` (sorted) as slots of the store's table, looked up once: every read and
+        write of the rescoring (kinds, accounts, events, attributes, stored scores, the
+        score mirror) takes them as they are. Each of those looked the same ids up
+        again, ~14 dict look-ups per id and ingest batch. Ids without a slot get one
+        (an id with no entity row stays without one: the mirrors say so by slot)."""
+        table = self._store.slots
+        return table.ids(table.of(ids, add=True))
 
     def population_jobs(
         self, profiles: Sequence[Profile], now: float, cause: Cause

@@ -150,7 +150,7 @@ class EventIngest:
             live = self._core.live
             mark = len(live)
             changes: list[TierChangeRecord] = []
-            rescored: dict[str, list[str]] = {}
+            rescored: dict[str, Sequence[str]] = {}
             with self.store.transaction(on_rollback=lambda: live.rollback(mark)):
                 parts = [self._store_batch(checked, now) for checked in batches]
                 union = set().union(*(part.touched for part in parts))
@@ -184,7 +184,13 @@ class EventIngest:
         merged = self.store.merge_identities(events.merges, now)
         if merged:
             live.relabel(merged)
-        events = replace(events, entity_id=self.store.resolve_ids(events.entity_id))
+        # The batch's entities as slots of the store's table, looked up once (new ids
+        # get theirs now, as the live events would give them): the live events and the
+        # entity mirror take them as they are, and the ids become the table's own
+        # strings, so every later look-up of them finds the very object.
+        table = self.store.slots
+        entity_ids = table.ids(table.of(self.store.resolve_ids(events.entity_id), add=True))
+        events = replace(events, entity_id=entity_ids.strings())
         # A group event may move an entity to another account: the account it
         # leaves loses a member, so it is rescored too (rollups, score signals).
         joining = np.asarray(events.entity_id, dtype=object)[kinds == GROUP]
@@ -193,7 +199,7 @@ class EventIngest:
         fresh = _first_unknown(events.message_id, self.store)
         accepted = self.store.insert_events(batch)
         live.append(
-            _taken(events.entity_id, fresh),
+            entity_ids.take(fresh),
             _taken(batch.event, fresh),
             np.asarray(batch.ts)[fresh],
             np.asarray(batch.value)[fresh],
@@ -202,7 +208,7 @@ class EventIngest:
         )
         # New entities get the source's kind before messages that name one apply.
         default_kind = events.new_entity_kind or self.kinds.event_default
-        self.store.ensure_entities(events.entity_id, kind=default_kind, now=now)
+        self.store.ensure_entities(entity_ids, kind=default_kind, now=now)
         self.store.upsert_entities(entities_from_messages(events, kinds, now, self.kinds.account))
         self.store.set_entity_kinds(*tracked_entity_kinds(events, kinds), now)
         groups = np.asarray(events.account_id, dtype=object)[kinds == GROUP].tolist()
@@ -262,7 +268,7 @@ def _results(
     parts: list[_StoredBatch],
     union: set[str],
     changes: list[TierChangeRecord],
-    rescored: dict[str, list[str]],
+    rescored: dict[str, Sequence[str]],
     backfill: bool,
 ) -> list[IngestResult]:
     """Each batch's result from the group's rescoring: the tier changes its own events

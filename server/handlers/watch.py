@@ -100,7 +100,7 @@ class TierChangeHub:
         return self._routed
 
     def publish_changes(self, changes: list[TierChangeRecord], store: Store) -> None:
-        """publish() with each changed entity's account read from the store, for the
+        """publish() with each changed entity's account from the store's mirror, for the
         changes some watcher may want (only those: the account filter and the message
         need it, nothing else does). Every committed tier change passes here, whatever
         caused it, so it is counted here."""
@@ -119,8 +119,9 @@ class TierChangeHub:
                 kept.append(change)
         if not kept:
             return
-        stored = store.entity_columns(list({c.entity_id: None for c in kept}))
-        accounts = {entity: account for entity, (_, account) in stored.items()}
+        # From the writer's entity mirror (caught up with what just committed).
+        entities = list({c.entity_id: None for c in kept})
+        accounts = dict(zip(entities, store.mirrored().account_ids(entities), strict=True))
         loop = self._loop
         if loop is None or _running_in(loop):
             self.publish(kept, accounts)

@@ -277,7 +277,7 @@ def affected(
     store: Store | MirroredEntities,
     profile: Profile,
     touched: Sequence[str],
-    rescored: Mapping[str, list[str]],
+    rescored: Mapping[str, Sequence[str]],
 ) -> list[str]:
     """Entities whose score under `profile` may move because `touched` changed or the
     entities in `rescored` (by profile name, this ingest) were rescored: the accounts of

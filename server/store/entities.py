@@ -146,7 +146,8 @@ class EntityTables:
                 " SELECT value, ?, ?, ?, ? FROM json_each(?) RETURNING id",
                 (kind, account_id, now, now, ids_json(ids)),
             ).fetchall()
-            self._entities.touch(map(itemgetter(0), created))  # rows that existed are as they were
+            # Rows that existed are as they were; the new ones are what was just written.
+            self._entities.created(list(map(itemgetter(0), created)), kind, account_id)
             return len(created)
 
     def entity_columns(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -11,8 +11,9 @@ every member of an account is applied in place (`move_account`); a rolled-back
 transaction drops everything (`invalidate`), so it is never stale, at worst reloaded.
 
 The orders built from it follow changes without a rebuild: the id order (a sweep's
-population) merges new ids in by binary search, and the members index (rollups) lists
-the slots that came, went or moved apart until they pass a hundredth of all slots.
+population) merges the ids that came since by binary search when it is next read, and
+the members index (rollups) lists the slots that came, went or moved apart until they
+pass a hundredth of all slots.
 
 Shape: arrays by slot (SlotTable, shared with the score mirror), as narrow as the data
 allows (issue 12, S4): exists, kind code int16, account slot int32 (-1 none); per
@@ -103,6 +104,7 @@ class EntityMirror:
         self._columns: dict[tuple[ColumnKind, str], _Column] = {}
         self._sorted: np.ndarray | None = None  # existing slots by id
         self._sorted_ids: np.ndarray | None = None  # their ids (object), for merging in
+        self._order_stale = False  # rows came or went since the id order was merged
         self._by_account: tuple[np.ndarray, np.ndarray] | None = None  # (slots, offsets)
         self._moved: set[int] = set()  # slots that came, went or moved since it was built
 
@@ -120,6 +122,15 @@ class EntityMirror:
         """Rows of `ids` were written (or deleted): read them again before the next use."""
         if self._built:
             self._dirty.update(ids)
+
+    def created(self, ids: Sequence[str], kind: str, account_id: str) -> None:
+        """Bare rows of `kind` and `account_id` (no attributes) were just created for
+        `ids` (Store.ensure_entities): applied as they are. Touched instead, they were
+        read back from SQLite before the next use, for every ingest batch that named a
+        new entity."""
+        if self._built and ids:
+            bare = [repeat(None)] * len(self._columns)  # no attribute: NULL in every column
+            self._apply(ids, list(zip(ids, repeat(kind), repeat(account_id), *bare)))
 
     def move_account(self, old: str, new: str) -> None:
         """Every entity of account `old` now belongs to `new` ("" = none)."""
@@ -174,22 +185,28 @@ class EntityMirror:
     def existing(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
         """Whether each id has a row; None while the mirror is not built (ask SQLite).
         Lets the ingest path send SQLite only the rows it would really create."""
-        if not self._built:
-            return None
-        self.ready(conn)
-        slots = self._slots.of(ids, add=False)
-        return (slots >= 0) & self._exists[np.maximum(slots, 0)]
+        slots = self._ready_slots(conn, ids)
+        return None if slots is None else self._exists_at(slots)
 
     def of_kind(
         self, conn: sqlite3.Connection, ids: Sequence[str], kinds: Sequence[str]
     ) -> np.ndarray | None:
         """Whether each ids[i] has a row of kind kinds[i]; None while not built."""
-        found = self.existing(conn, ids)
-        if found is None:
+        slots = self._ready_slots(conn, ids)
+        if slots is None:
             return None
-        slots = np.maximum(self._slots.of(ids, add=False), 0)
         wanted = np.fromiter(map(self._kinds.get, kinds, repeat(-2)), np.int16, len(kinds))
-        return found & (self._kind[slots] == wanted)
+        return self._exists_at(slots) & (self._kind[np.maximum(slots, 0)] == wanted)
+
+    def _ready_slots(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
+        """The slots of ids (-1 unknown), caught up first; None while not built."""
+        if not self._built:
+            return None
+        self.ready(conn)
+        return self._slots.of(ids, add=False)
+
+    def _exists_at(self, slots: np.ndarray) -> np.ndarray:
+        return (slots >= 0) & self._exists[np.maximum(slots, 0)]
 
     def kind_names(self, slots: np.ndarray) -> np.ndarray:
         """Each slot's kind name (object array), "" where the slot has no row."""
@@ -209,28 +226,31 @@ class EntityMirror:
         """Slots of the stored entities of `kind`, ordered by id (as SQLite's ORDER BY;
         `ready` first: it reads the rows in that order and keeps it as rows come and go)."""
         assert self._sorted is not None, "ready() first"
+        if self._order_stale:
+            self._resorted()
         return self._sorted[self._kind[self._sorted] == self.kind_code(kind)]
 
-    def _resorted(self, slots: np.ndarray, was: np.ndarray) -> None:
-        """The id order after rows at `slots` came or went (`was`: whether each existed
-        before): the new ones merged in by binary search, the gone ones dropped. An
-        ingest naming new entities would otherwise cost the next sweep a sort of every
-        stored id in Python (a second at a million), on the writer."""
-        if self._sorted is None or self._sorted_ids is None:
-            return
-        now = self._exists[slots]
-        came, went = slots[now & ~was], slots[was & ~now]
+    def _resorted(self) -> None:
+        """The id order after rows came or went since it was last merged, on its first
+        read since (a sweep's): the new ones merged in by binary search, the gone ones
+        dropped. Rebuilding it would cost the sweep a sort of every stored id in Python
+        (a second at a million); merging at each ingest that named a new entity copied
+        the whole order, an object array of every id, once per batch on the writer."""
+        assert self._sorted is not None and self._sorted_ids is not None
         order, ids = self._sorted, self._sorted_ids
-        if len(went):
-            keep = ~np.isin(order, went)
+        listed = np.zeros(len(self._exists), bool)
+        listed[order] = True
+        keep = self._exists[order]
+        if not keep.all():
             order, ids = order[keep], ids[keep]
+        came = np.flatnonzero(self._exists & ~listed)
         if len(came):
             new_ids = np.asarray(self._slots.strings(came), dtype=object)
             by_id = np.argsort(new_ids, kind="stable")
             at = np.searchsorted(ids, new_ids[by_id])
             order = np.insert(order, at, came[by_id].astype(np.int32))
             ids = np.insert(ids, at, new_ids[by_id])
-        self._sorted, self._sorted_ids = order, ids
+        self._sorted, self._sorted_ids, self._order_stale = order, ids, False
 
     def members(self, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slots of the entities whose account is accounts[i], and i for each."""
@@ -308,6 +328,12 @@ class EntityMirror:
             " CROSS JOIN entities AS e ON e.id = j.value",
             (*params, ids_json(ids)),
         ).fetchall()
+        self._apply(ids, rows)
+
+    def _apply(self, ids: Sequence[str], rows: Sequence[tuple[object, ...]]) -> None:
+        """The rows of `ids` are `rows` (id, kind, account_id, then each kept column's
+        value as its SQL reads it); an id without one has no row."""
+        columns = list(self._columns.values())
         gone = self._slots.of(ids, add=True)
         self._fit()
         sorted_, sorted_ids, by_account = self._sorted, self._sorted_ids, self._by_account
@@ -317,15 +343,15 @@ class EntityMirror:
         self._account[gone] = -1
         for column in columns:
             column.clear(gone)
-        self._set_base([r[:3] for r in rows])
+        self._set_base([r[:3] for r in rows])  # type: ignore[misc]
         at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
         for i, column in enumerate(columns, start=3):
             column.data[at] = column.code(list(map(itemgetter(i), rows)))
         # The id order and the members index follow the rows that came, went or moved.
         self._sorted, self._sorted_ids, self._by_account = sorted_, sorted_ids, by_account
-        self._resorted(gone, before[0])
-        changed = (before[0] != self._exists[gone]) | (before[1] != self._account[gone])
-        self._note_moved(gone[changed])
+        came_or_went = before[0] != self._exists[gone]
+        self._order_stale |= bool(came_or_went.any())
+        self._note_moved(gone[came_or_went | (before[1] != self._account[gone])])
 
     def _fit(self) -> None:
         """Grows the arrays (by a quarter) to cover every slot."""

@@ -100,6 +100,17 @@ class MirroredEntities:
             accounts = np.unique(mirror.account_of(slots))
             return sorted(self._slots.ids(accounts[accounts >= 0]))
 
+    def account_ids(self, ids: Sequence[str]) -> list[str]:
+        """Each id's stored account id ("" for none, and for an id with no row): the
+        accounts watch filters route tier changes by, without Store.entity_columns' read
+        of SQLite after every ingest commit."""
+        with self._lock:
+            accounts = self._ready().account_of(self._slots.of(ids, add=False))
+            names = np.full(len(accounts), "", dtype=object)
+            has = accounts >= 0
+            names[has] = self._slots.strings(accounts[has])
+            return names.tolist()  # type: ignore[no-any-return]
+
     def entities_of_accounts(self, account_ids: Sequence[str], kind: str) -> list[str]:
         """Store.entities_of_accounts: entities of `kind` of any of account_ids."""
         ids, _ = self.members_of(account_ids, kind)

@@ -124,18 +124,21 @@ def test_publishing_never_visits_idle_watchers() -> None:
 
 
 class _CountingStore:
-    """A store stand-in that records which entities' accounts were read."""
+    """A store stand-in (and its mirror) that records which entities' accounts were read."""
 
     def __init__(self) -> None:
         self.reads: list[list[str]] = []
 
-    def entity_columns(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    def mirrored(self) -> _CountingStore:
+        return self
+
+    def account_ids(self, ids: Sequence[str]) -> list[str]:
         self.reads.append(list(ids))
-        return {i: ("contact", "acme") for i in ids}
+        return ["acme"] * len(ids)
 
 
 def test_accounts_are_read_only_for_changes_someone_may_want() -> None:
-    """The writer reads accounts (one SQL query) only for changes that can reach a
+    """The writer reads accounts (from its entity mirror) only for changes that can reach a
     watcher: idle watchers on another profile, tier or cause cost no read at all."""
     store = _CountingStore()
     records = [change(n, "lead_qualification", "cold") for n in range(1, 101)]

@@ -69,6 +69,35 @@ def test_the_id_order_follows_entities_that_come_and_go(store: Store, db_path: P
             reader.close()
 
 
+def test_the_id_order_merges_what_came_and_went_over_many_catch_ups(
+    store: Store, db_path: Path
+) -> None:
+    """The id order is merged when it is next read, not at each catch-up: rows that came,
+    went, came back, or came and went again between two reads must all land right."""
+    store.upsert_entities([EntityRecord(f"c{i:03d}", "contact") for i in range(0, 100, 2)])
+    assert store.mirrored().entity_ids("contact") == store.entity_ids(kind="contact")
+    steps = [
+        ["c001", "c051", "zz"],  # came
+        ["c003", "a"],  # came; "c003" goes again below
+        ["c010"],  # stored already: no change to the order
+    ]
+    for new in steps:
+        store.upsert_entities([EntityRecord(i, "contact") for i in new])
+        store.mirrored().kinds_of(new)  # a catch-up, as each ingest batch makes
+    for gone in ("c003", "c020", "c051"):
+        store.erase_entity(gone)
+        store.mirrored().kinds_of([gone])
+    store.upsert_entities([EntityRecord("c020", "contact")])  # went and came back
+    store.mirrored().kinds_of(["c020"])
+    reader = Store(db_path)
+    try:
+        want = reader.entity_ids(kind="contact")
+    finally:
+        reader.close()
+    assert "c020" in want and "c003" not in want and "zz" in want
+    assert store.mirrored().entity_ids("contact") == want
+
+
 def test_the_id_order_read_at_start_up_is_sorted_by_code_point(store: Store, db_path: Path) -> None:
     """A mirror built over a stored population takes SQLite's ORDER BY id as its id order
     (no sort in Python): that must be Python's order of the same ids, non-ASCII included
@@ -138,6 +167,44 @@ def test_kinds_and_bare_rows_skip_what_the_mirror_holds_and_stay_exact(store: St
     assert mirrored.entity_ids(kind="contact") == ["a", "b", "c"]
     assert mirrored.entity_ids(kind="ticket") == ["d"]
     assert store._entities.existing(store.conn, ["a", "zz"]).tolist() == [True, False]
+
+
+def test_bare_rows_created_are_mirrored_as_sqlite_reads_them(store: Store, db_path: Path) -> None:
+    """The bare rows ensure_entities creates go into the mirror as written, not read
+    back: every kept column (categorical, numeric, a member's `by`), the kind, the
+    account, the id order and the members index must equal a fresh SQLite read."""
+    store.upsert_entities(
+        [
+            EntityRecord("acme", "account"),
+            EntityRecord("c1", "contact", "acme", {"industry": "x"}, {"employees": 5.0}),
+        ]
+    )
+    mirrored = store.mirrored()
+    columns = (["industry"], ["employees"])
+    mirrored.attributes(["c1"], *columns)  # builds the mirror and two kept columns
+    mirrored.member_scores("lead_qualification", ["acme"], ["seniority"])  # and a raw one
+    with store.transaction():
+        created = store.ensure_entities(["c1", "n1", "n2", "n1"], kind="contact", now=3.0)
+        created += store.ensure_entities(["m1"], kind="contact", account_id="acme", now=3.0)
+    assert created == 3
+    ids = ["acme", "c1", "n1", "n2", "m1", "none"]
+    reader = Store(db_path)
+    try:
+        got, want = mirrored.attributes(ids, *columns), reader.attributes(ids, *columns)
+        assert got["industry"].vocabulary == want["industry"].vocabulary  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["employees"], want["employees"])
+        assert mirrored.kinds_of(ids).tolist() == [
+            reader.entity_columns(ids).get(i, ("",))[0] for i in ids
+        ]
+        assert mirrored.account_ids(ids) == [
+            reader.entity_columns(ids).get(i, ("", ""))[1] for i in ids
+        ]
+        assert mirrored.entity_ids("contact") == reader.entity_ids(kind="contact")
+        got_members, _ = mirrored.members_of(["acme"], "contact")
+        assert sorted(got_members) == sorted(reader.members_of(["acme"], "contact")[0])
+    finally:
+        reader.close()
 
 
 def test_mirrored_kinds_and_accounts_answer_as_sqlite_does(store: Store) -> None:
