@@ -188,7 +188,9 @@ def taken(values: Sequence[T], rows: np.ndarray) -> list[T]:
 
 
 def take_events(events: IncomingEvents, rows: np.ndarray) -> IncomingEvents:
-    """The events at positions `rows` (in that order), as a batch of their own."""
+    """The events at positions `rows` (in that order), as a batch of their own: with the
+    batch's identity merges and its kind for new entities, which belong to the batch,
+    not to any one event."""
 
     def some(column: list[Any]) -> list[Any]:
         return taken(column, rows)
@@ -208,6 +210,8 @@ def take_events(events: IncomingEvents, rows: np.ndarray) -> IncomingEvents:
         entity_kind=some(events.entity_kind),
         field_prefix=events.field_prefix,
         value_given=None if events.value_given is None else events.value_given[rows],
+        merges=events.merges,
+        new_entity_kind=events.new_entity_kind,
     )
 
 

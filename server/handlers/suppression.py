@@ -23,7 +23,8 @@ _suppressed = metrics.get_meter("prioscore.server").create_counter(
 
 def drop_suppressed_events(store: Store, events: IncomingEvents) -> tuple[IncomingEvents, int]:
     """(the events not about a suppressed id, how many were dropped)."""
-    hit = store.suppressed_among([*events.entity_id, *filter(None, events.account_id)])
+    merged = [i for merge in events.merges for i in merge]
+    hit = store.suppressed_among([*events.entity_id, *filter(None, events.account_id), *merged])
     if not hit:
         return events, 0
     entity = np.asarray(events.entity_id, dtype=object)
@@ -35,7 +36,10 @@ def drop_suppressed_events(store: Store, events: IncomingEvents) -> tuple[Incomi
     )
     store.count_dropped(dict(counts))
     _suppressed.add(int(dropped.sum()))
-    return take_events(events, np.flatnonzero(~dropped)), int(dropped.sum())
+    kept = take_events(events, np.flatnonzero(~dropped))
+    # A merge is a message about both its ids: one naming an erased id goes with it.
+    kept.merges = [m for m in events.merges if not hit.intersection(m)]
+    return kept, int(dropped.sum())
 
 
 def drop_suppressed_entities(

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ServerHandle
-from tests.segment.calls import T0, documented_calls, send
+from tests.segment.calls import T0, documented_calls, iso, send
 
 
 def _scores(handle: ServerHandle, ids: list[str]) -> dict[str, tuple[str, float]]:
@@ -79,6 +79,41 @@ def test_erasing_any_merged_id_erases_the_whole_identity(grpc_server: ServerHand
         )
 
     assert grpc_server.call(left) == (0, 0, 0, 0, 0)
+
+
+def test_a_message_about_an_erased_id_drops_only_that_call(
+    start_grpc_server: Callable[..., ServerHandle],
+) -> None:
+    """The dropped call takes nothing else of its batch with it: the identity merges
+    and the source's kind for new entities still apply to every other call."""
+    with_erased, plain = start_grpc_server(), start_grpc_server()
+    for handle in (with_erased, plain):
+        handle.clock.set(T0)
+    with_erased.call(lambda: with_erased.service.erase_entity("gone-1"))
+    about_erased = {
+        "type": "track",
+        "userId": "gone-1",
+        "event": "form_submit",
+        "messageId": "gone-1-track",
+        "timestamp": iso(T0 - 3000),
+    }
+    with with_erased.channel() as channel:
+        result = send(channel, [*documented_calls(), about_erased])
+    with plain.channel() as channel:
+        expected = send(channel, documented_calls())
+    assert (result.accepted, result.merged) == (expected.accepted, expected.merged)
+    assert expected.merged
+    assert _scores(with_erased, ["u-1", "acme", "anon-1"]) == _scores(
+        plain, ["u-1", "acme", "anon-1"]
+    )
+
+    def kinds(handle: ServerHandle) -> list[tuple[str, str]]:
+        rows = handle.service.store.conn.execute(
+            "SELECT id, kind FROM entities WHERE id IN ('u-1', 'anon-1', 'acme') ORDER BY id"
+        )
+        return [tuple(row) for row in rows]
+
+    assert with_erased.call(lambda: kinds(with_erased)) == plain.call(lambda: kinds(plain))
 
 
 def _prefixed(prefix: str) -> list[dict[str, Any]]:
