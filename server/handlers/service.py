@@ -270,12 +270,15 @@ class Service(StoredQueries):
         *,
         explain: bool = False,
         top_reasons: int = 3,
+        ids_field: str = "entity_ids",
     ) -> Scored:
         """Scores a precomputed feature matrix whose columns follow the profile's signals.
 
         `entities` (ScoreEntities' inline_features, even when empty): attributes for the
         rows' ids, else the stored entity's (handlers.inline_attributes). None: the
-        stream path, where fit and disqualify rules see no attributes (StreamScores)."""
+        stream path, where fit and disqualify rules see no attributes (StreamScores).
+        `ids_field`: the request's field that carried `entity_ids`, which a mismatch names
+        (ScoreEntities: inline_features.entity_ids; StreamScores: entity_ids)."""
         profile = self.get_profile(profile_name)
         if columns:
             matrix = select_feature_columns(matrix, list(columns), profile)
@@ -288,7 +291,7 @@ class Service(StoredQueries):
         self._check_rows(matrix.shape[0], "features")
         if entity_ids and len(entity_ids) != matrix.shape[0]:
             raise InvalidArgumentError.of(
-                "entity_ids", f"{len(entity_ids)} ids for {matrix.shape[0]} feature rows"
+                ids_field, f"{len(entity_ids)} ids for {matrix.shape[0]} feature rows"
             )
         if not np.isfinite(matrix).all():
             raise InvalidArgumentError.of("features.data", "contains NaN or infinity")

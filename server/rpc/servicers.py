@@ -127,6 +127,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 list(inline_f.entity_ids),
                 convert.entities_from_proto(inline_f.entities),
                 list(inline_f.features.columns),
+                ids_field="inline_features.entity_ids",
                 **options,
             )
             if not scored.entity_ids:
@@ -149,7 +150,12 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             rows += matrix.shape[0]
             _annotate(request.profile, rows)  # the stream's span carries the running total
             scored = self.service.score_features(
-                request.profile, matrix, request.entity_ids, None, list(request.features.columns)
+                request.profile,
+                matrix,
+                request.entity_ids,
+                None,
+                list(request.features.columns),
+                ids_field="entity_ids",
             )
             packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED
             result = scored.result

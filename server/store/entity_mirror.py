@@ -34,6 +34,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from prioscore.server.engine import GIL_SLICE
 from prioscore.server.store.narrow import code_dtype, narrow_floats
 from prioscore.server.store.records import ids_json
 from prioscore.server.store.slots import SlotTable
@@ -168,7 +169,13 @@ class EntityMirror:
 
     def column(self, conn: sqlite3.Connection, kind: ColumnKind, name: str, sql: str,
                params: tuple[str, ...]) -> _Column:  # fmt: skip
-        """The attribute column (read from every row on first use; `ready` first)."""
+        """The attribute column (read from every row on first use; `ready` first).
+
+        GIL_SLICE rows at a time: the first use after a start or a rollback codes every
+        entity's value, and one C loop over all of them (listing the rows' ids and values,
+        coding the values) held the GIL up to ~14 ms at 200k entities while the serving
+        loop waited; now ~0.3 ms. Codes come in order of first appearance and columns
+        only widen, so the result is the one pass's."""
         found = self._columns.get((kind, name))
         if found is not None:
             return found
@@ -176,10 +183,11 @@ class EntityMirror:
         empty = np.zeros(0, np.float32 if numeric else np.int8)
         column = self._columns[(kind, name)] = _Column(sql, params, numeric, empty)
         column.grown(len(self._exists))
-        rows = conn.execute(f"SELECT e.id, {sql} FROM entities AS e", params).fetchall()
-        at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
-        self._fit()
-        column.data[at] = column.code(list(map(itemgetter(1), rows)))
+        cursor = conn.execute(f"SELECT e.id, {sql} FROM entities AS e", params)
+        while rows := cursor.fetchmany(GIL_SLICE):
+            at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
+            self._fit()
+            column.data[at] = column.code(list(map(itemgetter(1), rows)))
         return column
 
     def existing(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:

@@ -65,7 +65,7 @@ class Previous:
 
     has: np.ndarray
     score: np.ndarray
-    tier: np.ndarray
+    tier: np.ndarray  # int16 code in ScoreMirror.tiers, 0 ("") where no row
     version: np.ndarray
     history_ts: np.ndarray
 
@@ -80,6 +80,20 @@ class ScoreMirror:
         self._sorted: dict[str, np.ndarray] = {}  # a profile's eligible scores, ascending
         self._tiers = SlotTable()  # tier name <-> code, append-only; "" (no row) is 0
         self._tiers.of([""], add=True)
+
+    @property
+    def tiers(self) -> SlotTable:
+        """Tier name <-> int16 code: what previous() returns and tier_codes() makes.
+        Append-only, so equal codes are equal names for as long as the store is open."""
+        return self._tiers
+
+    def tier_codes(self, names: Sequence[str] | np.ndarray) -> np.ndarray:
+        """int16 codes of tier names (new names added)."""
+        return self._tiers.of(names, add=True).astype(np.int16)  # type: ignore[arg-type]
+
+    def tier_names(self, codes: np.ndarray) -> np.ndarray:
+        """The names of tier codes (object array)."""
+        return np.asarray(self._tiers.values, dtype=object)[codes]
 
     @property
     def nbytes(self) -> int:
@@ -115,7 +129,7 @@ class ScoreMirror:
             columns = self._profiles[profile]
             columns.present[at] = True
             columns.score[at] = score
-            columns.tier[at] = self._tier_code(tier)
+            columns.tier[at] = self.tier_codes(tier)
             columns.version[at] = version
             kept = np.asarray(history, dtype=np.float64)  # None -> NaN
             columns.history_ts[at] = np.where(np.isnan(kept), -np.inf, kept)
@@ -134,13 +148,12 @@ class ScoreMirror:
         if not self._capacity:
             n = len(ids)
             return Previous(
-                has, np.zeros(n), np.full(n, "", object), np.full(n, -1), np.full(n, -np.inf)
+                has, np.zeros(n), np.zeros(n, np.int16), np.full(n, -1), np.full(n, -np.inf)
             )
-        names = np.asarray(self._tiers.values, dtype=object)
         return Previous(
             has,
             np.where(has, columns.score[safe], 0.0),
-            np.where(has, names[columns.tier[safe]], ""),
+            np.where(has, columns.tier[safe], 0).astype(np.int16, copy=False),  # codes
             np.where(has, columns.version[safe].astype(np.int64), -1),
             np.where(has, columns.history_ts[safe], -np.inf),
         )
@@ -162,13 +175,9 @@ class ScoreMirror:
         self._resort(profile, columns, at, score, disqualified)
         columns.present[at] = True
         columns.score[at] = score
-        columns.tier[at] = self._tier_code(tier)
+        columns.tier[at] = self.tier_codes(tier)
         columns.version[at] = version
         columns.disqualified[at] = disqualified
-
-    def _tier_code(self, tiers: Sequence[str] | np.ndarray) -> np.ndarray:
-        """int16 codes of tier names (new names added)."""
-        return self._tiers.of(tiers, add=True).astype(np.int16)  # type: ignore[arg-type]
 
     def kept_history(self, profile: str, ids: Sequence[str], ts: float) -> None:
         """History points were appended for `ids` at `ts`."""

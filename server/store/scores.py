@@ -206,13 +206,16 @@ class ScoreTables:
                 )
                 return []
             before = self._previous_scores(profile, rows.entity_id)
-            prev_score, prev_tier, prev_version = before.score, before.tier, before.version
+            prev_score, prev_code, prev_version = before.score, before.tier, before.version
             history_ts, has_prev = before.history_ts, before.has
-            if hold is not None and has_prev.any():
-                tier = held_tiers(
-                    self.conn, hold, profile, rows.entity_id, score, tier, prev_tier, ts
+            mirror = self._mirror
+            if hold is not None and has_prev.any():  # on codes: one take, not `==` per tier
+                code = held_tiers(
+                    self.conn, hold, profile, rows.entity_id, score, tier, prev_code, ts, mirror
                 )
-            tier_changed = prev_tier != tier
+                tier, tier_changed = mirror.tier_names(code), prev_code != code
+            else:  # one pass over the names costs less than coding them (a dict look-up each)
+                tier_changed = mirror.tier_names(prev_code) != tier
             delta = np.abs(score - prev_score)
             fresh = ~has_prev | tier_changed
             if cause is Cause.CLOCK:
@@ -252,7 +255,7 @@ class ScoreTables:
             if not len(changed):
                 return []
             c_ids = list(taken(ids, changed))
-            c_prev_tier = prev_tier[changed].tolist()
+            c_prev_tier = mirror.tier_names(prev_code[changed]).tolist()
             c_tier = tier[changed].tolist()
             c_prev_score = prev_score[changed].tolist()
             c_score = score[changed].tolist()

@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from prioscore.server.engine import GIL_SLICE
 from prioscore.server.store.database import EntityRecord, Store
+from prioscore.server.store.entity_mirror import ColumnKind, _Column
 
 
 def test_the_entity_mirror_widens_a_column_that_outgrows_its_type(
@@ -233,3 +236,62 @@ def test_mirrored_kinds_and_accounts_answer_as_sqlite_does(store: Store) -> None
             assert mirrored.entities_of_accounts(accounts, kind) == store.entities_of_accounts(
                 accounts, kind
             )
+
+
+def test_attribute_columns_built_in_slices_are_the_one_pass_ones(
+    store: Store, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column is built GIL_SLICE rows at a time on first use (after a start or a
+    rollback), so no C loop over every row keeps the GIL: the same codes, values, type
+    and answers as one pass over every row, with the text codes outgrowing int8 and the
+    numbers float32 in later slices, and a last part shorter than a slice."""
+    n = 2 * GIL_SLICE + 300
+    ids = [f"e{i:05d}" for i in range(n)]
+
+    def industry(i: int) -> dict[str, str]:
+        return {} if i % 11 == 0 else {"industry": f"v{i % (50 if i < GIL_SLICE else 400)}"}
+
+    def employees(i: int) -> dict[str, float]:
+        return {} if i % 13 == 0 else {"employees": i + (0.1 if i >= 2 * GIL_SLICE else 0.0)}
+
+    store.upsert_entities(
+        [
+            EntityRecord(e, "contact", attributes=industry(i), numeric_attributes=employees(i))
+            for i, e in enumerate(ids)
+        ]
+    )
+    coded: list[int] = []  # rows per call of the coding (C loops over what it is given)
+    code = _Column.code
+
+    def counted(column: _Column, raw: list[object]) -> np.ndarray:
+        coded.append(len(raw))
+        return code(column, raw)
+
+    monkeypatch.setattr(_Column, "code", counted)
+    reader = Store(db_path)  # a start: its mirror builds every column on first use
+    try:
+        got = reader.mirrored().attributes(ids, ["industry"], ["employees"])
+        assert max(coded) == GIL_SLICE and sum(coded) == 2 * n  # two columns, in slices
+        monkeypatch.undo()
+        want = reader.attributes(ids, ["industry"], ["employees"])  # SQLite's own read
+        assert got["industry"].vocabulary == want["industry"].vocabulary  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["industry"].codes, want["industry"].codes)  # type: ignore[union-attr]
+        np.testing.assert_array_equal(got["employees"], want["employees"])
+        built = reader._entities._columns
+        for (kind, _), column in built.items():
+            # What the build did before it was sliced: every row in one pass.
+            empty = np.zeros(0, np.float32 if column.numeric else np.int8)
+            one_pass = _Column(column.sql, column.params, column.numeric, empty)
+            one_pass.grown(len(column.data))
+            rows = reader.conn.execute(
+                f"SELECT e.id, {column.sql} FROM entities AS e", column.params
+            ).fetchall()
+            at = reader._slots.of([r[0] for r in rows], add=False)
+            one_pass.data[at] = one_pass.code([r[1] for r in rows])
+            assert column.values == one_pass.values, kind
+            assert column.data.dtype == one_pass.data.dtype, kind
+            np.testing.assert_array_equal(column.data, one_pass.data)
+        types = {kind: c.data.dtype for (kind, _), c in built.items()}
+        assert types == {ColumnKind.TEXT: np.int16, ColumnKind.NUMBER: np.float64}  # widened
+    finally:
+        reader.close()
