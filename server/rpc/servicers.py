@@ -119,7 +119,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             )
         elif source == "inline_features":
             inline_f = request.inline_features
-            matrix = convert.matrix_from_proto(inline_f.features, "inline_features.features")
+            field = "inline_features.features"  # what every violation of the matrix names
+            matrix = convert.matrix_from_proto(inline_f.features, field)
             _annotate(request.profile, matrix.shape[0])
             scored = self.service.score_features(
                 request.profile,
@@ -127,7 +128,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 list(inline_f.entity_ids),
                 convert.entities_from_proto(inline_f.entities),
                 list(inline_f.features.columns),
-                ids_field="inline_features.entity_ids",
+                features_field=field,
+                numbers_field=convert.numbers_field(inline_f.features),
                 **options,
             )
             if not scored.entity_ids:
@@ -155,7 +157,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 request.entity_ids,
                 None,
                 list(request.features.columns),
-                ids_field="entity_ids",
+                features_field="features",
+                numbers_field=convert.numbers_field(request.features),
             )
             packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED
             result = scored.result
