@@ -147,8 +147,10 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context
     ) -> AsyncIterator[scoring_pb.StreamScoresResponse]:
         rows = 0
-        async for _, request in bounded(request_iterator, self.settings.max_stream_messages):
-            matrix = convert.matrix_from_proto(request.features, "features")
+        async for index, request in bounded(request_iterator, self.settings.max_stream_messages):
+            # Named as the interceptor names a stream message's contract violations.
+            field = f"messages[{index}].features"
+            matrix = convert.matrix_from_proto(request.features, field)
             rows += matrix.shape[0]
             _annotate(request.profile, rows)  # the stream's span carries the running total
             scored = self.service.score_features(
@@ -157,7 +159,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 request.entity_ids,
                 None,
                 list(request.features.columns),
-                features_field="features",
+                features_field=field,
                 numbers_field=convert.numbers_field(request.features),
             )
             packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED

@@ -2,7 +2,8 @@
 
 ScoreEntities and StreamScores share Service.score_features, but their matrix and ids
 live in different fields (inline_features.features and inline_features.entity_ids;
-features and entity_ids); a client correlating the BadRequest violation with its
+a stream message's features and entity_ids, named messages[i].* as the interceptor
+names its contract violations); a client correlating the BadRequest violation with its
 request needs the one it sent. Each violation is asserted for ScoreEntities on the loop,
 in an inline scoring process (the same servicer code) and for StreamScores.
 """
@@ -77,6 +78,12 @@ def _non_finite_packed(rows: int) -> tuple[types_pb2.Matrix, list[str]]:
     return types_pb2.Matrix(shape=[rows, 2], values=values.ravel()), _ids(rows)
 
 
+def _short_data(rows: int) -> types_pb2.Matrix:
+    matrix = _matrix(rows)
+    matrix.data = matrix.data[:-8]  # one number short
+    return matrix
+
+
 def _too_many_rows(rows: int) -> tuple[types_pb2.Matrix, list[str]]:
     # Refused on its shape before any array is built: the data only makes it large.
     shape = [Limits().max_rows_per_batch + 1, 2]
@@ -93,6 +100,9 @@ BROKEN = {
         lambda rows: (_matrix(rows, names=("visits", "other")), _ids(rows)), "columns"
     ),
     "too_many_rows": Broken(_too_many_rows, "shape"),
+    "data_for_other_rows": Broken(  # rpc/convert.py's own check of the same matrix
+        lambda rows: (_short_data(rows), _ids(rows)), "data"
+    ),
     "non_finite_data": Broken(_non_finite_data, "data"),
     "non_finite_values": Broken(_non_finite_packed, "values"),
 }
@@ -136,10 +146,10 @@ def test_stream_scores_names_its_fields(stubs: Stubs, case: str) -> None:
             answered.append(response.sequence)
 
     fields, reason = _refusal(stream)
-    field = BROKEN[case].field
-    expected = "entity_ids" if field == "entity_ids" else f"features.{field}"
-    if case == "too_many_rows":  # the interceptor's contract check names the message
-        expected = f"messages[1].{expected}"
+    field = BROKEN[case].field  # in the stream's second message, as its contract check says
+    expected = (
+        "messages[1].entity_ids" if field == "entity_ids" else f"messages[1].features.{field}"
+    )
     assert (fields, reason) == ([expected], "FIELD_INVALID")
     assert answered == [0]  # the batch before the bad one was answered
 
