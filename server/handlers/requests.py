@@ -342,14 +342,17 @@ def event_columns(
     )
 
 
-def select_feature_columns(matrix: np.ndarray, columns: list[str], profile: Profile) -> np.ndarray:
-    """Reorders named feature columns into the profile's signal order (extras ignored)."""
+def select_feature_columns(
+    matrix: np.ndarray, columns: list[str], profile: Profile, field: str
+) -> np.ndarray:
+    """Reorders named feature columns into the profile's signal order (extras ignored).
+    `field`: the request's matrix field, whose `columns` a violation names."""
     if len(columns) != matrix.shape[1]:
         raise InvalidArgumentError.of(
-            "features.columns", f"{len(columns)} names for {matrix.shape[1]} columns"
+            f"{field}.columns", f"{len(columns)} names for {matrix.shape[1]} columns"
         )
     position = {name: i for i, name in enumerate(columns)}
     absent = [name for name in profile.signal_names if name not in position]
     if absent:
-        raise InvalidArgumentError.of("features.columns", f"missing signal {absent[0]!r}")
+        raise InvalidArgumentError.of(f"{field}.columns", f"missing signal {absent[0]!r}")
     return matrix[:, [position[name] for name in profile.signal_names]]

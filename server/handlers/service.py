@@ -270,37 +270,43 @@ class Service(StoredQueries):
         *,
         explain: bool = False,
         top_reasons: int = 3,
-        ids_field: str = "entity_ids",
+        features_field: str = "features",
+        numbers_field: str = "data",
     ) -> Scored:
         """Scores a precomputed feature matrix whose columns follow the profile's signals.
 
         `entities` (ScoreEntities' inline_features, even when empty): attributes for the
         rows' ids, else the stored entity's (handlers.inline_attributes). None: the
         stream path, where fit and disqualify rules see no attributes (StreamScores).
-        `ids_field`: the request's field that carried `entity_ids`, which a mismatch names
-        (ScoreEntities: inline_features.entity_ids; StreamScores: entity_ids)."""
+        Every violation names the field of the request the client sent, so the callers
+        say where the matrix was: `features_field` (ScoreEntities:
+        inline_features.features; StreamScores: features), its parts (shape, columns)
+        and its ids and entities beside it, and `numbers_field`, the Matrix field that
+        carried the numbers (data, or values in the packed form)."""
         profile = self.get_profile(profile_name)
         if columns:
-            matrix = select_feature_columns(matrix, list(columns), profile)
+            matrix = select_feature_columns(matrix, list(columns), profile, features_field)
         if matrix.ndim != 2 or matrix.shape[1] != len(profile.signals):
             raise InvalidArgumentError.of(
-                "features.shape",
+                f"{features_field}.shape",
                 f"expected [n, {len(profile.signals)}] (signals {', '.join(profile.signal_names)})"
                 f", got {list(matrix.shape)}",
             )
-        self._check_rows(matrix.shape[0], "features")
+        self._check_rows(matrix.shape[0], f"{features_field}.shape")
+        ids_field = sibling_field(features_field, "entity_ids")
         if entity_ids and len(entity_ids) != matrix.shape[0]:
             raise InvalidArgumentError.of(
                 ids_field, f"{len(entity_ids)} ids for {matrix.shape[0]} feature rows"
             )
         if not np.isfinite(matrix).all():
-            raise InvalidArgumentError.of("features.data", "contains NaN or infinity")
-        validate_entities(entities or [], self.limits, "inline_features.entities")
+            raise InvalidArgumentError.of(
+                f"{features_field}.{numbers_field}", "contains NaN or infinity"
+            )
+        entities_field = sibling_field(features_field, "entities")
+        validate_entities(entities or [], self.limits, entities_field)
         ids = list(entity_ids)  # may stay empty: the bulk path correlates rows by position
         if entities and not ids:  # attributes find their rows by id (a ValueError before)
-            raise InvalidArgumentError.of(
-                "inline_features.entity_ids", "required with inline_features.entities"
-            )
+            raise InvalidArgumentError.of(ids_field, f"required with {entities_field}")
         # Listed attributes, else the stored ones; None (StreamScores): no attributes.
         attrs = {} if entities is None else feature_attributes(profile, ids, entities, self.scorer)
         features = FeatureSet(matrix, np.full(matrix.shape[0], -1, dtype=np.int32))

@@ -187,6 +187,12 @@ def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
+def numbers_field(matrix: types_pb2.Matrix) -> str:
+    """The Matrix field that carried the numbers, which a violation of them names: a
+    non-empty `data` selects the bytes form (matrix_from_proto), else the packed `values`."""
+    return "data" if matrix.data else "values"
+
+
 def vector(array: np.ndarray, packed: bool = False) -> types_pb2.Vector:
     """A Vector in the bytes form (default) or the packed form the client asked for."""
     if packed:

@@ -119,7 +119,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             )
         elif source == "inline_features":
             inline_f = request.inline_features
-            matrix = convert.matrix_from_proto(inline_f.features, "inline_features.features")
+            field = "inline_features.features"  # what every violation of the matrix names
+            matrix = convert.matrix_from_proto(inline_f.features, field)
             _annotate(request.profile, matrix.shape[0])
             scored = self.service.score_features(
                 request.profile,
@@ -127,7 +128,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 list(inline_f.entity_ids),
                 convert.entities_from_proto(inline_f.entities),
                 list(inline_f.features.columns),
-                ids_field="inline_features.entity_ids",
+                features_field=field,
+                numbers_field=convert.numbers_field(inline_f.features),
                 **options,
             )
             if not scored.entity_ids:
@@ -145,8 +147,10 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self, request_iterator: AsyncIterator[scoring_pb.StreamScoresRequest], context: Context
     ) -> AsyncIterator[scoring_pb.StreamScoresResponse]:
         rows = 0
-        async for _, request in bounded(request_iterator, self.settings.max_stream_messages):
-            matrix = convert.matrix_from_proto(request.features, "features")
+        async for index, request in bounded(request_iterator, self.settings.max_stream_messages):
+            # Named as the interceptor names a stream message's contract violations.
+            field = f"messages[{index}].features"
+            matrix = convert.matrix_from_proto(request.features, field)
             rows += matrix.shape[0]
             _annotate(request.profile, rows)  # the stream's span carries the running total
             scored = self.service.score_features(
@@ -155,7 +159,8 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 request.entity_ids,
                 None,
                 list(request.features.columns),
-                ids_field="entity_ids",
+                features_field=field,
+                numbers_field=convert.numbers_field(request.features),
             )
             packed = request.response_encoding == types_pb2.ARRAY_ENCODING_PACKED
             result = scored.result

@@ -6,7 +6,7 @@ profile; from SQLite that is a JSON extraction per row and attribute, a million 
 profile, although almost none of them changed since the last sweep. This copy is read
 once (base columns on first use, each attribute column on the first read of it) and then
 follows the store: every statement that writes entity rows names the ids it touched
-(`touch`), and those rows are read again, in one query, before the next read; a move of
+(`touch`), and those rows are read again (GIL_SLICE per query) before the next read; a move of
 every member of an account is applied in place (`move_account`); a rolled-back
 transaction drops everything (`invalidate`), so it is never stale, at worst reloaded.
 
@@ -26,11 +26,12 @@ the store's reads give (int32 codes, float64).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import repeat
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,9 @@ class EntityMirror:
     def invalidate(self) -> None:
         """Forgets everything (after a rollback): read again on next use."""
         self._built = False
-        self._dirty: set[str] = set()
+        # Ids touched since the last catch-up, in the order touched (a dict: sorting a
+        # set of 200k ids to make the order definite held the GIL ~50 ms).
+        self._dirty: dict[str, None] = {}
         self._exists = np.zeros(0, bool)
         self._kind = np.zeros(0, np.int16)
         self._account = np.zeros(0, np.int32)
@@ -122,7 +125,7 @@ class EntityMirror:
     def touch(self, ids: Iterable[str]) -> None:
         """Rows of `ids` were written (or deleted): read them again before the next use."""
         if self._built:
-            self._dirty.update(ids)
+            self._dirty.update(zip(ids, repeat(None)))
 
     def created(self, ids: Sequence[str], kind: str, account_id: str) -> None:
         """Bare rows of `kind` and `account_id` (no attributes) were just created for
@@ -156,13 +159,16 @@ class EntityMirror:
             # the ids in Python held the GIL 1.5 s at a million entities (every call
             # stalled, on the first sweep); SQLite's sorter releases it. `+id` keeps
             # SQLite off the primary key's index: a table look-up per row, 2.7 s
-            # against the sorter's 1.7 s (a plain scan: 1.0 s).
-            rows = conn.execute("SELECT id, kind, account_id FROM entities ORDER BY +id").fetchall()
+            # against the sorter's 1.7 s (a plain scan: 1.0 s). Coded GIL_SLICE rows
+            # at a time: each C loop over every row held the GIL ~16 ms at 200k.
+            cursor = conn.execute("SELECT id, kind, account_id FROM entities ORDER BY +id")
             self._built = True
-            self._fit()
-            at, ids = self._set_base(rows)
-            self._sorted = at.astype(np.int32)
-            self._sorted_ids = np.asarray(ids, dtype=object)
+            order, ids = [np.zeros(0, np.int32)], [np.zeros(0, object)]
+            for rows in _slices(cursor):
+                at, part = self._set_base(rows)
+                order.append(at.astype(np.int32))
+                ids.append(np.asarray(part, dtype=object))
+            self._sorted, self._sorted_ids = np.concatenate(order), np.concatenate(ids)
         if self._dirty:
             self._catch_up(conn)
         self._fit()
@@ -184,10 +190,8 @@ class EntityMirror:
         column = self._columns[(kind, name)] = _Column(sql, params, numeric, empty)
         column.grown(len(self._exists))
         cursor = conn.execute(f"SELECT e.id, {sql} FROM entities AS e", params)
-        while rows := cursor.fetchmany(GIL_SLICE):
-            at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
-            self._fit()
-            column.data[at] = column.code(list(map(itemgetter(1), rows)))
+        for rows in _slices(cursor):
+            self._code([column], rows, 1)
         return column
 
     def existing(self, conn: sqlite3.Connection, ids: Sequence[str]) -> np.ndarray | None:
@@ -325,18 +329,22 @@ class EntityMirror:
         return at, ids
 
     def _catch_up(self, conn: sqlite3.Connection) -> None:
-        """Reads the touched rows again, every kept column with them, in one query."""
-        ids = sorted(self._dirty)
-        self._dirty = set()
+        """Reads the touched rows again, every kept column with them, GIL_SLICE ids per
+        query: after a large upsert each C loop over every touched row (the ids' JSON,
+        their slots, coding kinds, accounts and values) held the GIL for the whole lot,
+        up to ~90 ms at 200k rows while the serving loop waited."""
+        ids = list(self._dirty)
+        self._dirty = {}
         columns = list(self._columns.values())
         sql = "".join(f", {c.sql}" for c in columns)
         params = [p for c in columns for p in c.params]
-        rows = conn.execute(
+        query = (
             f"SELECT e.id, e.kind, e.account_id{sql} FROM json_each(?) AS j"
-            " CROSS JOIN entities AS e ON e.id = j.value",
-            (*params, ids_json(ids)),
-        ).fetchall()
-        self._apply(ids, rows)
+            " CROSS JOIN entities AS e ON e.id = j.value"
+        )
+        for at in range(0, len(ids), GIL_SLICE):
+            part = ids[at : at + GIL_SLICE]
+            self._apply(part, conn.execute(query, (*params, ids_json(part))).fetchall())
 
     def _apply(self, ids: Sequence[str], rows: Sequence[tuple[object, ...]]) -> None:
         """The rows of `ids` are `rows` (id, kind, account_id, then each kept column's
@@ -352,14 +360,21 @@ class EntityMirror:
         for column in columns:
             column.clear(gone)
         self._set_base([r[:3] for r in rows])  # type: ignore[misc]
-        at = self._slots.of(list(map(itemgetter(0), rows)), add=False)
-        for i, column in enumerate(columns, start=3):
-            column.data[at] = column.code(list(map(itemgetter(i), rows)))
+        self._code(columns, rows, 3)
         # The id order and the members index follow the rows that came, went or moved.
         self._sorted, self._sorted_ids, self._by_account = sorted_, sorted_ids, by_account
         came_or_went = before[0] != self._exists[gone]
         self._order_stale |= bool(came_or_went.any())
         self._note_moved(gone[came_or_went | (before[1] != self._account[gone])])
+
+    def _code(self, columns: list[_Column], rows: Sequence[Sequence[Any]], first: int) -> None:
+        """Each of `columns` at the slots of the rows' ids (their first value), from the
+        rows' values `first` on, one value per column in order. Callers pass at most
+        GIL_SLICE rows: each C loop here runs over all it is given."""
+        at = self._slots.of(list(map(itemgetter(0), rows)), add=True)
+        self._fit()
+        for i, column in enumerate(columns, start=first):
+            column.data[at] = column.code(list(map(itemgetter(i), rows)))
 
     def _fit(self) -> None:
         """Grows the arrays (by a quarter) to cover every slot."""
@@ -373,6 +388,12 @@ class EntityMirror:
         self._account = np.concatenate([self._account, np.full(more, -1, np.int32)])
         for column in self._columns.values():
             column.grown(size)
+
+
+def _slices(cursor: sqlite3.Cursor) -> Iterator[list[Any]]:
+    """The cursor's rows, GIL_SLICE at a time (what a C loop over them is given)."""
+    while rows := cursor.fetchmany(GIL_SLICE):
+        yield rows
 
 
 __all__ = ["ColumnKind", "EntityMirror"]

@@ -84,7 +84,7 @@ async def _async(items: Iterator[tuple[int, np.ndarray]]):  # type: ignore[no-un
 def test_a_bad_batch_surfaces_the_servers_field(client: PrioscoreClient) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         client.score_matrix(PROFILE, np.ones((10, 2)))
-    assert "features.shape" in [v.field for v in caught.value.violations]
+    assert "messages[0].features.shape" in [v.field for v in caught.value.violations]
     x = features(client, 10)
     x[7, 2] = np.nan
     with pytest.raises(InvalidArgumentError) as nan:

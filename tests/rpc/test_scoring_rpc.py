@@ -211,7 +211,7 @@ def test_rejected_ingest_names_the_field_and_writes_nothing(stubs: Stubs) -> Non
             profile="test_leads",
             inline_features=sc.InlineFeatures(
                 features=types_pb2.Matrix(shape=[1, 3], values=[1, 2, 3])),
-        ), grpc.StatusCode.INVALID_ARGUMENT, "features.shape"),
+        ), grpc.StatusCode.INVALID_ARGUMENT, "inline_features.features.shape"),
         (sc.ScoreEntitiesRequest(
             profile="test_leads",
             inline_features=sc.InlineFeatures(features=types_pb2.Matrix(
