@@ -159,6 +159,12 @@ def entity_to_proto(record: EntityRecord) -> types_pb2.Entity:
     )
 
 
+def numbers_field(matrix: types_pb2.Matrix) -> str:
+    """The Matrix field that carried the numbers, which a violation of them names: a
+    non-empty `data` selects the bytes form (matrix_from_proto), else the packed `values`."""
+    return "data" if matrix.data else "values"
+
+
 def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:
     """A float64 [rows, columns] array from the bytes or the packed form."""
     if len(matrix.shape) != 2:
@@ -166,7 +172,7 @@ def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:
     rows, columns = int(matrix.shape[0]), int(matrix.shape[1])
     if rows < 0 or columns < 0:
         raise InvalidArgumentError.of(f"{field}.shape", "must not be negative")
-    if matrix.data:
+    if numbers_field(matrix) == "data":
         dtype = _DTYPES.get(matrix.dtype)
         if dtype is None or dtype.kind != "f":
             raise InvalidArgumentError.of(
@@ -185,12 +191,6 @@ def matrix_from_proto(matrix: types_pb2.Matrix, field: str) -> np.ndarray:
             )
         array = np.asarray(matrix.values, dtype=np.float64).reshape(rows, columns)
     return array.astype(np.float64, copy=False)
-
-
-def numbers_field(matrix: types_pb2.Matrix) -> str:
-    """The Matrix field that carried the numbers, which a violation of them names: a
-    non-empty `data` selects the bytes form (matrix_from_proto), else the packed `values`."""
-    return "data" if matrix.data else "values"
 
 
 def vector(array: np.ndarray, packed: bool = False) -> types_pb2.Vector:
