@@ -177,7 +177,11 @@ class ShadowSet:
         scored = 0
         for ids in self._scorer.population(staged.scoring, self._chunk):
             if self._stopping.is_set():  # the caller's transaction rolls back: no shadow
-                log.warning("shutting down: staging %s did not finish (rolled back)", staged.key)
+                log.warning(
+                    "shutting down: staging %s did not finish after %d entities (rolled back)",
+                    staged.key,
+                    scored,
+                )
                 raise UnavailableError(
                     f"server shutting down: staging {staged.key} did not finish; stage it"
                     " again once the server is back"

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 CONTACTS = 100_000  # ten backfill steps: longer than the grace period, even when fast
 GRACE = 0.2
 BACKFILLING = re.compile(r"staging lead_qualification v\d+: backfilling")
+GAVE_UP = re.compile(r"staging \S+ did not finish after (\d+) entities")
 
 
 def test_sigterm_during_a_stage_backfill_exits_within_the_grace_period(
@@ -53,15 +54,16 @@ def test_sigterm_during_a_stage_backfill_exits_within_the_grace_period(
         while not BACKFILLING.search(server.log()):  # the backfill has begun
             assert time.monotonic() < deadline and not staging.done(), server.log()
             time.sleep(0.01)
-        sent = time.monotonic()
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0
-        exited = time.monotonic() - sent
         code = staging.result(timeout=30)
 
     assert code != grpc.StatusCode.OK  # the stage did not finish ...
-    assert "did not finish" in server.log()  # ... because the backfill gave up
-    assert exited < GRACE + 1.5, f"exited {exited:.2f}s after SIGTERM:\n{server.log()}"
+    gave_up = GAVE_UP.search(server.log())  # ... because the backfill gave up ...
+    assert gave_up, server.log()
+    # ... at its next step once the grace period was over, not after the population
+    # (what this asserts instead of a wall-clock bound on the exit).
+    assert int(gave_up.group(1)) < CONTACTS, server.log()
     with closing(sqlite3.connect(f"file:{server.db}?mode=ro", uri=True)) as conn:
         staged = conn.execute("SELECT COUNT(*) FROM shadow_profiles").fetchone()[0]
         rows = conn.execute(
