@@ -23,7 +23,8 @@ from prioscore.server.store.narrow import narrow_codes, narrow_floats
 from prioscore.server.store.promotions import PromotionState, StoredPromotion
 from prioscore.server.store.records import Cause, ordered, texts_to_codes
 from prioscore.server.store.score_queries import counts_cover
-from prioscore.server.store.scores import HISTORY_INTERVAL, SHADOW_SUFFIX, StoredShadow
+from prioscore.server.store.scores import HISTORY_INTERVAL
+from prioscore.server.store.shadow_tables import SHADOW_SUFFIX, StoredShadow
 from prioscore.server.store.slots import SlotIds, SlotTable, joined, taken
 from prioscore.server.store.tier_hold import TierHold
 

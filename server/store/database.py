@@ -12,7 +12,8 @@ dataclasses; no protobuf, no gRPC.
 
 Store itself holds the connection, the lifecycle, transactions and event inserts; the
 rest are mixins, one module each: event reads (event_reads.EventReads), entities
-(entities.EntityTables), score writes and shadows (scores.ScoreTables), score reads
+(entities.EntityTables), score writes (scores.ScoreTables), shadow candidates and
+promotion chunks (shadow_tables.ShadowTables), score reads
 (score_queries.ScoreQueries), identity merges (identities.IdentityTables), the account
 relation (relations.RelationQueries), retention and promotion intents.
 
@@ -68,6 +69,7 @@ from prioscore.server.store.schema import SCHEMA_VERSION, migrate, schema_versio
 from prioscore.server.store.score_mirror import ScoreMirror
 from prioscore.server.store.score_queries import ScoreQueries
 from prioscore.server.store.scores import SCORE_EPSILON, ScoreTables
+from prioscore.server.store.shadow_tables import ShadowTables
 from prioscore.server.store.slots import SlotTable
 
 __all__ = [
@@ -100,6 +102,7 @@ class Store(
     EntityTables,
     IdentityTables,
     ScoreTables,
+    ShadowTables,
     ScoreQueries,
     EventReads,
     RelationQueries,

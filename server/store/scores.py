@@ -1,6 +1,7 @@
-"""Score tables of the store: upserts with history and tier changes, shadow rows.
+"""Score tables of the store: upserts with history and tier changes.
 
-Ranking, counts, history and tier-change reads are store.score_queries.
+Ranking, counts, history and tier-change reads are store.score_queries; shadow
+candidates and a promotion's moves of shadow rows are store.shadow_tables.
 
 A mixin of Store: it uses the connection, lock and transaction joining that Store owns.
 """
@@ -11,8 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from itertools import repeat, starmap
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,10 +41,6 @@ HISTORY_INTERVAL = 86_400.0
 # reads as "never", as the column's default 0 does).
 KEEP_HISTORY_TS = -1.0
 
-# A shadow profile's scores are stored under "<name>@shadow" (server/handlers/shadows.py); the
-# schema's erase trigger (store_schema._v2) uses the same suffix.
-SHADOW_SUFFIX = "@shadow"
-
 
 def _filled(n: int, value: str) -> np.ndarray:
     """np.full(n, value, dtype=object), without np.full's cast per element of a 0-d
@@ -54,65 +50,15 @@ def _filled(n: int, value: str) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class StoredShadow:
-    """A candidate staged as a profile's shadow, as persisted (table shadow_profiles)."""
-
-    name: str
-    toml: str
-    filename: str
-    staged: float
-
-
-# The upsert of a score row (write_scores, promote_chunk): `history_ts` KEEP_HISTORY_TS
+# The upsert of a score row (write_scores, ShadowTables.promote_chunk): `history_ts` KEEP_HISTORY_TS
 # keeps the stored one.
-_ON_CONFLICT = (
+UPSERT_ON_CONFLICT = (
     " ON CONFLICT (profile, entity_id) DO UPDATE SET"
     " profile_version = excluded.profile_version, score = excluded.score,"
     " engagement = excluded.engagement, fit = excluded.fit, tier = excluded.tier,"
     " disqualified = excluded.disqualified, reasons = excluded.reasons,"
     " updated = excluded.updated, history_ts = CASE WHEN excluded.history_ts"
     f" = {KEEP_HISTORY_TS} THEN history_ts ELSE excluded.history_ts END"
-)
-# A promotion's chunk: the first and last entity id and the count of the next `limit`
-# rows of the shadow (after the last id of the one before).
-_CHUNK_FIRST = (
-    "SELECT min(entity_id), max(entity_id), count(*) FROM (SELECT entity_id FROM scores"
-    " WHERE profile = ?1 ORDER BY entity_id LIMIT ?2)"
-)
-_CHUNK_AFTER = (
-    "SELECT min(entity_id), max(entity_id), count(*) FROM (SELECT entity_id FROM scores"
-    " WHERE profile = ?1 AND entity_id > ?2 ORDER BY entity_id LIMIT ?3)"
-)
-# The shadow's rows of the chunk (s) beside the profile's (a, NULL for a new row), and
-# write_scores' rules over them: a history point where the row is new, its tier changed
-# or its score moved; a tier change where the tier differs ("" for a new row); a write
-# where any of those or the version differs. Rows in entity-id order, as write_scores
-# gets them, so history and tier-change ids come out as they did.
-_PAIRS = (
-    " FROM scores AS s LEFT JOIN scores AS a ON a.profile = :profile"
-    " AND a.entity_id = s.entity_id WHERE s.profile = :shadow"
-    " AND s.entity_id BETWEEN :lo AND :hi"
-)
-_KEEPS_POINT = "(a.entity_id IS NULL OR a.tier IS NOT s.tier OR abs(s.score - a.score) > :epsilon)"
-_MOVE_HISTORY = (
-    "INSERT INTO score_history (entity_id, profile, profile_version, ts, score, tier,"
-    " reasons, cause) SELECT s.entity_id, :profile, :version, :ts, s.score, s.tier,"
-    f" s.reasons, :cause{_PAIRS} AND {_KEEPS_POINT} ORDER BY s.entity_id"
-)
-_MOVE_TIER_CHANGES = (
-    "INSERT INTO tier_changes (entity_id, profile, previous_tier, tier, previous_score,"
-    " score, ts, cause_message_id, cause) SELECT s.entity_id, :profile,"
-    " coalesce(a.tier, ''), s.tier, coalesce(a.score, 0.0), s.score, :ts, '', :cause"
-    f"{_PAIRS} AND coalesce(a.tier, '') IS NOT s.tier ORDER BY s.entity_id"
-)
-_MOVE_SCORES = (
-    "INSERT INTO scores (entity_id, profile, profile_version, score, engagement, fit, tier,"
-    " disqualified, reasons, updated, history_ts) SELECT s.entity_id, :profile, :version,"
-    " s.score, s.engagement, s.fit, s.tier, s.disqualified <> 0, s.reasons, :ts,"
-    f" CASE WHEN {_KEEPS_POINT} THEN :ts ELSE :keep END{_PAIRS}"
-    f" AND ({_KEEPS_POINT} OR a.profile_version IS NOT :version) ORDER BY s.entity_id"
-    f"{_ON_CONFLICT}"
 )
 
 
@@ -308,7 +254,7 @@ class ScoreTables:
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
             " fit, tier, disqualified, reasons, updated, history_ts)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){_ON_CONFLICT}",
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){UPSERT_ON_CONFLICT}",
             zip(
                 written_ids,
                 repeat(profile),
@@ -351,73 +297,3 @@ class ScoreTables:
                 (profile,),
             )
             self._mirror.load(profile, iter(lambda: cursor.fetchmany(GIL_SLICE), []))
-
-    def promote_chunk(
-        self, profile: str, version: int, ts: float, cause: Cause, *, after: str | None, limit: int
-    ) -> tuple[list[TierChangeRecord], int, str | None]:
-        """Writes the next `limit` rows of the shadow of `profile` (by entity id, after
-        `after`) as the profile's scores at `ts`: what write_scores does with those rows
-        (no hold, no encoder, cause not CLOCK), in three INSERT ... SELECT statements from
-        the shadow's rows to the profile's, history and tier changes first (they compare
-        with the rows the upsert replaces). Returns (tier changes, rows moved, last id of
-        the chunk, None once no row is left); the caller's transaction deletes the shadow.
-
-        Why SQL: each statement runs inside one sqlite3_step, which releases the GIL, so
-        the serving loop runs on while 10k rows move; read back and bound as parameters,
-        the same rows held it for ~100 ms per chunk at 200k contacts (bench S2 promote)."""
-        shadow = profile + SHADOW_SUFFIX
-        with self._write():
-            bounds = self.conn.execute(
-                _CHUNK_AFTER if after is not None else _CHUNK_FIRST,
-                (shadow, limit) if after is None else (shadow, after, limit),
-            ).fetchone()
-            if bounds[2] == 0:
-                return [], 0, None
-            self._mirror.forget(profile)  # read again on its next use, a slice at a time
-            params = {
-                "profile": profile, "shadow": shadow, "lo": bounds[0], "hi": bounds[1],
-                "version": int(version), "ts": float(ts), "cause": cause.value,
-                "epsilon": SCORE_EPSILON, "keep": KEEP_HISTORY_TS,
-            }  # fmt: skip
-            last = self.conn.execute("SELECT coalesce(max(id), 0) FROM tier_changes").fetchone()
-            self.conn.execute(_MOVE_HISTORY, params)
-            self.conn.execute(_MOVE_TIER_CHANGES, params)
-            self.conn.execute(_MOVE_SCORES, params)
-            cursor = self.conn.execute(
-                "SELECT id, entity_id, profile, previous_tier, tier, previous_score, score, ts,"
-                " cause_message_id, cause FROM tier_changes WHERE id > ? ORDER BY id",
-                last,
-            )
-            changes: list[TierChangeRecord] = []
-            while part := cursor.fetchmany(GIL_SLICE):
-                changes += starmap(TierChangeRecord, part)
-        return changes, int(bounds[2]), str(bounds[1])
-
-    # -- shadow profiles
-
-    def save_shadow(self, shadow: StoredShadow) -> None:
-        """Persists (or replaces) the candidate staged for shadow.name."""
-        with self._write():
-            self.conn.execute(
-                "INSERT INTO shadow_profiles (name, toml, filename, staged) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET toml = excluded.toml,"
-                " filename = excluded.filename, staged = excluded.staged",
-                (shadow.name, shadow.toml, shadow.filename, float(shadow.staged)),
-            )
-
-    def shadows(self) -> list[StoredShadow]:
-        """Every persisted shadow candidate, by name."""
-        with self._lock:
-            rows = self.conn.execute(
-                "SELECT name, toml, filename, staged FROM shadow_profiles ORDER BY name"
-            ).fetchall()
-        return [StoredShadow(*r) for r in rows]
-
-    def delete_shadow(self, name: str) -> bool:
-        """Forgets the candidate persisted for `name` and deletes its scores (under
-        "<name>@shadow"), in one transaction; True when a candidate was persisted."""
-        with self._write():
-            self._mirror.forget(name + SHADOW_SUFFIX)  # no other profile's rows go
-            self.conn.execute("DELETE FROM scores WHERE profile = ?", (name + SHADOW_SUFFIX,))
-            cursor = self.conn.execute("DELETE FROM shadow_profiles WHERE name = ?", (name,))
-            return cursor.rowcount > 0

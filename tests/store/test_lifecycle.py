@@ -9,7 +9,7 @@ from sqlite_utils import Database
 from prioscore.server.errors import FailedPreconditionError
 from prioscore.server.store.database import SCHEMA_VERSION, EntityRecord, EraseCounts, Store
 from prioscore.server.store.schema import MIGRATIONS
-from prioscore.server.store.scores import StoredShadow
+from prioscore.server.store.shadow_tables import StoredShadow
 
 from .builders import events, scores
 

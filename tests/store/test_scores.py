@@ -9,7 +9,7 @@ import pytest
 
 from prioscore.server.store import Cause
 from prioscore.server.store.database import EntityRecord, ScoreRows, Store
-from prioscore.server.store.scores import StoredShadow
+from prioscore.server.store.shadow_tables import StoredShadow
 
 from .builders import scores
 
