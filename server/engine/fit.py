@@ -90,6 +90,7 @@ class FitPlan:
             table.append(award)
         self.segment_points = np.array(table)
         self.cuts = np.array(edges, dtype=np.float64)
+        self.cut_list = tuple(self.cuts.tolist())  # for one row's bisect (engine.one_row)
         self.nan_needs_fix = bool(self.segment_points[0] != 0.0)  # NaN passes no edge
         # What NaN scores (segment 0's award if that is a zero, else 0.0), and whether
         # searchsorted's segment for NaN (the last) already gives exactly that.

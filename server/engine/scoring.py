@@ -29,6 +29,7 @@ from prioscore.server.engine.model import (
     ScoreResult,
     TierMode,
 )
+from prioscore.server.engine.one_row import score_one_row
 from prioscore.server.engine.scoring_plan import score_plan_of
 from prioscore.server.engine.tiers import absolute_tiers, assign_tiers, grid_tiers
 
@@ -119,6 +120,11 @@ def score(
     plan = score_plan_of(profile)
     columns = plan.columns
     w, lo, hi, capped = plan.w, plan.lo, plan.hi, plan.capped
+    if n == 1 and not explain:  # a unary call: plain floats, the same bytes (one_row.py)
+        row = _clip(matrix.reshape(-1), lo, hi) if capped else matrix
+        one = score_one_row(profile, plan, row.reshape(1, s), int(eliminated_by[0]), attributes)
+        if one is not None:
+            return one
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous
     if not fortran:  # C order: clip flat against tiled bounds (a (rows, s) broadcast would
         matrix = np.ascontiguousarray(matrix)  # make numpy loop s elements at a time)

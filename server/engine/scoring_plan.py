@@ -71,6 +71,15 @@ class _ScorePlan:
         self.multiply = Combine(profile.combine) is Combine.MULTIPLY and bool(profile.fit)
         self.absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
         (self.cuts,) = _frozen(np.asarray(profile.tiers.thresholds, dtype=np.float64))
+        # For engine.one_row: the cuts as Python floats, and every attribute a rule reads.
+        self.cut_list = tuple(self.cuts.tolist())
+        self.attribute_names = tuple(
+            dict.fromkeys(
+                [a for a, _ in self.fits]
+                + [rule[0] for rule in self.scope]
+                + [rule[0] for rule in self.disqualify]
+            )
+        )
 
     def tiled_bounds(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) repeated for `rows` C-order rows (at most a block; callers slice
