@@ -42,6 +42,17 @@ def id_digest(entity_id: str) -> str:
     return hashlib.sha256(entity_id.encode()).hexdigest()
 
 
+def _absent(
+    cats: tuple[str, ...], nums: tuple[str, ...], n: int
+) -> dict[str, np.ndarray | CategoricalColumn]:
+    """The attribute columns of n ids without a row: codes -1, NaN."""
+    out: dict[str, np.ndarray | CategoricalColumn] = {
+        c: CategoricalColumn(np.full(n, -1, dtype=np.int32), ()) for c in cats
+    }
+    out.update({c: np.full(n, np.nan) for c in nums})
+    return out
+
+
 class EntityTables:
     """entities (kind, account, attributes) and the erasure of everything about one."""
 
@@ -238,18 +249,16 @@ class EntityTables:
         nums = ordered(numeric)
         cats = tuple(c for c in ordered(categorical) if c not in nums)  # numeric wins
         n = len(entity_ids)
-        numbers = {c: np.full(n, np.nan) for c in nums}
-        out: dict[str, np.ndarray | CategoricalColumn] = {
-            c: CategoricalColumn(np.full(n, -1, dtype=np.int32), ()) for c in cats
-        }
-        out.update(numbers)
+        if n == 1 and (cats or nums or with_rows):
+            return self._attributes_of_one(entity_ids[0], cats, nums)
+        numbers = {c: np.full(n, np.nan) for c in nums}  # filled in below, by position
+        out = {**_absent(cats, (), n), **numbers}
         found = np.ones(n, dtype=bool)
         if n == 0 or not (cats or nums or with_rows):
             return found, out
-        sql, paths = attribute_sql(cats, nums, n == 1)
-        key = entity_ids[0] if n == 1 else ids_json(entity_ids)
+        sql, paths = attribute_sql(cats, nums, False)
         with self._lock:
-            rows = self.conn.execute(sql, (*paths, key)).fetchall()
+            rows = self.conn.execute(sql, (*paths, ids_json(entity_ids))).fetchall()
         m = len(rows)
         if m < n:
             found[:] = False
@@ -262,7 +271,7 @@ class EntityTables:
             found[pos] = True
         # m == n: pos is a permutation of range(n) (json_each keys are distinct), and
         # nearly always the identity (rows come in json_each order): then no scatter.
-        every = m == n and (n == 1 or bool((pos == np.arange(n)).all()))
+        every = m == n and bool((pos == np.arange(n)).all())
         for i, c in enumerate(cats, start=1):
             column = (
                 one_text(rows[0][i])
@@ -277,6 +286,26 @@ class EntityTables:
         for i, c in enumerate(nums, start=1 + len(cats)):
             numbers[c][pos] = floats(list(map(itemgetter(i), rows)), m)
         return found, out
+
+    def _attributes_of_one(
+        self,
+        entity_id: str,
+        cats: tuple[str, ...],
+        nums: tuple[str, ...],
+    ) -> tuple[np.ndarray, dict[str, np.ndarray | CategoricalColumn]]:
+        """_attributes of one id (a unary ScoreEntities): its row by fetchone and each
+        column made from its one value, not filled for n rows and scattered into."""
+        sql, paths = attribute_sql(cats, nums, True)
+        with self._lock:
+            row = self.conn.execute(sql, (*paths, entity_id)).fetchone()
+        if row is None:
+            return np.zeros(1, dtype=bool), _absent(cats, nums, 1)
+        out: dict[str, np.ndarray | CategoricalColumn] = {
+            c: one_text(row[i]) for i, c in enumerate(cats, start=1)
+        }
+        for i, c in enumerate(nums, start=1 + len(cats)):
+            out[c] = floats([row[i]], 1)
+        return np.ones(1, dtype=bool), out
 
     def erase_entity(self, entity_id: str) -> EraseCounts:
         """Delete everything stored about one entity, in one transaction; entities whose
