@@ -1,17 +1,19 @@
 """One row's score in plain Python floats (score_one_row), for a unary call.
 
-Scoring one entity without explanations (a unary ScoreEntities, inline or stored) costs
-~80 us through the block pass, nearly all of it numpy's per-call cost: ~60 calls on
-arrays of one element for fit rules, disqualifiers, normalisation and tiers. Here the
-one row's attribute values are read once and each rule is a dict look-up or a compare on
-a Python float. The engagement dot product stays the block pass's own `np.matmul` of the
-clipped row (its summation order is the library's), and every other number comes from
-the same IEEE double operations in the same order, so the result is byte-identical to
-engine.scoring.score (tests/engine/test_one_row.py holds them together).
+Scoring one entity (a unary ScoreEntities, inline or stored, or the writer rescoring the
+one entity an event touched) costs ~80 us through the block pass, nearly all of it
+numpy's per-call cost: ~60 calls on arrays of one element for fit rules, disqualifiers,
+normalisation and tiers. Here the row's attribute values are read once and each rule is
+a dict look-up or a compare on a Python float. The engagement dot product stays the
+block pass's own `np.matmul` of the clipped row (its summation order is the library's),
+top reasons rank the same packed keys (scoring._top_reasons), and every other number
+comes from the same IEEE double operations in the same order, so the result is
+byte-identical to engine.scoring.score (tests/engine/test_one_row.py holds them
+together).
 
 Anything this path does not decide the same way returns None and the block pass scores
-it: explanations, quantile and grid tiers (cut on a population), and attribute columns
-that are neither codes nor floats.
+it: quantile and grid tiers (cut on a population), and attribute columns that are
+neither codes nor floats.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ def score_one_row(
     clipped: np.ndarray,
     eliminated_by: int,
     attributes: Mapping[str, object],
+    *,
+    explain: bool = False,
+    top_reasons: int = 3,
 ) -> ScoreResult | None:
     """The score of one row whose features, clipped to the plan's bounds, are `clipped`
     ((1, n_signals) float64, C order): the block pass's numbers, or None where this path
-    does not apply (module docstring). `attributes`: the request's columns by name."""
+    does not apply (module docstring). `attributes`: the request's columns by name;
+    `explain` and `top_reasons` as score() takes them."""
     if not plan.absolute:
         return None
     values: dict[str, object] = {}
@@ -48,10 +54,14 @@ def score_one_row(
         values[name] = value
     eng = float(np.matmul(clipped, plan.w)[0])
     fit = 0.0  # a rule whose attribute the request lacks awards nothing
+    awards: list[float] = []  # per fit rule, for the explanation
     for attribute, fit_plan in plan.fits:
         value = values[attribute]
+        points = 0.0
         if value is not _ABSENT:
-            fit += _fit_points(fit_plan, value)  # type: ignore[arg-type]
+            points = _fit_points(fit_plan, value)  # type: ignore[arg-type]
+            fit += points
+        awards.append(points)
     eng = _clip(eng, 0.0, plan.max_points) * plan.eng_scale
     fit = _clip(fit, 0.0, plan.fit_max) * plan.fit_scale  # 0.0 stays 0.0, as unclipped
     blend = plan.blend
@@ -63,6 +73,12 @@ def score_one_row(
             total += blend * fit
     reason = _disqualified_by(profile, plan, values, eliminated_by)
     tier = -1 if reason else _absolute_tier(plan.cut_list, total)
+    contributions = reasons = None
+    if explain:
+        row = [x * w for x, w in zip(clipped[0].tolist(), plan.w_list, strict=True)] + awards
+        contributions = np.array([row])
+        k = min(max(top_reasons, 0), len(row))
+        reasons = np.array([_top_columns(contributions, k)], dtype=np.int32).reshape(1, k)
     return ScoreResult(
         score=np.array([total]),
         engagement=np.array([eng]),
@@ -71,7 +87,26 @@ def score_one_row(
         disqualified=np.array([bool(reason)]),
         disqualify_reason=np.array([reason], dtype=object),
         columns=plan.columns,
+        contributions=contributions,
+        reasons=reasons,
     )
+
+
+def _top_columns(contributions: np.ndarray, k: int) -> list[int]:
+    """scoring._top_reasons for one row: the same keys (|value|'s bits, the low bits
+    replaced by the column, reversed), the largest taken and zeroed k times."""
+    ncol = contributions.shape[1]
+    low = (1 << max(1, (ncol - 1).bit_length())) - 1
+    mask = 0x7FFF_FFFF_FFFF_FFFF & ~low
+    bits = contributions[0].view(np.int64).tolist()
+    keys = [(b & mask) | (low - j) for j, b in enumerate(bits)]
+    columns: list[int] = []
+    for j in range(k):
+        column = low - (max(keys) & low)
+        columns.append(column)
+        if j + 1 < k:
+            keys[column] = 0
+    return columns
 
 
 def _one_value(column: object) -> object:

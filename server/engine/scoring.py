@@ -120,9 +120,17 @@ def score(
     plan = score_plan_of(profile)
     columns = plan.columns
     w, lo, hi, capped = plan.w, plan.lo, plan.hi, plan.capped
-    if n == 1 and not explain:  # a unary call: plain floats, the same bytes (one_row.py)
+    if n == 1:  # a unary call: plain floats, the same bytes (one_row.py)
         row = _clip(matrix.reshape(-1), lo, hi) if capped else matrix
-        one = score_one_row(profile, plan, row.reshape(1, s), int(eliminated_by[0]), attributes)
+        one = score_one_row(
+            profile,
+            plan,
+            row.reshape(1, s),
+            int(eliminated_by[0]),
+            attributes,
+            explain=explain,
+            top_reasons=top_reasons,
+        )
         if one is not None:
             return one
     fortran = matrix.flags.f_contiguous and not matrix.flags.c_contiguous

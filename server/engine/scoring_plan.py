@@ -71,7 +71,9 @@ class _ScorePlan:
         self.multiply = Combine(profile.combine) is Combine.MULTIPLY and bool(profile.fit)
         self.absolute = TierMode(profile.tiers.mode) is TierMode.ABSOLUTE
         (self.cuts,) = _frozen(np.asarray(profile.tiers.thresholds, dtype=np.float64))
-        # For engine.one_row: the cuts as Python floats, and every attribute a rule reads.
+        # For engine.one_row: weights and cuts as Python floats, and every attribute a
+        # rule reads.
+        self.w_list = tuple(self.w.tolist())
         self.cut_list = tuple(self.cuts.tolist())
         self.attribute_names = tuple(
             dict.fromkeys(

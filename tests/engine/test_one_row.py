@@ -1,10 +1,11 @@
 """engine.one_row against the block pass: the same bytes for every one-row score.
 
-score() takes the plain-float path for one row without explanations; with
+score() takes the plain-float path for one row (explained or not); with
 `score_one_row` patched away it runs the block pass on the same row. Every bundled
 profile, and variants that reach what the bundled ones do not (multiply, scope rules,
 many tier cuts, negative weights), are scored on random rows and random attributes:
-missing ones, codes -1, values the rules name, numbers on range edges, NaN and -0.0.
+missing ones, codes -1, values the rules name, numbers on range edges, NaN and -0.0;
+with and without explanations, for any number of top reasons.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def random_row(profile: Profile, rng: np.random.Generator) -> np.ndarray:
 
 
 def as_bytes(result: ScoreResult) -> tuple[object, ...]:
+    explained = [
+        None if a is None else (a.shape, a.dtype.str, a.tobytes())
+        for a in (result.contributions, result.reasons)
+    ]
     return (
         result.score.tobytes(),
         result.engagement.tobytes(),
@@ -119,8 +124,7 @@ def as_bytes(result: ScoreResult) -> tuple[object, ...]:
         result.disqualified.tobytes(),
         result.disqualify_reason.tolist(),
         result.columns,
-        result.contributions,
-        result.reasons,
+        *explained,
     )
 
 
@@ -135,17 +139,23 @@ def test_one_row_scores_are_the_block_pass_bytes(
             row = random_row(variant, rng)
             eliminated = int(rng.choice([-1, -1, -1, 0, 1, len(variant.categories) + 2]))
             attrs = random_attributes(variant, rng)
-            cases.append((variant, row, eliminated, attrs))
-    fast = [
-        as_bytes(score(v, FeatureSet(row, np.array([e], np.int32)), attrs))
-        for v, row, e, attrs in cases
-    ]
-    monkeypatch.setattr(scoring, "score_one_row", lambda *args: None)
-    block = [
-        as_bytes(score(v, FeatureSet(row, np.array([e], np.int32)), attrs))
-        for v, row, e, attrs in cases
-    ]
+            explain = {
+                "explain": bool(rng.random() < 0.5),
+                "top_reasons": int(rng.integers(-1, 40)),
+            }
+            cases.append((variant, row, eliminated, attrs, explain))
+
+    def scored() -> list[tuple[object, ...]]:
+        return [
+            as_bytes(score(v, FeatureSet(row, np.array([e], np.int32)), attrs, **explain))
+            for v, row, e, attrs, explain in cases
+        ]
+
+    fast = scored()
+    monkeypatch.setattr(scoring, "score_one_row", lambda *args, **kwargs: None)
+    block = scored()
     assert fast == block
+    assert any(b[-1] is not None and b[-1][0][1] > 1 for b in block)  # reasons were ranked
     tiers = {b[3] for b in block}
     assert len(tiers) > 1 or profile.tiers.mode is not TierMode.ABSOLUTE  # not one answer
 
