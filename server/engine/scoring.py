@@ -121,7 +121,8 @@ def score(
     columns = plan.columns
     w, lo, hi, capped = plan.w, plan.lo, plan.hi, plan.capped
     if n == 1:  # a unary call: plain floats, the same bytes (one_row.py)
-        row = _clip(matrix.reshape(-1), lo, hi) if capped else matrix
+        # Contiguous, as the block pass's scratch row is: the same matmul kernel.
+        row = _clip(matrix.reshape(-1), lo, hi) if capped else np.ascontiguousarray(matrix)
         one = score_one_row(
             profile,
             plan,

@@ -42,6 +42,8 @@ def variants(profile: Profile) -> Iterator[Profile]:
     """The profile, and forms of it that take the paths the bundled ones may not."""
     yield profile
     yield dataclasses.replace(profile, combine=Combine.MULTIPLY)
+    uncapped = tuple(dataclasses.replace(s, cap=None) for s in profile.signals)
+    yield dataclasses.replace(profile, signals=uncapped)  # no clip: the row as it came
     if profile.tiers.mode is TierMode.ABSOLUTE:
         names = tuple(f"t{i}" for i in range(11))
         cuts = (0.0, *np.linspace(5.0, 95.0, 10).tolist())
@@ -108,6 +110,9 @@ def random_row(profile: Profile, rng: np.random.Generator) -> np.ndarray:
     row *= rng.uniform(-3.0, 30.0, size=row.shape) if rng.random() < 0.7 else 1.0
     if rng.random() < 0.05:
         row[rng.integers(len(row))] = np.nan
+    if rng.random() < 0.3:  # a row of a Fortran-order matrix: strided, not contiguous
+        matrix = np.asfortranarray(np.vstack([row, row[::-1], row]))
+        return matrix[1:2, ::-1]
     return row.reshape(1, -1)
 
 
