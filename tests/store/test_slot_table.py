@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from prioscore.server.engine import GIL_SLICE
 from prioscore.server.store import SlotIds, SlotTable, joined, taken
+from prioscore.server.store import slots as slots_module
 
 
 def test_slot_ids_across_slices_are_the_ids_in_order() -> None:
@@ -47,3 +49,20 @@ def test_slot_ids_read_as_the_list_they_name() -> None:
     other = SlotTable()
     assert joined(part, other.ids(other.of(["z"], add=True))) == [*expected[2:5], "z"]
     assert taken(["a", "b", "c"], np.array([2, 0])) == ["c", "a"]
+
+
+def test_new_ids_get_slots_in_first_seen_order_across_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """of(add=True) adds new ids GIL_SLICE at a time: an id repeated in a later slice,
+    an id already known, and None (never an id) keep the one-call answer."""
+    monkeypatch.setattr(slots_module, "GIL_SLICE", 3)
+    table = SlotTable()
+    table.of(["k1", "k2"], add=True)
+    ids = ["a", "k2", "b", "a", None, "c", "b", "k1", "d", "a", "e", None, "c"]
+    got = table.of(ids, add=True).tolist()  # type: ignore[arg-type]
+    order = ["k1", "k2", "a", "b", "c", "d", "e"]
+    assert table.values == order
+    assert got == [-1 if i is None else order.index(i) for i in ids]
+    assert table.of(order, add=True).tolist() == list(range(len(order)))  # nothing new
+    assert len(table) == len(order)
