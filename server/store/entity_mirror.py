@@ -131,10 +131,13 @@ class EntityMirror:
         """Bare rows of `kind` and `account_id` (no attributes) were just created for
         `ids` (Store.ensure_entities): applied as they are. Touched instead, they were
         read back from SQLite before the next use, for every ingest batch that named a
-        new entity."""
-        if self._built and ids:
-            bare = [repeat(None)] * len(self._columns)  # no attribute: NULL in every column
-            self._apply(ids, list(zip(ids, repeat(kind), repeat(account_id), *bare)))
+        new entity. GIL_SLICE ids at a time, as _apply's coding takes them."""
+        if not (self._built and ids):
+            return
+        bare = [repeat(None)] * len(self._columns)  # no attribute: NULL in every column
+        for at in range(0, len(ids), GIL_SLICE):
+            part = ids[at : at + GIL_SLICE]
+            self._apply(part, list(zip(part, repeat(kind), repeat(account_id), *bare)))
 
     def move_account(self, old: str, new: str) -> None:
         """Every entity of account `old` now belongs to `new` ("" = none)."""

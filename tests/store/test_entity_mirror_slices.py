@@ -195,3 +195,35 @@ def test_a_catch_up_in_slices_is_the_one_pass_one(
     assert whole["code"] > GIL_SLICE  # the reference is one pass
     assert (got["text:industry"][0], got["number:employees"][0]) == ("int16", "float64")
     assert got == want
+
+
+def _created(
+    path: Path, monkeypatch: pytest.MonkeyPatch, sliced: bool
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """A built mirror after ensure_entities created bare rows for more than a slice of
+    new ids (what an ingest naming that many new entities does), in slices or in one."""
+    store = Store(path)
+    try:
+        store.upsert_entities(_records(range(GIL_SLICE), 0, lambda i: f"v{i % 50}", float))
+        store.mirrored().attributes(IDS, ["industry"], ["employees"])  # built, with columns
+        with monkeypatch.context() as patch:
+            if not sliced:
+                _one_pass(patch)
+            with _largest_inputs(patch) as largest:
+                store.ensure_entities(IDS[GIL_SLICE // 2 :], kind="contact", now=1.0)
+        _as_sqlite_reads(store)
+        return _decoded(store), largest
+    finally:
+        store.close()
+
+
+def test_bare_rows_created_in_slices_are_the_one_pass_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got, largest = _created(tmp_path / "sliced.db", monkeypatch, sliced=True)
+    # (SlotTable.of is given every id by the existence check: it slices its own loops.)
+    assert largest["_set_base"] == largest["code"] == GIL_SLICE, largest
+    want, whole = _created(tmp_path / "whole.db", monkeypatch, sliced=False)
+    assert whole["_set_base"] > GIL_SLICE  # the reference is one pass
+    assert got == want
+    assert got["kinds"].count("contact") > GIL_SLICE  # the new rows are there
