@@ -161,28 +161,36 @@ def _later_number(i: int) -> float:
     return float(i) if i < 2 * GIL_SLICE else i + 0.1  # not a float32
 
 
+def _written(
+    store: Store, monkeypatch: pytest.MonkeyPatch, sliced: bool, write: Callable[[], None]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """What the mirror holds after `write`, run in slices or in one pass, and the most
+    items its coding calls were given meanwhile; the store is closed after."""
+    try:
+        with monkeypatch.context() as patch:
+            if not sliced:
+                _one_pass(patch)
+            with _largest_inputs(patch) as largest:
+                write()
+        _as_sqlite_reads(store)
+        return _decoded(store), largest
+    finally:
+        store.close()
+
+
 def _caught_up(
     path: Path, monkeypatch: pytest.MonkeyPatch, sliced: bool
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """A built mirror (base and attribute columns) after an upsert of every row, NEW
     rows more and a few erasures, caught up in slices or in one pass."""
     store = _seed(path)
-    try:
-        store.mirrored().attributes(IDS, ["industry"], ["employees"])  # int8, float32
-        # The text codes outgrow int8 from the second slice on, the numbers float32 in
-        # the third (in the order touched): the columns widen in a later slice.
-        store.upsert_entities(_records(range(N + NEW), 1, _later_text, _later_number))
-        for i in (3, GIL_SLICE + 1, N + 7):
-            store.erase_entity(IDS[i])
-        with monkeypatch.context() as patch:
-            if not sliced:
-                _one_pass(patch)
-            with _largest_inputs(patch) as largest:
-                store.mirrored().kinds_of([IDS[0]])  # catches up
-        _as_sqlite_reads(store)
-        return _decoded(store), largest
-    finally:
-        store.close()
+    store.mirrored().attributes(IDS, ["industry"], ["employees"])  # int8, float32
+    # The text codes outgrow int8 from the second slice on, the numbers float32 in
+    # the third (in the order touched): the columns widen in a later slice.
+    store.upsert_entities(_records(range(N + NEW), 1, _later_text, _later_number))
+    for i in (3, GIL_SLICE + 1, N + 7):
+        store.erase_entity(IDS[i])
+    return _written(store, monkeypatch, sliced, lambda: store.mirrored().kinds_of([IDS[0]]))
 
 
 def test_a_catch_up_in_slices_is_the_one_pass_one(
@@ -203,18 +211,13 @@ def _created(
     """A built mirror after ensure_entities created bare rows for more than a slice of
     new ids (what an ingest naming that many new entities does), in slices or in one."""
     store = Store(path)
-    try:
-        store.upsert_entities(_records(range(GIL_SLICE), 0, lambda i: f"v{i % 50}", float))
-        store.mirrored().attributes(IDS, ["industry"], ["employees"])  # built, with columns
-        with monkeypatch.context() as patch:
-            if not sliced:
-                _one_pass(patch)
-            with _largest_inputs(patch) as largest:
-                store.ensure_entities(IDS[GIL_SLICE // 2 :], kind="contact", now=1.0)
-        _as_sqlite_reads(store)
-        return _decoded(store), largest
-    finally:
-        store.close()
+    store.upsert_entities(_records(range(GIL_SLICE), 0, lambda i: f"v{i % 50}", float))
+    store.mirrored().attributes(IDS, ["industry"], ["employees"])  # built, with columns
+
+    def create() -> None:
+        store.ensure_entities(IDS[GIL_SLICE // 2 :], kind="contact", now=1.0)
+
+    return _written(store, monkeypatch, sliced, create)
 
 
 def test_bare_rows_created_in_slices_are_the_one_pass_ones(
