@@ -49,7 +49,7 @@ def position_fn(
         return lambda a, b: lookup[codes[a:b]]
     arr = np.asarray(column)
     numeric = arr.dtype.kind in "fiub"
-    targets = [(i, _number(v) if numeric else v) for i, v in enumerate(values, start=1)]
+    targets = [(i, number_or_none(v) if numeric else v) for i, v in enumerate(values, start=1)]
     targets = [(i, v) for i, v in targets if v is not None]
 
     def position(a: int, b: int) -> np.ndarray:
@@ -61,7 +61,7 @@ def position_fn(
     return position
 
 
-def _number(text: str) -> float | None:
+def number_or_none(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:  # "abc" never equals a number

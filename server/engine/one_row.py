@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from prioscore.server.engine.fit import FitPlan
+from prioscore.server.engine.fit import FitPlan, number_or_none
 from prioscore.server.engine.model import CategoricalColumn, Profile, ScoreResult
 from prioscore.server.engine.scoring_plan import _ScorePlan
 
@@ -145,11 +145,8 @@ def _position(value: str | float, values: Sequence[str], where: dict[str, int]) 
     if isinstance(value, str):
         return where.get(value, 0)
     for i, text in enumerate(values, start=1):  # the first listed value wins
-        try:
-            if value == float(text):
-                return i
-        except ValueError:  # "abc" never equals a number
-            continue
+        if value == number_or_none(text):  # "abc" (None) never equals a number
+            return i
     return 0
 
 
