@@ -55,6 +55,7 @@ from prioscore.server.store import (
     Cause,
     EraseCounts,
     Store,
+    StoredScore,
 )
 
 _tracer = trace.get_tracer("prioscore.server")
@@ -208,10 +209,7 @@ class Service(StoredQueries):
         as_of: float | None = None,
     ) -> Scored:
         """Scores stored entities from their stored events and attributes (read-only)."""
-        profile = self.get_profile(profile_name)
-        self._check_rows(len(entity_ids), "entity_ids")
-        ids = list(entity_ids)
-        validate_ids(ids, self.limits, "entity_ids")
+        profile, ids = self._stored_request(profile_name, entity_ids)
         # Existence and the attributes the profile reads: one statement.
         found, attributes = self.scorer.existing_attributes(profile, ids)
         if not found.all():
@@ -223,6 +221,39 @@ class Service(StoredQueries):
         )
         self.scorer.tier_against_population(scored)
         return scored
+
+    def current_scores(
+        self, profile_name: str, entity_ids: Sequence[str]
+    ) -> list[StoredScore] | None:
+        """The entities' stored scores in request order, when each can answer a stored
+        ScoreEntities as of now: of the loaded version, computed at most the profile's
+        refresh before now (the bound RankEntities keeps: LIVE_CORE.md, invariant 1)
+        and not disqualified (the scores table keeps no disqualify reason). None when
+        one cannot, and the caller computes (score_stored). Recomputing one entity from
+        its events cost ~250 us in the server against ~20 us for reading its row, and a
+        stored score is what RankEntities and watches show for the same entity."""
+        profile, ids = self._stored_request(profile_name, entity_ids)
+        found = self._reads.get_scores(profile.name, ids)
+        if len(found) < len(set(ids)):
+            return None
+        now = self._clock()
+        oldest, version = now - profile.refresh_seconds, profile.version
+        rows = [found[entity_id] for entity_id in ids]
+        current = all(
+            r.profile_version == version and oldest <= r.updated <= now and not r.disqualified
+            for r in rows
+        )
+        return rows if current else None
+
+    def _stored_request(
+        self, profile_name: str, entity_ids: Sequence[str]
+    ) -> tuple[Profile, list[str]]:
+        """The profile and ids of a stored ScoreEntities, checked as both paths check."""
+        profile = self.get_profile(profile_name)
+        self._check_rows(len(entity_ids), "entity_ids")
+        ids = list(entity_ids)
+        validate_ids(ids, self.limits, "entity_ids")
+        return profile, ids
 
     def score_events(
         self,

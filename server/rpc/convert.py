@@ -296,7 +296,28 @@ def attribute_values(scored: Scored, attribute: str) -> list[tuple[float, str]]:
 
 
 def stored_score_to_proto(stored: StoredScore, top_reasons: int) -> types_pb2.Score:
-    score = types_pb2.Score(
+    """A stored score with its stored reasons and contributors (`top_reasons` of each;
+    0: all that were stored), as RankEntities and GetEntity list them."""
+    score = types_pb2.Score(**_stored_fields(stored))
+    reasons = decode_reasons(stored.reasons)
+    score.top_reasons.extend(_contribution(r) for r in reasons[: top_reasons or len(reasons)])
+    members = decode_contributors(stored.reasons)
+    score.top_contributors.extend(_contributor(c) for c in members[: top_reasons or len(members)])
+    return score
+
+
+def current_scores_to_proto(
+    stored: Sequence[StoredScore], into: RepeatedCompositeFieldContainer[types_pb2.Score]
+) -> None:
+    """Stored scores as a ScoreEntities without explanations answers (Service.current_scores),
+    built in place in the response's repeated field, as scores_to_proto builds them."""
+    add_score = into.add
+    for row in stored:
+        add_score(**_stored_fields(row))
+
+
+def _stored_fields(stored: StoredScore) -> dict[str, Any]:
+    return dict(
         entity_id=stored.entity_id,
         profile=stored.profile,
         profile_version=stored.profile_version,
@@ -307,11 +328,6 @@ def stored_score_to_proto(stored: StoredScore, top_reasons: int) -> types_pb2.Sc
         disqualified=stored.disqualified,
         update_time=timestamp(stored.updated),
     )
-    reasons = decode_reasons(stored.reasons)
-    score.top_reasons.extend(_contribution(r) for r in reasons[: top_reasons or len(reasons)])
-    members = decode_contributors(stored.reasons)
-    score.top_contributors.extend(_contributor(c) for c in members[: top_reasons or len(members)])
-    return score
 
 
 def _contributor(contributor: Contributor) -> types_pb2.Contributor:

@@ -105,9 +105,18 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             raise InvalidArgumentError.of("top_reasons", "must not be negative")
         options: dict[str, Any] = dict(explain=request.explain or reasons > 0, top_reasons=reasons)
         source = request.WhichOneof("source")
+        response = scoring_pb.ScoreEntitiesResponse()
         if source == "stored":
             ids = request.stored.entity_ids
             _annotate(request.profile, len(ids))
+            # As of now and unexplained, the current stored scores answer (as RankEntities
+            # lists them); anything else, or a score too old for that, is computed.
+            current = None
+            if as_of is None and not options["explain"]:
+                current = self.service.current_scores(request.profile, ids)
+            if current is not None:
+                convert.current_scores_to_proto(current, response.scores)
+                return response
             scored = self.service.score_stored(request.profile, ids, as_of=as_of, **options)
         elif source == "inline_events":
             inline = request.inline_events
@@ -139,7 +148,6 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
                 "source", "set one of stored, inline_events, inline_features"
             )
         when = as_of if as_of is not None else self.service.now()
-        response = scoring_pb.ScoreEntitiesResponse()
         convert.scores_to_proto(scored, when, request.explain, response.scores)
         return response
 

@@ -55,9 +55,12 @@ class Api:
         return {s.entity_id: s for s in page.scores}
 
     def fresh(self, profile: str, entity_id: str) -> types_pb2.Score:
-        """ScoreEntities from stored events as of the server's now (the truth)."""
+        """ScoreEntities from stored events as of the server's now (the truth): as_of set,
+        so it is computed from the events, not answered from the stored score."""
         request = sc.ScoreEntitiesRequest(
-            profile=profile, stored=sc.StoredEntities(entity_ids=[entity_id])
+            profile=profile,
+            stored=sc.StoredEntities(entity_ids=[entity_id]),
+            as_of=_stamp(self.handle.clock.now()),
         )
         return self.scoring.ScoreEntities(request, timeout=10).scores[0]
 

@@ -75,6 +75,14 @@ class ScoringServiceServicer:
         """Scores a few entities and returns one Score each, optionally with explanations.
         Read-only: does not change stored scores or history. Errors: NOT_FOUND for an unknown
         profile or stored entity; INVALID_ARGUMENT (with the offending field) otherwise.
+        Stored entities scored as of now without explanations (no as_of, explain or
+        top_reasons) are answered with their current stored scores, the ones RankEntities
+        lists (update_time says when each was computed), when every one of them is of the
+        loaded profile version, at most the profile's `refresh` old and not disqualified;
+        otherwise, and whenever as_of or explanations are asked for, they are computed from
+        the stored events as of the request. Either way the answer is as current as the
+        stored scores RankEntities promises (see there), and includes every acknowledged
+        event and upsert.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
