@@ -11,24 +11,18 @@ import grpc
 import pytest
 
 from prioscore.v1 import event_service_pb2 as ev
-from prioscore.v1 import event_service_pb2_grpc, scoring_service_pb2_grpc, types_pb2
 from prioscore.v1 import scoring_service_pb2 as sc
+from prioscore.v1 import types_pb2
 from tests.conftest import ServerHandle
+from tests.rpc import test_live_clock as live_clock
 from tests.rpc.test_live_clock import DAY, T0, _stamp, event, identify
 
 PROFILE = "lead_qualification"
 REFRESH = 300.0  # lead_qualification's [scoring] refresh: the default
 
 
-class Api:
-    def __init__(self, handle: ServerHandle) -> None:
-        self.handle = handle
-        self.channel = handle.channel()
-        self.scoring = scoring_service_pb2_grpc.ScoringServiceStub(self.channel)
-        self.events = event_service_pb2_grpc.EventServiceStub(self.channel)
-
-    def ingest(self, *events: types_pb2.Event) -> None:
-        self.events.IngestEvents(iter([ev.IngestEventsRequest(events=events)]), timeout=30)
+class Api(live_clock.Api):
+    """live_clock's stubs and calls, with stored ScoreEntities under PROFILE."""
 
     def score(
         self, *ids: str, as_of: float | None = None, **options: object
@@ -39,13 +33,6 @@ class Api:
         if as_of is not None:
             request.as_of.CopyFrom(_stamp(as_of))
         return list(self.scoring.ScoreEntities(request, timeout=10).scores)
-
-    def ranked(self) -> dict[str, types_pb2.Score]:
-        page = self.scoring.RankEntities(
-            sc.RankEntitiesRequest(profile=PROFILE, page_size=100, include_disqualified=True),
-            timeout=10,
-        )
-        return {s.entity_id: s for s in page.scores}
 
 
 @pytest.fixture
@@ -87,7 +74,7 @@ def seconds(score: types_pb2.Score) -> float:
 def test_within_refresh_the_stored_score_answers_as_ranking_lists_it(api: Api) -> None:
     api.handle.clock.set(T0 + REFRESH / 3)  # no sweep is due yet
     answered = api.score("bob", "ann", "bob")
-    ranked = api.ranked()
+    ranked = api.ranked(PROFILE)
     assert [s.entity_id for s in answered] == ["bob", "ann", "bob"]  # request order, repeats
     assert [fields(s) for s in answered] == [fields(ranked[i]) for i in ("bob", "ann", "bob")]
     assert all(seconds(s) == T0 for s in answered)  # the stored score's time, not now's
@@ -128,7 +115,7 @@ def test_a_disqualified_entity_is_computed_with_its_reason(api: Api) -> None:
     (answered,) = api.score("cat")
     assert answered.disqualified and answered.tier == ""
     assert answered.disqualify_reason.startswith("Not a prospect")
-    assert api.ranked()["cat"].disqualified
+    assert api.ranked(PROFILE)["cat"].disqualified
 
 
 def test_an_upsert_is_seen_by_the_next_score(api: Api) -> None:
@@ -137,7 +124,7 @@ def test_an_upsert_is_seen_by_the_next_score(api: Api) -> None:
     api.events.UpsertEntities(ev.UpsertEntitiesRequest(entities=[upsert]), timeout=10)
     (after,) = api.score("bob")
     assert after.fit > before.fit
-    assert fields(after) == fields(api.ranked()["bob"])
+    assert fields(after) == fields(api.ranked(PROFILE)["bob"])
 
 
 def test_an_unknown_id_among_stored_ones_is_not_found(api: Api) -> None:
