@@ -167,7 +167,8 @@ class ScoreMirror:
         version: int,
         disqualified: np.ndarray,
     ) -> None:
-        """Rows just upserted (no-op for a profile not loaded)."""
+        """Rows just upserted (no-op for a profile not loaded); `tier` as codes
+        (tier_codes): the writer has them already, coded once per row."""
         if profile not in self._profiles or not len(ids):
             return
         at = self._slots_of(ids, add=True)
@@ -175,7 +176,7 @@ class ScoreMirror:
         self._resort(profile, columns, at, score, disqualified)
         columns.present[at] = True
         columns.score[at] = score
-        columns.tier[at] = self.tier_codes(tier)
+        columns.tier[at] = tier
         columns.version[at] = version
         columns.disqualified[at] = disqualified
 

@@ -148,17 +148,19 @@ class ScoreTables:
                     reasons[:] = encode(everyone)
                 keep = np.full(n, KEEP_HISTORY_TS)  # a shadow keeps no history
                 self._upsert_scores(
-                    profile, version, rows, everyone, score, tier, reasons, ts, keep
+                    profile, version, rows, everyone, score, tier, None, reasons, ts, keep
                 )
                 return []
             before = self._previous_scores(profile, rows.entity_id)
             prev_score, prev_code, prev_version = before.score, before.tier, before.version
             history_ts, has_prev = before.history_ts, before.has
             mirror = self._mirror
+            code: np.ndarray | None = None  # tier codes by position, where known
             if hold is not None and has_prev.any():  # on codes: one take, not `==` per tier
                 code = held_tiers(
-                    self.conn, hold, profile, rows.entity_id, score, tier, prev_code, ts, mirror
-                )
+                    self.conn, hold, profile, rows.entity_id, score, mirror.tier_codes(tier),
+                    prev_code, ts, mirror,
+                )  # fmt: skip
                 tier, tier_changed = mirror.tier_names(code), prev_code != code
             else:  # one pass over the names costs less than coding them (a dict look-up each)
                 tier_changed = mirror.tier_names(prev_code) != tier
@@ -179,7 +181,9 @@ class ScoreTables:
             # it): KEEP_HISTORY_TS leaves the stored one where no point is kept.
             kept = np.full(n, KEEP_HISTORY_TS)
             kept[history] = ts
-            self._upsert_scores(profile, version, rows, written, score, tier, reasons, ts, kept)
+            self._upsert_scores(
+                profile, version, rows, written, score, tier, code, reasons, ts, kept
+            )
             history_ids = taken(ids, history)
             self._mirror.kept_history(profile, history_ids, ts)
             if len(history):
@@ -240,17 +244,24 @@ class ScoreTables:
         at: np.ndarray,
         score: np.ndarray,
         tier: np.ndarray,
+        code: np.ndarray | None,
         reasons: np.ndarray,
         ts: float,
         history_ts: np.ndarray,
     ) -> None:
-        """Upserts rows `at` (positions into `rows`), and into the mirror; `history_ts`
-        by position: the time of the history point kept now, or KEEP_HISTORY_TS."""
+        """Upserts rows `at` (positions into `rows`), and into the mirror; `code`, `tier`
+        and `history_ts` by position: `code` the tiers' codes where the caller has them
+        (a hold decides on codes: coding its names again was a dict look-up per row),
+        else None; `history_ts` the time of the history point kept now, or
+        KEEP_HISTORY_TS."""
         if not len(at):
             return
         disqualified = np.asarray(rows.disqualified, dtype=bool)[at]
         written_ids = taken(rows.entity_id, at)
-        self._mirror.write(profile, written_ids, score[at], tier[at], int(version), disqualified)
+        mirror = self._mirror
+        if mirror.loaded(profile):  # a shadow's rows may not be mirrored: nothing to code
+            codes = mirror.tier_codes(tier[at]) if code is None else code[at]
+            mirror.write(profile, written_ids, score[at], codes, int(version), disqualified)
         self.conn.executemany(
             "INSERT INTO scores (entity_id, profile, profile_version, score, engagement,"
             " fit, tier, disqualified, reasons, updated, history_ts)"

@@ -67,8 +67,9 @@ def held_tiers(
     now: float,
     mirror: ScoreMirror,
 ) -> np.ndarray:
-    """The tiers to store, as codes in `mirror.tiers`: `tier` (names) where hysteresis
-    lets it change, else the previous tier (codes, as ScoreMirror.previous has them).
+    """The tiers to store, as codes in `mirror.tiers`: `tier` where hysteresis lets it
+    change, else the previous tier (both codes, as ScoreMirror.tier_codes and previous
+    make them).
     Days in tier are read only when the dwell gate is on."""
     table = mirror.tiers
     previous = hold.indices(previous_tier, table)
@@ -89,7 +90,7 @@ def held_tiers(
         previous,
         held_days,
         score,
-        hold.indices(mirror.tier_codes(tier), table),
+        hold.indices(tier, table),
         margin=margin,
         min_days_in_tier=hold.min_days_in_tier,
     )
