@@ -22,13 +22,19 @@ from prioscore.server.handlers.retention import Retention
 from prioscore.server.handlers.segment import parse_calls, parse_json, segment_events
 from prioscore.server.handlers.segment_fields import parse_time
 from prioscore.server.handlers.service import Service
-from prioscore.server.handlers.watch import WatchFilter, tier_set
+from prioscore.server.handlers.watch import (
+    WATCHER_QUEUE_SIZE,
+    WatchedChange,
+    WatchFilter,
+    tier_set,
+)
 from prioscore.server.handlers.wiring import Handlers, build_handlers
 
 __all__ = [
     "GROUP",
     "IDENTIFY",
     "TRACK",
+    "WATCHER_QUEUE_SIZE",
     "CheckedEvents",
     "Handlers",
     "IncomingEntity",
@@ -46,6 +52,7 @@ __all__ = [
     "Service",
     "StagedProfile",
     "WatchFilter",
+    "WatchedChange",
     "build_handlers",
     "check_batch",
     "parse_calls",

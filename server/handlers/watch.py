@@ -1,10 +1,12 @@
 """Fan-out of tier changes to live watchers (WatchTierChanges), and the replay of stored
 changes that lets a watcher resume after a disconnect.
 
-One asyncio queue per watcher, bounded so a stalled watcher cannot grow memory without
-limit: when its queue is full its stream ends with RESOURCE_EXHAUSTED instead of silently
-missing changes, and at shutdown with UNAVAILABLE; either way the client resumes with
-after_change_id and misses nothing.
+One asyncio queue per watcher, of the batches published to it (one put per watcher and
+publish, not per change: 500 watchers of a 1,000-change ingest were 500,000 puts in one
+loop callback), bounded by the changes it holds so a stalled watcher cannot grow memory
+without limit: once it would hold more than WATCHER_QUEUE_SIZE, its stream ends with
+RESOURCE_EXHAUSTED instead of silently missing changes, and at shutdown with UNAVAILABLE;
+either way the client resumes with after_change_id and misses nothing.
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ class WatchFilter:
 @dataclass(eq=False)
 class _Watcher:
     filter: WatchFilter
-    queue: asyncio.Queue[WatchedChange | None] = field(
-        default_factory=lambda: asyncio.Queue(WATCHER_QUEUE_SIZE)
-    )
+    # Batches of changes in publish order; None ends the stream (`ended` says why).
+    queue: asyncio.Queue[tuple[WatchedChange, ...] | None] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # changes published to it and not yet taken (the rest of a batch too)
     ended: PrioscoreError | None = None  # why the stream ends, once it must
 
     @property
@@ -149,8 +151,8 @@ class TierChangeHub:
             pass  # a watcher that does not read must not hold ingest up
 
     def publish(self, changes: Iterable[TierChangeRecord], accounts: dict[str, str]) -> None:
-        """Queues each change for the watchers whose filter it passes (by index: a
-        watcher whose filter it fails is never looked at).
+        """Queues for each watcher, as one batch, the changes whose filter it passes (by
+        index: a watcher whose filter they fail is never looked at), in order.
 
         `accounts` maps entity id to account id for the account filter; called only
         after the transaction that recorded the changes has committed.
@@ -159,6 +161,7 @@ class TierChangeHub:
             return
         route = self._routes.route
         routes: dict[Key, list[_Watcher]] = {}  # the changes of a batch share few keys
+        batches: dict[_Watcher, list[WatchedChange]] = {}
         for record in changes:
             account = accounts.get(record.entity_id, "")
             key = (record.profile, account, record.tier, record.cause)
@@ -170,21 +173,27 @@ class TierChangeHub:
             self._routed += len(targets)
             change = WatchedChange(record, account)
             for watcher in targets:
-                if watcher.ended:
-                    continue
-                try:
-                    watcher.queue.put_nowait(change)
-                except asyncio.QueueFull:
-                    self._terminate(
-                        watcher,
-                        ResourceExhaustedError(
-                            f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
-                            " resume with after_change_id = the last change_id received",
-                            reason="WATCHER_TOO_SLOW",
-                        ),
-                    )
+                batch = batches.get(watcher)
+                if batch is None:
+                    batches[watcher] = [change]
                 else:
-                    self._backlog += 1
+                    batch.append(change)
+        for watcher, batch in batches.items():
+            if watcher.ended:
+                continue
+            if watcher.queued + len(batch) > WATCHER_QUEUE_SIZE:
+                self._terminate(
+                    watcher,
+                    ResourceExhaustedError(
+                        f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
+                        " resume with after_change_id = the last change_id received",
+                        reason="WATCHER_TOO_SLOW",
+                    ),
+                )
+                continue
+            watcher.queue.put_nowait(tuple(batch))
+            watcher.queued += len(batch)
+            self._backlog += len(batch)
 
     async def watch(
         self, wanted: WatchFilter, replay: AsyncIterator[WatchedChange] | None = None
@@ -209,13 +218,16 @@ class TierChangeHub:
                     last_replayed = stored.record.id
                     yield stored
             while True:
-                change = await watcher.queue.get()
-                if change is None:
+                batch = await watcher.queue.get()
+                if batch is None:
                     assert watcher.ended is not None  # set with the end-of-stream marker
                     raise watcher.ended
-                self._took()
-                if change.record.id > last_replayed:
-                    yield change
+                for change in batch:
+                    if watcher.ended:  # overrun or shut down meanwhile: its None is next
+                        break
+                    self._took(watcher, 1)
+                    if change.record.id > last_replayed:
+                        yield change
         finally:
             self._watchers.discard(watcher)
             self._routes.remove(watcher, keys)
@@ -235,14 +247,18 @@ class TierChangeHub:
         watcher.queue.put_nowait(None)
 
     def _empty(self, watcher: _Watcher) -> None:
+        """Drops what the watcher holds (its queue, and the rest of a batch it was in)."""
         while not watcher.queue.empty():
-            if watcher.queue.get_nowait() is not None:
-                self._took()
+            watcher.queue.get_nowait()
+        self._took(watcher, watcher.queued)
 
-    def _took(self) -> None:
-        """One queued change is gone (taken, or dropped with its watcher); the last one
-        wakes the drain() waiting for it."""
-        self._backlog -= 1
+    def _took(self, watcher: _Watcher, n: int) -> None:
+        """n changes of the watcher's are gone (taken, or dropped with it); the last one
+        of the backlog wakes the drain() waiting for it."""
+        if not n:
+            return
+        watcher.queued -= n
+        self._backlog -= n
         if not self._backlog and self._taken is not None:
             self._taken.set()
             self._taken = None  # the next backlog gets a fresh event

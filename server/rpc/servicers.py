@@ -29,6 +29,7 @@ from prioscore.server.rpc.inline_scoring import InlineBytes, InlineScoring
 from prioscore.server.rpc.inline_scoring import register as register_inline
 from prioscore.server.rpc.segment_ingest import ingest_segment
 from prioscore.server.rpc.streams import bounded
+from prioscore.server.rpc.watch_responses import TierChangeResponses
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
 )
@@ -81,6 +82,7 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         self.settings = settings
         self._limits = settings.limits
         self._inline = inline  # None where it scores for a worker (inline_scoring.py)
+        self._change_responses = TierChangeResponses()  # one message a change, every stream
 
     async def ScoreEntities(
         self, request: scoring_pb.ScoreEntitiesRequest | InlineBytes, context: Context
@@ -223,8 +225,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
             convert.causes_from_proto(request.causes),
         )
         after = request.after_change_id if request.HasField("after_change_id") else None
+        responses = self._change_responses
         async for change in self.service.watch_tier_changes(wanted, after):
-            yield convert.tier_change_response(change.record, change.account_id)
+            yield responses.of(change)
 
     async def GetEntity(
         self, request: scoring_pb.GetEntityRequest, context: Context

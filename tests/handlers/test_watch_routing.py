@@ -10,7 +10,8 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 
-from prioscore.server.handlers import WatchFilter
+from prioscore.server.errors import ResourceExhaustedError
+from prioscore.server.handlers import WATCHER_QUEUE_SIZE, WatchFilter
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.store import Cause, TierChangeRecord
 
@@ -178,3 +179,31 @@ def test_backlog_forgets_what_a_closed_or_overrun_watcher_never_took() -> None:
         assert hub.backlog == 0
 
     asyncio.run(run())
+
+
+def test_a_watcher_overrun_in_the_middle_of_a_batch_ends_there() -> None:
+    """A publish queues one batch per watcher; a watcher that falls more than
+    WATCHER_QUEUE_SIZE changes behind while it is still yielding an earlier batch ends
+    with RESOURCE_EXHAUSTED after the change it was on, and nothing stays counted."""
+
+    async def run() -> tuple[list[int], str]:
+        hub = TierChangeHub()
+        stream = hub.watch(WatchFilter())
+        first = [change(i, "lead_qualification", "cold") for i in range(1, 4)]
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0)  # registered, waiting for its first batch
+        hub.publish(first, {})
+        got = [(await waiting).record.id]
+        assert hub.backlog == 2  # the rest of its batch
+        flood = [change(10 + i, "lead_qualification", "hot") for i in range(WATCHER_QUEUE_SIZE)]
+        hub.publish(flood, {})  # 2 + 10,000 > WATCHER_QUEUE_SIZE: it is overrun
+        assert hub.backlog == 0
+        try:
+            async for more in stream:
+                got.append(more.record.id)
+        except ResourceExhaustedError as error:
+            return got, error.reason
+        raise AssertionError("the overrun stream did not end")
+
+    got, reason = asyncio.run(run())
+    assert got == [1] and reason == "WATCHER_TOO_SLOW"

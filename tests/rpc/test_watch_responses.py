@@ -1,0 +1,47 @@
+"""TierChangeResponses: every stream that sends a change sends one message built once,
+equal to the message its fields name; the account is part of what it is built from, and
+a change older than the ones kept is built again, the same."""
+
+from __future__ import annotations
+
+from prioscore.server.handlers import WatchedChange
+from prioscore.server.rpc.convert import tier_change_response
+from prioscore.server.rpc.watch_responses import TierChangeResponses
+from prioscore.server.store import Cause, TierChangeRecord
+
+
+def _change(change_id: int, account: str = "acme") -> WatchedChange:
+    record = TierChangeRecord(
+        change_id, f"lead-{change_id}", "lead_qualification", "warm", "hot", 40.0, 81.5,
+        1_700_000_000.5, f"m-{change_id}", Cause.EVENT.value,
+    )  # fmt: skip
+    return WatchedChange(record, account)
+
+
+def test_each_change_is_built_once_for_every_stream() -> None:
+    responses = TierChangeResponses(size=8)
+    changes = [_change(i) for i in range(1, 6)]
+    first = [responses.of(c) for c in changes]
+    # Another stream's own WatchedChange of the same committed change: the same message.
+    again = [responses.of(WatchedChange(c.record, c.account_id)) for c in changes]
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert first == [tier_change_response(c.record, c.account_id) for c in changes]
+
+
+def test_the_account_is_part_of_the_message() -> None:
+    responses = TierChangeResponses(size=8)
+    live, replayed = _change(3, "acme"), _change(3, "globex")  # moved account since
+    assert responses.of(live).change.account_id == "acme"
+    assert responses.of(replayed).change.account_id == "globex"
+    assert responses.of(live) is not responses.of(replayed)
+
+
+def test_a_change_past_the_ones_kept_is_built_again_the_same() -> None:
+    responses = TierChangeResponses(size=3)
+    oldest = _change(1)
+    kept = responses.of(oldest)
+    for i in range(2, 5):  # three newer changes: the oldest is no longer kept
+        responses.of(_change(i))
+    rebuilt = responses.of(oldest)
+    assert rebuilt is not kept and rebuilt == kept
+    assert responses.of(_change(4)) is responses.of(_change(4))  # the newest still is
