@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_STREAM_TIMEOUT = 600.0
+# Changes per WatchTierChanges message asked for (the server's most): a commit's changes
+# come in one message, so a watch keeps up with ingests that change many tiers at once.
+WATCH_CHANGES_PER_RESPONSE = 1_000
 
 
 class AsyncPrioscoreClient(BulkScoring, ProfileCalls):
@@ -277,15 +280,21 @@ class AsyncPrioscoreClient(BulkScoring, ProfileCalls):
         cursor, failures = after_change_id, 0
         while True:
             request = scoring_pb.WatchTierChangesRequest(
-                profile=profile, tiers=tiers, account_id=account_id, after_change_id=cursor
+                profile=profile,
+                tiers=tiers,
+                account_id=account_id,
+                after_change_id=cursor,
+                max_changes_per_response=WATCH_CHANGES_PER_RESPONSE,
             )
             call = self._scoring.WatchTierChanges(
                 request, timeout=max(end - time.monotonic(), 0.001), metadata=self._metadata
             )
             try:
                 async for response in call:
-                    cursor, failures = response.change.change_id, 0
-                    yield response.change
+                    failures = 0
+                    for change in response.changes:
+                        cursor = change.change_id
+                        yield change
                 return
             except grpc.RpcError as error:
                 if duration is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -23,6 +23,7 @@ from prioscore.server.handlers.segment import parse_calls, parse_json, segment_e
 from prioscore.server.handlers.segment_fields import parse_time
 from prioscore.server.handlers.service import Service
 from prioscore.server.handlers.watch import (
+    MAX_CHANGES_PER_BATCH,
     WATCHER_QUEUE_SIZE,
     WatchedChange,
     WatchFilter,
@@ -33,6 +34,7 @@ from prioscore.server.handlers.wiring import Handlers, build_handlers
 __all__ = [
     "GROUP",
     "IDENTIFY",
+    "MAX_CHANGES_PER_BATCH",
     "TRACK",
     "WATCHER_QUEUE_SIZE",
     "CheckedEvents",

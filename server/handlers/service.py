@@ -40,6 +40,7 @@ from prioscore.server.handlers.suppression import (
     drop_suppressed_entities,
 )
 from prioscore.server.handlers.watch import (
+    MAX_CHANGES_PER_BATCH,
     TierChangeHub,
     WatchedChange,
     WatchFilter,
@@ -356,10 +357,29 @@ class Service(StoredQueries):
         self, wanted: WatchFilter, after_change_id: int | None = None
     ) -> AsyncIterator[WatchedChange]:
         """Live tier changes; with after_change_id, the stored ones after it first."""
+        return self.hub.watch(wanted, self._replay(wanted, after_change_id))
+
+    def watch_tier_change_batches(
+        self, wanted: WatchFilter, after_change_id: int | None, most: int
+    ) -> AsyncIterator[tuple[WatchedChange, ...]]:
+        """watch_tier_changes() up to `most` changes at a time (1..MAX_CHANGES_PER_BATCH):
+        a commit's changes for this watcher together, so a busy stream sends few
+        messages."""
+        if not 1 <= most <= MAX_CHANGES_PER_BATCH:
+            raise InvalidArgumentError.of(
+                "max_changes_per_response", f"must be between 0 and {MAX_CHANGES_PER_BATCH}"
+            )
+        return self.hub.watch_batches(wanted, self._replay(wanted, after_change_id), most)
+
+    def _replay(
+        self, wanted: WatchFilter, after_change_id: int | None
+    ) -> AsyncIterator[WatchedChange] | None:
+        """The stored changes a resuming watch replays first (None: live only), once
+        its filter and cursor are checked."""
         if wanted.profile:
             self.get_profile(wanted.profile)
         if after_change_id is None:
-            return self.hub.watch(wanted)
+            return None
         if after_change_id < 0:
             raise InvalidArgumentError.of("after_change_id", "must be >= 0")
-        return self.hub.watch(wanted, stored_changes(self._reads, wanted, after_change_id))
+        return stored_changes(self._reads, wanted, after_change_id)

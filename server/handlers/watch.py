@@ -12,7 +12,8 @@ either way the client resumes with after_change_id and misses nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics
@@ -25,6 +26,9 @@ _tier_changes = metrics.get_meter("prioscore.server").create_counter(
     "prioscore.tier_changes", unit="{change}", description="Committed tier changes, any cause"
 )
 WATCHER_QUEUE_SIZE = 10_000
+# The most changes one batch of watch_batches() holds (WatchTierChanges'
+# max_changes_per_response): a commit's changes for a watcher, or a slice of them.
+MAX_CHANGES_PER_BATCH = 1_000
 REPLAY_PAGE = 500  # stored tier changes read per step when a watch resumes
 # How long an ingest waits, per batch, for watch streams to take the tier changes it
 # published (bounded: a slow watcher cannot stall ingest).
@@ -154,51 +158,74 @@ class TierChangeHub:
         """Queues for each watcher, as one batch, the changes whose filter it passes (by
         index: a watcher whose filter they fail is never looked at), in order.
 
-        `accounts` maps entity id to account id for the account filter; called only
-        after the transaction that recorded the changes has committed.
+        Watchers that the same filter keys matched share one batch (a tuple): 500
+        watchers of one profile get the same object, which rpc/watch_responses.py makes
+        one message of. `accounts` maps entity id to account id for the account filter;
+        called only after the transaction that recorded the changes has committed.
         """
         if not self._watchers:
             return
         route = self._routes.route
         routes: dict[Key, list[_Watcher]] = {}  # the changes of a batch share few keys
-        batches: dict[_Watcher, list[WatchedChange]] = {}
+        routed: list[tuple[Key, WatchedChange]] = []
         for record in changes:
             account = accounts.get(record.entity_id, "")
             key = (record.profile, account, record.tier, record.cause)
             targets = routes.get(key)
             if targets is None:
                 targets = routes[key] = route(*key)
-            if not targets:
-                continue
-            self._routed += len(targets)
-            change = WatchedChange(record, account)
+            if targets:
+                self._routed += len(targets)
+                routed.append((key, WatchedChange(record, account)))
+        keys_of: dict[_Watcher, list[Key]] = {}  # per (key, watcher), not (change, watcher)
+        for key, targets in routes.items():
             for watcher in targets:
-                batch = batches.get(watcher)
-                if batch is None:
-                    batches[watcher] = [change]
-                else:
-                    batch.append(change)
-        for watcher, batch in batches.items():
-            if watcher.ended:
-                continue
-            if watcher.queued + len(batch) > WATCHER_QUEUE_SIZE:
-                self._terminate(
-                    watcher,
-                    ResourceExhaustedError(
-                        f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
-                        " resume with after_change_id = the last change_id received",
-                        reason="WATCHER_TOO_SLOW",
-                    ),
-                )
-                continue
-            watcher.queue.put_nowait(tuple(batch))
-            watcher.queued += len(batch)
-            self._backlog += len(batch)
+                keys_of.setdefault(watcher, []).append(key)
+        batches: dict[tuple[Key, ...], tuple[WatchedChange, ...]] = {}
+        for watcher, keys in keys_of.items():
+            matched = tuple(keys)
+            batch = batches.get(matched)
+            if batch is None:
+                wanted = set(keys)
+                batch = batches[matched] = tuple(c for k, c in routed if k in wanted)
+            self._queue(watcher, batch)
+
+    def _queue(self, watcher: _Watcher, batch: tuple[WatchedChange, ...]) -> None:
+        """Queues a batch for the watcher, or ends its stream if it falls too far behind."""
+        if watcher.ended:
+            return
+        if watcher.queued + len(batch) > WATCHER_QUEUE_SIZE:
+            self._terminate(
+                watcher,
+                ResourceExhaustedError(
+                    f"watcher fell more than {WATCHER_QUEUE_SIZE} changes behind;"
+                    " resume with after_change_id = the last change_id received",
+                    reason="WATCHER_TOO_SLOW",
+                ),
+            )
+            return
+        watcher.queue.put_nowait(batch)
+        watcher.queued += len(batch)
+        self._backlog += len(batch)
 
     async def watch(
         self, wanted: WatchFilter, replay: AsyncIterator[WatchedChange] | None = None
     ) -> AsyncIterator[WatchedChange]:
-        """Yields matching changes until the caller stops iterating (or is overrun).
+        """Yields matching changes one at a time until the caller stops iterating (or
+        is overrun): watch_batches() with one change a batch."""
+        async with aclosing(self.watch_batches(wanted, replay, 1)) as batches:
+            async for batch in batches:
+                yield batch[0]
+
+    async def watch_batches(
+        self,
+        wanted: WatchFilter,
+        replay: AsyncIterator[WatchedChange] | None = None,
+        most: int = MAX_CHANGES_PER_BATCH,
+    ) -> AsyncGenerator[tuple[WatchedChange, ...], None]:
+        """Yields matching changes, up to `most` at a time, until the caller stops
+        iterating (or is overrun): a commit's changes for this watcher in one batch (the
+        object publish() queued, when it fits), a replay page's likewise.
 
         `replay` (stored changes after a client's cursor, oldest first) is read only once
         the watcher is registered, so a change committed meanwhile is queued rather than
@@ -214,20 +241,32 @@ class TierChangeHub:
         try:
             last_replayed = 0
             if replay is not None:
+                page: list[WatchedChange] = []
                 async for stored in replay:
                     last_replayed = stored.record.id
-                    yield stored
+                    page.append(stored)
+                    if len(page) == most:
+                        yield tuple(page)
+                        page = []
+                if page:
+                    yield tuple(page)
             while True:
                 batch = await watcher.queue.get()
                 if batch is None:
                     assert watcher.ended is not None  # set with the end-of-stream marker
                     raise watcher.ended
-                for change in batch:
-                    if watcher.ended:  # overrun or shut down meanwhile: its None is next
-                        break
-                    self._took(watcher, 1)
-                    if change.record.id > last_replayed:
-                        yield change
+                if last_replayed:  # live changes the replay may have yielded already
+                    fresh = tuple(c for c in batch if c.record.id > last_replayed)
+                    self._took(watcher, len(batch) - len(fresh))
+                    if len(fresh) == len(batch):  # ids only grow: the replay is behind us
+                        last_replayed = 0
+                    batch = fresh
+                start = 0
+                while start < len(batch) and not watcher.ended:  # ended: its None is next
+                    part = batch if len(batch) <= most else batch[start : start + most]
+                    start += len(part)
+                    self._took(watcher, len(part))
+                    yield part
         finally:
             self._watchers.discard(watcher)
             self._routes.remove(watcher, keys)

@@ -341,7 +341,12 @@ def tier_change_response(
     built apart (and its Timestamp) was copied into the response, 3.3 us a change against
     1.9, paid for each change each watch stream delivers."""
     response = scoring_pb2.WatchTierChangesResponse()
-    out = response.change
+    fill_tier_change(response.change, change, account_id)
+    return response
+
+
+def fill_tier_change(out: types_pb2.TierChange, change: TierChangeRecord, account_id: str) -> None:
+    """A change into `out`, a TierChange inside the message that sends it (in place)."""
     out.entity_id = change.entity_id
     out.profile = change.profile
     out.previous_tier = change.previous_tier
@@ -353,7 +358,6 @@ def tier_change_response(
     out.account_id = account_id
     out.change_id = change.id
     out.cause = cause_to_proto(change.cause)
-    return response
 
 
 _CAUSES: dict[Cause, types_pb2.TierChangeCause] = {

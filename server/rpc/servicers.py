@@ -30,6 +30,7 @@ from prioscore.server.rpc.inline_scoring import register as register_inline
 from prioscore.server.rpc.segment_ingest import ingest_segment
 from prioscore.server.rpc.streams import bounded
 from prioscore.server.rpc.watch_responses import TierChangeResponses
+from prioscore.server.rpc.watch_responses import register as register_watch
 from prioscore.v1 import (
     event_service_pb2 as events_pb,
 )
@@ -217,7 +218,9 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
 
     async def WatchTierChanges(
         self, request: scoring_pb.WatchTierChangesRequest, context: Context
-    ) -> AsyncIterator[scoring_pb.WatchTierChangesResponse]:
+    ) -> AsyncIterator[bytes]:
+        """Serialized messages (watch_responses.register): each built once for every
+        stream that sends it."""
         wanted = WatchFilter(
             request.profile,
             tier_set(request.tiers),
@@ -226,8 +229,13 @@ class ScoringServicer(scoring_grpc.ScoringServiceServicer):
         )
         after = request.after_change_id if request.HasField("after_change_id") else None
         responses = self._change_responses
-        async for change in self.service.watch_tier_changes(wanted, after):
-            yield responses.of(change)
+        most = request.max_changes_per_response
+        if 0 <= most <= 1:  # one change per message, in `change`
+            async for change in self.service.watch_tier_changes(wanted, after):
+                yield responses.of(change)
+            return
+        async for batch in self.service.watch_tier_change_batches(wanted, after, most):
+            yield responses.of_batch(batch)
 
     async def GetEntity(
         self, request: scoring_pb.GetEntityRequest, context: Context
@@ -295,6 +303,7 @@ def add_servicers(
     scoring = ScoringServicer(service, settings, inline)
     scoring_grpc.add_ScoringServiceServicer_to_server(scoring, server)
     register_inline(server, scoring.ScoreEntities)  # ScoreEntities on bytes when large
+    register_watch(server, scoring.WatchTierChanges)  # its messages serialized once
     offload = IngestOffload(service, settings)
     events = EventServicer(service, settings, offload)
     events_grpc.add_EventServiceServicer_to_server(events, server)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from prioscore.server.errors import ResourceExhaustedError
-from prioscore.server.handlers import WATCHER_QUEUE_SIZE, WatchFilter
+from prioscore.server.handlers import WATCHER_QUEUE_SIZE, WatchedChange, WatchFilter
 from prioscore.server.handlers.watch import TierChangeHub
 from prioscore.server.store import Cause, TierChangeRecord
 
@@ -207,3 +207,50 @@ def test_a_watcher_overrun_in_the_middle_of_a_batch_ends_there() -> None:
 
     got, reason = asyncio.run(run())
     assert got == [1] and reason == "WATCHER_TOO_SLOW"
+
+
+def test_watchers_of_one_filter_share_each_commits_batch() -> None:
+    """watch_batches: a publish is one batch per watcher, the same object for watchers
+    the same keys matched (one message serves them all), cut into `most` at a time,
+    in publish order across tiers; the changes are the one-by-one watch's."""
+
+    async def run() -> None:
+        hub = TierChangeHub()
+        wanted = WatchFilter(profile="lead_qualification")
+        streams = [hub.watch_batches(wanted, None, most) for most in (1_000, 1_000, 2)]
+        one_by_one = hub.watch(wanted)
+        firsts = [asyncio.ensure_future(anext(s)) for s in [*streams, one_by_one]]
+        await asyncio.sleep(0)  # all registered
+        records = [change(i, PROFILES[i % 2], TIERS[i % 3]) for i in range(1, 12)]
+        hub.publish(records, {})
+        mine = [r.id for r in records if r.profile == "lead_qualification"]
+        a, b, c, single = [await f for f in firsts]
+        assert a is b and [x.record.id for x in a] == mine  # shared, in publish order
+        cut = [c, *[await anext(streams[2]) for _ in range(2)]]
+        assert [len(p) for p in cut] == [2, 2, 1] and [x.record.id for p in cut for x in p] == mine
+        rest = [single.record.id, *[(await anext(one_by_one)).record.id for _ in mine[1:]]]
+        assert rest == mine and hub.backlog == 0
+
+    asyncio.run(run())
+
+
+def test_a_resumed_batched_watch_has_no_gap_and_no_repeat() -> None:
+    """Replay pages come `most` at a time; live batches skip what the replay yielded."""
+
+    async def run() -> list[list[int]]:
+        hub = TierChangeHub()
+        stored = [change(i, "lead_qualification", "warm") for i in range(1, 6)]
+
+        async def replay() -> AsyncIterator[WatchedChange]:
+            hub.publish(stored[3:], {})  # committed while the replay reads: queued too
+            for record in stored:
+                yield WatchedChange(record, "")
+
+        stream = hub.watch_batches(WatchFilter(), replay(), 2)
+        got = [[x.record.id for x in await anext(stream)] for _ in range(3)]
+        hub.publish([change(6, "lead_qualification", "hot")], {})
+        got.append([x.record.id for x in await anext(stream)])
+        assert hub.backlog == 0
+        return got
+
+    assert asyncio.run(run()) == [[1, 2], [3, 4], [5], [6]]

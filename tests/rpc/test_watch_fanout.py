@@ -37,13 +37,22 @@ IDLE = [
         profile="lead_qualification", causes=[CAUSE.TIER_CHANGE_CAUSE_BACKFILL]
     ),
 ]
-MATCHING = [
-    scoring_service_pb2.WatchTierChangesRequest(),
+ONE_BY_ONE = [
     scoring_service_pb2.WatchTierChangesRequest(profile="lead_qualification"),
     scoring_service_pb2.WatchTierChangesRequest(
         profile="lead_qualification", tiers=["cold", "warm"], causes=[CAUSE.TIER_CHANGE_CAUSE_EVENT]
     ),
 ]
+# The same filters with several changes per message: the same changes, in the same order.
+BATCHED = [
+    scoring_service_pb2.WatchTierChangesRequest(
+        profile=r.profile, tiers=r.tiers, causes=r.causes, max_changes_per_response=most
+    )
+    for r in ONE_BY_ONE
+    for most in (7, 1_000)
+]
+# The catch-all watcher last: what every other watcher gets is its stream, filtered.
+MATCHING = [*ONE_BY_ONE, *BATCHED, scoring_service_pb2.WatchTierChangesRequest()]
 
 
 def event(
@@ -91,10 +100,19 @@ def test_idle_watchers_get_nothing_and_matching_ones_exactly_theirs(
             scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
             events = event_service_pb2_grpc.EventServiceStub(channel)
             received: list[list[types_pb2.TierChange]] = [[] for _ in requests]
+            messages = [0 for _ in requests]  # of the batched streams
 
             async def take(i: int) -> None:
+                most = requests[i].max_changes_per_response
                 async for response in scoring.WatchTierChanges(requests[i], timeout=60):
-                    received[i].append(response.change)
+                    if most > 1:
+                        assert 1 <= len(response.changes) <= most
+                        assert not response.HasField("change")
+                        received[i].extend(response.changes)
+                        messages[i] += 1
+                    else:
+                        assert not response.changes
+                        received[i].append(response.change)
 
             streams = [asyncio.create_task(take(i)) for i in range(len(requests))]
             deadline = time.monotonic() + 30
@@ -134,7 +152,7 @@ def test_idle_watchers_get_nothing_and_matching_ones_exactly_theirs(
                 )
             # Every change reaches the catch-all watcher, in commit order: what each
             # watcher must get is that stream, filtered.
-            everything = received[len(requests) - len(MATCHING)]
+            everything = received[-1]
             deadline = time.monotonic() + 30
             while not all(
                 len(got) >= sum(passes(r, c) for c in everything)
@@ -147,15 +165,15 @@ def test_idle_watchers_get_nothing_and_matching_ones_exactly_theirs(
             for stream in streams:
                 stream.cancel()
             await asyncio.gather(*streams, return_exceptions=True)
-            return response, received
+            return response, received, messages
 
-    response, received = asyncio.run(scenario())
+    response, received, messages = asyncio.run(scenario())
     assert (response.accepted, response.duplicates, response.tier_changes) == (
         N_CONTACTS,
         0,
         N_CONTACTS,
     )
-    everything = received[len(requests) - len(MATCHING)]
+    everything = received[-1]
     main = [c for c in everything if c.entity_id in set(contacts)]
     assert sorted(c.entity_id for c in main) == sorted(contacts)  # each contact once
     ids = [c.change_id for c in everything]
@@ -167,6 +185,13 @@ def test_idle_watchers_get_nothing_and_matching_ones_exactly_theirs(
         assert got and not {c.entity_id for c in got} & set(contacts), request  # markers only
     for got in received[len(requests) - len(MATCHING) :]:
         assert {c.entity_id for c in got} >= set(contacts)
+    # A batched stream sent a commit's changes together: far fewer messages than changes
+    # (10 ingest batches of 100 contacts, each a tier change; 7 a message at most).
+    for i, request in enumerate(requests):
+        if request.max_changes_per_response == 1_000:
+            assert messages[i] <= len(received[i]) // 20, (messages[i], len(received[i]))
+        elif request.max_changes_per_response == 7:
+            assert len(received[i]) / 7 <= messages[i] <= len(received[i]) // 5
     # The fan-out's work: one look per delivery, none at an idle watcher for the 1,000.
     assert handle.call(lambda: hub.routed) == sum(len(got) for got in received)
     assert handle.call(lambda: hub.backlog) == 0

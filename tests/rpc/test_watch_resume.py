@@ -70,3 +70,30 @@ def test_negative_cursor_names_the_field(stubs: Stubs) -> None:
         next(watch(stubs, after_change_id=-1))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "after_change_id" in field_violations(caught.value)
+
+
+def test_a_batched_watch_replays_then_goes_live_without_gap_or_repeat(stubs: Stubs) -> None:
+    """max_changes_per_response: replay pages and live commits come several changes a
+    message, the same changes a one-by-one watch gets."""
+    first_scores(stubs, "a", "b", "c", "d", "e")
+    one_by_one = watch(stubs, after_change_id=0)
+    expected = [next(one_by_one).change for _ in range(5)]
+    batched = watch(stubs, after_change_id=expected[0].change_id, max_changes_per_response=3)
+    pages = [next(batched).changes for _ in range(2)]
+    assert [len(p) for p in pages] == [3, 1]  # four after the cursor, three a message
+    first_scores(stubs, "f", "g")  # one commit, live: one message
+    live = next(batched).changes
+    assert [c.entity_id for c in live] == ["f", "g"]
+    got = [c for p in [*pages, live] for c in p]
+    expected += [next(one_by_one).change for _ in range(2)]
+    assert got == expected[1:]
+    batched.cancel()
+    one_by_one.cancel()
+
+
+@pytest.mark.parametrize("most", [-1, 1_001])
+def test_changes_per_response_out_of_range_names_the_field(stubs: Stubs, most: int) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        next(watch(stubs, max_changes_per_response=most))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_changes_per_response" in field_violations(caught.value)

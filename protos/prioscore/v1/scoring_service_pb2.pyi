@@ -153,24 +153,28 @@ class GetScoreHistoryResponse(_message.Message):
     def __init__(self, points: _Optional[_Iterable[_Union[ScoreHistoryPoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchTierChangesRequest(_message.Message):
-    __slots__ = ("profile", "tiers", "account_id", "after_change_id", "causes")
+    __slots__ = ("profile", "tiers", "account_id", "after_change_id", "causes", "max_changes_per_response")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
     CAUSES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHANGES_PER_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     profile: str
     tiers: _containers.RepeatedScalarFieldContainer[str]
     account_id: str
     after_change_id: int
     causes: _containers.RepeatedScalarFieldContainer[_types_pb2.TierChangeCause]
-    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ..., after_change_id: _Optional[int] = ..., causes: _Optional[_Iterable[_Union[_types_pb2.TierChangeCause, str]]] = ...) -> None: ...
+    max_changes_per_response: int
+    def __init__(self, profile: _Optional[str] = ..., tiers: _Optional[_Iterable[str]] = ..., account_id: _Optional[str] = ..., after_change_id: _Optional[int] = ..., causes: _Optional[_Iterable[_Union[_types_pb2.TierChangeCause, str]]] = ..., max_changes_per_response: _Optional[int] = ...) -> None: ...
 
 class WatchTierChangesResponse(_message.Message):
-    __slots__ = ("change",)
+    __slots__ = ("change", "changes")
     CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
     change: _types_pb2.TierChange
-    def __init__(self, change: _Optional[_Union[_types_pb2.TierChange, _Mapping]] = ...) -> None: ...
+    changes: _containers.RepeatedCompositeFieldContainer[_types_pb2.TierChange]
+    def __init__(self, change: _Optional[_Union[_types_pb2.TierChange, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[_types_pb2.TierChange, _Mapping]]] = ...) -> None: ...
 
 class GetEntityRequest(_message.Message):
     __slots__ = ("entity_id", "include_scores", "top_reasons")
