@@ -35,6 +35,7 @@ from prioscore.server.store.records import (
     texts_to_codes,
 )
 from prioscore.server.store.score_mirror import ScoreMirror
+from prioscore.server.store.scores import delete_scores_of
 
 
 def id_digest(entity_id: str) -> str:
@@ -314,15 +315,7 @@ class EntityTables:
             self._mirror.invalidate()  # its scores go (and, by trigger, its shadows')
             conn = self.conn
             events = conn.execute("DELETE FROM events WHERE entity_id = ?", (entity_id,)).rowcount
-            # scores has no index on entity_id alone: every scores row has history (a first
-            # score always appends a point), so history names the profiles to look in.
-            # Shadow rows ("<profile>@shadow", no history) go with the entity row: a
-            # trigger of schema v2 deletes them.
-            scores = conn.execute(
-                "DELETE FROM scores WHERE entity_id = ? AND profile IN"
-                " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?)",
-                (entity_id, entity_id),
-            ).rowcount
+            scores = delete_scores_of(conn, entity_id)  # under every profile, shadows too
             history = conn.execute(
                 "DELETE FROM score_history WHERE entity_id = ?", (entity_id,)
             ).rowcount

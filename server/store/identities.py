@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from prioscore.server.store.entity_mirror import EntityMirror
 from prioscore.server.store.records import EraseCounts, ids_json
 from prioscore.server.store.score_mirror import ScoreMirror
+from prioscore.server.store.scores import delete_scores_of
 
 
 class IdentityTables:
@@ -124,12 +125,8 @@ class IdentityTables:
         self._entities.touch([merged, root])
         self._entities.move_account(merged, root)
         self._mirror.invalidate()  # the merged id's scores go
-        conn.execute(
-            "DELETE FROM scores WHERE entity_id = ? AND profile IN"
-            " (SELECT DISTINCT profile FROM score_history WHERE entity_id = ?)",
-            (merged, merged),
-        )
-        conn.execute("DELETE FROM entities WHERE id = ?", (merged,))  # shadow rows: trigger
+        delete_scores_of(conn, merged)
+        conn.execute("DELETE FROM entities WHERE id = ?", (merged,))
 
     def erase_identity(self, entity_id: str) -> tuple[list[str], EraseCounts]:
         """Erases the entity entity_id is (or was merged into) and every id merged into

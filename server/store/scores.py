@@ -62,6 +62,19 @@ UPSERT_ON_CONFLICT = (
 )
 
 
+def delete_scores_of(conn: sqlite3.Connection, entity_id: str) -> int:
+    """Deletes the entity's score rows under every profile key, active or shadow; how
+    many. Found by the primary key: score_counts (kept by triggers) names every profile
+    that has rows. Not by its history, which need not exist: a retention purge takes the
+    last point of a score that stopped moving while the score stays, and shadow rows
+    keep none."""
+    return conn.execute(
+        "DELETE FROM scores WHERE entity_id = ? AND profile IN"
+        " (SELECT DISTINCT profile FROM score_counts WHERE n > 0)",
+        (entity_id,),
+    ).rowcount
+
+
 class ScoreTables:
     """scores, score_history, tier_changes and shadow_profiles."""
 

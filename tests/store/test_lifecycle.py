@@ -176,5 +176,31 @@ def test_erase_removes_shadow_scores_too(store: Store) -> None:
     store.erase_entity("a")
     assert store.get_scores("lead@shadow", ["a", "b"]).keys() == {"b"}
     assert store.get_scores("lead", ["a"]) == {}
-    # Only staged shadows' keys are touched: "other" has no persisted candidate.
-    assert store.get_scores("other@shadow", ["a"]).keys() == {"a"}
+    # Rows under a key with no staged candidate (left by an older version) go as well.
+    assert store.get_scores("other@shadow", ["a"]) == {}
+
+
+def test_erase_removes_scores_whose_history_the_retention_purged(store: Store) -> None:
+    # A score that stopped moving keeps its row while its last history point ages out of
+    # the retention window: the row must go with the entity all the same.
+    store.upsert_entities([EntityRecord(id="a"), EntityRecord(id="b")])
+    store.write_scores("lead", 1, scores(["a", "b"], [80, 20], ["hot", "cold"], ts=1_000.0))
+    store.write_scores("churn", 1, scores(["a"], [5], ["low"], ts=1_000.0))
+    store.write_scores("lead@shadow", 2, scores(["a"], [70], ["hot"]), track_changes=False)
+    assert store.purge_before(5_000.0).history == 3
+    assert store.score_history("a", None, limit=10) == []
+    counts = store.erase_entity("a")
+    assert counts.scores == 3 and counts.entities == 1
+    for profile in ("lead", "churn", "lead@shadow"):
+        assert store.get_scores(profile, ["a"]) == {}
+    assert store.get_scores("lead", ["b"]).keys() == {"b"}
+
+
+def test_a_merge_drops_the_merged_ids_scores_whose_history_the_retention_purged(
+    store: Store,
+) -> None:
+    store.upsert_entities([EntityRecord(id="anon"), EntityRecord(id="known")])
+    store.write_scores("lead", 1, scores(["anon", "known"], [80, 20], ["hot", "cold"], ts=1.0))
+    store.purge_before(5_000.0)
+    store.merge_identities([("anon", "known")], 6_000.0)
+    assert store.get_scores("lead", ["anon", "known"]).keys() == {"known"}
