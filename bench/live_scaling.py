@@ -13,6 +13,9 @@ S3i  one-event ingest (a subscription's event: saas_renewal has quantile tiers; 
      at large / at small; <= 1.5x
 S3r  a RankEntities page (50 rows, first page and a deep keyset page of saas_renewal)
      at large / at small; <= 1.5x
+S3s  a stored ScoreEntities of one subscription scored from its events with
+     explanations (saas_renewal: quantile tiers, cut on the stored population), by the
+     readers' scorer as the serving thread runs it, at large / at small; <= 1.5x
 """
 
 from __future__ import annotations
@@ -98,6 +101,18 @@ def rank_latency(handlers: Handlers, profile: str, deep: bool) -> list[float]:
     return samples
 
 
+def stored_score_latency(handlers: Handlers, profile: str, prefix: str) -> list[float]:
+    """Seconds per stored ScoreEntities of one entity computed from its events (explain:
+    not the stored row), each call a different entity."""
+    samples = []
+    for i in range(-WARM_UP, CALLS):
+        start = time.perf_counter()
+        handlers.service.score_stored(profile, [f"{prefix}-{i + WARM_UP}"], explain=True)
+        if i >= 0:
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
 def measure(handlers: Handlers, round_: int) -> dict[str, list[float]]:
     return {
         "ingest subscription": ingest_latency(
@@ -106,6 +121,7 @@ def measure(handlers: Handlers, round_: int) -> dict[str, list[float]]:
         "ingest contact": ingest_latency(handlers, "contact", "con", "page_view", round_),
         "rank first page": rank_latency(handlers, "saas_renewal", deep=False),
         "rank deep page": rank_latency(handlers, "saas_renewal", deep=True),
+        "score stored subscription": stored_score_latency(handlers, "saas_renewal", "sub"),
     }
 
 
@@ -132,7 +148,7 @@ def main() -> None:
     small = {name: median(got) for name, got in samples[args.small].items()}
     large = {name: median(got) for name, got in samples[args.large].items()}
     for name in small:
-        label = "S3i " if name.startswith("ingest") else "S3r "
+        label = {"ingest": "S3i ", "rank": "S3r ", "score": "S3s "}[name.split()[0]]
         figure(
             f"{label}{name}",
             large[name] / small[name],

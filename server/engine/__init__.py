@@ -47,6 +47,7 @@ from prioscore.server.engine.model import (
     TierMode,
     Tiers,
 )
+from prioscore.server.engine.population import Population
 from prioscore.server.engine.ranking import top_k
 from prioscore.server.engine.related import (
     RelatedScores,
@@ -85,6 +86,7 @@ __all__ = [
     "LogisticFit",
     "MapEntries",
     "NumericRange",
+    "Population",
     "Profile",
     "ProfileInputs",
     "RelatedScores",

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prioscore.server.engine import Profile, TierMode
+from prioscore.server.engine import Population, Profile, TierMode
 from prioscore.server.lake.cluster import Executor
 from prioscore.server.lake.dataset import (
     LakeInputError,
@@ -98,7 +98,7 @@ def score_lake(
         counted = executor.map(eligible_scores, job, partitions)
         _duplicates(counted)
         scores = [r.eligible_scores for r in counted if r.eligible_scores is not None]
-        population = np.concatenate(scores) if scores else np.empty(0)
+        population = Population.of(np.concatenate(scores) if scores else np.empty(0))
         cuts = population_tiers(profile.tiers, population)
         job = replace(job, tiers=None if cuts is profile.tiers else cuts)
     staging = out.with_name(f".{out.name}.partial")

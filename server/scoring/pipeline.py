@@ -12,6 +12,7 @@ import numpy as np
 from prioscore.server.engine import (
     AttributeColumns,
     EventColumns,
+    Population,
     Profile,
     TierMode,
     Tiers,
@@ -55,17 +56,16 @@ def score_loaded(
     return Scored(profile, entity_ids, result, features.matrix, named, attributes)
 
 
-def population_tiers(tiers: Tiers, population: np.ndarray) -> Tiers:
+def population_tiers(tiers: Tiers, population: Population) -> Tiers:
     """Quantile tiers as absolute cuts at the quantiles of `population` (the eligible
     scores the tiers are relative to); absolute tiers, or no population, are returned as
     they are."""
     if tiers.mode != TierMode.QUANTILE or population.size == 0:
         return tiers
-    cuts = np.quantile(population, tiers.thresholds)
-    return Tiers(TierMode.ABSOLUTE, tiers.names, tuple(float(c) for c in cuts))
+    return Tiers(TierMode.ABSOLUTE, tiers.names, tuple(population.quantiles(tiers.thresholds)))
 
 
-def tier_by_population(scored: Scored, population: np.ndarray) -> None:
+def tier_by_population(scored: Scored, population: Population) -> None:
     """Re-cuts quantile tiers in place at the quantiles of `population`."""
     tiers = population_tiers(scored.profile.tiers, population)
     if tiers is not scored.profile.tiers:

@@ -103,8 +103,8 @@ class StoredScorer:
         if scored.profile.tiers.mode != TierMode.QUANTILE:
             return
         result = scored.result
-        stored = self.store.population_scores(scored.profile.name, scored.entity_ids)
-        tier_by_population(scored, np.concatenate([stored, result.score[~result.disqualified]]))
+        stored = self.store.population(scored.profile.name, scored.entity_ids)
+        tier_by_population(scored, stored.plus(result.score[~result.disqualified]))
 
     def current(
         self, profile: Profile, entity_ids: Sequence[str], now: float, *, for_write: bool = False

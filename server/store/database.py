@@ -111,8 +111,16 @@ class Store(
 ):
     """The prioscore database. Thread-safe; one instance per process and file."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
-        """`read_only`: a reader beside the writer's Store on the same file (see reader())."""
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        populations: Callable[[str], np.ndarray | None] | None = None,
+    ) -> None:
+        """`read_only`: a reader beside the writer's Store on the same file (see reader());
+        `populations`: the writer's sorted populations as of its last commit (a reader's;
+        the writer's own mirror otherwise)."""
         self.path = Path(path)
         if str(path) != ":memory:" and not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +146,12 @@ class Store(
         self._write_listeners: list[Callable[[str], None]] = []
         self._checkpointer: WalCheckpointer | None = None
         self._commit_listeners: list[Callable[[], None]] = []
+        self._committed_population = populations or self._want_population
+
+    def _want_population(self, profile: str) -> None:
+        """The writer's own population source when its mirror has not loaded `profile`:
+        none (it reads the rows), and the mirror keeps it from the next load on."""
+        self._mirror.want(profile)
 
     @property
     def slots(self) -> SlotTable:
@@ -170,8 +184,9 @@ class Store(
     def reader(self) -> Store:
         """A second Store on this file for reads served beside the writer: its own
         connection and lock, so a read never waits for the writer's transaction (WAL
-        gives it the last committed state). It refuses writes (PRAGMA query_only)."""
-        return Store(self.path, read_only=True)
+        gives it the last committed state). It refuses writes (PRAGMA query_only). Quantile
+        tiers it cuts on this store's populations as of its last commit (score_mirror)."""
+        return Store(self.path, read_only=True, populations=self._mirror.committed_population)
 
     def _open_reader(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
@@ -262,6 +277,7 @@ class Store(
                     on_rollback()
                 self._failed(error)
                 raise
+            self._mirror.publish()
             for listener in self._commit_listeners:
                 listener()
             self._succeeded()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prioscore.server.engine import Population
 from prioscore.server.store.records import HistoryPoint, StoredScore, TierChangeRecord, ids_json
 from prioscore.server.store.score_mirror import ScoreMirror
 
@@ -26,13 +27,14 @@ def counts_cover(account_id: str | None, min_score: float | None) -> bool:
 
 
 class ScoreQueries:
-    """rank, count_scores, population_scores, get_scores, score_history,
+    """rank, count_scores, population, get_scores, score_history,
     tier_changes_since, last_tier_change_id."""
 
     if TYPE_CHECKING:
         conn: sqlite3.Connection
         _lock: threading.RLock
         _mirror: ScoreMirror
+        _committed_population: Callable[[str], np.ndarray | None]
 
     _SCORE_COLUMNS = (
         "s.entity_id, s.profile, s.profile_version, s.score, s.engagement, s.fit, s.tier,"
@@ -136,18 +138,30 @@ class ScoreQueries:
         with self._lock:
             return int(self.conn.execute(sql, params).fetchone()[0])
 
-    def population_scores(self, profile: str, excluding: Sequence[str] = ()) -> np.ndarray:
+    def population(self, profile: str, excluding: Sequence[str] = ()) -> Population:
         """Stored scores of the eligible (not disqualified) population of `profile`, less
-        `excluding` (entities about to be rescored): quantile tiers are cut on these."""
+        `excluding` (entities about to be rescored): quantile tiers are cut on these.
+
+        The writer reads its mirror. A reader beside it takes the writer's population as
+        of its last commit (Store.reader(); the excluded entities' own scores read here,
+        so one commit apart at most) and falls back to reading every row only when the
+        writer has published none for the profile (no quantile rescoring of it yet)."""
         with self._lock:
             if self._mirror.loaded(profile):  # this store writes the scores: it has them
                 return self._mirror.population(profile, excluding)
+        committed = self._committed_population(profile)
+        if committed is not None:
+            own = self.get_scores(profile, excluding).values() if excluding else ()
+            return Population.without(
+                committed, np.array([r.score for r in own if not r.disqualified])
+            )
+        with self._lock:
             rows = self.conn.execute(
                 "SELECT score FROM scores WHERE profile = ? AND disqualified = 0"
                 " AND entity_id NOT IN (SELECT value FROM json_each(?))",
                 (profile, ids_json(excluding)),
             ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
+        return Population.of(np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows)))
 
     def get_scores(self, profile: str, entity_ids: Sequence[str]) -> dict[str, StoredScore]:
         """Stored scores by entity id; unscored ids are absent. One id (a unary

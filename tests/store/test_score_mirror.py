@@ -43,18 +43,18 @@ def test_population_is_what_sqlite_holds(store: Store, db_path: Path) -> None:
     reader = Store(db_path)  # a second instance: reads SQLite, its mirror never loads
     try:
         for excluding in ([], ["a"], ["e", "zz"]):
-            mine = np.sort(store.population_scores("q", excluding))
-            theirs = np.sort(reader.population_scores("q", excluding))
+            mine = store.population("q", excluding).values()
+            theirs = reader.population("q", excluding).values()
             np.testing.assert_array_equal(mine, theirs)
     finally:
         reader.close()
-    np.testing.assert_array_equal(np.sort(store.population_scores("q")), [1, 3, 5, 9])
+    np.testing.assert_array_equal(store.population("q").values(), [1, 3, 5, 9])
 
 
 def test_the_sorted_population_follows_small_and_large_writes(store: Store) -> None:
-    """The mirror keeps the eligible scores sorted across writes (moved one by one, or
-    dropped and rebuilt after a large write); ties, disqualification and re-qualification
-    included, each answer equals SQLite's population, ascending."""
+    """The mirror keeps the eligible scores sorted across small and large writes; ties,
+    disqualification and re-qualification included, each answer equals SQLite's
+    population, ascending."""
     rng = np.random.default_rng(11)
     ids = [f"e{i}" for i in range(400)]
     store.write_scores("q", 1, scores(ids, np.round(rng.random(400) * 20).tolist(), ["t"] * 400))
@@ -72,7 +72,7 @@ def test_the_sorted_population_follows_small_and_large_writes(store: Store) -> N
             " AND entity_id NOT IN (?, ?, ?)",
             excluding,
         ).fetchall()
-        got = store.population_scores("q", excluding)
+        got = store.population("q", excluding).values()
         np.testing.assert_array_equal(got, np.sort([r[0] for r in sql]))
 
 
@@ -132,7 +132,7 @@ def test_a_profile_read_again_from_sqlite_is_what_was_written(store: Store, db_p
         np.testing.assert_array_equal(*names)
         assert len(set(theirs.history_ts.tolist())) == 3  # 100, 90_000 and -inf
         np.testing.assert_array_equal(
-            np.sort(reader.population_scores("q")), np.sort(store.population_scores("q"))
+            reader.population("q").values(), store.population("q").values()
         )
     finally:
         reader.close()
