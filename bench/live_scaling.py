@@ -11,8 +11,9 @@ the two stores measured in interleaved rounds so drift does not land on one of t
 S3i  one-event ingest (a subscription's event: saas_renewal has quantile tiers; and a
      contact's: lead_qualification, rolling up into account_engagement), median latency
      at large / at small; <= 1.5x
-S3r  a RankEntities page (50 rows, first page and a deep keyset page of saas_renewal)
-     at large / at small; <= 1.5x
+S3r  a RankEntities page (50 rows, first page and a deep keyset page of saas_renewal;
+     the first page of one account's contacts under lead_qualification) at large / at
+     small; <= 1.5x
 S3s  a stored ScoreEntities of one subscription scored from its events with
      explanations (saas_renewal: quantile tiers, cut on the stored population), by the
      readers' scorer as the serving thread runs it, at large / at small; <= 1.5x
@@ -84,7 +85,9 @@ def ingest_latency(
     return samples
 
 
-def rank_latency(handlers: Handlers, profile: str, deep: bool) -> list[float]:
+def rank_latency(
+    handlers: Handlers, profile: str, deep: bool, account_id: str = ""
+) -> list[float]:
     service = handlers.service
     token = ""
     if deep:  # the keyset token of a page halfway down
@@ -95,7 +98,7 @@ def rank_latency(handlers: Handlers, profile: str, deep: bool) -> list[float]:
     samples = []
     for i in range(-WARM_UP, CALLS):
         start = time.perf_counter()
-        service.rank(RankQuery(profile, page_size=50, page_token=token))
+        service.rank(RankQuery(profile, page_size=50, page_token=token, account_id=account_id))
         if i >= 0:
             samples.append(time.perf_counter() - start)
     return samples
@@ -121,6 +124,8 @@ def measure(handlers: Handlers, round_: int) -> dict[str, list[float]]:
         "ingest contact": ingest_latency(handlers, "contact", "con", "page_view", round_),
         "rank first page": rank_latency(handlers, "saas_renewal", deep=False),
         "rank deep page": rank_latency(handlers, "saas_renewal", deep=True),
+        # One account's contacts (about five at any size: bench/_population.py).
+        "rank account page": rank_latency(handlers, "lead_qualification", False, "acc-7"),
         "score stored subscription": stored_score_latency(handlers, "saas_renewal", "sub"),
     }
 

@@ -19,6 +19,11 @@ from prioscore.server.engine import Population
 from prioscore.server.store.records import HistoryPoint, StoredScore, TierChangeRecord, ids_json
 from prioscore.server.store.score_mirror import ScoreMirror
 
+# An account filter reads the account's members one by one up to this many (then the
+# rows are sorted: O(members)); a larger account's rows are found walking scores_rank,
+# where they are frequent enough for a page to come soon.
+SMALL_ACCOUNT = 10_000
+
 
 def counts_cover(account_id: str | None, min_score: float | None) -> bool:
     """Whether score_counts (schema v7: per profile, tier and disqualification) answers
@@ -62,19 +67,32 @@ class ScoreQueries:
         min_score: float | None,
         include_disqualified: bool,
         need_entities: bool = True,
+        by_members: bool = False,
     ) -> tuple[str, list[Any]]:
-        if account_id is not None:
-            join = " JOIN entities AS e ON e.id = s.entity_id"
-        elif need_entities:
-            join = " LEFT JOIN entities AS e ON e.id = s.entity_id"
-        else:
-            join = ""
-        sql = f" FROM scores AS s{join} WHERE s.profile = ?"
+        """FROM and WHERE of the rows with these filters. `by_members` (with an
+        account): driven from the account's members (entities_account), each one's score
+        found by key, then sorted; else the scores_rank walk, testing each row's account,
+        which read every row of the profile to fill a page of a small account (35 ms at
+        200k contacts against 0.2 ms at 2k, bench S3r). CROSS JOIN keeps that order."""
         params: list[Any] = [profile]
+        if by_members:
+            sql = (
+                " FROM entities AS e CROSS JOIN scores AS s"
+                " ON s.profile = ? AND s.entity_id = e.id WHERE e.account_id = ?"
+            )
+            params.append(account_id)
+        else:
+            if account_id is not None:
+                join = " JOIN entities AS e ON e.id = s.entity_id"
+            elif need_entities:
+                join = " LEFT JOIN entities AS e ON e.id = s.entity_id"
+            else:
+                join = ""
+            sql = f" FROM scores AS s{join} WHERE s.profile = ?"
         if tiers:
             sql += " AND s.tier IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(set(tiers)), ensure_ascii=False))
-        if account_id is not None:
+        if account_id is not None and not by_members:
             sql += " AND e.account_id = ?"
             params.append(account_id)
         if min_score is not None:
@@ -97,9 +115,11 @@ class ScoreQueries:
     ) -> list[StoredScore]:
         """Scores of `profile`, best first (score DESC, entity_id ASC), keyset-paged:
         `after` is (score, entity_id) of the previous page's last row. Walks the
-        scores_rank index, so a page costs O(limit) however deep it is."""
+        scores_rank index, so a page costs O(limit) however deep it is; an account of
+        at most SMALL_ACCOUNT members is read member by member instead (O(members))."""
+        by_members = account_id is not None and self._members(account_id) <= SMALL_ACCOUNT
         where, params = self._score_filter(
-            profile, tiers, account_id, min_score, include_disqualified
+            profile, tiers, account_id, min_score, include_disqualified, by_members=by_members
         )
         if after is not None:
             # The first term bounds the index range, the second breaks ties on entity_id.
@@ -132,11 +152,18 @@ class ScoreQueries:
                 sql += " AND disqualified = 0"
         else:
             where, params = self._score_filter(
-                profile, tiers, account_id, min_score, include_disqualified, need_entities=False
-            )
+                profile, tiers, account_id, min_score, include_disqualified,
+                need_entities=False, by_members=account_id is not None,
+            )  # fmt: skip
             sql = f"SELECT COUNT(*){where}"
         with self._lock:
             return int(self.conn.execute(sql, params).fetchone()[0])
+
+    def _members(self, account_id: str) -> int:
+        """How many entities the account has (an entities_account index range)."""
+        with self._lock:
+            sql = "SELECT COUNT(*) FROM entities WHERE account_id = ?"
+            return int(self.conn.execute(sql, (account_id,)).fetchone()[0])
 
     def population(self, profile: str, excluding: Sequence[str] = ()) -> Population:
         """Stored scores of the eligible (not disqualified) population of `profile`, less

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prioscore.server.store import Cause
+from prioscore.server.store import Cause, score_queries
 from prioscore.server.store.database import EntityRecord, ScoreRows, Store
 from prioscore.server.store.shadow_tables import StoredShadow
 
@@ -162,7 +162,13 @@ FILTERS = [
 
 @pytest.mark.parametrize("filters", FILTERS)
 @pytest.mark.parametrize("page", [1, 7, 1000])
-def test_rank_keyset_paging_through_all_rows(store: Store, filters: dict, page: int) -> None:
+@pytest.mark.parametrize("small_account", [score_queries.SMALL_ACCOUNT, 0])
+def test_rank_keyset_paging_through_all_rows(
+    store: Store, filters: dict, page: int, small_account: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either way an account's rows are found (member by member, or walking the rank
+    index past the other accounts' rows), the same pages."""
+    monkeypatch.setattr(score_queries, "SMALL_ACCOUNT", small_account)
     _populate(store)
     expected = _expected(store, **filters)
     seen: list[tuple[float, str]] = []
@@ -176,6 +182,15 @@ def test_rank_keyset_paging_through_all_rows(store: Store, filters: dict, page: 
         after = (rows[-1].score, rows[-1].entity_id)
     assert seen == expected
     assert store.count_scores("lead", **filters) == len(expected)
+
+
+def test_a_small_accounts_page_is_read_member_by_member(store: Store) -> None:
+    """Its plan starts from the account's members, not from the profile's rank index."""
+    _populate(store)
+    where, params = store._score_filter("lead", (), "acc1", None, False, by_members=True)
+    plan = [r[3] for r in store.conn.execute(f"EXPLAIN QUERY PLAN SELECT s.score{where}", params)]
+    assert plan[0].startswith("SEARCH e USING") and "entities_account" in plan[0], plan
+    assert not any("scores_rank" in step for step in plan), plan
 
 
 def test_rank_rows_carry_everything(store: Store) -> None:
