@@ -11,6 +11,8 @@ the two stores measured in interleaved rounds so drift does not land on one of t
 S3i  one-event ingest (a subscription's event: saas_renewal has quantile tiers; and a
      contact's: lead_qualification, rolling up into account_engagement), median latency
      at large / at small; <= 1.5x
+     And a contact's event carrying an identity merge (an alias: the merged id's events
+     and scores move to the known one).
 S3r  a RankEntities page (50 rows, first page and a deep keyset page of saas_renewal;
      the first page of one account's contacts under lead_qualification) at large / at
      small; <= 1.5x
@@ -25,6 +27,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +88,22 @@ def ingest_latency(
     return samples
 
 
-def rank_latency(
-    handlers: Handlers, profile: str, deep: bool, account_id: str = ""
-) -> list[float]:
+def merge_latency(handlers: Handlers, round_: int) -> list[float]:
+    """Seconds per one-event ingest that also merges another stored contact into the
+    event's (a different pair each call)."""
+    samples = []
+    for i in range(-WARM_UP, CALLS):
+        at = 100 + 2 * (round_ * (CALLS + WARM_UP) + i + WARM_UP)  # stored at any size
+        batch = one_event(f"s3m-{round_}-{i}", f"con-{at}", "contact", "page_view", NOW + i)
+        batch = replace(batch, merges=[(f"con-{at + 1}", f"con-{at}")])
+        start = time.perf_counter()
+        handlers.service.ingest(batch)
+        if i >= 0:
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
+def rank_latency(handlers: Handlers, profile: str, deep: bool, account_id: str = "") -> list[float]:
     service = handlers.service
     token = ""
     if deep:  # the keyset token of a page halfway down
@@ -122,6 +138,7 @@ def measure(handlers: Handlers, round_: int) -> dict[str, list[float]]:
             handlers, "subscription", "sub", "feature_used", round_
         ),
         "ingest contact": ingest_latency(handlers, "contact", "con", "page_view", round_),
+        "ingest contact with a merge": merge_latency(handlers, round_),
         "rank first page": rank_latency(handlers, "saas_renewal", deep=False),
         "rank deep page": rank_latency(handlers, "saas_renewal", deep=True),
         # One account's contacts (about five at any size: bench/_population.py).

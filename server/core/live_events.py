@@ -25,8 +25,8 @@ in the smallest signed integer that holds their vocabulary (int8 for the bundled
 profiles); value and numeric properties float32 when every value of the block is
 exactly a float32 (counts, small amounts), float64 otherwise. Reads widen them back,
 so the engine sees the same float64 numbers SQLite holds. One deviation: after an
-identity merge (relabel), two events of the merged entities at the very same ts keep
-the order of their former entities, not their arrival order.
+identity merge (relabel), an event of the merged id at the very same ts as one of the
+known id comes after it, whichever arrived first.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class LiveEvents:
         self._offsets = np.zeros(1, np.int64)  # main rows of entity code c: [o[c], o[c+1])
         self._tail: list[Block] = []
         self._tail_rows = 0
+        self._moved_in_transaction = False  # relabel() moved committed rows (to the tail)
         self.published = self.view()  # the committed state, for reads beside the writer
 
     # -- what it holds
@@ -127,6 +128,7 @@ class LiveEvents:
         commit, or after a change made outside any transaction). The tail is compacted
         first: what is committed can no longer be rolled back, so it is sorted."""
         self._compact()
+        self._moved_in_transaction = False
         self.published = self.view()
 
     def _compact(self) -> None:
@@ -270,7 +272,7 @@ class LiveEvents:
         append() returned) when the transaction did not commit. Rows merged into main
         since (a merge, relabel or erasure inside it) cannot be told apart there: then
         the committed state is read again from the store."""
-        if mark < len(self._main):
+        if mark < len(self._main) or self._moved_in_transaction:
             self.reload()
             return
         keep = mark - len(self._main)
@@ -290,10 +292,38 @@ class LiveEvents:
         codes = [self._entities.codes[i] for i in entity_ids if i in self._entities.codes]
         if not codes:
             return
-        self.merge()
-        keep = ~np.isin(self._main.entity, np.asarray(codes, np.int32))
-        self._set_main(self._main.take(np.flatnonzero(keep)))
+        self._take_out(np.asarray(codes, np.int64))
         self._changed()
+
+    def _take_out(self, codes: np.ndarray) -> list[Block]:
+        """Removes the rows of entity `codes` from main (their ranges, by the offsets)
+        and from each tail block, and returns them. Every other row stays where it is:
+        merging the tail into main and sorting every row again, as an erasure and an
+        identity merge did, took ~1 s at 200k entities (2M events) against ~10 ms at
+        2k, and an ingest batch carrying one merge paid it."""
+        codes = np.unique(codes)
+        taken: list[Block] = []
+        codes_in_main = codes[codes < len(self._offsets) - 1]
+        starts = self._offsets[codes_in_main]
+        lengths = self._offsets[codes_in_main + 1] - starts
+        if lengths.sum():
+            # The ranges' rows in one vectorised step: each start repeated over its range.
+            first = np.cumsum(lengths) - lengths
+            rows = np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))
+            taken.append(self._main.take(rows))
+            keep = np.ones(len(self._main), bool)
+            keep[rows] = False
+            self._set_main(self._main.take(np.flatnonzero(keep)))
+        tail = []
+        for block in self._tail:  # O(log n) blocks
+            hit = np.isin(block.entity, codes)
+            if hit.any():
+                taken.append(block.take(np.flatnonzero(hit)))
+                block = replace(block.take(np.flatnonzero(~hit)), by_entity=block.by_entity)
+            if len(block):
+                tail.append(block)
+        self._tail, self._tail_rows = tail, sum(map(len, tail))
+        return taken
 
     def reload(self) -> None:
         """Reads everything again from the store (after a transaction that changed this
@@ -311,19 +341,24 @@ class LiveEvents:
 
     def relabel(self, merges: Sequence[tuple[str, str]]) -> None:
         """Identity merges: the events of each merged id become the known id's (as the
-        store moved them), re-sorted into the known entity's slice."""
+        store moved them): taken out of main and the tail, relabelled, and appended as
+        one tail block, which the commit sorts into place."""
         known = self._entities.codes
         moves = [(known[a], b) for a, b in merges if a in known and a != b]
         if not moves:
             return
-        self.merge()
-        remap = np.arange(len(self._entities.values), dtype=np.int32)
-        into = self._entities.code_all([b for _, b in moves])
-        remap[np.asarray([a for a, _ in moves], np.int64)] = into
-        remap = np.concatenate([remap, np.arange(len(remap), len(self._entities.values))])
-        # A new block, not main's entity column rewritten: a published view holds main.
-        main = replace(self._main, entity=remap[self._main.entity].astype(np.int32))
-        self._set_main(main.take(np.lexsort((main.ts, main.entity))))
+        merged = np.asarray([a for a, _ in moves], np.int64)
+        into = self._entities.code_all([b for _, b in moves]).astype(np.int32)
+        order = np.argsort(merged, kind="stable")
+        merged, into = merged[order], into[order]
+        moved = self._take_out(merged)
+        if moved:  # new arrays: a published view holds the blocks they came from
+            block = Block.concat(moved)
+            block = replace(block, entity=into[np.searchsorted(merged, block.entity)])
+            self._tail.append(block)
+            self._tail_rows += len(block)
+        if self._store is not None and self._store.in_transaction:
+            self._moved_in_transaction = True  # rollback() cannot cut this back
         self._changed()
 
     def drop_before(self, cutoff: float) -> None:

@@ -312,10 +312,10 @@ class EntityTables:
         """Delete everything stored about one entity, in one transaction; entities whose
         account it was are detached from it."""
         with self._write():
-            self._mirror.invalidate()  # its scores go (and, by trigger, its shadows')
             conn = self.conn
             events = conn.execute("DELETE FROM events WHERE entity_id = ?", (entity_id,)).rowcount
             scores = delete_scores_of(conn, entity_id)  # under every profile, shadows too
+            self._mirror.drop_entities([entity_id])
             history = conn.execute(
                 "DELETE FROM score_history WHERE entity_id = ?", (entity_id,)
             ).rowcount

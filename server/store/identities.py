@@ -124,8 +124,8 @@ class IdentityTables:
         conn.execute("UPDATE entities SET account_id = ? WHERE account_id = ?", (root, merged))
         self._entities.touch([merged, root])
         self._entities.move_account(merged, root)
-        self._mirror.invalidate()  # the merged id's scores go
         delete_scores_of(conn, merged)
+        self._mirror.drop_entities([merged])
         conn.execute("DELETE FROM entities WHERE id = ?", (merged,))
 
     def erase_identity(self, entity_id: str) -> tuple[list[str], EraseCounts]:

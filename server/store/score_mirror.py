@@ -112,9 +112,36 @@ class ScoreMirror:
         return profile in self._profiles
 
     def invalidate(self) -> None:
-        """Forgets every profile (after a delete or a rollback): reloaded on next use."""
+        """Forgets every profile (after a rollback): reloaded on next use."""
         self._profiles.clear()
         self._sorted.clear()
+
+    def drop_entities(self, ids: Sequence[str]) -> None:
+        """The entities' rows were deleted under every profile (an erasure, a merged
+        id): their slots emptied in each loaded profile, the sorted populations without
+        their scores. Forgetting every profile instead had the next write read each one
+        back from SQLite: an erasure or an identity merge took ~1.3 s at 200k entities
+        against 16 ms at 2k."""
+        at = self._slots.of(ids, add=False)
+        at = at[(at >= 0) & (at < self._capacity)]
+        if not len(at):
+            return
+        for profile, columns in self._profiles.items():
+            held = at[columns.present[at]]
+            if not len(held):
+                continue
+            ordered = self._sorted.get(profile)
+            if ordered is not None:
+                gone = columns.score[held][~columns.disqualified[held]]
+                kept = np.delete(ordered, Population.without(ordered, gone).removed)
+                kept.flags.writeable = False
+                self._sorted[profile] = kept
+            columns.present[held] = False
+            columns.score[held] = 0.0
+            columns.tier[held] = 0
+            columns.version[held] = -1
+            columns.history_ts[held] = -np.inf
+            columns.disqualified[held] = False
 
     def forget(self, profile: str) -> None:
         """Forgets one profile whose rows were deleted (a shadow's): reloaded on next use.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -258,5 +259,60 @@ def test_a_metric_named_like_a_kept_string_reads_as_the_stored_json(tmp_path: Pa
         assert sorted(map(str, plan[got.strings["plan"].codes].tolist())) == sorted(
             ["pro", "2.0", "3.5", "None", "None"]
         )
+    finally:
+        store.close()
+
+
+def untied_events(rng: np.random.Generator, n: int, prefix: str) -> tuple[
+    EventBatch, list[dict[str, str]], list[dict[str, float]]
+]:  # fmt: skip
+    """events(), each at a time of its own."""
+    batch, properties, metrics = events(rng, n, prefix, wide=False)
+    return replace(batch, ts=batch.ts + rng.random(n)), properties, metrics
+
+
+def test_merges_and_erasures_read_as_sqlite_and_a_merge_rolls_back(tmp_path: Path) -> None:
+    """An identity merge takes the merged ids' rows out of main and the tail (committed
+    and open blocks alike) and appends them relabelled; an erasure takes them out. Reads
+    equal SQLite's after each, and a merge inside a rolled-back transaction is undone.
+    Timestamps are distinct here: on a tie, merged rows follow the known id's rows,
+    where SQLite orders by arrival (the module's one deviation)."""
+    rng = np.random.default_rng(9)
+    store = Store(tmp_path / "live.db")
+    try:
+        first, _, _ = untied_events(rng, 3_000, "a")
+        store.insert_events(first)
+        live = LiveEvents.build(store, STRINGS, NUMBERS)
+        ids, types = [f"e{i}" for i in range(40)], ["view", "click", "buy"]
+
+        def same() -> None:
+            assert_same(
+                live.load_events(ids, types, STRINGS, NUMBERS),
+                store.load_events(ids, types, STRINGS, NUMBERS),
+            )
+
+        for prefix in ("b", "c"):  # a committed tail block, then an open one
+            batch, properties, metrics = untied_events(rng, 400, prefix)
+            with store.transaction():
+                store.insert_events(batch)
+                live.append(batch.entity_id, batch.event, batch.ts, batch.value,
+                            properties, metrics)  # fmt: skip
+                if prefix == "c":
+                    live.relabel(store.merge_identities([("e1", "e2"), ("e3", "e30")], NOW))
+        same()
+        assert not len(live.load_events(["e1", "e3"], types, STRINGS, NUMBERS).entity)
+        mark = len(live)
+        with (
+            pytest.raises(RuntimeError),
+            store.transaction(on_rollback=partial(live.rollback, mark)),
+        ):
+            live.relabel(store.merge_identities([("e5", "e6")], NOW))
+            raise RuntimeError("rolled back")
+        same()
+        assert len(live.load_events(["e5"], types, STRINGS, NUMBERS).entity)
+        store.erase_entity("e7")
+        live.erase(["e7"])
+        same()
+        assert not len(live.load_events(["e7"], types, STRINGS, NUMBERS).entity)
     finally:
         store.close()

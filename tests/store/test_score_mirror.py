@@ -136,3 +136,33 @@ def test_a_profile_read_again_from_sqlite_is_what_was_written(store: Store, db_p
         )
     finally:
         reader.close()
+
+
+def test_an_erasure_or_a_merge_empties_its_rows_and_keeps_the_rest_loaded(
+    store: Store, db_path: Path
+) -> None:
+    """No profile is read back from SQLite after one entity goes: its slots are emptied,
+    the population loses its scores, and every answer still equals SQLite's."""
+    ids = [f"e{i}" for i in range(30)]
+    store.upsert_entities([EntityRecord(e, "contact") for e in ids])
+    store.write_scores("q", 1, scores(ids, [float(i % 9) for i in range(30)], ["t"] * 30))
+    store.write_scores("r", 1, scores(ids[:10], [5.0] * 10, ["t"] * 10))
+    store.population("q")  # kept sorted from now on
+    store.erase_entity("e3")
+    store.merge_identities([("e4", "e5")], 2_000.0)
+    assert store._mirror.loaded("q") and store._mirror.loaded("r")
+    fresh = Store(db_path)  # reads SQLite
+    try:
+        for profile in ("q", "r"):
+            mine = store._previous_scores(profile, ids)
+            theirs = fresh._previous_scores(profile, ids)
+            for field in ("has", "score", "version", "history_ts"):
+                np.testing.assert_array_equal(getattr(mine, field), getattr(theirs, field))
+        np.testing.assert_array_equal(
+            store.population("q").values(), fresh.population("q").values()
+        )
+        assert not store._previous_scores("q", ["e3", "e4"]).has.any()
+    finally:
+        fresh.close()
+    changes = store.write_scores("q", 1, scores(["e3"], [8.0], ["t"]))
+    assert [(c.previous_tier, c.tier) for c in changes] == [("", "t")]  # new again
