@@ -133,9 +133,7 @@ class ScoreMirror:
             ordered = self._sorted.get(profile)
             if ordered is not None:
                 gone = columns.score[held][~columns.disqualified[held]]
-                kept = np.delete(ordered, Population.without(ordered, gone).removed)
-                kept.flags.writeable = False
-                self._sorted[profile] = kept
+                self._sorted[profile] = _frozen(_without(ordered, gone))
             columns.present[held] = False
             columns.score[held] = 0.0
             columns.tier[held] = 0
@@ -252,7 +250,7 @@ class ScoreMirror:
         sorted array and the positions of theirs: nothing is copied)."""
         out = self._slots_of(excluding, add=False)  # first: it may grow the arrays
         columns = self._profiles[profile]
-        self._wanted.add(profile)
+        self.want(profile)
         ordered = self._sorted.get(profile)
         if ordered is None:
             ordered = self._sorted[profile] = self._eligible_sorted(profile)
@@ -262,9 +260,7 @@ class ScoreMirror:
 
     def _eligible_sorted(self, profile: str) -> np.ndarray:
         columns = self._profiles[profile]
-        ordered = np.sort(columns.score[columns.present & ~columns.disqualified])
-        ordered.flags.writeable = False
-        return ordered
+        return _frozen(np.sort(columns.score[columns.present & ~columns.disqualified]))
 
     def _resort(
         self,
@@ -281,10 +277,8 @@ class ScoreMirror:
             return
         old = columns.score[at][columns.present[at] & ~columns.disqualified[at]]
         new = np.sort(np.asarray(score, np.float64)[~np.asarray(disqualified, bool)])
-        kept = np.delete(ordered, Population.without(ordered, old).removed)
-        ordered = np.insert(kept, np.searchsorted(kept, new), new)
-        ordered.flags.writeable = False
-        self._sorted[profile] = ordered
+        kept = _without(ordered, old)
+        self._sorted[profile] = _frozen(np.insert(kept, np.searchsorted(kept, new), new))
 
     def columns(self, profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(present, score, disqualified) by slot of a loaded profile, at least as long
@@ -305,6 +299,17 @@ class ScoreMirror:
         at = self._slots.of(ids, add=add)
         self._fit()
         return at
+
+
+def _without(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`ordered` (ascending) less one occurrence of each of `values`, a new array."""
+    return np.delete(ordered, Population.without(ordered, values).removed)
+
+
+def _frozen(ordered: np.ndarray) -> np.ndarray:
+    """A sorted population as kept and published: never written again."""
+    ordered.flags.writeable = False
+    return ordered
 
 
 __all__ = ["Previous", "ScoreMirror"]
